@@ -1,0 +1,174 @@
+/**
+ * The arena as an object: one SharedArrayBuffer, and a lens on it that any thread builds
+ * (ringbuf.js's shape). `allocateArena` sizes and initialises the buffer once; `attachArena`
+ * builds the views in any thread and refuses a buffer of another layout.
+ *
+ * Every shared-word access of the kernel goes through the small set of methods below
+ * (load/store/xchg/cmpxchg/add), so that one place decides how shared memory is touched.
+ */
+import {
+  ARENA_MAGIC, CONFIG_KEYS, S_DEAD, S_FREE, H_CFG, H_CUR_FILE, H_LAYOUT_VERSION, H_LOCK, H_MAGIC,
+  LAYOUT_VERSION, PAGE_SIZE, computeLayout, type ArenaConfig, type Layout,
+} from './layout.js';
+
+export class ArenaError extends Error {
+  code: string;
+  constructor(message: string, code: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export class Arena {
+  readonly sab: SharedArrayBuffer;
+  readonly i32: Int32Array;
+  readonly u8: Uint8Array;
+  readonly L: Layout;
+
+  constructor(sab: SharedArrayBuffer, layout: Layout) {
+    this.sab = sab;
+    this.i32 = new Int32Array(sab);
+    this.u8 = new Uint8Array(sab);
+    this.L = layout;
+  }
+
+  load(i: number): number {
+    return Atomics.load(this.i32, i);
+  }
+  store(i: number, v: number): void {
+    Atomics.store(this.i32, i, v);
+  }
+  xchg(i: number, v: number): number {
+    return Atomics.exchange(this.i32, i, v);
+  }
+  cmpxchg(i: number, expected: number, replacement: number): number {
+    return Atomics.compareExchange(this.i32, i, expected, replacement);
+  }
+  /** returns the value before the addition */
+  add(i: number, d: number): number {
+    return Atomics.add(this.i32, i, d);
+  }
+
+  /**
+   * The arena lock: a mutex for allocation and queues (never held on the output path).
+   * 0 free, 1 held, 2 held with waiters. Waits are bounded so a thread that died holding it
+   * turns into an error, not a hang.
+   */
+  lock(): void {
+    if (Atomics.compareExchange(this.i32, H_LOCK, 0, 1) === 0) return;
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const prev = Atomics.exchange(this.i32, H_LOCK, 2);
+      if (prev === 0) return;
+      Atomics.wait(this.i32, H_LOCK, 2, 5);
+      if (Date.now() > deadline) {
+        throw new ArenaError('arena lock held for over 10 s: a thread died holding it?', 'ERR_PERFEMU_DEADLOCK');
+      }
+    }
+  }
+  unlock(): void {
+    if (Atomics.exchange(this.i32, H_LOCK, 0) === 2) Atomics.notify(this.i32, H_LOCK, 1);
+  }
+
+  /**
+   * Finds a record whose first word is 0 (free) in a table, starting after the rotating cursor,
+   * and marks it with `state`; `genField`, if given, is a generation word bumped on reuse.
+   * Caller holds the lock. Returns -1 when the table is full.
+   */
+  allocRecord(base: number, stride: number, count: number, cursorWord: number, state: number, genField = -1): number {
+    const start = this.i32[cursorWord]!;
+    for (let n = 0; n < count; n++) {
+      const idx = (start + n) % count;
+      const at = base + idx * stride;
+      const st = this.i32[at];
+      if (st === S_FREE || st === S_DEAD /* freed, kept for inspection only */) {
+        // The generation survives reuse and moves on, so a stale holder sees the change.
+        const gen = genField >= 0 ? this.i32[at + genField]! : 0;
+        this.i32.fill(0, at, at + stride);
+        if (genField >= 0) Atomics.store(this.i32, at + genField, (gen + 1) | 0);
+        Atomics.store(this.i32, at, state);
+        this.i32[cursorWord] = (idx + 1) % count;
+        return idx;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * First-fit extent allocator over a map of units (slot words, ring pages): map[u] = n > 0
+   * marks the start of an extent of n units, -1 a unit inside one, 0 a free unit.
+   * Caller holds the lock. Returns the first unit or -1.
+   */
+  allocExtent(mapBase: number, units: number, n: number): number {
+    const m = this.i32;
+    let run = 0;
+    for (let u = 0; u < units; u++) {
+      const v = m[mapBase + u]!;
+      if (v === 0) {
+        run++;
+        if (run === n) {
+          const first = u - n + 1;
+          m[mapBase + first] = n;
+          for (let k = first + 1; k <= u; k++) m[mapBase + k] = -1;
+          return first;
+        }
+      } else {
+        run = 0;
+        if (v > 0) u += v - 1;
+      }
+    }
+    return -1;
+  }
+  freeExtent(mapBase: number, first: number): void {
+    const n = this.i32[mapBase + first]!;
+    this.i32.fill(0, mapBase + first, mapBase + first + n);
+  }
+}
+
+export const kDefaultArenaConfig: Omit<ArenaConfig, 'cpus'> = {
+  maxFiles: 4096,
+  maxEvents: 1024,
+  maxMaps: 256,
+  maxSlots: 1 << 16,
+  maxEntries: 1 << 14,
+  maxProgs: 256,
+  maxPins: 256,
+  ringPages: 2048, // 8 MiB
+  rcuQueue: (1 << 14) + 2048,
+  violationLog: 256,
+};
+
+export function allocateArena(cfg: ArenaConfig): Arena {
+  const layout = computeLayout(cfg);
+  const sab = new SharedArrayBuffer(layout.totalBytes);
+  const a = new Arena(sab, layout);
+  a.i32[H_MAGIC] = ARENA_MAGIC;
+  a.i32[H_LAYOUT_VERSION] = LAYOUT_VERSION;
+  CONFIG_KEYS.forEach((k, i) => {
+    a.i32[H_CFG + i] = cfg[k];
+  });
+  a.i32[H_CUR_FILE] = 0;
+  return a;
+}
+
+export function attachArena(sab: SharedArrayBuffer): Arena {
+  if (!(sab instanceof SharedArrayBuffer) || sab.byteLength < PAGE_SIZE) {
+    throw new ArenaError('not a perfemu arena: expected a SharedArrayBuffer from Kernel.create()', 'ERR_PERFEMU_BAD_ARENA');
+  }
+  const i32 = new Int32Array(sab);
+  if (i32[H_MAGIC] !== ARENA_MAGIC || i32[H_LAYOUT_VERSION] !== LAYOUT_VERSION) {
+    throw new ArenaError(
+      `arena magic/layout ${hex(i32[H_MAGIC]!)}/${i32[H_LAYOUT_VERSION]} differs from this build's ${hex(ARENA_MAGIC)}/${LAYOUT_VERSION}`,
+      'ERR_PERFEMU_BAD_ARENA',
+    );
+  }
+  const cfg = {} as ArenaConfig;
+  CONFIG_KEYS.forEach((k, i) => {
+    cfg[k] = i32[H_CFG + i]!;
+  });
+  return new Arena(sab, computeLayout(cfg));
+}
+
+function hex(n: number): string {
+  return '0x' + (n >>> 0).toString(16);
+}

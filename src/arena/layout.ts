@@ -1,0 +1,327 @@
+/**
+ * THE memory map of the kernel arena: the one SharedArrayBuffer that holds every piece of
+ * emulated kernel state more than one thread touches. This is the only file with numeric
+ * offsets; everything else reads the layout through the names exported here.
+ *
+ * Regions, in order (all offsets are Int32 word indices unless a name ends in `Byte`):
+ *
+ *   +--------------------+  word 0
+ *   | header             |  magic, layout version, kernel behaviour, sizes, locks, id counters
+ *   | file table         |  struct file: kind, object, f_count, f_mode, serial (the file's id)
+ *   | perf event table   |  struct perf_event: id, cpu, oncpu, type/config, attr flags, file, rb
+ *   | map table          |  struct bpf_map: id, type, sizes, flags, refcnt, usercnt, slot range
+ *   | slots              |  one word per map index: entry handle (entry index + 1) or 0
+ *   | slot extent map    |  allocator bookkeeping for the slot words
+ *   | entry table        |  struct bpf_event_entry: event, perf file, map file (owner), gen
+ *   | prog table         |  struct bpf_prog: id, refcnt, the maps it uses
+ *   | pin table          |  bpffs inodes: path bytes, object kind, object index
+ *   | RCU state          |  grace-period sequence, per-CPU read-side nesting and quiescent ctr
+ *   | RCU callback queue |  call_rcu records: kind, argument, grace period they wait for
+ *   | per-CPU block      |  helper nesting level, counters (outputs, each errno, losses)
+ *   | violation log      |  invariant violations seen by any thread (count + records)
+ *   | ring page map      |  allocator bookkeeping for ring pages
+ *   +--------------------+  (padding to a page)
+ *   | ring pages         |  per perf event: 1 control page + 2^n data pages (bytes)
+ *   +--------------------+
+ *
+ * Who touches what, and how (the role contract):
+ * - Slot words: written only with Atomics.exchange / Atomics.compareExchange (any syscall
+ *   thread: update, delete, purge, map free); read only with Atomics.load (CPUs in the output
+ *   helper, the purge). Never a plain store: a plain store could lose a concurrent exchange's
+ *   old entry and so leak or double-put it.
+ * - Entry records: written with plain stores by the allocating thread *before* the slot
+ *   exchange that publishes them (the exchange is the release); read with plain loads by a CPU
+ *   after its Atomics.load of the slot (the acquire). `gen` and `state` use Atomics because
+ *   the use-after-free check reads them while another thread may recycle the entry.
+ * - Reference counts (`f_count`, `refcnt`, `usercnt`, prog `refcnt`): Atomics.add / sub; the
+ *   thread that takes a count from 1 to 0 runs the release.
+ * - Table allocation (file, event, map, entry, prog, pin records, slot ranges, ring pages) and
+ *   the RCU callback queue: under the arena lock (`H_LOCK`), a spin-then-wait mutex.
+ * - Ring buffers: see the ordering diagram at RB_* below.
+ *
+ * JS Atomics are sequentially consistent, so the kernel's paired barriers collapse into the
+ * Atomics operations named here; weaker-ordering bugs of real hardware are out of scope.
+ */
+
+export const PAGE_SIZE = 4096;
+export const ARENA_MAGIC = 0x554d4550; // "PEMU" little-endian
+export const LAYOUT_VERSION = 1;
+
+// ---------------------------------------------------------------------------------------
+// Header (word indices). Sizes are stored so that any thread can rebuild the layout from
+// the buffer alone (attachArena).
+export const H_MAGIC = 0;
+export const H_LAYOUT_VERSION = 1;
+export const H_KERNEL_VERSION = 2; // behaviour code, see kernel/behaviour.ts
+export const H_STRICT = 3; // 1: strict purge (perfemu extension)
+export const H_CPUS = 4;
+export const H_STOP = 5; // stop flag for CPU workers
+export const H_LOCK = 6; // arena allocation lock: 0 free, 1 held, 2 held with waiters
+export const H_RCU_LOCK = 7; // grace-period state machine lock (try-lock)
+export const H_NEXT_MAP_ID = 8;
+export const H_NEXT_PROG_ID = 9;
+export const H_NEXT_EVENT_ID = 10;
+export const H_NEXT_FILE_SERIAL = 11;
+export const H_UNPRIV_BPF_DISABLED = 12; // sysctl kernel.unprivileged_bpf_disabled
+export const H_CONSOLE_FILE = 13; // file index of the shared tty behind fds 0-2
+// Allocation cursors (rotating, so a freed record is reused as late as possible: a stale
+// index is then more likely to be caught by its generation than to alias a new object).
+export const H_CUR_FILE = 14;
+export const H_CUR_EVENT = 15;
+export const H_CUR_MAP = 16;
+export const H_CUR_ENTRY = 17;
+export const H_CUR_PROG = 18;
+export const H_CUR_PIN = 19;
+/** purges whose exchange removed an entry other than the one they checked (SPEC §8.1) */
+export const H_FOREIGN_PURGED = 20;
+/** next RCU task-reader index for a thread that makes syscalls (see RCU_TASK_READERS) */
+export const H_NEXT_TASK_READER = 21;
+// Configured sizes (ArenaConfig), in this order.
+export const H_CFG = 24;
+export const HEADER_WORDS = 48;
+
+export interface ArenaConfig {
+  cpus: number;
+  maxFiles: number;
+  maxEvents: number;
+  maxMaps: number;
+  maxSlots: number; // slot words shared by all maps (sum of max_entries)
+  maxEntries: number; // bpf_event_entry records (live + waiting for a grace period)
+  maxProgs: number;
+  maxPins: number;
+  ringPages: number; // pages for all ring buffers (control + data pages)
+  rcuQueue: number; // call_rcu records
+  violationLog: number; // records kept (the count goes on past it)
+}
+export const CONFIG_KEYS: readonly (keyof ArenaConfig)[] = [
+  'cpus', 'maxFiles', 'maxEvents', 'maxMaps', 'maxSlots', 'maxEntries', 'maxProgs', 'maxPins',
+  'ringPages', 'rcuQueue', 'violationLog',
+];
+
+// ---------------------------------------------------------------------------------------
+// Object states shared by the tables. FREE records are available; DEAD records are freed
+// objects kept for inspection until the slot is reused.
+export const S_FREE = 0;
+export const S_LIVE = 1;
+export const S_DEAD = 2;
+export const S_RCU = 3; // entry: put, waiting for a grace period before it is freed
+
+// struct file
+export const FILE_STRIDE = 8;
+export const F_STATE = 0;
+export const F_KIND = 1;
+export const F_OBJ = 2; // index into the table of its kind
+export const F_COUNT = 3; // f_count
+export const F_MODE = 4; // FMODE_* bits below
+export const F_SERIAL = 5; // unique id of this file (never reused); entries record it as owner
+export const FILE_KIND_MAP = 1;
+export const FILE_KIND_PERF = 2;
+export const FILE_KIND_PROG = 3;
+export const FILE_KIND_REGULAR = 4;
+export const FMODE_READ = 1;
+export const FMODE_WRITE = 2;
+
+// struct perf_event
+export const EVENT_STRIDE = 16;
+export const E_STATE = 0;
+export const E_ID = 1;
+export const E_CPU = 2; // CPU it is bound to (-1: per-task)
+export const E_ONCPU = 3; // CPU it runs on now (-1: disabled / not running)
+export const E_TYPE = 4;
+export const E_CONFIG = 5;
+export const E_ATTR = 6; // ATTR_* bits below
+export const E_FILE = 7; // its struct file
+export const E_RB = 8; // word index of the ring's control page, or -1 (no ring attached)
+export const E_RB_PAGES = 9; // data pages of the attached ring
+export const E_MMAPS = 10; // mappings of the ring (the ring detaches when the last goes)
+export const E_WAKEUP_EVENTS = 11;
+export const E_WATERMARK = 12; // wakeup_watermark in bytes (attr.watermark set)
+export const E_GEN = 13; // bumped on every allocation of the record
+export const E_LOST_SAMPLES = 14; // event->lost_samples
+export const ATTR_INHERIT = 1;
+export const ATTR_SAMPLE_RAW = 2;
+export const ATTR_WATERMARK = 4;
+export const ATTR_DISABLED = 8;
+
+// struct bpf_map
+export const MAP_STRIDE = 16;
+export const M_STATE = 0;
+export const M_ID = 1;
+export const M_TYPE = 2;
+export const M_KEY_SIZE = 3;
+export const M_VALUE_SIZE = 4;
+export const M_MAX_ENTRIES = 5;
+export const M_FLAGS = 6; // map_flags as kept by the map (access bits are not kept)
+export const M_REFCNT = 7;
+export const M_USERCNT = 8;
+export const M_SLOT_BASE = 9; // word index of slot 0
+export const M_FROZEN = 10;
+export const M_OPS = 11; // index of the ops table chosen at creation (kernel/bpf/map_types.ts)
+
+// struct bpf_event_entry. Slot words hold (entry index + 1); 0 is NULL.
+export const ENTRY_STRIDE = 8;
+export const EE_STATE = 0;
+export const EE_EVENT = 1; // perf event index (ee->event)
+export const EE_PERF_FILE = 2; // perf file index, holding one f_count (ee->perf_file)
+export const EE_MAP_FILE = 3; // map file index that added it (ee->map_file)
+export const EE_MAP_FILE_SERIAL = 4; // that file's serial: the owner identity we compare
+export const EE_GEN = 5;
+export const EE_MAP = 6; // the map it was created for (inspection and checks only)
+
+// struct bpf_prog (only what the helper needs: the maps it references)
+export const PROG_MAX_MAPS = 16;
+export const PROG_STRIDE = 4 + PROG_MAX_MAPS;
+export const P_STATE = 0;
+export const P_ID = 1;
+export const P_REFCNT = 2;
+export const P_NMAPS = 3;
+export const P_MAPS = 4;
+
+// bpffs inode
+export const PIN_PATH_MAX = 252; // bytes
+export const PIN_STRIDE = 4 + PIN_PATH_MAX / 4;
+export const PN_STATE = 0;
+export const PN_KIND = 1; // FILE_KIND_MAP or FILE_KIND_PROG
+export const PN_OBJ = 2;
+export const PN_PATH_LEN = 3;
+export const PN_PATH = 4; // PIN_PATH_MAX bytes of UTF-8
+
+// RCU state
+export const RCU_GP_SEQ = 0; // even: idle, odd: a grace period is in progress
+export const RCU_GP_REQ = 1; // highest RCU_GP_SEQ value some waiter or callback needs
+export const RCU_Q_HEAD = 2; // callback queue: next record to run (free-running)
+export const RCU_Q_TAIL = 3; // next free record (free-running)
+export const RCU_WAKE = 4; // bumped + notified at every grace-period end (waiters sleep on it)
+export const RCU_PER_CPU = 8; // then per reader: RCU_CPU_STRIDE words
+/**
+ * RCU readers are the CPUs (0 .. cpus-1) and then RCU_TASK_READERS task contexts: the
+ * syscall threads (main, app workers), which read entries under rcu_read_lock in the purge.
+ * Threads beyond that share task readers (nesting uses Atomics.add, so sharing only makes a
+ * grace period wait longer).
+ */
+export const RCU_TASK_READERS = 16;
+export const RCU_CPU_STRIDE = 4;
+export const RC_NESTING = 0; // read-side nesting depth (Atomics.add by the reader)
+export const RC_CTR = 1; // quiescent counter: bumped when the outermost section ends
+export const RC_SNAP = 2; // grace-period snapshot of RC_CTR, -1 if the CPU was idle
+export const RCU_CB_STRIDE = 3;
+export const CB_KIND = 0;
+export const CB_ARG = 1;
+export const CB_GP = 2; // RCU_GP_SEQ value at which the callback may run
+
+// Per-CPU block: counters written by that CPU only (Atomics.add so readers see them whole).
+export const CPU_STRIDE = 16;
+export const C_NEST = 0; // bpf_trace_nest_level
+export const C_OUTPUTS = 1; // successful outputs (record written)
+export const C_LOST = 2; // outputs that found the ring full (counted as lost)
+export const C_NORB = 3; // outputs into an event without a ring (no lost count)
+export const C_EINVAL = 4;
+export const C_E2BIG = 5;
+export const C_ENOENT = 6;
+export const C_EOPNOTSUPP = 7;
+export const C_ENOSPC = 8; // returned -ENOSPC (5.10+)
+export const C_EBUSY = 9;
+
+// Violation log: V_COUNT, then records of VIOLATION_STRIDE words.
+export const V_COUNT = 0;
+export const VIOLATION_STRIDE = 6;
+export const VR_KIND = 0;
+export const VR_CPU = 1; // -1 when not on a CPU
+export const VR_A = 2;
+export const VR_B = 3;
+export const VR_C = 4;
+export const VR_D = 5;
+
+// ---------------------------------------------------------------------------------------
+// Ring buffer: (1 + 2^n) pages per event. The control page starts with struct
+// perf_buffer's kernel-private fields (words RB_*), and carries the user-visible
+// perf_event_mmap_page fields at their real byte offsets (data_head at 1024, data_tail at
+// 1032, data_offset 1040, data_size 1048). Counters are 32-bit free-running byte counts in
+// the low word of the kernel's u64 fields: offsets (counter & (size-1)) and differences
+// ((head - tail) >>> 0) are the same as with 64 bits while data_size <= 2^30.
+//
+// Ordering (the kernel's perf_output_put_handle diagram, in JS terms):
+//
+//   producer (the CPU the event is bound to)      consumer (the reader)
+//   ---------------------------------------       ------------------------------
+//   tail = Atomics.load(data_tail)       (C)      head = Atomics.load(data_head)   (B)
+//   space test against tail                       plain loads of records [tail, head)
+//   plain stores of the record bytes              Atomics.store(data_tail, new)    (D)
+//   Atomics.store(data_head, new)        (A)
+//
+// (A)->(B): the reader never sees a head beyond bytes not yet written. (D)->(C): the producer
+// never overwrites bytes the reader has not finished copying. Only the outermost of nested
+// writers performs (A) (RB_NEST), as perf_output_put_handle does.
+export const RB_HEAD = 0; // rb->head: reservation head (producer-local)
+export const RB_NEST = 1; // rb->nest
+export const RB_LOST = 2; // rb->lost: records lost since the last LOST record was written
+export const RB_WAKEUP = 3; // rb->wakeup: wakeup mark (bytes)
+export const RB_EVENTS = 4; // rb->events: samples since the last wakeup_events bump
+export const RB_WATERMARK = 5; // rb->watermark (bytes)
+export const RB_POLL = 6; // rb->poll: EPOLLIN set by a wakeup, cleared by poll()
+export const RB_PAUSED = 7; // rb->paused (a ring with no data pages starts paused)
+export const RB_EVENT = 8; // owning perf event index
+export const RB_EVENT_GEN = 9; // ... and its generation
+export const RB_DATA_HEAD = 1024 / 4; // perf_event_mmap_page.data_head (low 32 bits)
+export const RB_DATA_TAIL = 1032 / 4; // perf_event_mmap_page.data_tail (low 32 bits)
+export const RB_DATA_OFFSET = 1040 / 4;
+export const RB_DATA_SIZE = 1048 / 4;
+export const POLL_IN = 1; // EPOLLIN | EPOLLRDNORM, as one bit
+
+// perf record formats (include/uapi/linux/perf_event.h)
+export const PERF_RECORD_LOST = 2;
+export const PERF_RECORD_SAMPLE = 9;
+export const PERF_RECORD_MISC_KERNEL = 1;
+export const PERF_HEADER_SIZE = 8; // u32 type, u16 misc, u16 size
+export const PERF_LOST_RECORD_SIZE = 24; // header, u64 id, u64 lost
+export const PERF_RECORD_MAX = 0xffff; // header.size is a u16
+
+// ---------------------------------------------------------------------------------------
+export interface Layout extends ArenaConfig {
+  fileBase: number;
+  eventBase: number;
+  mapBase: number;
+  slotBase: number;
+  slotExtentBase: number;
+  entryBase: number;
+  progBase: number;
+  pinBase: number;
+  rcuBase: number;
+  rcuQueueBase: number;
+  cpuBase: number;
+  violationBase: number;
+  ringExtentBase: number;
+  /** word index of the first ring page (page aligned) */
+  ringBase: number;
+  totalBytes: number;
+}
+
+/** Computes every region's offset from the configured sizes. Pure: any thread gets the same. */
+export function computeLayout(cfg: ArenaConfig): Layout {
+  let w = HEADER_WORDS;
+  const take = (words: number): number => {
+    const at = w;
+    w += words;
+    return at;
+  };
+  const fileBase = take(cfg.maxFiles * FILE_STRIDE);
+  const eventBase = take(cfg.maxEvents * EVENT_STRIDE);
+  const mapBase = take(cfg.maxMaps * MAP_STRIDE);
+  const slotBase = take(cfg.maxSlots);
+  const slotExtentBase = take(cfg.maxSlots);
+  const entryBase = take(cfg.maxEntries * ENTRY_STRIDE);
+  const progBase = take(cfg.maxProgs * PROG_STRIDE);
+  const pinBase = take(cfg.maxPins * PIN_STRIDE);
+  const rcuBase = take(RCU_PER_CPU + (cfg.cpus + RCU_TASK_READERS) * RCU_CPU_STRIDE);
+  const rcuQueueBase = take(cfg.rcuQueue * RCU_CB_STRIDE);
+  const cpuBase = take(cfg.cpus * CPU_STRIDE);
+  const violationBase = take(1 + cfg.violationLog * VIOLATION_STRIDE);
+  const ringExtentBase = take(cfg.ringPages);
+  const pageWords = PAGE_SIZE / 4;
+  const ringBase = Math.ceil(w / pageWords) * pageWords;
+  const totalBytes = (ringBase + cfg.ringPages * pageWords) * 4;
+  return {
+    ...cfg, fileBase, eventBase, mapBase, slotBase, slotExtentBase, entryBase, progBase,
+    pinBase, rcuBase, rcuQueueBase, cpuBase, violationBase, ringExtentBase, ringBase, totalBytes,
+  };
+}

@@ -1,0 +1,230 @@
+/**
+ * The public facade: `Kernel.create(...)` makes an arena and the handle on it for this thread;
+ * `Kernel.attach(sab)` gives another thread a handle on the same kernel. Options are validated
+ * here once, naming the option and the rule; the kernel code behind trusts them.
+ */
+import { Arena, allocateArena, attachArena, kDefaultArenaConfig } from './arena/arena.js';
+import {
+  FILE_KIND_REGULAR, FMODE_READ, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS, H_KERNEL_VERSION, H_STRICT,
+  H_UNPRIV_BPF_DISABLED, type ArenaConfig,
+} from './arena/layout.js';
+import { PerfemuError, SystemCallError, invalidArgType, invalidArgValue, outOfRange, validateInt } from './errors.js';
+import { inspect, type KernelSnapshot } from './inspect.js';
+import { BEHAVIOURS, KERNEL_VERSIONS, kDefaultKernelVersion, type KernelVersion } from './kernel/behaviour.js';
+import { bpf_perf_event_output } from './kernel/bpf_trace.js';
+import { prog_nmaps } from './kernel/bpf/core.js';
+import { kctxOf, type Kctx, type KernelHooks } from './kernel/context.js';
+import { EBADF, EINVAL } from './kernel/errno.js';
+import { alloc_file } from './kernel/file.js';
+import { rcu_barrier, rcu_tick, synchronize_rcu } from './kernel/rcu.js';
+import { read_violations, type Violation } from './kernel/violation.js';
+import { Process, type ProcessHost } from './process/process.js';
+// Modules that register file releases and RCU callbacks must be loaded in every thread.
+import './kernel/bpf/inode.js';
+
+export interface KernelOptions {
+  /** simulated CPUs (1..1024) */
+  cpus: number;
+  /** kernel behaviour: '4.7' (before the fix), '4.8' (the fix), '5.10', '6.18' (default) */
+  version?: KernelVersion;
+  /** perfemu's strict purge: compare-and-exchange, never removing another frontend's entry */
+  strict?: boolean;
+  /** table sizes of the arena (defaults in kDefaultArenaConfig) */
+  limits?: Partial<Omit<ArenaConfig, 'cpus'>>;
+}
+
+/** a program reference for the helper: a prog fd of one of this thread's processes */
+export type ProgRef = number | { process: Process; fd: number };
+
+/** the largest payload whose PERF_RECORD_SAMPLE fits the u16 header.size */
+export const MAX_OUTPUT_BYTES = 0xffff - 8 - 4 - 3;
+
+export class Kernel {
+  readonly arena: Arena;
+  /** @internal */
+  readonly k: Kctx;
+  #procs = new Set<Process>();
+  #pid = 1;
+  #cpus: Cpu[] = [];
+
+  private constructor(arena: Arena) {
+    this.arena = arena;
+    this.k = kctxOf(arena);
+  }
+
+  static create(opts: KernelOptions): Kernel {
+    if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    const cpus = validateInt('cpus', opts.cpus, 1, 1024);
+    const version = opts.version ?? kDefaultKernelVersion;
+    if (!KERNEL_VERSIONS.includes(version)) {
+      throw invalidArgValue('version', `must be one of ${KERNEL_VERSIONS.map((v) => `'${v}'`).join(', ')}`, version);
+    }
+    if (opts.strict !== undefined && typeof opts.strict !== 'boolean') throw invalidArgType('strict', 'a boolean', opts.strict);
+    const limits = opts.limits ?? {};
+    if (typeof limits !== 'object' || limits === null) throw invalidArgType('limits', 'an object', limits);
+    const cfg: ArenaConfig = { cpus, ...kDefaultArenaConfig };
+    for (const [key, v] of Object.entries(limits)) {
+      if (!(key in kDefaultArenaConfig)) {
+        throw invalidArgValue(`limits.${key}`, `is not a known limit (${Object.keys(kDefaultArenaConfig).join(', ')})`, key);
+      }
+      cfg[key as keyof typeof kDefaultArenaConfig] = validateInt(`limits.${key}`, v, 1, 1 << 24);
+    }
+    const a = allocateArena(cfg);
+    a.i32[H_KERNEL_VERSION] = BEHAVIOURS[version].code;
+    a.i32[H_STRICT] = opts.strict ? 1 : 0;
+    a.i32[H_CPUS] = cpus;
+    const kernel = new Kernel(a);
+    // the tty behind every process's fds 0-2: a file that is neither a map nor a perf event
+    a.i32[H_CONSOLE_FILE] = alloc_file(kernel.k, FILE_KIND_REGULAR, 0, FMODE_READ | FMODE_WRITE);
+    return kernel;
+  }
+
+  /** a handle on an existing kernel, in any thread (the arena's SharedArrayBuffer) */
+  static attach(sab: SharedArrayBuffer): Kernel {
+    return new Kernel(attachArena(sab));
+  }
+
+  get sab(): SharedArrayBuffer {
+    return this.arena.sab;
+  }
+  get version(): KernelVersion {
+    return this.k.b.version;
+  }
+  get strict(): boolean {
+    return this.k.strict;
+  }
+  get cpus(): number {
+    return this.arena.L.cpus;
+  }
+
+  /** hook points for forcing interleavings (see KernelHooks); they run in this thread */
+  get hooks(): KernelHooks {
+    return this.k.hooks;
+  }
+  set hooks(h: KernelHooks) {
+    if (typeof h !== 'object' || h === null) throw invalidArgType('hooks', 'an object', h);
+    this.k.hooks = h;
+  }
+
+  /** a new process with fds 0-2 open (on a tty file) */
+  process(name: string, opts: { privileged?: boolean } = {}): Process {
+    if (typeof name !== 'string') throw invalidArgType('name', 'a string', name);
+    if (opts.privileged !== undefined && typeof opts.privileged !== 'boolean') throw invalidArgType('privileged', 'a boolean', opts.privileged);
+    const host: ProcessHost = {
+      k: this.k,
+      consoleFile: this.arena.i32[H_CONSOLE_FILE]!,
+      nextPid: () => this.#pid++,
+      register: (p) => this.#procs.add(p),
+      unregister: (p) => this.#procs.delete(p),
+    };
+    return new Process(host, name, opts.privileged ?? true);
+  }
+
+  /** live processes of this thread */
+  processes(): Process[] {
+    return [...this.#procs];
+  }
+
+  /** the simulated CPU `c`, to run helpers synchronously "as CPU c" from this thread */
+  cpu(c: number): Cpu {
+    validateInt('cpu', c, 0, this.cpus - 1);
+    return (this.#cpus[c] ??= new Cpu(this, c));
+  }
+
+  /** sysctl kernel.unprivileged_bpf_disabled (0 by default) */
+  sysctl(settings: { unprivilegedBpfDisabled?: number }): void {
+    if (settings.unprivilegedBpfDisabled !== undefined) {
+      this.arena.store(H_UNPRIV_BPF_DISABLED, validateInt('unprivilegedBpfDisabled', settings.unprivilegedBpfDisabled, 0, 2));
+    }
+  }
+
+  inspect(): KernelSnapshot {
+    return inspect(this.k);
+  }
+
+  violations(): Violation[] {
+    return read_violations(this.k);
+  }
+
+  /** waits until every pending RCU callback has run (rcu_barrier); bounded by `timeoutMs` */
+  rcuBarrier(timeoutMs = 10_000): void {
+    rcu_barrier(this.k, validateInt('timeoutMs', timeoutMs, 1, 3_600_000));
+  }
+
+  /** waits for one full grace period (synchronize_rcu), without running callbacks */
+  synchronizeRcu(timeoutMs = 10_000): void {
+    synchronize_rcu(this.k, validateInt('timeoutMs', timeoutMs, 1, 3_600_000));
+  }
+
+  /** advances grace periods and runs ready callbacks without waiting; returns callbacks run */
+  rcuTick(): number {
+    return rcu_tick(this.k);
+  }
+
+  /** @internal resolves a bare prog fd, searching this thread's live processes */
+  progOf(ref: number): number {
+    if (typeof ref !== 'number') throw invalidArgType('prog', 'a prog fd or { process, fd }', ref);
+    const found = new Set<number>();
+    for (const p of this.#procs) {
+      const prog = p.bpf.progIndex(ref);
+      if (prog >= 0) found.add(prog);
+    }
+    if (found.size === 0) throw new SystemCallError('bpf_perf_event_output', -EBADF, `prog fd ${ref}`, 'no live process of this thread has a program at that fd');
+    if (found.size > 1) {
+      throw new PerfemuError('ERR_PERFEMU_AMBIGUOUS_PROG', `prog fd ${ref} names different programs in several processes; pass { process, fd }`);
+    }
+    return [...found][0]!;
+  }
+}
+
+/** A simulated CPU, driven synchronously from the calling thread. */
+export class Cpu {
+  readonly id: number;
+  #kernel: Kernel;
+  constructor(kernel: Kernel, id: number) {
+    this.#kernel = kernel;
+    this.id = id;
+  }
+
+  /**
+   * bpf_perf_event_output(ctx, map, flags, data, size) run by program `prog` on this CPU, with
+   * `map` the program's `mapIndexInProg`-th map. `flags` is the u64 helper argument: the index
+   * in its low 32 bits, or BPF_F_CURRENT_CPU. Returns what the helper returns: 0 or -errno.
+   */
+  perfEventOutput(prog: ProgRef, mapIndexInProg: number, flags: number | bigint, data: Uint8Array | ArrayBufferView): number {
+    const kernel = this.#kernel;
+    const k = kernel.k;
+    const p = resolveProg(kernel, prog);
+    validateInt('mapIndexInProg', mapIndexInProg, 0, prog_nmaps(k, p) - 1);
+    let lo: number;
+    let hi: number;
+    if (typeof flags === 'bigint') {
+      if (flags < 0n || flags > 0xffff_ffff_ffff_ffffn) throw outOfRange('flags', 'a u64', flags);
+      lo = Number(flags & 0xffff_ffffn);
+      hi = Number(flags >> 32n);
+    } else {
+      validateInt('flags', flags, 0, Number.MAX_SAFE_INTEGER);
+      lo = flags >>> 0;
+      hi = Math.floor(flags / 0x1_0000_0000);
+    }
+    const bytes = data instanceof Uint8Array ? data
+      : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+      : null;
+    if (!bytes) throw invalidArgType('data', 'a Uint8Array or ArrayBufferView', data);
+    if (bytes.length > MAX_OUTPUT_BYTES) throw outOfRange('data.length', `at most ${MAX_OUTPUT_BYTES} (a record's header.size is a u16)`, bytes.length);
+    if (bytes.length === 0 && !k.b.zeroSizeOutput) {
+      throw new SystemCallError('bpf', -EINVAL, 'BPF_PROG_LOAD', `kernel ${k.b.version}'s verifier rejects a zero-size bpf_perf_event_output`);
+    }
+    return bpf_perf_event_output(k, this.id, p, mapIndexInProg, lo, hi, bytes, bytes.length);
+  }
+}
+
+function resolveProg(kernel: Kernel, ref: ProgRef): number {
+  if (typeof ref === 'object' && ref !== null) {
+    if (!(ref.process instanceof Process)) throw invalidArgType('prog.process', 'a Process', ref.process);
+    const p = ref.process.bpf.progIndex(ref.fd);
+    if (p < 0) throw new SystemCallError('bpf_perf_event_output', -EBADF, `prog fd ${ref.fd}`, `not a program fd in process ${ref.process.name}`);
+    return p;
+  }
+  return kernel.progOf(ref);
+}

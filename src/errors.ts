@@ -1,0 +1,77 @@
+/**
+ * Error factories of the library boundary (piscina's errors.ts role). Kernel code returns
+ * 0 or -errno; the facade turns a negative errno into a SystemCallError with Node's
+ * system-error shape: `code` ('E2BIG'), negative `errno` (-7), `syscall` ('bpf').
+ * Argument validation errors follow Node's ERR_* codes and name the option and the rule.
+ */
+import { ERRNO_NAMES, errnoName } from './kernel/errno.js';
+
+export class SystemCallError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  /** the command or detail: 'BPF_MAP_UPDATE_ELEM', a path, ... */
+  readonly info: string;
+  constructor(syscall: string, errno: number, info: string, detail?: string) {
+    const name = errnoName(errno);
+    const text = ERRNO_NAMES[Math.abs(errno)]?.[1] ?? 'Unknown error';
+    super(`${syscall}(${info}) failed: ${name} (${text})${detail ? `: ${detail}` : ''}`);
+    this.name = 'SystemCallError';
+    this.code = name;
+    this.errno = -Math.abs(errno);
+    this.syscall = syscall;
+    this.info = info;
+  }
+}
+
+/** returns `ret` when it is >= 0, else throws the SystemCallError it encodes */
+export function check(ret: number, syscall: string, info: string, detail?: string): number {
+  if (ret < 0) throw new SystemCallError(syscall, ret, info, detail);
+  return ret;
+}
+
+export class PerfemuError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'PerfemuError';
+    this.code = code;
+  }
+}
+
+export function invalidArgType(name: string, expected: string, got: unknown): TypeError & { code: string } {
+  const e = new TypeError(`The "${name}" option must be ${expected}. Received ${describe(got)}`) as TypeError & { code: string };
+  e.code = 'ERR_INVALID_ARG_TYPE';
+  return e;
+}
+
+export function outOfRange(name: string, rule: string, got: unknown): RangeError & { code: string } {
+  const e = new RangeError(`The value of "${name}" is out of range. It must be ${rule}. Received ${describe(got)}`) as RangeError & { code: string };
+  e.code = 'ERR_OUT_OF_RANGE';
+  return e;
+}
+
+export function invalidArgValue(name: string, rule: string, got: unknown): TypeError & { code: string } {
+  const e = new TypeError(`The "${name}" option ${rule}. Received ${describe(got)}`) as TypeError & { code: string };
+  e.code = 'ERR_INVALID_ARG_VALUE';
+  return e;
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return `'${v}'`;
+  if (typeof v === 'bigint') return `${v}n`;
+  if (v === null || v === undefined || typeof v !== 'object') return String(v);
+  return Array.isArray(v) ? `an array of length ${v.length}` : `an instance of ${v.constructor?.name ?? 'Object'}`;
+}
+
+// ---- validators used by the facades ----
+
+export function validateInt(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number') throw invalidArgType(name, 'an integer', v);
+  if (!Number.isInteger(v) || v < min || v > max) throw outOfRange(name, `an integer >= ${min} and <= ${max}`, v);
+  return v;
+}
+
+export function validateU32(name: string, v: unknown): number {
+  return validateInt(name, v, 0, 0xffffffff);
+}

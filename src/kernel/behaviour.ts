@@ -1,0 +1,158 @@
+/**
+ * Kernel versions as data (SPEC.md, the version table and §11). Every behaviour that changed
+ * across kernels is a named field read here, never a version comparison inside an op.
+ * Structural differences (whether a map type has `map_release`, which `map_free` it uses)
+ * are ops tables chosen in kernel/bpf/map_types.ts from these fields.
+ */
+import { EINVAL, ENOENT, ENOSPC, ENOTSUPP, EOPNOTSUPP } from './errno.js';
+
+export type KernelVersion = '4.7' | '4.8' | '5.10' | '6.18';
+export const KERNEL_VERSIONS: readonly KernelVersion[] = ['4.7', '4.8', '5.10', '6.18'];
+export const kDefaultKernelVersion: KernelVersion = '6.18';
+
+// map_flags bits (include/uapi/linux/bpf.h)
+export const BPF_F_NO_PREALLOC = 1 << 0;
+export const BPF_F_NUMA_NODE = 1 << 2;
+export const BPF_F_RDONLY = 1 << 3;
+export const BPF_F_WRONLY = 1 << 4;
+export const BPF_F_RDONLY_PROG = 1 << 7;
+export const BPF_F_WRONLY_PROG = 1 << 8;
+export const BPF_F_MMAPABLE = 1 << 10;
+export const BPF_F_PRESERVE_ELEMS = 1 << 11;
+export const BPF_F_INNER_MAP = 1 << 12;
+export const BPF_F_PATH_FD = 1 << 14;
+export const BPF_F_LOCK = 4; // element flag of update/lookup
+export const BPF_ANY = 0;
+export const BPF_NOEXIST = 1;
+export const BPF_EXIST = 2;
+/** the all-ones index of bpf_perf_event_output's flags: "this CPU" */
+export const BPF_F_CURRENT_CPU = 0xffffffff;
+export const BPF_F_INDEX_MASK = 0xffffffff;
+
+export interface KernelBehaviour {
+  readonly version: KernelVersion;
+  /** stored in the arena header */
+  readonly code: number;
+  /** map_release exists: a map file's last close purges the entries it added (3b1efb196eee) */
+  readonly releasePurges: boolean;
+  /** entry puts go through call_rcu (4.8+); 4.7 fputs the perf file at once */
+  readonly putDeferred: boolean;
+  /** fd_array_map_free calls synchronize_rcu before asserting the slots are empty (4.8 only) */
+  readonly mapFreeSynchronizeRcu: boolean;
+  /** BPF_F_PRESERVE_ELEMS exists (5.10+) */
+  readonly preserveElems: boolean;
+  /** map_flags a perf event array accepts at creation */
+  readonly createFlags: number;
+  /** RDONLY/WRONLY frontends and frozen maps exist: update/delete/lookup check the file mode */
+  readonly fileModes: boolean;
+  /** BPF_MAP_FREEZE exists */
+  readonly freeze: boolean;
+  /** a writable fd is required to freeze (6.18; 5.10 does not check) */
+  readonly freezeNeedsWrite: boolean;
+  /** errno of a user-space lookup on a perf event array (ENOENT, later ENOTSUPP) */
+  readonly lookupErrno: number;
+  /** lookup flags: bits other than BPF_F_LOCK are EINVAL before the map fd is resolved */
+  readonly lookupFlagsChecked: boolean;
+  /** update accepts only RAW, HARDWARE and SW/BPF_OUTPUT events, inherit -> EINVAL (4.7/4.8);
+   *  otherwise any type, inherit -> EOPNOTSUPP */
+  readonly updateChecksEventType: boolean;
+  readonly updateInheritErrno: number;
+  /** what the output helper returns when the ring is full, absent or paused: 0 (void
+   *  perf_event_output, 4.x) or -ENOSPC */
+  readonly outputNoRoomErrno: number;
+  /** helper nesting limit per CPU (0: none); deeper calls get EBUSY */
+  readonly nestLimit: number;
+  /** a zero-size output is allowed (the 4.x verifier rejects size 0: we return EINVAL) */
+  readonly zeroSizeOutput: boolean;
+  /** sample padding bytes are written as zeros (4.7) rather than skipped */
+  readonly zeroPadding: boolean;
+  /** get_next_key accepts a NULL key (treated as "start"); else EFAULT */
+  readonly nextKeyNull: boolean;
+  /** BPF_OBJ_GET file_flags accepted */
+  readonly objGetFlags: number;
+  /** BPF_OBJ_PIN file_flags accepted */
+  readonly objPinFlags: number;
+  /** the pin's map reference is dropped from an RCU callback on unlink (5.10 .free_inode) */
+  readonly unlinkDeferred: boolean;
+  /** the unprivileged_bpf_disabled sysctl applies to every bpf() command (else only create/load) */
+  readonly unprivCheckAllCommands: boolean;
+}
+
+const v47: KernelBehaviour = {
+  version: '4.7',
+  code: 47,
+  releasePurges: false,
+  putDeferred: false,
+  mapFreeSynchronizeRcu: false,
+  preserveElems: false,
+  createFlags: 0,
+  fileModes: false,
+  freeze: false,
+  freezeNeedsWrite: false,
+  lookupErrno: ENOENT,
+  lookupFlagsChecked: false,
+  updateChecksEventType: true,
+  updateInheritErrno: EINVAL,
+  outputNoRoomErrno: 0,
+  nestLimit: 0,
+  zeroSizeOutput: false,
+  zeroPadding: true,
+  nextKeyNull: false,
+  objGetFlags: 0,
+  objPinFlags: 0,
+  unlinkDeferred: false,
+  unprivCheckAllCommands: true,
+};
+const v48: KernelBehaviour = {
+  ...v47,
+  version: '4.8',
+  code: 48,
+  releasePurges: true,
+  putDeferred: true,
+  mapFreeSynchronizeRcu: true,
+  zeroPadding: false,
+};
+const v510: KernelBehaviour = {
+  ...v48,
+  version: '5.10',
+  code: 510,
+  mapFreeSynchronizeRcu: false,
+  preserveElems: true,
+  createFlags: BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_PRESERVE_ELEMS,
+  fileModes: true,
+  freeze: true,
+  freezeNeedsWrite: false,
+  lookupErrno: ENOTSUPP,
+  lookupFlagsChecked: true,
+  updateChecksEventType: false,
+  updateInheritErrno: EOPNOTSUPP,
+  outputNoRoomErrno: ENOSPC,
+  nestLimit: 3,
+  zeroSizeOutput: true,
+  nextKeyNull: true,
+  objGetFlags: BPF_F_RDONLY | BPF_F_WRONLY,
+  objPinFlags: 0,
+  unlinkDeferred: true,
+};
+const v618: KernelBehaviour = {
+  ...v510,
+  version: '6.18',
+  code: 618,
+  freezeNeedsWrite: true,
+  objGetFlags: BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_PATH_FD,
+  objPinFlags: BPF_F_PATH_FD,
+  unlinkDeferred: false,
+  unprivCheckAllCommands: false,
+};
+
+export const BEHAVIOURS: Readonly<Record<KernelVersion, KernelBehaviour>> = {
+  '4.7': v47,
+  '4.8': v48,
+  '5.10': v510,
+  '6.18': v618,
+};
+
+export function behaviourByCode(code: number): KernelBehaviour {
+  for (const b of Object.values(BEHAVIOURS)) if (b.code === code) return b;
+  throw new Error(`unknown kernel behaviour code ${code} in arena header`);
+}

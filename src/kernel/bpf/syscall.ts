@@ -1,0 +1,305 @@
+/**
+ * kernel/bpf/syscall.c: the bpf(2) commands for maps and programs. This layer checks
+ * arguments in the kernel's order and dispatches to the map's ops table; it never switches on
+ * the map type (the ops' update hook receives the map file).
+ *
+ * Fds are resolved by the calling process (fdget): functions take the file index behind the
+ * fd, or -1 when the fd is not open.
+ */
+import {
+  F_MODE, FILE_KIND_MAP, FILE_KIND_PROG, FMODE_READ, FMODE_WRITE, H_CUR_MAP, H_NEXT_MAP_ID,
+  H_UNPRIV_BPF_DISABLED, M_FLAGS, M_FROZEN, M_ID, M_KEY_SIZE, M_MAX_ENTRIES, M_REFCNT,
+  M_SLOT_BASE, M_STATE, M_TYPE, M_USERCNT, M_VALUE_SIZE, MAP_STRIDE, PAGE_SIZE, PROG_MAX_MAPS,
+  S_DEAD, S_LIVE, FILE_STRIDE,
+} from '../../arena/layout.js';
+import {
+  BPF_F_INNER_MAP, BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY,
+  BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_F_WRONLY_PROG,
+} from '../behaviour.js';
+import type { Kctx } from '../context.js';
+import { E2BIG, EBADF, EBUSY, EFAULT, EINVAL, EMFILE, ENOMEM, EPERM } from '../errno.js';
+import { alloc_file, file_kind, file_live, file_obj, register_file_release } from '../file.js';
+import { report_violation } from '../violation.js';
+import { ops_of } from './arraymap.js';
+import { bpf_prog_alloc, bpf_prog_put } from './core.js';
+import { mw } from './map.js';
+
+export const BPF_MAP_TYPE_HASH = 1;
+export const BPF_MAP_TYPE_ARRAY = 2;
+export const BPF_MAP_TYPE_PROG_ARRAY = 3;
+export const BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4;
+
+export interface MapCreateAttr {
+  mapType: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  mapFlags: number;
+  /** some attr field this kernel does not know, or must be 0, is non-zero (CHECK_ATTR) */
+  attrTail: boolean;
+}
+
+/** who calls: CAP_SYS_ADMIN / CAP_BPF or not (the kernel.unprivileged_bpf_disabled sysctl) */
+export interface Caller {
+  privileged: boolean;
+}
+
+/** bpf() entry: the sysctl refuses unprivileged callers (every command up to 5.10) */
+export function bpf_entry_check(k: Kctx, caller: Caller): number {
+  if (k.b.unprivCheckAllCommands && !caller.privileged && k.a.load(H_UNPRIV_BPF_DISABLED) !== 0) return -EPERM;
+  return 0;
+}
+
+function unpriv_create_check(k: Kctx, caller: Caller): number {
+  if (!k.b.unprivCheckAllCommands && !caller.privileged && k.a.load(H_UNPRIV_BPF_DISABLED) !== 0) return -EPERM;
+  return 0;
+}
+
+/** bpf_get_file_flag: the access mode of a new map file */
+function bpf_get_file_flag(flags: number): number {
+  if (flags & BPF_F_RDONLY && flags & BPF_F_WRONLY) return -EINVAL;
+  if (flags & BPF_F_RDONLY) return FMODE_READ;
+  if (flags & BPF_F_WRONLY) return FMODE_WRITE;
+  return FMODE_READ | FMODE_WRITE;
+}
+
+/** __bpf_map_get: the map behind a file; EBADF for no file, EINVAL for a file of another kind */
+export function bpf_map_get(k: Kctx, f: number): number {
+  if (f < 0 || !file_live(k, f)) return -EBADF;
+  if (file_kind(k, f) !== FILE_KIND_MAP) return -EINVAL;
+  return file_obj(k, f);
+}
+
+/** map_get_sys_perms: the file's mode, without write access once the map is frozen */
+function map_get_sys_perms(k: Kctx, map: number, f: number): number {
+  let mode = k.a.i32[k.a.L.fileBase + f * FILE_STRIDE + F_MODE]!;
+  if (k.a.load(mw(k, map, M_FROZEN))) mode &= ~FMODE_WRITE;
+  return mode;
+}
+
+// ---------------------------------------------------------------------------------------
+// BPF_MAP_CREATE
+
+/** map_create's answer for a plain ARRAY whose attributes pass: checked, not modelled */
+export const MAP_TYPE_NOT_MODELLED = -100_000;
+
+const ARRAY_CREATE_FLAG_MASK =
+  BPF_F_NUMA_NODE | BPF_F_MMAPABLE | BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_RDONLY_PROG |
+  BPF_F_WRONLY_PROG | BPF_F_PRESERVE_ELEMS | BPF_F_INNER_MAP;
+
+/**
+ * map_create -> find_and_alloc_map -> map_alloc_check / map_alloc, in the order of the
+ * version's code (SPEC §2). Returns the new map file's index, or -errno.
+ * Only BPF_MAP_TYPE_PERF_EVENT_ARRAY is created; other array types are checked (so their
+ * create-time errno is right) and the facade refuses to go further.
+ */
+export function map_create(k: Kctx, attr: MapCreateAttr, caller: Caller): number {
+  let err = bpf_entry_check(k, caller);
+  if (err) return err;
+  if (attr.attrTail) return -EINVAL; // CHECK_ATTR(BPF_MAP_CREATE)
+  const b = k.b;
+  let mode = FMODE_READ | FMODE_WRITE;
+  if (b.fileModes) {
+    mode = bpf_get_file_flag(attr.mapFlags);
+    if (mode < 0) return mode;
+  }
+  const isPerf = attr.mapType === BPF_MAP_TYPE_PERF_EVENT_ARRAY;
+  if (!isPerf && attr.mapType !== BPF_MAP_TYPE_ARRAY) return -EINVAL; // unknown type
+  if (b.preserveElems) {
+    // 5.10+: fd_array_map_alloc_check, then array_map_alloc_check
+    if (isPerf && (attr.valueSize !== 4 || attr.mapFlags & (BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG))) return -EINVAL;
+    const f = attr.mapFlags;
+    if (
+      attr.maxEntries === 0 || attr.keySize !== 4 || attr.valueSize === 0 || f & ~ARRAY_CREATE_FLAG_MASK ||
+      (f & BPF_F_RDONLY_PROG && f & BPF_F_WRONLY_PROG)
+    ) return -EINVAL;
+    if (!(attr.mapType === BPF_MAP_TYPE_ARRAY) && f & (BPF_F_MMAPABLE | BPF_F_INNER_MAP)) return -EINVAL;
+    if (!isPerf && f & BPF_F_PRESERVE_ELEMS) return -EINVAL;
+    err = unpriv_create_check(k, caller);
+    if (err) return err;
+  } else {
+    // 4.7/4.8: fd_array_map_alloc, then array_map_alloc (any map_flags bit is EINVAL)
+    if (isPerf && attr.valueSize !== 4) return -EINVAL;
+    if (attr.maxEntries === 0 || attr.keySize !== 4 || attr.valueSize === 0 || attr.mapFlags) return -EINVAL;
+  }
+  // array_map_alloc: the array (8 bytes an fd-array element) must stay below 4 GiB - PAGE_SIZE
+  if (attr.maxEntries * 8 + 64 >= 0x1_0000_0000 - PAGE_SIZE) return -ENOMEM;
+  if (!isPerf) return MAP_TYPE_NOT_MODELLED;
+  return perf_event_array_alloc(k, attr, mode);
+}
+
+function perf_event_array_alloc(k: Kctx, attr: MapCreateAttr, mode: number): number {
+  const a = k.a;
+  let map: number;
+  let slots: number;
+  a.lock();
+  try {
+    map = a.allocRecord(a.L.mapBase, MAP_STRIDE, a.L.maxMaps, H_CUR_MAP, S_LIVE);
+    if (map < 0) return -ENOMEM;
+    slots = a.allocExtent(a.L.slotExtentBase, a.L.maxSlots, attr.maxEntries);
+    if (slots < 0) {
+      a.store(mw(k, map, M_STATE), 0);
+      return -ENOMEM;
+    }
+  } finally {
+    a.unlock();
+  }
+  const i32 = a.i32;
+  const base = a.L.slotBase + slots;
+  for (let i = 0; i < attr.maxEntries; i++) a.store(base + i, 0);
+  i32[mw(k, map, M_ID)] = a.add(H_NEXT_MAP_ID, 1) + 1;
+  i32[mw(k, map, M_TYPE)] = attr.mapType;
+  i32[mw(k, map, M_KEY_SIZE)] = attr.keySize;
+  i32[mw(k, map, M_VALUE_SIZE)] = attr.valueSize;
+  i32[mw(k, map, M_MAX_ENTRIES)] = attr.maxEntries;
+  // bpf_map_flags_retain_permanent: the access bits belong to the fd, not the map
+  i32[mw(k, map, M_FLAGS)] = attr.mapFlags & ~(BPF_F_RDONLY | BPF_F_WRONLY);
+  i32[mw(k, map, M_SLOT_BASE)] = base;
+  a.store(mw(k, map, M_REFCNT), 1);
+  a.store(mw(k, map, M_USERCNT), 1);
+  const f = alloc_file(k, FILE_KIND_MAP, map, mode);
+  if (f < 0) {
+    bpf_map_put_with_uref(k, map);
+    return -EMFILE;
+  }
+  return f;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reference counting (bpf_map_inc, bpf_map_put, bpf_map_put_with_uref) and release
+
+export function bpf_map_inc(k: Kctx, map: number, uref: boolean): void {
+  k.a.add(mw(k, map, M_REFCNT), 1);
+  if (uref) k.a.add(mw(k, map, M_USERCNT), 1);
+}
+
+/** bpf_map_put: the last reference frees the map (the kernel defers this to a workqueue) */
+export function bpf_map_put(k: Kctx, map: number): void {
+  const before = k.a.add(mw(k, map, M_REFCNT), -1);
+  if (before > 1) return;
+  if (before < 1) {
+    report_violation(k, 'refcount-underflow', -1, 2 /* map */, map, before);
+    return;
+  }
+  ops_of(k).map_free(k, map);
+  const a = k.a;
+  a.lock();
+  try {
+    a.freeExtent(a.L.slotExtentBase, a.i32[mw(k, map, M_SLOT_BASE)]! - a.L.slotBase);
+  } finally {
+    a.unlock();
+  }
+  a.store(mw(k, map, M_STATE), S_DEAD);
+}
+
+export function bpf_map_put_with_uref(k: Kctx, map: number): void {
+  // usercnt reaching 0 would run map_release_uref; perf event arrays have none (SPEC §1.6)
+  k.a.add(mw(k, map, M_USERCNT), -1);
+  bpf_map_put(k, map);
+}
+
+/** bpf_map_new_fd: a new map file (a new frontend, a new owner identity) */
+export function bpf_map_new_file(k: Kctx, map: number, mode: number): number {
+  return alloc_file(k, FILE_KIND_MAP, map, mode);
+}
+
+/** bpf_map_release: the map file's last reference is gone: map_release first, then the puts */
+register_file_release(FILE_KIND_MAP, (k, map, file) => {
+  ops_of(k).map_release?.(k, map, file);
+  bpf_map_put_with_uref(k, map);
+});
+
+// ---------------------------------------------------------------------------------------
+// Element commands
+
+/** BPF_MAP_UPDATE_ELEM: key = index, value = the file behind the perf event fd */
+export function map_update_elem(k: Kctx, f: number, key: number, perfFile: number, flags: number, caller: Caller): number {
+  const err = bpf_entry_check(k, caller);
+  if (err) return err;
+  const map = bpf_map_get(k, f);
+  if (map < 0) return map;
+  if (k.b.fileModes) {
+    if (!(map_get_sys_perms(k, map, f) & FMODE_WRITE)) return -EPERM;
+    if (flags & BPF_F_LOCK) return -EINVAL; // no bpf_spin_lock in a perf event array
+  }
+  return ops_of(k).map_update_elem(k, map, f, key, perfFile, flags);
+}
+
+/** BPF_MAP_LOOKUP_ELEM from user space: never succeeds on a perf event array */
+export function map_lookup_elem(k: Kctx, f: number, key: number, flags: number, caller: Caller): number {
+  const err = bpf_entry_check(k, caller);
+  if (err) return err;
+  if (k.b.lookupFlagsChecked && flags & ~BPF_F_LOCK) return -EINVAL; // before the fd is resolved
+  const map = bpf_map_get(k, f);
+  if (map < 0) return map;
+  if (k.b.fileModes) {
+    if (!(map_get_sys_perms(k, map, f) & FMODE_READ)) return -EPERM;
+    if (flags & BPF_F_LOCK) return -EINVAL;
+  }
+  return ops_of(k).map_lookup_elem(k, map, key);
+}
+
+export function map_delete_elem(k: Kctx, f: number, key: number, caller: Caller): number {
+  const err = bpf_entry_check(k, caller);
+  if (err) return err;
+  const map = bpf_map_get(k, f);
+  if (map < 0) return map;
+  if (k.b.fileModes && !(map_get_sys_perms(k, map, f) & FMODE_WRITE)) return -EPERM;
+  return ops_of(k).map_delete_elem(k, map, key);
+}
+
+/** BPF_MAP_GET_NEXT_KEY: the next key (>= 0), or -errno. `key` null is a NULL pointer. */
+export function map_get_next_key(k: Kctx, f: number, key: number | null, caller: Caller): number {
+  const err = bpf_entry_check(k, caller);
+  if (err) return err;
+  const map = bpf_map_get(k, f);
+  if (map < 0) return map;
+  if (k.b.fileModes && !(map_get_sys_perms(k, map, f) & FMODE_READ)) return -EPERM;
+  if (key === null && !k.b.nextKeyNull) return -EFAULT;
+  return ops_of(k).map_get_next_key(k, map, key);
+}
+
+/** BPF_MAP_FREEZE (5.10+; the facade reports EINVAL, an unknown command, before) */
+export function map_freeze(k: Kctx, f: number, caller: Caller): number {
+  const err = bpf_entry_check(k, caller);
+  if (err) return err;
+  const map = bpf_map_get(k, f);
+  if (map < 0) return map;
+  if (k.b.freezeNeedsWrite && !(map_get_sys_perms(k, map, f) & FMODE_WRITE)) return -EPERM;
+  if (k.a.cmpxchg(mw(k, map, M_FROZEN), 0, 1) !== 0) return -EBUSY;
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// BPF_PROG_LOAD (only the map references matter here)
+
+/** Loads a program that uses the maps behind `mapFiles`; returns the program file or -errno. */
+export function prog_load(k: Kctx, mapFiles: number[], caller: Caller): number {
+  let err = bpf_entry_check(k, caller);
+  if (err) return err;
+  err = unpriv_create_check(k, caller);
+  if (err) return err;
+  if (mapFiles.length > PROG_MAX_MAPS) return -E2BIG;
+  const maps: number[] = [];
+  for (const f of mapFiles) {
+    const m = bpf_map_get(k, f); // the verifier's check of each map fd
+    if (m < 0) return m;
+    maps.push(m);
+  }
+  const distinct = new Set(maps);
+  for (const m of distinct) bpf_map_inc(k, m, false);
+  const prog = bpf_prog_alloc(k, maps);
+  if (prog < 0) {
+    for (const m of distinct) bpf_map_put(k, m);
+    return -ENOMEM;
+  }
+  const pf = alloc_file(k, FILE_KIND_PROG, prog, FMODE_READ | FMODE_WRITE);
+  if (pf < 0) {
+    bpf_prog_put(k, prog);
+    return -EMFILE;
+  }
+  return pf;
+}
+
+register_file_release(FILE_KIND_PROG, (k, prog) => bpf_prog_put(k, prog));
+

@@ -1,0 +1,106 @@
+/**
+ * kernel/trace/bpf_trace.c: the bpf_perf_event_output helper and its errno ladder, in the
+ * kernel's order (SPEC §5.1): nesting (5.10+) -> flags -> index -> empty slot -> event type ->
+ * event on another CPU -> ring. Runs "as CPU `cpu`": on a CPU worker, or synchronously in any
+ * thread through kernel.cpu(c).
+ *
+ * The read-side section spans the slot load and every use of the entry and event, so a delete,
+ * replace or purge racing with it cannot free them before it is done (SPEC §8.2).
+ */
+import {
+  C_E2BIG, C_EBUSY, C_EINVAL, C_ENOENT, C_ENOSPC, C_EOPNOTSUPP, C_LOST, C_NEST, C_NORB, C_OUTPUTS, CPU_STRIDE,
+  E_CONFIG, E_TYPE,
+} from '../arena/layout.js';
+import { BPF_F_CURRENT_CPU } from './behaviour.js';
+import type { Kctx } from './context.js';
+import { E2BIG, EBUSY, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP } from './errno.js';
+import { entry_event, entry_gen, map_max_entries, slot_word } from './bpf/map.js';
+import { prog_map } from './bpf/core.js';
+import {
+  OUT_LOST, OUT_OK, PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_SOFTWARE, event_field, event_gen, event_oncpu,
+  perf_event_output,
+} from './perf_event.js';
+import { rcu_read_lock, rcu_read_unlock } from './rcu.js';
+import type { OutputHandle } from './ring_buffer.js';
+import { report_violation } from './violation.js';
+
+/** per-thread output handles, one per nesting depth (the kernel's per-CPU sds[3]) */
+const handles: OutputHandle[] = [];
+let depth = 0;
+
+function cw(k: Kctx, cpu: number, field: number): number {
+  return k.a.L.cpuBase + cpu * CPU_STRIDE + field;
+}
+
+/**
+ * bpf_perf_event_output(ctx, map, flags, data, size) as called by program `prog` on `cpu`,
+ * `mapRef` being the program's n-th map. `flagsLo` is flags' low 32 bits (the index, or
+ * BPF_F_CURRENT_CPU), `flagsHi` the high 32 bits (which must be 0). Returns 0 or -errno.
+ */
+export function bpf_perf_event_output(
+  k: Kctx, cpu: number, prog: number, mapRef: number, flagsLo: number, flagsHi: number,
+  data: Uint8Array, len: number,
+): number {
+  const i32 = k.a.i32;
+  const nestW = cw(k, cpu, C_NEST);
+  const nest = i32[nestW]! + 1; // written only by this CPU
+  i32[nestW] = nest;
+  let h = handles[depth];
+  if (!h) h = handles[depth] = { rb: -1, head: 0, wakeup: 0 };
+  depth++;
+  let ret: number;
+  try {
+    ret = k.b.nestLimit > 0 && nest > k.b.nestLimit
+      ? count(k, cpu, C_EBUSY, -EBUSY)
+      : __bpf_perf_event_output(k, cpu, prog_map(k, prog, mapRef), flagsLo, flagsHi, data, len, h);
+  } finally {
+    depth--;
+    i32[nestW] = nest - 1;
+  }
+  return ret;
+}
+
+function __bpf_perf_event_output(
+  k: Kctx, cpu: number, map: number, flagsLo: number, flagsHi: number, data: Uint8Array, len: number,
+  h: OutputHandle,
+): number {
+  const a = k.a;
+  if (flagsHi !== 0) return count(k, cpu, C_EINVAL, -EINVAL);
+  const index = flagsLo === BPF_F_CURRENT_CPU ? cpu : flagsLo >>> 0;
+  if (index >= map_max_entries(k, map)) return count(k, cpu, C_E2BIG, -E2BIG);
+  rcu_read_lock(k, cpu);
+  try {
+    const slot = a.load(slot_word(k, map, index)); // READ_ONCE(array->ptrs[index])
+    if (slot === 0) return count(k, cpu, C_ENOENT, -ENOENT);
+    const ee = slot - 1;
+    const eeGen = entry_gen(k, ee);
+    k.hooks.outputLoaded?.({ cpu, index, entry: ee });
+    const e = entry_event(k, ee);
+    const eGen = event_gen(k, e);
+    let ret: number;
+    if (event_field(k, e, E_TYPE) !== PERF_TYPE_SOFTWARE || event_field(k, e, E_CONFIG) !== PERF_COUNT_SW_BPF_OUTPUT) {
+      ret = count(k, cpu, C_EINVAL, -EINVAL);
+    } else if (event_oncpu(k, e) !== cpu) {
+      ret = count(k, cpu, C_EOPNOTSUPP, -EOPNOTSUPP);
+    } else {
+      const r = perf_event_output(k, e, data, len, h);
+      if (r === OUT_OK) ret = count(k, cpu, C_OUTPUTS, 0);
+      else {
+        count(k, cpu, r === OUT_LOST ? C_LOST : C_NORB, 0);
+        // 4.x's perf_event_output was void: the helper returned 0 whatever happened
+        ret = k.b.outputNoRoomErrno ? count(k, cpu, C_ENOSPC, -ENOSPC) : 0;
+      }
+    }
+    // Use-after-free check: nothing we used may have been recycled inside our section.
+    if (entry_gen(k, ee) !== eeGen) report_violation(k, 'use-after-free-entry', cpu, ee, eeGen, entry_gen(k, ee), index);
+    if (event_gen(k, e) !== eGen) report_violation(k, 'use-after-free-event', cpu, e, eGen, event_gen(k, e), index);
+    return ret;
+  } finally {
+    rcu_read_unlock(k, cpu);
+  }
+}
+
+function count(k: Kctx, cpu: number, counter: number, ret: number): number {
+  k.a.add(cw(k, cpu, counter), 1);
+  return ret;
+}

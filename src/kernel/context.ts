@@ -1,0 +1,44 @@
+/**
+ * The per-thread handle on the emulated kernel: the arena views, the behaviour of the
+ * kernel version the arena was created for, and this thread's test hooks. Every kernel
+ * function takes it first, as kernel code takes no globals but the arena.
+ */
+import type { Arena } from '../arena/arena.js';
+import { H_KERNEL_VERSION, H_NEXT_TASK_READER, H_STRICT, RCU_TASK_READERS } from '../arena/layout.js';
+import { behaviourByCode, type KernelBehaviour } from './behaviour.js';
+
+/**
+ * Hook points where a test (or the explorer) can run code in the middle of a kernel
+ * operation, to force an interleaving instead of hoping for it. They run on the thread that
+ * performs the operation; a hook may perform syscalls or outputs itself.
+ */
+export interface KernelHooks {
+  /** perf_event_fd_array_release has loaded slot `index` and found its own entry there; the
+   *  exchange (or compare-exchange, strict) has not happened yet (SPEC §8.1). */
+  purgeLoaded?: (info: { map: number; index: number; entry: number }) => void;
+  /** bpf_perf_event_output on `cpu` has loaded slot `index` inside its RCU read-side section
+   *  and is about to use the entry (SPEC A21). */
+  outputLoaded?: (info: { cpu: number; index: number; entry: number }) => void;
+  /** bpf_perf_event_output on `cpu` has reserved ring space and not yet published data_head;
+   *  an output called from here nests, as an interrupt on that CPU would (SPEC A23). */
+  outputReserved?: (info: { cpu: number; nest: number }) => void;
+}
+
+export interface Kctx {
+  readonly a: Arena;
+  readonly b: KernelBehaviour;
+  readonly strict: boolean;
+  /** this thread's RCU reader index for syscall-side read sections (the purge) */
+  readonly task: number;
+  hooks: KernelHooks;
+}
+
+export function kctxOf(a: Arena, hooks: KernelHooks = {}): Kctx {
+  return {
+    a,
+    b: behaviourByCode(a.i32[H_KERNEL_VERSION]!),
+    strict: a.i32[H_STRICT] === 1,
+    task: a.L.cpus + (a.add(H_NEXT_TASK_READER, 1) % RCU_TASK_READERS),
+    hooks,
+  };
+}

@@ -1,0 +1,228 @@
+/**
+ * perf events (kernel/events/core.c): perf_event_open's checks, the event table, the ring
+ * mapping (perf_mmap / perf_mmap_close), enable/disable, poll, release, and perf_event_output.
+ */
+import {
+  ATTR_DISABLED, ATTR_INHERIT, ATTR_SAMPLE_RAW, ATTR_WATERMARK, E_ATTR, E_CONFIG, E_CPU, E_FILE, E_GEN,
+  E_ID, E_LOST_SAMPLES, E_MMAPS, E_ONCPU, E_RB, E_RB_PAGES, E_STATE, E_TYPE, E_WAKEUP_EVENTS,
+  E_WATERMARK, EVENT_STRIDE, FILE_KIND_PERF, FMODE_READ, FMODE_WRITE, H_CUR_EVENT,
+  H_NEXT_EVENT_ID, PAGE_SIZE, S_DEAD, S_LIVE,
+} from '../arena/layout.js';
+import type { Kctx } from './context.js';
+import { EINVAL, EMFILE, ENOENT, ENOMEM, ESRCH } from './errno.js';
+import { alloc_file, fput, get_file, register_file_release } from './file.js';
+import { RCU_CB, call_rcu, rcu_register } from './rcu.js';
+import {
+  OUTPUT_LOST, OUTPUT_RESERVED, perf_output_begin, perf_output_end, perf_output_sample_raw, rb_nest,
+  ring_buffer_init, type OutputHandle,
+} from './ring_buffer.js';
+
+// include/uapi/linux/perf_event.h
+export const PERF_TYPE_HARDWARE = 0;
+export const PERF_TYPE_SOFTWARE = 1;
+export const PERF_TYPE_TRACEPOINT = 2;
+export const PERF_TYPE_HW_CACHE = 3;
+export const PERF_TYPE_RAW = 4;
+export const PERF_TYPE_BREAKPOINT = 5;
+export const PERF_COUNT_HW_MAX = 10;
+export const PERF_COUNT_SW_CPU_CLOCK = 0;
+export const PERF_COUNT_SW_BPF_OUTPUT = 10;
+
+export interface PerfEventAttr {
+  type: number;
+  config: number;
+  inherit: boolean;
+  sampleRaw: boolean;
+  disabled: boolean;
+  /** wakeup_events (used when `watermark` is 0) */
+  wakeupEvents: number;
+  /** wakeup_watermark in bytes; > 0 sets attr.watermark */
+  watermark: number;
+}
+
+function ew(k: Kctx, e: number, field: number): number {
+  return k.a.L.eventBase + e * EVENT_STRIDE + field;
+}
+export function event_field(k: Kctx, e: number, field: number): number {
+  return k.a.i32[ew(k, e, field)]!;
+}
+
+/** PERF_COUNT_SW_MAX of the kernel version: 11 up to 5.10, 12 from 5.13 (CGROUP_SWITCHES) */
+function swMax(k: Kctx): number {
+  return k.b.code >= 600 ? 12 : 11;
+}
+
+/**
+ * perf_event_open(attr, pid, cpu, group_fd -1, flags 0). Returns the new perf file's index, or
+ * a negative errno. `pid` is -1 (any task: a CPU-wide event) or 0 (the calling task).
+ */
+export function perf_event_open(k: Kctx, attr: PerfEventAttr, pid: number, cpu: number): number {
+  if (pid === -1 && cpu === -1) return -EINVAL;
+  if (pid !== -1 && pid !== 0) return -ESRCH; // no other tasks are modelled
+  if (cpu < -1 || cpu >= k.a.L.cpus) return -EINVAL;
+  // perf_init_event: find a PMU for the type, then its event_init
+  switch (attr.type) {
+    case PERF_TYPE_SOFTWARE:
+      if (attr.config >= swMax(k)) return -ENOENT;
+      break;
+    case PERF_TYPE_HARDWARE:
+      if (attr.config >= PERF_COUNT_HW_MAX) return -EINVAL; // x86_setup_perfctr
+      break;
+    case PERF_TYPE_TRACEPOINT:
+    case PERF_TYPE_HW_CACHE:
+    case PERF_TYPE_RAW:
+    case PERF_TYPE_BREAKPOINT:
+      break;
+    default:
+      return -ENOENT;
+  }
+  const a = k.a;
+  let e: number;
+  a.lock();
+  try {
+    e = a.allocRecord(a.L.eventBase, EVENT_STRIDE, a.L.maxEvents, H_CUR_EVENT, S_LIVE, E_GEN);
+  } finally {
+    a.unlock();
+  }
+  if (e < 0) return -ENOMEM;
+  const i32 = a.i32;
+  i32[ew(k, e, E_ID)] = a.add(H_NEXT_EVENT_ID, 1) + 1;
+  i32[ew(k, e, E_CPU)] = cpu;
+  i32[ew(k, e, E_TYPE)] = attr.type;
+  i32[ew(k, e, E_CONFIG)] = attr.config;
+  i32[ew(k, e, E_ATTR)] =
+    (attr.inherit ? ATTR_INHERIT : 0) | (attr.sampleRaw ? ATTR_SAMPLE_RAW : 0) |
+    (attr.watermark > 0 ? ATTR_WATERMARK : 0) | (attr.disabled ? ATTR_DISABLED : 0);
+  i32[ew(k, e, E_WAKEUP_EVENTS)] = attr.wakeupEvents;
+  i32[ew(k, e, E_WATERMARK)] = attr.watermark;
+  i32[ew(k, e, E_RB)] = -1;
+  a.store(ew(k, e, E_ONCPU), attr.disabled || cpu < 0 ? -1 : cpu);
+  const f = alloc_file(k, FILE_KIND_PERF, e, FMODE_READ | FMODE_WRITE);
+  if (f < 0) {
+    a.store(ew(k, e, E_STATE), S_DEAD);
+    return -EMFILE;
+  }
+  i32[ew(k, e, E_FILE)] = f;
+  return f;
+}
+
+/** the event's id (perf's event->id, written into LOST records) */
+export function event_id(k: Kctx, e: number): number {
+  return k.a.i32[ew(k, e, E_ID)]!;
+}
+export function event_live(k: Kctx, e: number): boolean {
+  return k.a.load(ew(k, e, E_STATE)) === S_LIVE;
+}
+export function event_gen(k: Kctx, e: number): number {
+  return k.a.load(ew(k, e, E_GEN));
+}
+export function event_attr_bits(k: Kctx, e: number): number {
+  return k.a.i32[ew(k, e, E_ATTR)]!;
+}
+export function event_oncpu(k: Kctx, e: number): number {
+  return k.a.load(ew(k, e, E_ONCPU));
+}
+export function event_rb(k: Kctx, e: number): number {
+  return k.a.load(ew(k, e, E_RB));
+}
+
+/**
+ * perf_mmap: maps (1 + pages) pages; the first mapping creates the ring, a later one must ask
+ * for the same size. The mapping holds a reference on the perf file, as a vma does.
+ * `pages` must be 0 or a power of two (EINVAL), as the kernel requires.
+ */
+export function perf_mmap(k: Kctx, e: number, pages: number): number {
+  if (pages !== 0 && (pages & (pages - 1)) !== 0) return -EINVAL;
+  const a = k.a;
+  const rbNow = event_rb(k, e);
+  if (rbNow >= 0) {
+    if (a.i32[ew(k, e, E_RB_PAGES)] !== pages) return -EINVAL;
+  } else {
+    a.lock();
+    let first: number;
+    try {
+      first = a.allocExtent(a.L.ringExtentBase, a.L.ringPages, 1 + pages);
+    } finally {
+      a.unlock();
+    }
+    if (first < 0) return -ENOMEM;
+    const rb = a.L.ringBase + first * (PAGE_SIZE / 4);
+    ring_buffer_init(k, rb, pages, a.i32[ew(k, e, E_WATERMARK)]!, e, event_gen(k, e));
+    a.i32[ew(k, e, E_RB_PAGES)] = pages;
+    a.store(ew(k, e, E_RB), rb); // publishes the initialised control page to the CPUs
+  }
+  a.add(ew(k, e, E_MMAPS), 1);
+  get_file(k, a.i32[ew(k, e, E_FILE)]!);
+  return 0;
+}
+
+/**
+ * perf_mmap_close: the last unmapping detaches the ring from the event (later outputs find no
+ * ring); its pages are freed after a grace period, since a CPU may be writing into it.
+ */
+export function perf_munmap(k: Kctx, e: number): void {
+  const a = k.a;
+  if (a.add(ew(k, e, E_MMAPS), -1) === 1) {
+    const rb = a.xchg(ew(k, e, E_RB), -1);
+    if (rb >= 0) call_rcu(k, RCU_CB.RING_FREE, rb);
+  }
+  fput(k, a.i32[ew(k, e, E_FILE)]!);
+}
+
+rcu_register(RCU_CB.RING_FREE, (k, rb) => {
+  const a = k.a;
+  a.lock();
+  try {
+    a.freeExtent(a.L.ringExtentBase, (rb - a.L.ringBase) / (PAGE_SIZE / 4));
+  } finally {
+    a.unlock();
+  }
+});
+
+/** PERF_EVENT_IOC_ENABLE / DISABLE: a CPU-bound event runs on its CPU while enabled */
+export function perf_event_enable(k: Kctx, e: number, on: boolean): void {
+  const cpu = k.a.i32[ew(k, e, E_CPU)]!;
+  k.a.store(ew(k, e, E_ONCPU), on && cpu >= 0 ? cpu : -1);
+}
+
+/** perf_release: the last reference to the perf file is gone; the event dies. */
+register_file_release(FILE_KIND_PERF, (k, e) => {
+  const a = k.a;
+  a.store(ew(k, e, E_ONCPU), -1);
+  const rb = a.xchg(ew(k, e, E_RB), -1);
+  if (rb >= 0) call_rcu(k, RCU_CB.RING_FREE, rb); // only when opened but never unmapped
+  a.add(ew(k, e, E_GEN), 1); // a CPU still holding the event sees it change
+  a.store(ew(k, e, E_STATE), S_DEAD);
+});
+
+/** what perf_event_output did (the kernel returns 0 or -ENOSPC; the helper wants the detail) */
+export const OUT_OK = 0;
+/** the ring had no room, or is paused with pages: the loss is counted */
+export const OUT_LOST = 1;
+/** no ring attached (never mapped, or unmapped), or paused with no pages: no loss counted */
+export const OUT_NORB = 2;
+
+/**
+ * perf_event_output for a BPF output sample. Runs on the CPU the event is bound to, inside an
+ * RCU read-side section (which keeps the ring's pages alive even if it is being detached).
+ */
+export function perf_event_output(k: Kctx, e: number, data: Uint8Array, len: number, h: OutputHandle): number {
+  const a = k.a;
+  const rb = a.load(ew(k, e, E_RB));
+  if (rb < 0) return OUT_NORB;
+  const attr = a.i32[ew(k, e, E_ATTR)]!;
+  const raw = (attr & ATTR_SAMPLE_RAW) !== 0;
+  const size = 8 + (raw ? (len + 4 + 7) & ~7 : 0);
+  const got = perf_output_begin(k, h, rb, size, a.i32[ew(k, e, E_ID)]!);
+  if (got !== OUTPUT_RESERVED) {
+    if (got === OUTPUT_LOST) {
+      a.add(ew(k, e, E_LOST_SAMPLES), 1);
+      return OUT_LOST;
+    }
+    return OUT_NORB;
+  }
+  k.hooks.outputReserved?.({ cpu: a.i32[ew(k, e, E_CPU)]!, nest: rb_nest(k, rb) });
+  perf_output_sample_raw(k, h, data, len, raw, k.b.zeroPadding);
+  perf_output_end(k, h, a.i32[ew(k, e, E_WAKEUP_EVENTS)]!, (attr & ATTR_WATERMARK) !== 0);
+  return OUT_OK;
+}

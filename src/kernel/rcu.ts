@@ -1,0 +1,292 @@
+/**
+ * RCU across threads (the kernel's kernel/rcu/, reduced to what this map needs).
+ *
+ * Read side: a CPU's section is its nesting word in the arena; the outermost unlock bumps the
+ * CPU's quiescent counter. Grace periods: RCU_GP_SEQ is even when idle and odd while one is in
+ * progress. Starting one snapshots, for every CPU in a section, its quiescent counter; the
+ * grace period ends once each of those counters has moved. Any thread may drive the state
+ * machine (under the try-lock H_RCU_LOCK); `call_rcu` callbacks run in the thread that calls
+ * `rcu_tick` / `rcu_barrier` once the grace period they wait for has ended.
+ *
+ * Why this is enough (SC Atomics): a writer exchanges a slot, then (via call_rcu / synchronize)
+ * a later grace-period start loads each CPU's quiescent counter and then its nesting word. A CPU
+ * stores its nesting word before it loads the slot. If the snapshot saw nesting 0, that store
+ * comes later in the single total order than the exchange, so the CPU's slot load sees the new
+ * value; if it saw nesting > 0, the grace period waits for that section to end.
+ */
+import { ArenaError } from '../arena/arena.js';
+import {
+  CB_ARG, CB_GP, CB_KIND, H_RCU_LOCK, RC_CTR, RC_NESTING, RC_SNAP, RCU_CB_STRIDE, RCU_CPU_STRIDE,
+  RCU_GP_REQ, RCU_GP_SEQ, RCU_PER_CPU, RCU_Q_HEAD, RCU_Q_TAIL, RCU_TASK_READERS, RCU_WAKE,
+} from '../arena/layout.js';
+import type { Kctx } from './context.js';
+import { report_violation } from './violation.js';
+
+/** Kinds of deferred work. Modules register their callback at load time. */
+export const RCU_CB = {
+  /** __bpf_event_entry_free: fput the perf file, free the entry (kernel/bpf/arraymap.c) */
+  ENTRY_FREE: 1,
+  /** entry record recycling of 4.7, whose put was an immediate fput */
+  ENTRY_RECYCLE: 2,
+  /** __bpf_prog_put_rcu: drop the program's map references, free it (kernel/bpf/syscall.c) */
+  PROG_FREE: 3,
+  /** bpffs .free_inode of 5.10: drop the pinned object's reference */
+  PIN_PUT_MAP: 4,
+  PIN_PUT_PROG: 5,
+  /** rb_free_rcu: release a detached ring's pages (kernel/events/core.c) */
+  RING_FREE: 6,
+} as const;
+export const RCU_CB_NAMES: Record<number, string> = {
+  1: 'entry_free', 2: 'entry_recycle', 3: 'prog_free', 4: 'pin_put_map', 5: 'pin_put_prog', 6: 'ring_free',
+};
+
+type RcuCallback = (k: Kctx, arg: number) => void;
+const callbacks: (RcuCallback | undefined)[] = [];
+export function rcu_register(kind: number, fn: RcuCallback): void {
+  callbacks[kind] = fn;
+}
+
+/** sections this thread holds, per CPU: synchronize_rcu from inside one would deadlock */
+const heldHere = new Map<number, number>();
+
+function cpuWord(k: Kctx, cpu: number, field: number): number {
+  return k.a.L.rcuBase + RCU_PER_CPU + cpu * RCU_CPU_STRIDE + field;
+}
+
+// ---------------------------------------------------------------------------------------
+// Read side: runs on the CPU (only that CPU writes its nesting word).
+
+export function rcu_read_lock(k: Kctx, reader: number): void {
+  k.a.add(cpuWord(k, reader, RC_NESTING), 1);
+  heldHere.set(reader, (heldHere.get(reader) ?? 0) + 1);
+}
+
+export function rcu_read_unlock(k: Kctx, reader: number): void {
+  const w = cpuWord(k, reader, RC_NESTING);
+  // Nesting drops first, then the counter moves. A grace period that saw nesting > 0 waits
+  // for the counter, which moves only after the section is over; one that saw 0 needs nothing.
+  if (k.a.add(w, -1) === 1) k.a.add(cpuWord(k, reader, RC_CTR), 1);
+  const h = (heldHere.get(reader) ?? 1) - 1;
+  if (h === 0) heldHere.delete(reader);
+  else heldHere.set(reader, h);
+}
+
+export function rcu_nesting(k: Kctx, cpu: number): number {
+  return k.a.load(cpuWord(k, cpu, RC_NESTING));
+}
+
+// ---------------------------------------------------------------------------------------
+// Grace periods
+
+/** the RCU_GP_SEQ value at which a grace period starting after now has ended (rcu_seq_snap) */
+function rcu_seq_snap(seq: number): number {
+  return (seq + 3) & ~1;
+}
+
+function request_gp(k: Kctx, target: number): void {
+  const w = k.a.L.rcuBase + RCU_GP_REQ;
+  for (;;) {
+    const cur = k.a.load(w);
+    if (cur >= target || k.a.cmpxchg(w, cur, target) === cur) return;
+  }
+}
+
+/**
+ * One step of the grace-period state machine: end the current grace period if every CPU it
+ * waits for has passed a quiescent state, or start one if somebody needs it. Non-blocking.
+ * Returns true if it changed RCU_GP_SEQ.
+ */
+export function rcu_gp_advance(k: Kctx): boolean {
+  const a = k.a;
+  if (a.cmpxchg(H_RCU_LOCK, 0, 1) !== 0) return false;
+  try {
+    const base = a.L.rcuBase;
+    let seq = a.load(base + RCU_GP_SEQ);
+    let changed = false;
+    if ((seq & 1) === 0) {
+      if (a.load(base + RCU_GP_REQ) <= seq) return false;
+      // Start: snapshot every CPU. Counter first, then nesting (see the module comment).
+      for (let c = 0; c < a.L.cpus + RCU_TASK_READERS; c++) {
+        const ctr = a.load(cpuWord(k, c, RC_CTR));
+        const nesting = a.load(cpuWord(k, c, RC_NESTING));
+        a.store(cpuWord(k, c, RC_SNAP), nesting > 0 ? ctr : -1);
+      }
+      seq += 1;
+      a.store(base + RCU_GP_SEQ, seq);
+      changed = true;
+    }
+    for (let c = 0; c < a.L.cpus + RCU_TASK_READERS; c++) {
+      const snap = a.load(cpuWord(k, c, RC_SNAP));
+      if (snap !== -1 && a.load(cpuWord(k, c, RC_CTR)) === snap) return changed;
+    }
+    a.store(base + RCU_GP_SEQ, seq + 1);
+    a.add(base + RCU_WAKE, 1);
+    Atomics.notify(a.i32, base + RCU_WAKE);
+    return true;
+  } finally {
+    a.store(H_RCU_LOCK, 0);
+  }
+}
+
+export function rcu_gp_seq(k: Kctx): number {
+  return k.a.load(k.a.L.rcuBase + RCU_GP_SEQ);
+}
+
+function assertNotInSection(k: Kctx, what: string): void {
+  if (heldHere.size > 0) {
+    const cpus = [...heldHere.keys()].join(', ');
+    throw new ArenaError(
+      `${what} inside an RCU read-side section (CPU ${cpus}, this thread) would wait for itself forever; ` +
+        'run it after the section ends (e.g. after the output hook returns)',
+      'ERR_PERFEMU_RCU_DEADLOCK',
+    );
+  }
+}
+
+/** CPUs that hold up the current grace period (for stall reports) */
+export function rcu_stalled_cpus(k: Kctx): number[] {
+  const out: number[] = [];
+  if ((rcu_gp_seq(k) & 1) === 0) return out;
+  for (let c = 0; c < k.a.L.cpus + RCU_TASK_READERS; c++) {
+    const snap = k.a.load(cpuWord(k, c, RC_SNAP));
+    if (snap !== -1 && k.a.load(cpuWord(k, c, RC_CTR)) === snap) out.push(c);
+  }
+  return out;
+}
+
+/**
+ * Waits for a full grace period: every read-side section in progress now has ended.
+ * Bounded: after `timeoutMs` it throws an RCU stall error naming the CPUs.
+ */
+export function synchronize_rcu(k: Kctx, timeoutMs = 10_000): void {
+  assertNotInSection(k, 'synchronize_rcu');
+  const target = rcu_seq_snap(rcu_gp_seq(k));
+  request_gp(k, target);
+  wait_gp(k, target, timeoutMs);
+}
+
+function wait_gp(k: Kctx, target: number, timeoutMs: number): void {
+  const deadline = Date.now() + timeoutMs;
+  const wake = k.a.L.rcuBase + RCU_WAKE;
+  for (let spins = 0; ; spins++) {
+    rcu_gp_advance(k);
+    if (rcu_gp_seq(k) >= target) return;
+    if (Date.now() > deadline) {
+      throw new ArenaError(
+        `RCU stall: grace period not done after ${timeoutMs} ms; CPUs still in a read-side section: ` +
+          `${rcu_stalled_cpus(k).join(', ') || 'none (another thread holds the grace-period lock?)'}`,
+        'ERR_PERFEMU_RCU_STALL',
+      );
+    }
+    // CPUs do not notify when they leave a section (that would cost on the output path), so
+    // poll: short sleeps first, longer ones for long sections.
+    Atomics.wait(k.a.i32, wake, k.a.load(wake), spins < 50 ? 0.02 : 1);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Callbacks
+
+/** Queues `kind(arg)` to run after a grace period (call_rcu). Any thread. */
+export function call_rcu(k: Kctx, kind: number, arg: number): void {
+  const a = k.a;
+  const base = a.L.rcuBase;
+  a.lock();
+  let target: number;
+  try {
+    const head = a.load(base + RCU_Q_HEAD);
+    const tail = a.load(base + RCU_Q_TAIL);
+    if (tail - head >= a.L.rcuQueue) {
+      report_violation(k, 'rcu-queue-full', -1, kind, arg);
+      throw new ArenaError(`call_rcu queue full (${a.L.rcuQueue} records): size the arena larger (limits.rcuQueue)`, 'ENOMEM');
+    }
+    target = rcu_seq_snap(rcu_gp_seq(k));
+    const r = a.L.rcuQueueBase + (tail % a.L.rcuQueue) * RCU_CB_STRIDE;
+    a.i32[r + CB_KIND] = kind;
+    a.i32[r + CB_ARG] = arg;
+    a.i32[r + CB_GP] = target;
+    a.store(base + RCU_Q_TAIL, tail + 1);
+  } finally {
+    a.unlock();
+  }
+  request_gp(k, target);
+}
+
+/** Runs the callbacks whose grace period has ended; returns how many ran. Non-blocking. */
+function rcu_do_batch(k: Kctx): number {
+  const a = k.a;
+  const base = a.L.rcuBase;
+  const ready: [number, number][] = [];
+  a.lock();
+  try {
+    const seq = rcu_gp_seq(k);
+    let head = a.load(base + RCU_Q_HEAD);
+    const tail = a.load(base + RCU_Q_TAIL);
+    // Targets never decrease along the queue, so the ready ones are a prefix.
+    while (head < tail) {
+      const r = a.L.rcuQueueBase + (head % a.L.rcuQueue) * RCU_CB_STRIDE;
+      if (a.i32[r + CB_GP]! > seq) break;
+      ready.push([a.i32[r + CB_KIND]!, a.i32[r + CB_ARG]!]);
+      head++;
+    }
+    a.store(base + RCU_Q_HEAD, head);
+  } finally {
+    a.unlock();
+  }
+  for (const [kind, arg] of ready) {
+    const fn = callbacks[kind];
+    if (!fn) throw new ArenaError(`no RCU callback registered for kind ${kind}`, 'ERR_PERFEMU_INTERNAL');
+    fn(k, arg);
+  }
+  return ready.length;
+}
+
+/** Advances grace periods and runs ready callbacks, without waiting. Returns callbacks run. */
+export function rcu_tick(k: Kctx): number {
+  let ran = 0;
+  for (;;) {
+    const advanced = rcu_gp_advance(k);
+    const n = rcu_do_batch(k);
+    ran += n;
+    if (!advanced && n === 0) return ran;
+  }
+}
+
+export function rcu_pending(k: Kctx): { kind: string; arg: number; gp: number }[] {
+  const a = k.a;
+  const base = a.L.rcuBase;
+  a.lock();
+  try {
+    const out: { kind: string; arg: number; gp: number }[] = [];
+    for (let i = a.load(base + RCU_Q_HEAD); i < a.load(base + RCU_Q_TAIL); i++) {
+      const r = a.L.rcuQueueBase + (i % a.L.rcuQueue) * RCU_CB_STRIDE;
+      out.push({ kind: RCU_CB_NAMES[a.i32[r + CB_KIND]!] ?? '?', arg: a.i32[r + CB_ARG]!, gp: a.i32[r + CB_GP]! });
+    }
+    return out;
+  } finally {
+    a.unlock();
+  }
+}
+
+/**
+ * Waits until every callback queued so far (and any they queue) has run (rcu_barrier).
+ * Bounded like synchronize_rcu.
+ */
+export function rcu_barrier(k: Kctx, timeoutMs = 10_000): void {
+  assertNotInSection(k, 'rcu_barrier');
+  const deadline = Date.now() + timeoutMs;
+  const base = k.a.L.rcuBase;
+  for (;;) {
+    rcu_tick(k);
+    if (k.a.load(base + RCU_Q_HEAD) === k.a.load(base + RCU_Q_TAIL)) return;
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw new ArenaError(
+        `rcu_barrier: callbacks still pending after ${timeoutMs} ms; CPUs holding the grace period: ` +
+          `${rcu_stalled_cpus(k).join(', ') || 'none'}`,
+        'ERR_PERFEMU_RCU_STALL',
+      );
+    }
+    wait_gp(k, rcu_gp_seq(k) + 1, Math.max(1, left));
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * The perf ring buffer (kernel/events/ring_buffer.c): output begin/end on the producer side,
+ * the record formats, and the reader walk of libbpf's perf_event_read_simple. The ordering
+ * diagram and the word roles are in arena/layout.ts (steps A-D); the code cites them.
+ *
+ * Single producer (the CPU the event is bound to, possibly nested), single consumer.
+ */
+import {
+  PAGE_SIZE, PERF_HEADER_SIZE, PERF_LOST_RECORD_SIZE, PERF_RECORD_LOST, PERF_RECORD_MISC_KERNEL,
+  PERF_RECORD_SAMPLE, POLL_IN, RB_DATA_HEAD, RB_DATA_OFFSET, RB_DATA_SIZE, RB_DATA_TAIL, RB_EVENT,
+  RB_EVENT_GEN, RB_EVENTS, RB_HEAD, RB_LOST, RB_NEST, RB_PAUSED, RB_POLL, RB_WAKEUP, RB_WATERMARK,
+} from '../arena/layout.js';
+import type { Kctx } from './context.js';
+
+const PAGE_WORDS = PAGE_SIZE / 4;
+
+/** ring_buffer_init: `rb` is the word index of the control page */
+export function ring_buffer_init(k: Kctx, rb: number, pages: number, watermark: number, event: number, eventGen: number): void {
+  const i32 = k.a.i32;
+  i32.fill(0, rb, rb + PAGE_WORDS);
+  const size = pages * PAGE_SIZE;
+  i32[rb + RB_DATA_OFFSET] = PAGE_SIZE;
+  i32[rb + RB_DATA_SIZE] = size;
+  // rb->watermark = min(max_size, watermark), or half the data area when unset
+  i32[rb + RB_WATERMARK] = watermark > 0 ? Math.min(size, watermark) : size / 2;
+  i32[rb + RB_PAUSED] = pages === 0 ? 1 : 0; // a ring with no data pages starts paused
+  i32[rb + RB_EVENT] = event;
+  i32[rb + RB_EVENT_GEN] = eventGen;
+}
+
+export function rb_data_size(k: Kctx, rb: number): number {
+  return k.a.i32[rb + RB_DATA_SIZE]!;
+}
+
+/** byte offset in the arena of the ring's data area */
+function dataByte(rb: number): number {
+  return rb * 4 + PAGE_SIZE;
+}
+
+/** A reservation in progress (struct perf_output_handle). */
+export interface OutputHandle {
+  rb: number;
+  /** byte counter where the reserved space starts (after any LOST record) */
+  head: number;
+  /** rb->wakeup as seen at begin */
+  wakeup: number;
+}
+
+export const OUTPUT_RESERVED = 1;
+/** no room, or paused with pages: nothing written, the loss counted */
+export const OUTPUT_LOST = 0;
+/** paused with no data pages: nothing written, no loss counted */
+export const OUTPUT_NO_PAGES = -1;
+
+/**
+ * __perf_output_begin: reserve `size` bytes, writing a pending PERF_RECORD_LOST first.
+ * Returns OUTPUT_RESERVED, OUTPUT_LOST or OUTPUT_NO_PAGES. Runs on the producer CPU only.
+ */
+export function perf_output_begin(k: Kctx, h: OutputHandle, rb: number, size: number, eventId: number): number {
+  const i32 = k.a.i32;
+  i32[rb + RB_NEST] = i32[rb + RB_NEST]! + 1;
+  h.rb = rb;
+  h.wakeup = i32[rb + RB_WAKEUP]!;
+  if (i32[rb + RB_PAUSED]) {
+    const counted = i32[rb + RB_DATA_SIZE]! > 0;
+    if (counted) i32[rb + RB_LOST] = i32[rb + RB_LOST]! + 1;
+    perf_output_put_handle(k, h);
+    return counted ? OUTPUT_LOST : OUTPUT_NO_PAGES;
+  }
+  const haveLost = i32[rb + RB_LOST]! > 0;
+  const total = haveLost ? size + PERF_LOST_RECORD_SIZE : size;
+  const dsize = i32[rb + RB_DATA_SIZE]!;
+  const offset = i32[rb + RB_HEAD]!;
+  const tail = k.a.load(rb + RB_DATA_TAIL); // (C): pairs with the reader's (D)
+  // ring_buffer_has_space: CIRC_SPACE(head, tail, size) >= total, i.e. used + total < size;
+  // the ring is never filled completely.
+  if (((offset - tail) >>> 0) + total >= dsize) {
+    i32[rb + RB_LOST] = i32[rb + RB_LOST]! + 1;
+    perf_output_put_handle(k, h);
+    return OUTPUT_LOST;
+  }
+  const head = (offset + total) | 0;
+  i32[rb + RB_HEAD] = head;
+  // byte trigger of the wakeup mark (always active)
+  if (((head - i32[rb + RB_WAKEUP]!) >>> 0) > i32[rb + RB_WATERMARK]!) {
+    i32[rb + RB_WAKEUP] = (i32[rb + RB_WAKEUP]! + i32[rb + RB_WATERMARK]!) | 0;
+  }
+  let at = offset;
+  if (haveLost) {
+    // the lost count is taken with an exchange and reset, as local_xchg(&rb->lost, 0)
+    const lost = i32[rb + RB_LOST]!;
+    i32[rb + RB_LOST] = 0;
+    const w = ringWord(rb, dsize, at);
+    i32[w] = PERF_RECORD_LOST;
+    i32[w + 1] = PERF_LOST_RECORD_SIZE << 16; // misc 0
+    i32[ringWord(rb, dsize, at + 8)] = eventId;
+    i32[ringWord(rb, dsize, at + 12)] = 0;
+    i32[ringWord(rb, dsize, at + 16)] = lost;
+    i32[ringWord(rb, dsize, at + 20)] = 0;
+    at += PERF_LOST_RECORD_SIZE;
+  }
+  h.head = at | 0;
+  return OUTPUT_RESERVED;
+}
+
+export function rb_nest(k: Kctx, rb: number): number {
+  return k.a.i32[rb + RB_NEST]!;
+}
+
+/** word index of byte counter `pos` (a multiple of 4) in the data area */
+function ringWord(rb: number, dsize: number, pos: number): number {
+  return rb + PAGE_WORDS + ((pos & (dsize - 1)) >>> 2);
+}
+
+/**
+ * perf_output_sample for a PERF_SAMPLE_RAW-only sample: header, u32 size, raw bytes, padding.
+ * The size field holds the padded length minus 4 (perf_prepare_sample), not `data.length`.
+ * Padding is zeroed in 4.7 and skipped (stale bytes) from 4.8 on.
+ */
+export function perf_output_sample_raw(k: Kctx, h: OutputHandle, data: Uint8Array, len: number, raw: boolean, zeroPad: boolean): void {
+  const rb = h.rb;
+  const i32 = k.a.i32;
+  const dsize = i32[rb + RB_DATA_SIZE]!;
+  const padded = raw ? (len + 4 + 7) & ~7 : 0;
+  const w = ringWord(rb, dsize, h.head);
+  i32[w] = PERF_RECORD_SAMPLE;
+  i32[w + 1] = PERF_RECORD_MISC_KERNEL | ((PERF_HEADER_SIZE + padded) << 16);
+  if (!raw) return;
+  i32[ringWord(rb, dsize, h.head + 8)] = padded - 4;
+  const off = (h.head + 12) & (dsize - 1);
+  const base = dataByte(rb);
+  const u8 = k.a.u8;
+  const first = Math.min(len, dsize - off);
+  u8.set(first === len ? data.subarray(0, len) : data.subarray(0, first), base + off);
+  if (first < len) u8.set(data.subarray(first, len), base);
+  if (zeroPad) {
+    for (let p = len; p < padded - 4; p++) u8[base + ((off + p) & (dsize - 1))] = 0;
+  }
+}
+
+/**
+ * End of a sample: the wakeup_events trigger (end of perf_output_sample), then
+ * perf_output_end -> perf_output_put_handle.
+ */
+export function perf_output_end(k: Kctx, h: OutputHandle, wakeupEvents: number, watermarkAttr: boolean): void {
+  const i32 = k.a.i32;
+  const rb = h.rb;
+  if (!watermarkAttr && wakeupEvents > 0) {
+    const events = i32[rb + RB_EVENTS]! + 1;
+    i32[rb + RB_EVENTS] = events;
+    if (events >= wakeupEvents) {
+      i32[rb + RB_EVENTS] = events - wakeupEvents;
+      i32[rb + RB_WAKEUP] = (i32[rb + RB_WAKEUP]! + 1) | 0;
+    }
+  }
+  perf_output_put_handle(k, h);
+}
+
+/** Only the outermost writer publishes data_head; then it wakes the reader if the mark moved. */
+function perf_output_put_handle(k: Kctx, h: OutputHandle): void {
+  const i32 = k.a.i32;
+  const rb = h.rb;
+  const nest = i32[rb + RB_NEST]!;
+  if (nest > 1) {
+    i32[rb + RB_NEST] = nest - 1;
+    h.wakeup = i32[rb + RB_WAKEUP]!; // a nested writer leaves the wakeup to the outer one
+    return;
+  }
+  k.a.store(rb + RB_DATA_HEAD, i32[rb + RB_HEAD]!); // (A): publishes every byte written before
+  i32[rb + RB_NEST] = 0;
+  if (h.wakeup !== i32[rb + RB_WAKEUP]) perf_output_wakeup(k, rb);
+}
+
+function perf_output_wakeup(k: Kctx, rb: number): void {
+  k.a.store(rb + RB_POLL, POLL_IN);
+  Atomics.notify(k.a.i32, rb + RB_POLL);
+}
+
+/** perf_poll's readiness: returns it and clears it (one report per wakeup). */
+export function rb_poll_and_clear(k: Kctx, rb: number): number {
+  return k.a.xchg(rb + RB_POLL, 0);
+}
+
+/** Blocks until the ring is woken or `timeoutMs` passes. Returns true if woken. */
+export function rb_wait(k: Kctx, rb: number, timeoutMs: number): boolean {
+  if (k.a.load(rb + RB_POLL) !== 0) return true;
+  Atomics.wait(k.a.i32, rb + RB_POLL, 0, timeoutMs);
+  return k.a.load(rb + RB_POLL) !== 0;
+}
+
+export function rb_lost_pending(k: Kctx, rb: number): number {
+  return k.a.i32[rb + RB_LOST]!;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reader (libbpf perf_event_read_simple; consumer side, any thread that owns the mapping)
+
+export type RingRecord =
+  | { type: 'sample'; cpu: number; size: number; data: Uint8Array }
+  | { type: 'lost'; cpu: number; id: number; lost: number };
+
+/**
+ * Reads every record between data_tail and data_head, copying each out (a record that wraps
+ * around the end of the data area is reassembled), then stores data_tail once.
+ * `max` bounds the records taken (the rest stay for the next read).
+ */
+export function perf_ring_read(k: Kctx, rb: number, cpu: number, max = Infinity): RingRecord[] {
+  const i32 = k.a.i32;
+  const u8 = k.a.u8;
+  const dsize = i32[rb + RB_DATA_SIZE]!;
+  const out: RingRecord[] = [];
+  if (dsize === 0) return out;
+  const head = k.a.load(rb + RB_DATA_HEAD); // (B): pairs with the producer's (A)
+  let tail = i32[rb + RB_DATA_TAIL]!; // our own word
+  const base = dataByte(rb);
+  while (tail !== head && out.length < max) {
+    const w = ringWord(rb, dsize, tail);
+    const type = i32[w]!;
+    const size = i32[w + 1]! >>> 16;
+    if (type === PERF_RECORD_SAMPLE) {
+      const rawSize = size > PERF_HEADER_SIZE ? i32[ringWord(rb, dsize, tail + 8)]! : 0;
+      out.push({ type: 'sample', cpu, size: rawSize, data: copyOut(u8, base, dsize, tail + 12, rawSize) });
+    } else if (type === PERF_RECORD_LOST) {
+      out.push({ type: 'lost', cpu, id: i32[ringWord(rb, dsize, tail + 8)]!, lost: i32[ringWord(rb, dsize, tail + 16)]! });
+    } else {
+      throw new Error(`perf ring of CPU ${cpu}: unknown record type ${type} at tail ${tail >>> 0} (corrupt ring)`);
+    }
+    if (size === 0) throw new Error(`perf ring of CPU ${cpu}: zero-size record at tail ${tail >>> 0} (corrupt ring)`);
+    tail = (tail + size) | 0;
+  }
+  k.a.store(rb + RB_DATA_TAIL, tail); // (D): the producer may now reuse the bytes
+  return out;
+}
+
+function copyOut(u8: Uint8Array, base: number, dsize: number, pos: number, len: number): Uint8Array {
+  const off = pos & (dsize - 1);
+  const first = Math.min(len, dsize - off);
+  if (first === len) return u8.slice(base + off, base + off + len);
+  const out = new Uint8Array(len);
+  out.set(u8.subarray(base + off, base + dsize), 0);
+  out.set(u8.subarray(base, base + len - first), first);
+  return out;
+}
+
+/** bytes waiting to be read */
+export function rb_readable(k: Kctx, rb: number): number {
+  return (k.a.load(rb + RB_DATA_HEAD) - k.a.i32[rb + RB_DATA_TAIL]!) >>> 0;
+}
+
+export function rb_state(k: Kctx, rb: number): { head: number; tail: number; size: number; lostPending: number; paused: boolean; watermark: number } {
+  const i32 = k.a.i32;
+  return {
+    head: k.a.load(rb + RB_DATA_HEAD) >>> 0,
+    tail: k.a.load(rb + RB_DATA_TAIL) >>> 0,
+    size: i32[rb + RB_DATA_SIZE]!,
+    lostPending: i32[rb + RB_LOST]!,
+    paused: i32[rb + RB_PAUSED] === 1,
+    watermark: i32[rb + RB_WATERMARK]!,
+  };
+}

@@ -1,0 +1,447 @@
+/**
+ * A user-space process: its fd table (fd -> file index) and its ring mappings, kept as plain
+ * objects in the thread that runs it. The files themselves live in the arena, so dup, fork and
+ * the "last reference" rule are the kernel's. Every method is one syscall, validated here once
+ * and then trusted by the kernel code; a negative errno becomes a SystemCallError.
+ */
+import { FILE_KIND_PERF, FILE_KIND_PROG, FILE_KIND_REGULAR, FMODE_READ, FMODE_WRITE } from '../arena/layout.js';
+import {
+  PerfemuError, SystemCallError, check, invalidArgType, invalidArgValue, validateInt, validateU32,
+} from '../errors.js';
+import type { Kctx } from '../kernel/context.js';
+import { EBADF, EINVAL, EMFILE, ENOTTY, ESRCH } from '../kernel/errno.js';
+import { alloc_file, file_kind, file_obj, file_serial, fput, get_file } from '../kernel/file.js';
+import { bpf_obj_get, bpf_obj_pin, bpf_unlink } from '../kernel/bpf/inode.js';
+import {
+  BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, map_create, map_delete_elem,
+  map_freeze, map_get_next_key, map_lookup_elem, map_update_elem, prog_load,
+} from '../kernel/bpf/syscall.js';
+import {
+  PERF_COUNT_SW_BPF_OUTPUT, PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_BREAKPOINT, PERF_TYPE_HARDWARE,
+  PERF_TYPE_HW_CACHE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT, event_field,
+  event_rb, perf_event_enable, perf_event_open, perf_mmap, perf_munmap,
+} from '../kernel/perf_event.js';
+import { ARENA_MAGIC, E_CPU, H_MAGIC } from '../arena/layout.js';
+import { perf_ring_read, rb_poll_and_clear, rb_wait, type RingRecord } from '../kernel/ring_buffer.js';
+
+export const RLIMIT_NOFILE = 1024;
+export const POLLIN = 0x1;
+export const POLLHUP = 0x10;
+
+export interface PerfEventOpenOptions {
+  /** CPU the event is bound to; -1 with `pid: 0` for a per-task event */
+  cpu: number;
+  /** -1 (default): any task on that CPU; 0: the calling task */
+  pid?: number;
+  /** PERF_TYPE_* number or 'software' (default), 'hardware', 'tracepoint', 'hw_cache', 'raw', 'breakpoint' */
+  type?: number | string;
+  /** event config: a number, or 'bpf_output' (default for software events), 'cpu_clock' */
+  config?: number | string;
+  inherit?: boolean;
+  /** sample_type includes PERF_SAMPLE_RAW (default true) */
+  sampleRaw?: boolean;
+  /** open disabled (PERF_EVENT_IOC_ENABLE enables it); default false */
+  disabled?: boolean;
+  /** map the ring right away (default true) */
+  mmap?: boolean;
+  /** data pages of the ring: 0 or a power of two (default 8) */
+  pages?: number;
+  /** wakeup_events: wake the reader every N samples (default 1, as libbpf) */
+  wakeupEvents?: number;
+  /** wakeup_watermark in bytes; > 0 sets attr.watermark and disables wakeupEvents */
+  watermark?: number;
+}
+
+export interface MapCreateOptions {
+  type: 'perf_event_array' | 'array' | number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  /** map_flags, e.g. BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY */
+  flags?: number;
+  /** stands for any attr field this kernel does not know or requires to be 0 (CHECK_ATTR) */
+  mapExtra?: number;
+}
+
+/** what a process needs of the kernel facade that made it */
+export interface ProcessHost {
+  readonly k: Kctx;
+  readonly consoleFile: number;
+  nextPid(): number;
+  register(p: Process): void;
+  unregister(p: Process): void;
+}
+
+/** a ring target: an open perf fd, or the file id of a mapping kept after its fd was closed */
+export type RingTarget = number | { file: number };
+
+const TYPE_NAMES: Record<string, number> = {
+  hardware: PERF_TYPE_HARDWARE, software: PERF_TYPE_SOFTWARE, tracepoint: PERF_TYPE_TRACEPOINT,
+  hw_cache: PERF_TYPE_HW_CACHE, raw: PERF_TYPE_RAW, breakpoint: PERF_TYPE_BREAKPOINT,
+};
+const CONFIG_NAMES: Record<string, number> = { bpf_output: PERF_COUNT_SW_BPF_OUTPUT, cpu_clock: PERF_COUNT_SW_CPU_CLOCK };
+const MAP_TYPE_NAMES: Record<string, number> = { perf_event_array: BPF_MAP_TYPE_PERF_EVENT_ARRAY, array: BPF_MAP_TYPE_ARRAY };
+/** types the kernel knows that perfemu does not model (their numbers up to BPF_MAP_TYPE_ARENA) */
+const KNOWN_MAP_TYPE_MAX = 33;
+
+export class Process {
+  readonly name: string;
+  readonly pid: number;
+  readonly privileged: boolean;
+  /** bpf(2), one method per command */
+  readonly bpf: BpfSyscalls;
+  #host: ProcessHost;
+  #fds = new Map<number, number>();
+  /** perf file index -> event index, for each ring this process has mapped */
+  #maps = new Map<number, number>();
+  #alive = true;
+
+  constructor(host: ProcessHost, name: string, privileged: boolean, inherit?: Process) {
+    this.#host = host;
+    this.name = name;
+    this.pid = host.nextPid();
+    this.privileged = privileged;
+    this.bpf = new BpfSyscalls(this, host.k);
+    if (inherit) {
+      for (const [fd, f] of inherit.#fds) {
+        get_file(host.k, f);
+        this.#fds.set(fd, f);
+      }
+    } else {
+      for (let fd = 0; fd < 3; fd++) {
+        get_file(host.k, host.consoleFile);
+        this.#fds.set(fd, host.consoleFile);
+      }
+    }
+    host.register(this);
+  }
+
+  get alive(): boolean {
+    return this.#alive;
+  }
+
+  /** @internal the file behind an fd, or -1 */
+  fileIndex(fd: number): number {
+    return this.#fds.get(fd) ?? -1;
+  }
+
+  /** @internal */
+  live(syscall: string): Kctx {
+    if (!this.#alive) throw new SystemCallError(syscall, -ESRCH, this.name, `process ${this.name} (pid ${this.pid}) has exited`);
+    return this.#host.k;
+  }
+
+  /** @internal installs a file at the lowest free fd (the caller's reference moves to the fd) */
+  install(f: number, syscall: string): number {
+    for (let fd = 0; fd < RLIMIT_NOFILE; fd++) {
+      if (!this.#fds.has(fd)) {
+        this.#fds.set(fd, f);
+        return fd;
+      }
+    }
+    fput(this.#host.k, f);
+    throw new SystemCallError(syscall, -EMFILE, this.name, `RLIMIT_NOFILE is ${RLIMIT_NOFILE}`);
+  }
+
+  /** the id of the file behind `fd` (map files' ids are the owners shown by inspect()) */
+  fileOf(fd: number): number {
+    const k = this.live('fileOf');
+    const f = this.#fds.get(fd);
+    if (f === undefined) throw new SystemCallError('fcntl', -EBADF, `fd ${fd}`);
+    return file_serial(k, f);
+  }
+
+  /** open fds and the ids of their files */
+  fds(): { fd: number; file: number }[] {
+    const k = this.#host.k;
+    return [...this.#fds].sort((x, y) => x[0] - y[0]).map(([fd, f]) => ({ fd, file: file_serial(k, f) }));
+  }
+
+  perfEventOpen(opts: PerfEventOpenOptions): number {
+    const k = this.live('perf_event_open');
+    if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    const cpu = validateInt('cpu', opts.cpu, -1, 0x7fffffff);
+    const pid = validateInt('pid', opts.pid ?? -1, -1, 0x7fffffff);
+    const type = named('type', opts.type ?? PERF_TYPE_SOFTWARE, TYPE_NAMES);
+    const config = named('config', opts.config ?? (type === PERF_TYPE_SOFTWARE ? PERF_COUNT_SW_BPF_OUTPUT : 0), CONFIG_NAMES);
+    const pages = validateInt('pages', opts.pages ?? 8, 0, 1 << 18);
+    const wakeupEvents = validateInt('wakeupEvents', opts.wakeupEvents ?? 1, 0, 0x7fffffff);
+    const watermark = validateInt('watermark', opts.watermark ?? 0, 0, 0x7fffffff);
+    const flag = (n: string, v: unknown, d: boolean): boolean => {
+      if (v === undefined) return d;
+      if (typeof v !== 'boolean') throw invalidArgType(n, 'a boolean', v);
+      return v;
+    };
+    const attr = {
+      type, config, wakeupEvents, watermark,
+      inherit: flag('inherit', opts.inherit, false),
+      sampleRaw: flag('sampleRaw', opts.sampleRaw, true),
+      disabled: flag('disabled', opts.disabled, false),
+    };
+    const doMmap = flag('mmap', opts.mmap, true);
+    const f = check(perf_event_open(k, attr, pid, cpu), 'perf_event_open', `type ${type}, config ${config}, pid ${pid}, cpu ${cpu}`);
+    const fd = this.install(f, 'perf_event_open');
+    if (doMmap) {
+      try {
+        this.mmap(fd, pages);
+      } catch (err) {
+        this.close(fd);
+        throw err;
+      }
+    }
+    return fd;
+  }
+
+  /** maps the event's ring: 1 control page + `pages` data pages (0 or a power of two) */
+  mmap(fd: number, pages = 8): void {
+    const k = this.live('mmap');
+    validateInt('pages', pages, 0, 1 << 18);
+    const f = this.#perfFile(fd, 'mmap');
+    if (this.#maps.has(f)) throw new SystemCallError('mmap', -EINVAL, `fd ${fd}`, 'this process has mapped that ring already');
+    check(perf_mmap(k, file_obj(k, f), pages), 'mmap', `fd ${fd}, ${1 + pages} pages`, pages & (pages - 1) ? 'the data page count must be 0 or a power of two' : undefined);
+    this.#maps.set(f, file_obj(k, f));
+  }
+
+  /** unmaps a ring; the last mapping of a ring detaches it from its event */
+  munmap(target: RingTarget): void {
+    const k = this.live('munmap');
+    const f = this.#mappedFile(target, 'munmap');
+    this.#maps.delete(f);
+    perf_munmap(k, file_obj(k, f));
+  }
+
+  /** every record since the last read, advancing data_tail (perf_event_read_simple) */
+  readRing(target: RingTarget, max?: number): RingRecord[] {
+    const k = this.live('readRing');
+    const f = this.#mappedFile(target, 'readRing');
+    const e = file_obj(k, f);
+    const rb = event_rb(k, e);
+    if (rb < 0) return [];
+    return perf_ring_read(k, rb, event_field(k, e, E_CPU), max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff));
+  }
+
+  /**
+   * poll(2) on perf fds: POLLIN once per wakeup (the readiness is cleared by the report),
+   * POLLHUP for an event without a ring. Waits up to `timeoutMs` (0: no wait).
+   */
+  poll(fds: number[], timeoutMs = 0): { fd: number; revents: number }[] {
+    const k = this.live('poll');
+    if (!Array.isArray(fds)) throw invalidArgType('fds', 'an array of fds', fds);
+    validateInt('timeoutMs', timeoutMs, 0, 3_600_000);
+    const files = fds.map((fd) => this.#perfFile(fd, 'poll'));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const ready: { fd: number; revents: number }[] = [];
+      files.forEach((f, i) => {
+        const rb = event_rb(k, file_obj(k, f));
+        if (rb < 0) ready.push({ fd: fds[i]!, revents: POLLHUP });
+        else if (rb_poll_and_clear(k, rb)) ready.push({ fd: fds[i]!, revents: POLLIN });
+      });
+      const left = deadline - Date.now();
+      if (ready.length > 0 || left <= 0) return ready;
+      if (files.length === 0) Atomics.wait(k.a.i32, H_MAGIC, ARENA_MAGIC, left); // poll([], t) sleeps t
+      else rb_wait(k, event_rb(k, file_obj(k, files[0]!)), Math.min(left, 5));
+    }
+  }
+
+  ioctl(fd: number, request: 'PERF_EVENT_IOC_ENABLE' | 'PERF_EVENT_IOC_DISABLE'): void {
+    const k = this.live('ioctl');
+    if (request !== 'PERF_EVENT_IOC_ENABLE' && request !== 'PERF_EVENT_IOC_DISABLE') {
+      throw invalidArgValue('request', "must be 'PERF_EVENT_IOC_ENABLE' or 'PERF_EVENT_IOC_DISABLE'", request);
+    }
+    const f = this.#fds.get(fd);
+    if (f === undefined) throw new SystemCallError('ioctl', -EBADF, `fd ${fd}, ${request}`);
+    if (file_kind(k, f) !== FILE_KIND_PERF) throw new SystemCallError('ioctl', -ENOTTY, `fd ${fd}, ${request}`);
+    perf_event_enable(k, file_obj(k, f), request === 'PERF_EVENT_IOC_ENABLE');
+  }
+
+  /** opens a regular (non-bpf, non-perf) file: a stand-in for any other fd */
+  openFile(path: string): number {
+    const k = this.live('open');
+    if (typeof path !== 'string') throw invalidArgType('path', 'a string', path);
+    const f = alloc_file(k, FILE_KIND_REGULAR, 0, FMODE_READ | FMODE_WRITE);
+    if (f < 0) throw new SystemCallError('open', -EMFILE, path, 'file table full');
+    return this.install(f, 'open');
+  }
+
+  close(fd: number): void {
+    const k = this.live('close');
+    const f = this.#fds.get(fd);
+    if (f === undefined) throw new SystemCallError('close', -EBADF, `fd ${fd}`);
+    this.#fds.delete(fd);
+    fput(k, f);
+  }
+
+  dup(fd: number): number {
+    const k = this.live('dup');
+    const f = this.#fds.get(fd);
+    if (f === undefined) throw new SystemCallError('dup', -EBADF, `fd ${fd}`);
+    get_file(k, f);
+    return this.install(f, 'dup');
+  }
+
+  /** fork: the child shares every file (not the ring mappings: VM_DONTCOPY) */
+  fork(name: string): Process {
+    this.live('fork');
+    if (typeof name !== 'string') throw invalidArgType('name', 'a string', name);
+    return new Process(this.#host, name, this.privileged, this);
+  }
+
+  unlink(path: string): void {
+    const k = this.live('unlink');
+    if (typeof path !== 'string') throw invalidArgType('path', 'a string', path);
+    check(bpf_unlink(k, path), 'unlink', path);
+  }
+
+  /** exit: the mappings go first, then every fd is closed, lowest first */
+  exit(): void {
+    const k = this.live('exit');
+    for (const f of [...this.#maps.keys()]) {
+      this.#maps.delete(f);
+      perf_munmap(k, file_obj(k, f));
+    }
+    for (const fd of [...this.#fds.keys()].sort((x, y) => x - y)) {
+      const f = this.#fds.get(fd)!;
+      this.#fds.delete(fd);
+      fput(k, f);
+    }
+    this.#alive = false;
+    this.#host.unregister(this);
+  }
+
+  #perfFile(fd: number, syscall: string): number {
+    const f = this.#fds.get(fd);
+    if (f === undefined) throw new SystemCallError(syscall, -EBADF, `fd ${fd}`);
+    if (file_kind(this.#host.k, f) !== FILE_KIND_PERF) throw new SystemCallError(syscall, -EINVAL, `fd ${fd}`, 'not a perf event fd');
+    return f;
+  }
+
+  #mappedFile(target: RingTarget, syscall: string): number {
+    let f: number;
+    if (typeof target === 'number') f = this.#perfFile(target, syscall);
+    else if (typeof target === 'object' && target !== null && typeof target.file === 'number') {
+      const found = [...this.#maps.keys()].find((mf) => file_serial(this.#host.k, mf) === target.file);
+      if (found === undefined) throw new PerfemuError('ERR_PERFEMU_NOT_MAPPED', `${syscall}: file ${target.file} has no ring mapped in process ${this.name}`);
+      f = found;
+    } else throw invalidArgType('target', 'an fd or { file: id }', target);
+    if (!this.#maps.has(f)) throw new PerfemuError('ERR_PERFEMU_NOT_MAPPED', `${syscall}: no ring of that event is mapped in process ${this.name}; mmap() it first`);
+    return f;
+  }
+}
+
+function named(name: string, v: unknown, names: Record<string, number>): number {
+  if (typeof v === 'string') {
+    const n = names[v];
+    if (n === undefined) throw invalidArgValue(name, `must be a number or one of ${Object.keys(names).map((x) => `'${x}'`).join(', ')}`, v);
+    return n;
+  }
+  return validateInt(name, v, 0, 0x7fffffff);
+}
+
+/** bpf(2) for one process */
+export class BpfSyscalls {
+  #p: Process;
+  #k: Kctx;
+  constructor(p: Process, k: Kctx) {
+    this.#p = p;
+    this.#k = k;
+  }
+
+  mapCreate(opts: MapCreateOptions): number {
+    const k = this.#p.live('bpf');
+    if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    let mapType: number;
+    if (typeof opts.type === 'string') {
+      const t = MAP_TYPE_NAMES[opts.type];
+      if (t === undefined) throw invalidArgValue('type', "must be 'perf_event_array', 'array' or a BPF_MAP_TYPE_* number", opts.type);
+      mapType = t;
+    } else mapType = validateU32('type', opts.type);
+    if (mapType !== BPF_MAP_TYPE_PERF_EVENT_ARRAY && mapType !== BPF_MAP_TYPE_ARRAY && mapType > 0 && mapType <= KNOWN_MAP_TYPE_MAX) {
+      throw new PerfemuError('ERR_PERFEMU_UNSUPPORTED', `map type ${mapType} is a kernel map type perfemu does not model (perf_event_array only)`);
+    }
+    const attr = {
+      mapType,
+      keySize: validateU32('keySize', opts.keySize),
+      valueSize: validateU32('valueSize', opts.valueSize),
+      maxEntries: validateU32('maxEntries', opts.maxEntries),
+      mapFlags: validateU32('flags', opts.flags ?? 0),
+      attrTail: validateU32('mapExtra', opts.mapExtra ?? 0) !== 0,
+    };
+    const info = `BPF_MAP_CREATE, type ${mapType}, key ${attr.keySize}, value ${attr.valueSize}, max_entries ${attr.maxEntries}, flags 0x${attr.mapFlags.toString(16)}`;
+    const f = map_create(k, attr, this.#p);
+    if (f === MAP_TYPE_NOT_MODELLED) {
+      throw new PerfemuError('ERR_PERFEMU_UNSUPPORTED', `${info}: the kernel would create this map; perfemu models only perf event arrays`);
+    }
+    return this.#p.install(check(f, 'bpf', info), 'bpf');
+  }
+
+  /** BPF_MAP_UPDATE_ELEM: puts the perf event behind fd `value` at index `key` */
+  mapUpdateElem(fd: number, key: number, value: number, flags = 0): void {
+    const k = this.#p.live('bpf');
+    validateU32('key', key);
+    validateU32('value', value);
+    validateU32('flags', flags);
+    check(map_update_elem(k, this.#p.fileIndex(fd), key, this.#p.fileIndex(value), flags, this.#p), 'bpf', `BPF_MAP_UPDATE_ELEM, fd ${fd}, key ${key}, value ${value}, flags ${flags}`);
+  }
+
+  /** BPF_MAP_LOOKUP_ELEM: a perf event array never returns its entries (always throws) */
+  mapLookupElem(fd: number, key: number, flags = 0): number {
+    const k = this.#p.live('bpf');
+    validateU32('key', key);
+    validateU32('flags', flags);
+    return check(map_lookup_elem(k, this.#p.fileIndex(fd), key, flags, this.#p), 'bpf', `BPF_MAP_LOOKUP_ELEM, fd ${fd}, key ${key}`);
+  }
+
+  mapDeleteElem(fd: number, key: number): void {
+    const k = this.#p.live('bpf');
+    validateU32('key', key);
+    check(map_delete_elem(k, this.#p.fileIndex(fd), key, this.#p), 'bpf', `BPF_MAP_DELETE_ELEM, fd ${fd}, key ${key}`);
+  }
+
+  /** BPF_MAP_GET_NEXT_KEY; `key` null passes a NULL key (start of iteration, 5.10+) */
+  mapGetNextKey(fd: number, key: number | null): number {
+    const k = this.#p.live('bpf');
+    if (key !== null) validateU32('key', key);
+    return check(map_get_next_key(k, this.#p.fileIndex(fd), key, this.#p), 'bpf', `BPF_MAP_GET_NEXT_KEY, fd ${fd}, key ${key}`);
+  }
+
+  /** BPF_MAP_FREEZE (5.10+; an unknown command, EINVAL, before) */
+  mapFreeze(fd: number): void {
+    const k = this.#p.live('bpf');
+    const info = `BPF_MAP_FREEZE, fd ${fd}`;
+    if (!k.b.freeze) throw new SystemCallError('bpf', -EINVAL, info, `kernel ${k.b.version} has no BPF_MAP_FREEZE`);
+    check(map_freeze(k, this.#p.fileIndex(fd), this.#p), 'bpf', info);
+  }
+
+  objPin(fd: number, path: string, flags = 0): void {
+    const k = this.#p.live('bpf');
+    if (typeof path !== 'string') throw invalidArgType('path', 'a string', path);
+    validateU32('flags', flags);
+    check(bpf_obj_pin(k, this.#p.fileIndex(fd), path, flags, this.#p), 'bpf', `BPF_OBJ_PIN, fd ${fd}, ${path}`);
+  }
+
+  /** BPF_OBJ_GET: a new fd (a new map file: a new owner) for the pinned object */
+  objGet(path: string, flags = 0): number {
+    const k = this.#p.live('bpf');
+    if (typeof path !== 'string') throw invalidArgType('path', 'a string', path);
+    validateU32('flags', flags);
+    const f = check(bpf_obj_get(k, path, flags, this.#p), 'bpf', `BPF_OBJ_GET, ${path}, flags ${flags}`);
+    return this.#p.install(f, 'bpf');
+  }
+
+  /** BPF_PROG_LOAD of a program that uses the maps behind `maps` (it holds a reference on each) */
+  progLoad(opts: { maps: number[] }): number {
+    const k = this.#p.live('bpf');
+    if (typeof opts !== 'object' || opts === null || !Array.isArray(opts.maps)) throw invalidArgType('maps', 'an array of map fds', opts?.maps);
+    const files = opts.maps.map((fd, i) => this.#p.fileIndex(validateInt(`maps[${i}]`, fd, 0, 0x7fffffff)));
+    const f = check(prog_load(k, files, this.#p), 'bpf', `BPF_PROG_LOAD, maps [${opts.maps.join(', ')}]`);
+    return this.#p.install(f, 'bpf');
+  }
+
+  /** @internal the program behind a prog fd, or -1 */
+  progIndex(fd: number): number {
+    const f = this.#p.fileIndex(fd);
+    if (f < 0 || file_kind(this.#k, f) !== FILE_KIND_PROG) return -1;
+    return file_obj(this.#k, f);
+  }
+}
