@@ -47,6 +47,8 @@ export interface KernelBehaviour {
   readonly fileModes: boolean;
   /** BPF_MAP_FREEZE exists */
   readonly freeze: boolean;
+  /** BPF_MAP_GET_FD_BY_ID exists (4.13+) */
+  readonly mapGetFdById: boolean;
   /** a writable fd is required to freeze (6.18; 5.10 does not check) */
   readonly freezeNeedsWrite: boolean;
   /** errno of a user-space lookup on a perf event array (ENOENT, later ENOTSUPP) */
@@ -88,6 +90,7 @@ const v47: KernelBehaviour = {
   createFlags: 0,
   fileModes: false,
   freeze: false,
+  mapGetFdById: false,
   freezeNeedsWrite: false,
   lookupErrno: ENOENT,
   lookupFlagsChecked: false,
@@ -121,6 +124,7 @@ const v510: KernelBehaviour = {
   createFlags: BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_PRESERVE_ELEMS,
   fileModes: true,
   freeze: true,
+  mapGetFdById: true,
   freezeNeedsWrite: false,
   lookupErrno: ENOTSUPP,
   lookupFlagsChecked: true,

@@ -74,9 +74,9 @@ function __bpf_perf_event_output(
     if (slot === 0) return count(k, cpu, C_ENOENT, -ENOENT);
     const ee = slot - 1;
     const eeGen = entry_gen(k, ee);
-    k.hooks.outputLoaded?.({ cpu, index, entry: ee });
-    const e = entry_event(k, ee);
+    const e = entry_event(k, ee); // ee->event
     const eGen = event_gen(k, e);
+    k.hooks.outputLoaded?.({ cpu, index, entry: ee });
     let ret: number;
     if (event_field(k, e, E_TYPE) !== PERF_TYPE_SOFTWARE || event_field(k, e, E_CONFIG) !== PERF_COUNT_SW_BPF_OUTPUT) {
       ret = count(k, cpu, C_EINVAL, -EINVAL);

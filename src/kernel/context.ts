@@ -16,8 +16,8 @@ export interface KernelHooks {
   /** perf_event_fd_array_release has loaded slot `index` and found its own entry there; the
    *  exchange (or compare-exchange, strict) has not happened yet (SPEC §8.1). */
   purgeLoaded?: (info: { map: number; index: number; entry: number }) => void;
-  /** bpf_perf_event_output on `cpu` has loaded slot `index` inside its RCU read-side section
-   *  and is about to use the entry (SPEC A21). */
+  /** bpf_perf_event_output on `cpu` has loaded slot `index` and the entry's event inside its
+   *  RCU read-side section, and is about to check and use them (SPEC A21). */
   outputLoaded?: (info: { cpu: number; index: number; entry: number }) => void;
   /** bpf_perf_event_output on `cpu` has reserved ring space and not yet published data_head;
    *  an output called from here nests, as an interrupt on that CPU would (SPEC A23). */

@@ -14,7 +14,7 @@ import { alloc_file, file_kind, file_obj, file_serial, fput, get_file } from '..
 import { bpf_obj_get, bpf_obj_pin, bpf_unlink } from '../kernel/bpf/inode.js';
 import {
   BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, map_create, map_delete_elem,
-  map_freeze, map_get_next_key, map_lookup_elem, map_update_elem, prog_load,
+  map_freeze, map_get_fd_by_id, map_get_next_key, map_lookup_elem, map_update_elem, prog_load,
 } from '../kernel/bpf/syscall.js';
 import {
   PERF_COUNT_SW_BPF_OUTPUT, PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_BREAKPOINT, PERF_TYPE_HARDWARE,
@@ -411,6 +411,16 @@ export class BpfSyscalls {
     const info = `BPF_MAP_FREEZE, fd ${fd}`;
     if (!k.b.freeze) throw new SystemCallError('bpf', -EINVAL, info, `kernel ${k.b.version} has no BPF_MAP_FREEZE`);
     check(map_freeze(k, this.#p.fileIndex(fd), this.#p), 'bpf', info);
+  }
+
+  /** BPF_MAP_GET_FD_BY_ID (4.13+): a new fd (a new map file: a new owner) for map `id` */
+  mapGetFdById(id: number, openFlags = 0): number {
+    const k = this.#p.live('bpf');
+    validateU32('id', id);
+    validateU32('openFlags', openFlags);
+    const info = `BPF_MAP_GET_FD_BY_ID, id ${id}, open_flags ${openFlags}`;
+    if (!k.b.mapGetFdById) throw new SystemCallError('bpf', -EINVAL, info, `kernel ${k.b.version} has no BPF_MAP_GET_FD_BY_ID`);
+    return this.#p.install(check(map_get_fd_by_id(k, id, openFlags, this.#p), 'bpf', info), 'bpf');
   }
 
   objPin(fd: number, path: string, flags = 0): void {

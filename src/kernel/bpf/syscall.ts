@@ -17,7 +17,7 @@ import {
   BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_F_WRONLY_PROG,
 } from '../behaviour.js';
 import type { Kctx } from '../context.js';
-import { E2BIG, EBADF, EBUSY, EFAULT, EINVAL, EMFILE, ENOMEM, EPERM } from '../errno.js';
+import { E2BIG, EBADF, EBUSY, EFAULT, EINVAL, EMFILE, ENOENT, ENOMEM, EPERM } from '../errno.js';
 import { alloc_file, file_kind, file_live, file_obj, register_file_release } from '../file.js';
 import { report_violation } from '../violation.js';
 import { ops_of } from './arraymap.js';
@@ -268,6 +268,41 @@ export function map_freeze(k: Kctx, f: number, caller: Caller): number {
   if (k.b.freezeNeedsWrite && !(map_get_sys_perms(k, map, f) & FMODE_WRITE)) return -EPERM;
   if (k.a.cmpxchg(mw(k, map, M_FROZEN), 0, 1) !== 0) return -EBUSY;
   return 0;
+}
+
+/**
+ * BPF_MAP_GET_FD_BY_ID (4.13+; the facade reports EINVAL, an unknown command, on 4.7/4.8):
+ * a new map file for the map with that id: a new frontend, a new owner identity.
+ */
+export function map_get_fd_by_id(k: Kctx, id: number, openFlags: number, caller: Caller): number {
+  const err = bpf_entry_check(k, caller);
+  if (err) return err;
+  if (openFlags & ~(BPF_F_RDONLY | BPF_F_WRONLY)) return -EINVAL;
+  if (!caller.privileged) return -EPERM; // CAP_SYS_ADMIN
+  const mode = bpf_get_file_flag(openFlags);
+  if (mode < 0) return mode;
+  const a = k.a;
+  let map = -1;
+  a.lock();
+  try {
+    for (let m = 0; m < a.L.maxMaps; m++) {
+      // bpf_map_inc_not_zero: a map on its way to being freed is not found
+      if (a.load(mw(k, m, M_STATE)) === S_LIVE && a.i32[mw(k, m, M_ID)] === id && a.load(mw(k, m, M_REFCNT)) > 0) {
+        map = m;
+        bpf_map_inc(k, m, true);
+        break;
+      }
+    }
+  } finally {
+    a.unlock();
+  }
+  if (map < 0) return -ENOENT;
+  const f = bpf_map_new_file(k, map, mode);
+  if (f < 0) {
+    bpf_map_put_with_uref(k, map);
+    return -EMFILE;
+  }
+  return f;
 }
 
 // ---------------------------------------------------------------------------------------
