@@ -1,0 +1,151 @@
+/**
+ * The perfemu command line: one function per command, `node:util` parseArgs for options.
+ * Exit codes: 0 ok, 1 the run found a problem (violations, failed checks), 2 bad usage.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { KERNEL_VERSIONS, type KernelVersion } from '../index.js';
+import {
+  perf_event_array_map_ops, perf_event_array_map_ops_strict, perf_event_array_map_ops_v47,
+  perf_event_array_map_ops_v48,
+} from '../kernel/bpf/arraymap.js';
+import { formatStory, storyRows, table } from './story.js';
+
+export class UsageError extends Error {
+  code = 'ERR_PERFEMU_USAGE';
+}
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  optionHelp: [string, string][];
+  run(values: Record<string, unknown>, positionals: string[]): Promise<number> | number;
+}
+
+const COMMANDS: Record<string, Command> = {
+  story: {
+    summary: "the commit's pinned-map story (app pins a map, fills it, exits) on every kernel version",
+    usage: 'perfemu story [--cpus N] [--json]',
+    options: { cpus: { type: 'string', default: '4' }, json: { type: 'boolean', default: false } },
+    optionHelp: [['--cpus N', 'simulated CPUs, 1..64 (default 4)'], ['--json', 'print one JSON document instead of the table']],
+    run(v) {
+      const cpus = intOpt('cpus', v.cpus, 1, 64);
+      const rows = storyRows(cpus);
+      if (v.json) console.log(JSON.stringify({ command: 'story', cpus, results: rows }, null, 2));
+      else {
+        console.log(`An app creates a perf event array, pins it at /sys/fs/bpf/events, puts one BPF output`);
+        console.log(`event per CPU in it through its own fd, and exits; a tracer's program still uses the map.\n`);
+        console.log(formatStory(rows));
+        console.log(`\n4.7 keeps the exited app's events alive through the pinned map (the leak fixed by`);
+        console.log(`3b1efb196eee); 4.8+ purges the entries the app's map file added when it is released.`);
+      }
+      return rows.some((r) => r.violations > 0) ? 1 : 0;
+    },
+  },
+  explain: {
+    summary: "the perf event array's ops table on each kernel version (the fix, read as a table)",
+    usage: 'perfemu explain [--json]',
+    options: { json: { type: 'boolean', default: false } },
+    optionHelp: [['--json', 'print JSON']],
+    run(v) {
+      const tables = [perf_event_array_map_ops_v47, perf_event_array_map_ops_v48, perf_event_array_map_ops, perf_event_array_map_ops_strict];
+      const members = ['map_release', 'map_free', 'map_fd_get_ptr', 'map_fd_put_ptr', 'map_update_elem', 'map_delete_elem', 'map_lookup_elem', 'map_get_next_key'] as const;
+      const rows = members.map((m) => [m, ...tables.map((t) => (t[m] as { name?: string } | undefined)?.name ?? '-')]);
+      if (v.json) console.log(JSON.stringify({ command: 'explain', tables: tables.map((t) => ({ name: t.name, ops: Object.fromEntries(members.map((m) => [m, (t[m] as { name?: string } | undefined)?.name ?? null])) })) }, null, 2));
+      else console.log(table([['member', '4.7', '4.8', '5.10 / 6.18', 'strict (perfemu)'], ...rows]));
+      return 0;
+    },
+  },
+};
+
+function intOpt(name: string, v: unknown, min: number, max: number): number {
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || n < min || n > max) {
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}; got '${String(v)}'`);
+  }
+  return n;
+}
+
+export function kernelOpt(v: unknown): KernelVersion {
+  if (!KERNEL_VERSIONS.includes(v as KernelVersion)) {
+    throw new UsageError(`--kernel must be one of ${KERNEL_VERSIONS.join(', ')}; got '${String(v)}'`);
+  }
+  return v as KernelVersion;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function helpText(): string {
+  const names = Object.keys(COMMANDS);
+  const w = Math.max(...names.map((n) => n.length));
+  return [
+    'perfemu — an emulator of the Linux BPF perf event array (BPF_MAP_TYPE_PERF_EVENT_ARRAY)',
+    '',
+    'Usage: perfemu <command> [options]',
+    '',
+    'Commands:',
+    ...names.map((n) => `  ${n.padEnd(w)}  ${COMMANDS[n]!.summary}`),
+    '',
+    'Options:',
+    '  --help     this text; `perfemu <command> --help` for a command',
+    '  --version  the perfemu version',
+    '',
+    'Kernel versions: 4.7 (before the fix), 4.8 (commit 3b1efb196eee), 5.10 (BPF_F_PRESERVE_ELEMS), 6.18 (default).',
+    "The library: import { Kernel } from 'perfemu' (see README.md).",
+  ].join('\n');
+}
+
+function commandHelp(name: string, c: Command): string {
+  const w = Math.max(...c.optionHelp.map(([o]) => o.length), 6);
+  return [
+    `perfemu ${name} — ${c.summary}`,
+    '',
+    `Usage: ${c.usage}`,
+    '',
+    'Options:',
+    ...c.optionHelp.map(([o, d]) => `  ${o.padEnd(w)}  ${d}`),
+    `  ${'--help'.padEnd(w)}  this text`,
+  ].join('\n');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      console.log(helpText());
+      return name === undefined ? 2 : 0;
+    }
+    if (name === '--version' || name === '-v') {
+      console.log(version());
+      return 0;
+    }
+    const cmd = COMMANDS[name];
+    if (!cmd) throw new UsageError(`unknown command '${name}'; commands: ${Object.keys(COMMANDS).join(', ')}`);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(commandHelp(name, cmd));
+      return 0;
+    }
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, options: cmd.options, allowPositionals: false, strict: true });
+    } catch (err) {
+      throw new UsageError(`${(err as Error).message.split('\n')[0]} (see 'perfemu ${name} --help')`);
+    }
+    return await cmd.run(parsed.values, parsed.positionals);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`perfemu: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+// `node dist/src/cli/main.js <command>` (npm start) as well as the bin entry
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = await run(process.argv.slice(2));
+}
