@@ -5,7 +5,7 @@
  */
 import { Arena, allocateArena, attachArena, kDefaultArenaConfig } from './arena/arena.js';
 import {
-  FILE_KIND_REGULAR, FMODE_READ, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS, H_KERNEL_VERSION, H_STRICT,
+  FILE_KIND_REGULAR, FMODE_READ, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS, H_KERNEL_VERSION, H_NEXT_PID, H_STRICT,
   H_UNPRIV_BPF_DISABLED, type ArenaConfig,
 } from './arena/layout.js';
 import { PerfemuError, SystemCallError, invalidArgType, invalidArgValue, outOfRange, validateInt } from './errors.js';
@@ -21,6 +21,7 @@ import { read_violations, type Violation } from './kernel/violation.js';
 import { Process, type ProcessHost } from './process/process.js';
 // Modules that register file releases and RCU callbacks must be loaded in every thread.
 import './kernel/bpf/inode.js';
+import './kernel/eventpoll.js';
 
 export interface KernelOptions {
   /** simulated CPUs (1..1024) */
@@ -44,7 +45,6 @@ export class Kernel {
   /** @internal */
   readonly k: Kctx;
   #procs = new Set<Process>();
-  #pid = 1;
   #cpus: Cpu[] = [];
 
   private constructor(arena: Arena) {
@@ -113,7 +113,7 @@ export class Kernel {
     const host: ProcessHost = {
       k: this.k,
       consoleFile: this.arena.i32[H_CONSOLE_FILE]!,
-      nextPid: () => this.#pid++,
+      nextPid: () => this.arena.add(H_NEXT_PID, 1) + 1,
       register: (p) => this.#procs.add(p),
       unregister: (p) => this.#procs.delete(p),
     };
@@ -159,6 +159,11 @@ export class Kernel {
   /** advances grace periods and runs ready callbacks without waiting; returns callbacks run */
   rcuTick(): number {
     return rcu_tick(this.k);
+  }
+
+  /** @internal the program behind a ProgRef (a prog fd or { process, fd }) */
+  progIndex(ref: ProgRef): number {
+    return resolveProg(this, ref);
   }
 
   /** @internal resolves a bare prog fd, searching this thread's live processes */
@@ -219,7 +224,8 @@ export class Cpu {
   }
 }
 
-function resolveProg(kernel: Kernel, ref: ProgRef): number {
+/** @internal */
+export function resolveProg(kernel: Kernel, ref: ProgRef): number {
   if (typeof ref === 'object' && ref !== null) {
     if (!(ref.process instanceof Process)) throw invalidArgType('prog.process', 'a Process', ref.process);
     const p = ref.process.bpf.progIndex(ref.fd);

@@ -6,7 +6,7 @@
 import {
   C_E2BIG, C_EBUSY, C_EINVAL, C_ENOENT, C_ENOSPC, C_EOPNOTSUPP, C_LOST, C_NORB, C_OUTPUTS, CPU_STRIDE,
   E_CONFIG, E_CPU, E_FILE, E_ID, E_LOST_SAMPLES, E_MMAPS, E_ONCPU, E_RB, E_STATE, E_TYPE, EVENT_STRIDE,
-  F_COUNT, F_KIND, F_MODE, F_OBJ, F_SERIAL, F_STATE, FILE_KIND_MAP, FILE_KIND_PERF, FILE_KIND_PROG,
+  F_COUNT, F_KIND, F_MODE, F_OBJ, F_SERIAL, F_STATE, FILE_KIND_EPOLL, FILE_KIND_MAP, FILE_KIND_PERF, FILE_KIND_PROG,
   FILE_STRIDE, FMODE_READ, FMODE_WRITE, H_FOREIGN_PURGED, M_FLAGS, M_FROZEN, M_ID, M_MAX_ENTRIES,
   M_REFCNT, M_STATE, M_USERCNT, MAP_STRIDE, P_STATE, PROG_STRIDE, S_DEAD, S_LIVE, S_RCU,
   EE_STATE, ENTRY_STRIDE,
@@ -52,7 +52,7 @@ export interface PerfEventSnapshot {
 }
 export interface FileSnapshot {
   id: number;
-  kind: 'map' | 'perf_event' | 'prog' | 'regular';
+  kind: 'map' | 'perf_event' | 'prog' | 'epoll' | 'regular';
   /** id of the map, perf event or program */
   object: number;
   refs: number;
@@ -88,7 +88,7 @@ export interface CpuCounters {
   EBUSY: number;
 }
 
-const KIND_NAMES = { [FILE_KIND_MAP]: 'map', [FILE_KIND_PERF]: 'perf_event', [FILE_KIND_PROG]: 'prog' } as const;
+const KIND_NAMES = { [FILE_KIND_MAP]: 'map', [FILE_KIND_PERF]: 'perf_event', [FILE_KIND_PROG]: 'prog', [FILE_KIND_EPOLL]: 'epoll' } as const;
 
 export function inspect(k: Kctx): KernelSnapshot {
   const a = k.a;

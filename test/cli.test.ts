@@ -10,7 +10,7 @@ const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], {
 test('perfemu --help lists every command and exits 0', () => {
   const r = cli('--help');
   assert.is(r.status, 0);
-  for (const c of ['story', 'explain']) assert.match(r.stdout, new RegExp(`\\n  ${c} `));
+  for (const c of ['demo', 'story', 'explain']) assert.match(r.stdout, new RegExp(`\\n  ${c} `));
 });
 
 test('perfemu with no command prints the help and exits 2', () => {
@@ -42,6 +42,31 @@ test('perfemu story --json: 4.7 leaks the exited app\'s events, 4.8+ purges them
   }
   assert.equal(by('6.18', true).slotsAfterExit, 2);
   for (const x of doc.results) assert.equal([x.eventsAliveAfterUnlink, x.violations], [0, 0]);
+});
+
+test('perfemu demo --json: demux holds, app-0 exit purges its slots on 6.18 (ENOENT after), 4.7 keeps them (the leak); no worker left', () => {
+  const r = cli('demo', '--json', '--duration', '1', '--cpus', '4', '--apps', '2', '--rate', '5000');
+  assert.is(r.status, 0, r.stderr + r.stdout.slice(-2000));
+  const doc = JSON.parse(r.stdout) as {
+    problems: string[];
+    runs: { kernel: string; badRecords: number; exitedAppEvents: { heldBySlot: boolean; alive: boolean }[]; final: { rows: { cpu: number; app: string; enoent: number; noRing: number; event: number | null }[] }; appResults: { name: string; received: number }[] }[];
+  };
+  assert.equal(doc.problems, []);
+  const [modern, old] = doc.runs;
+  assert.equal([modern!.kernel, old!.kernel], ['6.18', '4.7']);
+  for (const row of modern!.final.rows.filter((x) => x.app === 'app-0')) {
+    assert.is(row.event, null, `CPU ${row.cpu}'s slot purged`);
+    assert.ok(row.enoent > 0, `CPU ${row.cpu}'s outputs now fail with ENOENT`);
+  }
+  assert.ok(modern!.exitedAppEvents.every((e) => !e.alive && !e.heldBySlot));
+  assert.ok(old!.exitedAppEvents.every((e) => e.alive && e.heldBySlot), '4.7: the pinned map still holds them');
+  assert.ok(modern!.appResults[1]!.received > 0);
+});
+
+test('perfemu demo refuses --apps above --cpus, naming both', () => {
+  const r = cli('demo', '--apps', '5', '--cpus', '4');
+  assert.is(r.status, 2);
+  assert.match(r.stderr, '--apps (5) must not exceed --cpus (4)');
 });
 
 test('perfemu explain shows map_release absent in 4.7 and the purge from 4.8 on', () => {

@@ -136,6 +136,7 @@ export const kDefaultArenaConfig: Omit<ArenaConfig, 'cpus'> = {
   ringPages: 2048, // 8 MiB
   rcuQueue: (1 << 14) + 2048,
   violationLog: 256,
+  maxEpoll: 256,
 };
 
 export function allocateArena(cfg: ArenaConfig): Arena {

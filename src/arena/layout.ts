@@ -19,6 +19,7 @@
  *   | RCU callback queue |  call_rcu records: kind, argument, grace period they wait for
  *   | per-CPU block      |  helper nesting level, counters (outputs, each errno, losses)
  *   | violation log      |  invariant violations seen by any thread (count + records)
+ *   | epoll table        |  eventpoll instances: state, wake sequence (waiters sleep on it)
  *   | ring page map      |  allocator bookkeeping for ring pages
  *   +--------------------+  (padding to a page)
  *   | ring pages         |  per perf event: 1 control page + 2^n data pages (bytes)
@@ -45,7 +46,7 @@
 
 export const PAGE_SIZE = 4096;
 export const ARENA_MAGIC = 0x554d4550; // "PEMU" little-endian
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 // ---------------------------------------------------------------------------------------
 // Header (word indices). Sizes are stored so that any thread can rebuild the layout from
@@ -76,6 +77,8 @@ export const H_CUR_PIN = 19;
 export const H_FOREIGN_PURGED = 20;
 /** next RCU task-reader index for a thread that makes syscalls (see RCU_TASK_READERS) */
 export const H_NEXT_TASK_READER = 21;
+export const H_NEXT_PID = 22;
+export const H_CUR_EPOLL = 23;
 // Configured sizes (ArenaConfig), in this order.
 export const H_CFG = 24;
 export const HEADER_WORDS = 48;
@@ -92,10 +95,11 @@ export interface ArenaConfig {
   ringPages: number; // pages for all ring buffers (control + data pages)
   rcuQueue: number; // call_rcu records
   violationLog: number; // records kept (the count goes on past it)
+  maxEpoll: number; // epoll instances (a consumer waiting on many rings at once)
 }
 export const CONFIG_KEYS: readonly (keyof ArenaConfig)[] = [
   'cpus', 'maxFiles', 'maxEvents', 'maxMaps', 'maxSlots', 'maxEntries', 'maxProgs', 'maxPins',
-  'ringPages', 'rcuQueue', 'violationLog',
+  'ringPages', 'rcuQueue', 'violationLog', 'maxEpoll',
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -118,6 +122,7 @@ export const FILE_KIND_MAP = 1;
 export const FILE_KIND_PERF = 2;
 export const FILE_KIND_PROG = 3;
 export const FILE_KIND_REGULAR = 4;
+export const FILE_KIND_EPOLL = 5;
 export const FMODE_READ = 1;
 export const FMODE_WRITE = 2;
 
@@ -138,6 +143,7 @@ export const E_WAKEUP_EVENTS = 11;
 export const E_WATERMARK = 12; // wakeup_watermark in bytes (attr.watermark set)
 export const E_GEN = 13; // bumped on every allocation of the record
 export const E_LOST_SAMPLES = 14; // event->lost_samples
+export const E_EPOLL = 15; // word index of the epoll instance's wake word watching it, or 0
 export const ATTR_INHERIT = 1;
 export const ATTR_SAMPLE_RAW = 2;
 export const ATTR_WATERMARK = 4;
@@ -232,6 +238,12 @@ export const VR_B = 3;
 export const VR_C = 4;
 export const VR_D = 5;
 
+// eventpoll instance: the waiter sleeps on EP_WAKE; a ring wakeup of any event whose E_EPOLL
+// names this instance bumps EP_WAKE and notifies it (the wait-queue callback of epoll).
+export const EPOLL_STRIDE = 2;
+export const EP_STATE = 0;
+export const EP_WAKE = 1;
+
 // ---------------------------------------------------------------------------------------
 // Ring buffer: (1 + 2^n) pages per event. The control page starts with struct
 // perf_buffer's kernel-private fields (words RB_*), and carries the user-visible
@@ -290,6 +302,7 @@ export interface Layout extends ArenaConfig {
   rcuQueueBase: number;
   cpuBase: number;
   violationBase: number;
+  epollBase: number;
   ringExtentBase: number;
   /** word index of the first ring page (page aligned) */
   ringBase: number;
@@ -316,12 +329,13 @@ export function computeLayout(cfg: ArenaConfig): Layout {
   const rcuQueueBase = take(cfg.rcuQueue * RCU_CB_STRIDE);
   const cpuBase = take(cfg.cpus * CPU_STRIDE);
   const violationBase = take(1 + cfg.violationLog * VIOLATION_STRIDE);
+  const epollBase = take(cfg.maxEpoll * EPOLL_STRIDE);
   const ringExtentBase = take(cfg.ringPages);
   const pageWords = PAGE_SIZE / 4;
   const ringBase = Math.ceil(w / pageWords) * pageWords;
   const totalBytes = (ringBase + cfg.ringPages * pageWords) * 4;
   return {
     ...cfg, fileBase, eventBase, mapBase, slotBase, slotExtentBase, entryBase, progBase,
-    pinBase, rcuBase, rcuQueueBase, cpuBase, violationBase, ringExtentBase, ringBase, totalBytes,
+    pinBase, rcuBase, rcuQueueBase, cpuBase, violationBase, epollBase, ringExtentBase, ringBase, totalBytes,
   };
 }

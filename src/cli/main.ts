@@ -9,6 +9,7 @@ import {
   perf_event_array_map_ops, perf_event_array_map_ops_strict, perf_event_array_map_ops_v47,
   perf_event_array_map_ops_v48,
 } from '../kernel/bpf/arraymap.js';
+import { demoCommand } from './demo.js';
 import { formatStory, storyRows, table } from './story.js';
 
 export class UsageError extends Error {
@@ -24,6 +25,44 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  demo: {
+    summary: 'per-CPU demux you can watch: CPUs write, consumer apps read, one app exits (its slots purged), then 4.7 (the leak)',
+    usage: 'perfemu demo [--cpus N] [--apps N] [--duration S] [--kernel V] [--rate N] [--size B] [--no-compare] [--json]',
+    options: {
+      cpus: { type: 'string', default: '4' },
+      apps: { type: 'string', default: '2' },
+      duration: { type: 'string', default: '6' },
+      kernel: { type: 'string', default: '6.18' },
+      rate: { type: 'string', default: '20000' },
+      size: { type: 'string', default: '64' },
+      compare: { type: 'boolean', default: true },
+      json: { type: 'boolean', default: false },
+    },
+    optionHelp: [
+      ['--cpus N', 'simulated CPUs, one worker each, 2..64 (default 4; more than the cores is fine)'],
+      ['--apps N', 'consumer apps, one worker each, 2..CPUs; app i owns CPUs c with c % N == i (default 2)'],
+      ['--duration S', 'seconds of the main run, 1..600 (default 6); the 4.7 comparison runs half as long'],
+      ['--kernel V', `kernel of the main run: ${KERNEL_VERSIONS.join(', ')} (default 6.18)`],
+      ['--rate N', 'output attempts per second per CPU, 1..10000000 (default 20000)'],
+      ['--size B', 'payload bytes per record, 16..65000 (default 64)'],
+      ['--no-compare', 'skip the second run on kernel 4.7'],
+      ['--json', 'print one JSON summary instead of tables'],
+    ],
+    async run(v) {
+      const cpus = intOpt('cpus', v.cpus, 2, 64);
+      const apps = intOpt('apps', v.apps, 2, 64);
+      if (apps > cpus) throw new UsageError(`--apps (${apps}) must not exceed --cpus (${cpus}): every app owns at least one CPU`);
+      return demoCommand({
+        cpus, apps,
+        durationMs: intOpt('duration', v.duration, 1, 600) * 1000,
+        kernel: kernelOpt(v.kernel),
+        rate: intOpt('rate', v.rate, 1, 10_000_000),
+        size: intOpt('size', v.size, 16, 65_000),
+        compare: v.compare as boolean,
+        json: v.json as boolean,
+      });
+    },
+  },
   story: {
     summary: "the commit's pinned-map story (app pins a map, fills it, exits) on every kernel version",
     usage: 'perfemu story [--cpus N] [--json]',
@@ -131,7 +170,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     let parsed;
     try {
-      parsed = parseArgs({ args: rest, options: cmd.options, allowPositionals: false, strict: true });
+      parsed = parseArgs({ args: rest, options: cmd.options, allowPositionals: false, strict: true, allowNegative: true });
     } catch (err) {
       throw new UsageError(`${(err as Error).message.split('\n')[0]} (see 'perfemu ${name} --help')`);
     }

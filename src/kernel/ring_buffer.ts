@@ -6,7 +6,7 @@
  * Single producer (the CPU the event is bound to, possibly nested), single consumer.
  */
 import {
-  PAGE_SIZE, PERF_HEADER_SIZE, PERF_LOST_RECORD_SIZE, PERF_RECORD_LOST, PERF_RECORD_MISC_KERNEL,
+  E_EPOLL, EVENT_STRIDE, PAGE_SIZE, PERF_HEADER_SIZE, PERF_LOST_RECORD_SIZE, PERF_RECORD_LOST, PERF_RECORD_MISC_KERNEL,
   PERF_RECORD_SAMPLE, POLL_IN, RB_DATA_HEAD, RB_DATA_OFFSET, RB_DATA_SIZE, RB_DATA_TAIL, RB_EVENT,
   RB_EVENT_GEN, RB_EVENTS, RB_HEAD, RB_LOST, RB_NEST, RB_PAUSED, RB_POLL, RB_WAKEUP, RB_WATERMARK,
 } from '../arena/layout.js';
@@ -131,7 +131,7 @@ export function perf_output_sample_raw(k: Kctx, h: OutputHandle, data: Uint8Arra
   const base = dataByte(rb);
   const u8 = k.a.u8;
   const first = Math.min(len, dsize - off);
-  u8.set(first === len ? data.subarray(0, len) : data.subarray(0, first), base + off);
+  u8.set(first === len ? (len === data.length ? data : data.subarray(0, len)) : data.subarray(0, first), base + off);
   if (first < len) u8.set(data.subarray(first, len), base);
   if (zeroPad) {
     for (let p = len; p < padded - 4; p++) u8[base + ((off + p) & (dsize - 1))] = 0;
@@ -171,9 +171,16 @@ function perf_output_put_handle(k: Kctx, h: OutputHandle): void {
   if (h.wakeup !== i32[rb + RB_WAKEUP]) perf_output_wakeup(k, rb);
 }
 
+/** perf_output_wakeup: set the poll state, wake waiters on the ring and on any epoll watching it */
 function perf_output_wakeup(k: Kctx, rb: number): void {
-  k.a.store(rb + RB_POLL, POLL_IN);
-  Atomics.notify(k.a.i32, rb + RB_POLL);
+  const a = k.a;
+  a.store(rb + RB_POLL, POLL_IN);
+  Atomics.notify(a.i32, rb + RB_POLL);
+  const ep = a.load(a.L.eventBase + a.i32[rb + RB_EVENT]! * EVENT_STRIDE + E_EPOLL);
+  if (ep !== 0) {
+    a.add(ep, 1);
+    Atomics.notify(a.i32, ep);
+  }
 }
 
 /** perf_poll's readiness: returns it and clears it (one report per wakeup). */
@@ -200,42 +207,64 @@ export type RingRecord =
   | { type: 'lost'; cpu: number; id: number; lost: number };
 
 /**
- * Reads every record between data_tail and data_head, copying each out (a record that wraps
- * around the end of the data area is reassembled), then stores data_tail once.
- * `max` bounds the records taken (the rest stay for the next read).
+ * Called for each sample with the raw bytes (`size` = the raw size field, the padded length).
+ * `data` is a view into the ring, valid only during the call (copy it to keep it), or a scratch
+ * copy when the record wraps around the end of the data area. Return false to stop early.
  */
-export function perf_ring_read(k: Kctx, rb: number, cpu: number, max = Infinity): RingRecord[] {
+export type SampleFn = (data: Uint8Array, size: number) => boolean | void;
+export type LostFn = (id: number, lost: number) => boolean | void;
+
+/**
+ * The reader walk of libbpf's perf_event_read_simple: load data_head, walk records from
+ * data_tail, hand each to its callback, then store data_tail once (also on an early stop:
+ * records already delivered are consumed). Returns the records delivered.
+ */
+export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLost: LostFn, max = Infinity): number {
   const i32 = k.a.i32;
   const u8 = k.a.u8;
   const dsize = i32[rb + RB_DATA_SIZE]!;
-  const out: RingRecord[] = [];
-  if (dsize === 0) return out;
+  if (dsize === 0) return 0;
   const head = k.a.load(rb + RB_DATA_HEAD); // (B): pairs with the producer's (A)
   let tail = i32[rb + RB_DATA_TAIL]!; // our own word
   const base = dataByte(rb);
-  while (tail !== head && out.length < max) {
+  let n = 0;
+  let more = true;
+  while (tail !== head && n < max && more) {
     const w = ringWord(rb, dsize, tail);
     const type = i32[w]!;
     const size = i32[w + 1]! >>> 16;
+    if (size === 0) throw new Error(`perf ring: zero-size record at tail ${tail >>> 0} (corrupt ring)`);
     if (type === PERF_RECORD_SAMPLE) {
       const rawSize = size > PERF_HEADER_SIZE ? i32[ringWord(rb, dsize, tail + 8)]! : 0;
-      out.push({ type: 'sample', cpu, size: rawSize, data: copyOut(u8, base, dsize, tail + 12, rawSize) });
+      more = onSample(viewOrCopy(u8, base, dsize, tail + 12, rawSize), rawSize) !== false;
     } else if (type === PERF_RECORD_LOST) {
-      out.push({ type: 'lost', cpu, id: i32[ringWord(rb, dsize, tail + 8)]!, lost: i32[ringWord(rb, dsize, tail + 16)]! });
+      more = onLost(i32[ringWord(rb, dsize, tail + 8)]!, i32[ringWord(rb, dsize, tail + 16)]!) !== false;
     } else {
-      throw new Error(`perf ring of CPU ${cpu}: unknown record type ${type} at tail ${tail >>> 0} (corrupt ring)`);
+      throw new Error(`perf ring: unknown record type ${type} at tail ${tail >>> 0} (corrupt ring)`);
     }
-    if (size === 0) throw new Error(`perf ring of CPU ${cpu}: zero-size record at tail ${tail >>> 0} (corrupt ring)`);
     tail = (tail + size) | 0;
+    n++;
   }
   k.a.store(rb + RB_DATA_TAIL, tail); // (D): the producer may now reuse the bytes
+  return n;
+}
+
+/** perf_ring_consume, collecting copies of the records (for scripts and tests) */
+export function perf_ring_read(k: Kctx, rb: number, cpu: number, max = Infinity): RingRecord[] {
+  const out: RingRecord[] = [];
+  perf_ring_consume(
+    k, rb,
+    (data, size) => void out.push({ type: 'sample', cpu, size, data: data.slice() }),
+    (id, lost) => void out.push({ type: 'lost', cpu, id, lost }),
+    max,
+  );
   return out;
 }
 
-function copyOut(u8: Uint8Array, base: number, dsize: number, pos: number, len: number): Uint8Array {
+function viewOrCopy(u8: Uint8Array, base: number, dsize: number, pos: number, len: number): Uint8Array {
   const off = pos & (dsize - 1);
   const first = Math.min(len, dsize - off);
-  if (first === len) return u8.slice(base + off, base + off + len);
+  if (first === len) return u8.subarray(base + off, base + off + len);
   const out = new Uint8Array(len);
   out.set(u8.subarray(base + off, base + dsize), 0);
   out.set(u8.subarray(base, base + len - first), first);

@@ -11,6 +11,7 @@ import {
 import type { Kctx } from '../kernel/context.js';
 import { EBADF, EINVAL, EMFILE, ENOTTY, ESRCH } from '../kernel/errno.js';
 import { alloc_file, file_kind, file_obj, file_serial, fput, get_file } from '../kernel/file.js';
+import { epoll_create, epoll_wake_word, epoll_watch } from '../kernel/eventpoll.js';
 import { bpf_obj_get, bpf_obj_pin, bpf_unlink } from '../kernel/bpf/inode.js';
 import {
   BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, map_create, map_delete_elem,
@@ -22,7 +23,9 @@ import {
   event_rb, perf_event_enable, perf_event_open, perf_mmap, perf_munmap,
 } from '../kernel/perf_event.js';
 import { ARENA_MAGIC, E_CPU, H_MAGIC } from '../arena/layout.js';
-import { perf_ring_read, rb_poll_and_clear, rb_wait, type RingRecord } from '../kernel/ring_buffer.js';
+import {
+  perf_ring_consume, perf_ring_read, rb_poll_and_clear, rb_wait, type LostFn, type RingRecord, type SampleFn,
+} from '../kernel/ring_buffer.js';
 
 export const RLIMIT_NOFILE = 1024;
 export const POLLIN = 0x1;
@@ -95,6 +98,8 @@ export class Process {
   /** perf file index -> event index, for each ring this process has mapped */
   #maps = new Map<number, number>();
   #alive = true;
+  /** epoll file index -> the perf fds it watches */
+  #epolls = new Map<number, number[]>();
 
   constructor(host: ProcessHost, name: string, privileged: boolean, inherit?: Process) {
     this.#host = host;
@@ -118,6 +123,11 @@ export class Process {
 
   get alive(): boolean {
     return this.#alive;
+  }
+
+  /** the number of CPUs (sysconf(_SC_NPROCESSORS_CONF)) */
+  get nrCpus(): number {
+    return this.#host.k.a.L.cpus;
   }
 
   /** @internal the file behind an fd, or -1 */
@@ -221,6 +231,24 @@ export class Process {
   }
 
   /**
+   * Like readRing without copies: `onSample(data, size)` gets a view into the ring that is
+   * valid only during the call. Returns the records delivered.
+   */
+  consumeRing(target: RingTarget, onSample: SampleFn, onLost: LostFn = () => true, max?: number): number {
+    const k = this.live('consumeRing');
+    const f = this.#mappedFile(target, 'consumeRing');
+    const rb = event_rb(k, file_obj(k, f));
+    if (rb < 0) return 0;
+    return perf_ring_consume(k, rb, onSample, onLost, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff));
+  }
+
+  /** the CPU a perf fd's event is bound to (-1: per-task) */
+  cpuOf(fd: number): number {
+    const k = this.live('cpuOf');
+    return event_field(k, file_obj(k, this.#perfFile(fd, 'cpuOf')), E_CPU);
+  }
+
+  /**
    * poll(2) on perf fds: POLLIN once per wakeup (the readiness is cleared by the report),
    * POLLHUP for an event without a ring. Waits up to `timeoutMs` (0: no wait).
    */
@@ -242,6 +270,56 @@ export class Process {
       if (files.length === 0) Atomics.wait(k.a.i32, H_MAGIC, ARENA_MAGIC, left); // poll([], t) sleeps t
       else rb_wait(k, event_rb(k, file_obj(k, files[0]!)), Math.min(left, 5));
     }
+  }
+
+  /** epoll_create: an instance that waits on many perf fds at once */
+  epollCreate(): number {
+    const k = this.live('epoll_create');
+    const f = check(epoll_create(k), 'epoll_create', '');
+    const fd = this.install(f, 'epoll_create');
+    this.#epolls.set(f, []);
+    return fd;
+  }
+
+  /** epoll_ctl(EPOLL_CTL_ADD, perfFd, EPOLLIN) */
+  epollCtlAdd(epfd: number, perfFd: number): void {
+    const k = this.live('epoll_ctl');
+    const ef = this.#epollFile(epfd, 'epoll_ctl');
+    const pf = this.#perfFile(perfFd, 'epoll_ctl');
+    epoll_watch(k, file_obj(k, ef), file_obj(k, pf));
+    this.#epolls.get(ef)!.push(perfFd);
+  }
+
+  /**
+   * epoll_wait: the watched perf fds that are readable (POLLIN, cleared by the report) or have
+   * no ring (POLLHUP), waiting up to `timeoutMs` for one. Blocks the thread (Atomics.wait).
+   */
+  epollWait(epfd: number, timeoutMs: number): { fd: number; revents: number }[] {
+    const k = this.live('epoll_wait');
+    validateInt('timeoutMs', timeoutMs, 0, 3_600_000);
+    const ef = this.#epollFile(epfd, 'epoll_wait');
+    const word = epoll_wake_word(k, file_obj(k, ef));
+    const watched = this.#epolls.get(ef)!.filter((fd) => this.#fds.has(fd));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const seq = k.a.load(word); // before the checks: a wakeup after them changes it
+      const ready: { fd: number; revents: number }[] = [];
+      for (const fd of watched) {
+        const rb = event_rb(k, file_obj(k, this.#fds.get(fd)!));
+        if (rb < 0) ready.push({ fd, revents: POLLHUP });
+        else if (rb_poll_and_clear(k, rb)) ready.push({ fd, revents: POLLIN });
+      }
+      const left = deadline - Date.now();
+      if (ready.length > 0 || left <= 0) return ready;
+      Atomics.wait(k.a.i32, word, seq, left);
+    }
+  }
+
+  #epollFile(epfd: number, syscall: string): number {
+    const f = this.#fds.get(epfd);
+    if (f === undefined) throw new SystemCallError(syscall, -EBADF, `fd ${epfd}`);
+    if (!this.#epolls.has(f)) throw new SystemCallError(syscall, -EINVAL, `fd ${epfd}`, 'not an epoll fd');
+    return f;
   }
 
   ioctl(fd: number, request: 'PERF_EVENT_IOC_ENABLE' | 'PERF_EVENT_IOC_DISABLE'): void {
@@ -269,6 +347,7 @@ export class Process {
     const f = this.#fds.get(fd);
     if (f === undefined) throw new SystemCallError('close', -EBADF, `fd ${fd}`);
     this.#fds.delete(fd);
+    if (![...this.#fds.values()].includes(f)) this.#epolls.delete(f);
     fput(k, f);
   }
 

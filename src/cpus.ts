@@ -1,0 +1,143 @@
+/**
+ * The main-side handle on the simulated CPUs: one piscina worker per CPU, each running one
+ * long task (src/program.ts) on the shared arena. Stopped by the arena's stop word and awaited;
+ * a CPU that throws or dies is reported with its number, after the others are stopped and
+ * every worker is gone. Nothing is left running when wait() settles.
+ */
+import { H_STOP } from './arena/layout.js';
+import { PerfemuError, invalidArgType, invalidArgValue, validateInt } from './errors.js';
+import type { Kernel, ProgRef } from './emulator.js';
+import { bpf_prog_inc, bpf_prog_put, prog_nmaps } from './kernel/bpf/core.js';
+import { RECORD_MIN_BYTES } from './record.js';
+import { settleAndDestroy, startLongTasks, type LongTasks } from './pool.js';
+import type { CpuResult, CpuTask, ProgramSpec } from './program.js';
+
+export type { CpuResult, ProgramSpec, ProgramContext } from './program.js';
+
+export const CPU_WORKER = new URL('../workers/cpu.js', import.meta.url);
+
+export interface CpuRunOptions {
+  /** the program the CPUs run (attached: it holds a reference while they run) */
+  prog: ProgRef;
+  /** which of the program's maps the output goes to (default 0) */
+  mapIndexInProg?: number;
+  /** one spec for every CPU, or one per CPU */
+  program: ProgramSpec | ProgramSpec[];
+  /** the CPUs to run (default: all) */
+  cpus?: number[];
+  /** how long wait() gives the CPUs to stop before terminating them (default 5000 ms) */
+  stopTimeoutMs?: number;
+}
+
+export class CpuCrashError extends PerfemuError {
+  readonly cpu: number;
+  constructor(cpu: number, cause: unknown) {
+    const msg = cause instanceof Error ? cause.message : String(cause);
+    super('ERR_PERFEMU_CPU_CRASHED', `CPU ${cpu}: ${msg}`);
+    this.cpu = cpu;
+    this.cause = cause;
+  }
+}
+
+export class CpuPool {
+  readonly cpus: number[];
+  #kernel: Kernel;
+  #tasks: LongTasks<CpuResult>;
+  #prog: number;
+  #stopMs: number;
+  #done: Promise<CpuResult[]> | undefined;
+  #ticker: NodeJS.Timeout;
+  #stopped: (() => void) | undefined;
+
+  private constructor(kernel: Kernel, cpus: number[], tasks: LongTasks<CpuResult>, prog: number, stopMs: number) {
+    this.#kernel = kernel;
+    this.cpus = cpus;
+    this.#tasks = tasks;
+    this.#prog = prog;
+    this.#stopMs = stopMs;
+    // RCU callbacks (entry and program frees) run from here while the CPUs are busy
+    this.#ticker = setInterval(() => kernel.rcuTick(), 2);
+  }
+
+  /** Starts the CPUs; returns at once. Call wait() (after stop(), or for bounded programs). */
+  static start(kernel: Kernel, opts: CpuRunOptions): CpuPool {
+    if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    const prog = kernel.progIndex(opts.prog);
+    const mapRef = validateInt('mapIndexInProg', opts.mapIndexInProg ?? 0, 0, prog_nmaps(kernel.k, prog) - 1);
+    const cpus = opts.cpus ?? Array.from({ length: kernel.cpus }, (_, c) => c);
+    if (!Array.isArray(cpus) || cpus.length === 0) throw invalidArgType('cpus', 'a non-empty array of CPU numbers', cpus);
+    cpus.forEach((c, i) => validateInt(`cpus[${i}]`, c, 0, kernel.cpus - 1));
+    if (new Set(cpus).size !== cpus.length) throw invalidArgValue('cpus', 'must not repeat a CPU', cpus);
+    const specs = Array.isArray(opts.program) ? opts.program : cpus.map(() => opts.program as ProgramSpec);
+    if (specs.length !== cpus.length) throw invalidArgValue('program', `must be one spec, or one per CPU (${cpus.length})`, specs);
+    specs.forEach((s, i) => validateSpec(s, `program[${i}]`));
+    const stopMs = validateInt('stopTimeoutMs', opts.stopTimeoutMs ?? 5000, 1, 600_000);
+    kernel.arena.store(H_STOP, 0);
+    bpf_prog_inc(kernel.k, prog); // the attachment
+    const tasks: CpuTask[] = cpus.map((cpu, i) => ({ sab: kernel.sab, cpu, prog, mapRef, spec: specs[i]! }));
+    return new CpuPool(kernel, cpus, startLongTasks<CpuTask, CpuResult>(CPU_WORKER, tasks), prog, stopMs);
+  }
+
+  /** asks every CPU to stop (the arena's stop word) */
+  stop(): void {
+    this.#kernel.arena.store(H_STOP, 1);
+    Atomics.notify(this.#kernel.arena.i32, H_STOP);
+    this.#stopped?.();
+  }
+
+  /**
+   * Resolves with every CPU's result once all have ended; if one crashes, stops the others and
+   * rejects with a CpuCrashError naming it. Either way the workers are gone when it settles.
+   */
+  wait(): Promise<CpuResult[]> {
+    this.#done ??= this.#wait();
+    return this.#done;
+  }
+
+  async #wait(): Promise<CpuResult[]> {
+    const t = this.#tasks;
+    // Until a CPU fails or stop() is called, the programs take as long as they say; after
+    // that, the rest get stopTimeoutMs to end before they are terminated.
+    await new Promise<void>((resolve) => {
+      let left = t.runs.length;
+      this.#stopped = resolve;
+      for (const r of t.runs) {
+        r.then(
+          () => void (--left === 0 && resolve()),
+          () => {
+            this.stop();
+            resolve();
+          },
+        );
+      }
+    });
+    let out: Awaited<ReturnType<typeof settleAndDestroy<CpuResult>>>;
+    try {
+      out = await settleAndDestroy(t, this.#stopMs);
+    } finally {
+      clearInterval(this.#ticker);
+      bpf_prog_put(this.#kernel.k, this.#prog);
+    }
+    const { settled, timedOut } = out;
+    const failed = settled.findIndex((s, i) => s.status === 'rejected' && !timedOut.includes(i));
+    if (failed >= 0) throw new CpuCrashError(this.cpus[failed]!, (settled[failed] as PromiseRejectedResult).reason);
+    if (timedOut.length > 0) {
+      throw new CpuCrashError(this.cpus[timedOut[0]!]!, new Error(`did not stop within ${this.#stopMs} ms of the stop word; terminated`));
+    }
+    return settled.map((s) => (s as PromiseFulfilledResult<CpuResult>).value);
+  }
+}
+
+function validateSpec(s: ProgramSpec, name: string): void {
+  if (typeof s !== 'object' || s === null) throw invalidArgType(name, 'a program spec object', s);
+  const idx = s.index ?? 'current';
+  if (idx !== 'current' && idx !== 'random') validateInt(`${name}.index`, idx, 0, 0xfffffffe);
+  if (Array.isArray(s.size)) {
+    validateInt(`${name}.size[0]`, s.size[0], RECORD_MIN_BYTES, 65_000);
+    validateInt(`${name}.size[1]`, s.size[1], s.size[0], 65_000);
+  } else if (s.size !== undefined) validateInt(`${name}.size`, s.size, RECORD_MIN_BYTES, 65_000);
+  if (s.records !== undefined) validateInt(`${name}.records`, s.records, 0, Number.MAX_SAFE_INTEGER);
+  if (s.durationMs !== undefined) validateInt(`${name}.durationMs`, s.durationMs, 0, 86_400_000);
+  if (s.rate !== undefined) validateInt(`${name}.rate`, s.rate, 0, 1e9);
+  if (s.module !== undefined && typeof s.module !== 'string') throw invalidArgType(`${name}.module`, 'a module path', s.module);
+}

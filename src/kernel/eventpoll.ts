@@ -1,0 +1,53 @@
+/**
+ * fs/eventpoll.c, reduced to what a perf-buffer consumer needs: one word a waiter sleeps on,
+ * bumped by the wakeup of any perf event it watches, so a consumer can block on many rings
+ * at once (Atomics.wait takes one word). An epoll instance is a file, so exit closes it.
+ */
+import {
+  E_EPOLL, EP_STATE, EP_WAKE, EPOLL_STRIDE, EVENT_STRIDE, FILE_KIND_EPOLL, FMODE_READ, H_CUR_EPOLL,
+  S_FREE, S_LIVE,
+} from '../arena/layout.js';
+import type { Kctx } from './context.js';
+import { EMFILE, ENOMEM } from './errno.js';
+import { alloc_file, register_file_release } from './file.js';
+
+function epw(k: Kctx, ep: number, field: number): number {
+  return k.a.L.epollBase + ep * EPOLL_STRIDE + field;
+}
+
+/** epoll_create: the new epoll file's index, or -errno */
+export function epoll_create(k: Kctx): number {
+  const a = k.a;
+  a.lock();
+  let ep: number;
+  try {
+    ep = a.allocRecord(a.L.epollBase, EPOLL_STRIDE, a.L.maxEpoll, H_CUR_EPOLL, S_LIVE);
+  } finally {
+    a.unlock();
+  }
+  if (ep < 0) return -ENOMEM;
+  const f = alloc_file(k, FILE_KIND_EPOLL, ep, FMODE_READ);
+  if (f < 0) {
+    a.store(epw(k, ep, EP_STATE), S_FREE);
+    return -EMFILE;
+  }
+  return f;
+}
+
+/** epoll_ctl(EPOLL_CTL_ADD) of a perf event: its ring wakeups now also wake this instance */
+export function epoll_watch(k: Kctx, ep: number, event: number): void {
+  k.a.store(k.a.L.eventBase + event * EVENT_STRIDE + E_EPOLL, epw(k, ep, EP_WAKE));
+}
+
+/** the word a waiter sleeps on */
+export function epoll_wake_word(k: Kctx, ep: number): number {
+  return epw(k, ep, EP_WAKE);
+}
+
+register_file_release(FILE_KIND_EPOLL, (k, ep) => {
+  const a = k.a;
+  const word = epw(k, ep, EP_WAKE);
+  // unhook the events still pointing here (ep_remove of each watched file)
+  for (let e = 0; e < a.L.maxEvents; e++) a.cmpxchg(a.L.eventBase + e * EVENT_STRIDE + E_EPOLL, word, 0);
+  a.store(epw(k, ep, EP_STATE), S_FREE);
+});

@@ -1,0 +1,139 @@
+/**
+ * What a simulated CPU runs: a BPF program calling bpf_perf_event_output, described as data
+ * (ProgramSpec) or written by the user as a module. Runs in a CPU worker (workers/cpu.ts), on
+ * the shared arena, through the same helper code as kernel.cpu(c).perfEventOutput.
+ */
+import { pathToFileURL } from 'node:url';
+import { H_STOP } from './arena/layout.js';
+import { BPF_F_CURRENT_CPU } from './kernel/behaviour.js';
+import { bpf_perf_event_output } from './kernel/bpf_trace.js';
+import type { Kctx } from './kernel/context.js';
+import { errnoName } from './kernel/errno.js';
+import { RECORD_MIN_BYTES, encodeRecord } from './record.js';
+
+export interface ProgramSpec {
+  /** the output's index: 'current' (BPF_F_CURRENT_CPU, the default), a fixed index, or 'random' */
+  index?: 'current' | 'random' | number;
+  /** payload bytes per record (>= 16), or a [min, max] range drawn per record (default 64) */
+  size?: number | [number, number];
+  /** output attempts per CPU (default: until durationMs or stop) */
+  records?: number;
+  /** run time per CPU in ms (default: until records or stop) */
+  durationMs?: number;
+  /** attempts per second per CPU (default 0: as fast as it can) */
+  rate?: number;
+  /** for 'random' indices and size ranges */
+  seed?: number;
+  /** a user program: path of an ES module whose default export is `(ctx: ProgramContext) => void | Promise<void>` */
+  module?: string;
+  /** passed to the user module as ctx.args */
+  args?: unknown;
+}
+
+export interface CpuTask {
+  sab: SharedArrayBuffer;
+  cpu: number;
+  /** program index (the CPU's attachment holds a reference) */
+  prog: number;
+  mapRef: number;
+  spec: ProgramSpec;
+}
+
+export interface CpuResult {
+  cpu: number;
+  /** output attempts (= the next sequence number) */
+  attempts: number;
+  /** attempts that returned 0 */
+  ok: number;
+  /** attempts that returned -errno, by name */
+  errors: Record<string, number>;
+  elapsedMs: number;
+}
+
+/** What a user program gets. */
+export interface ProgramContext {
+  readonly cpu: number;
+  readonly args: unknown;
+  /** bpf_perf_event_output(ctx, map, flags, data, size) with the attached program's map */
+  output(flags: number, data: Uint8Array): number;
+  /** encodes a provenance record (cpu, next sequence number, len) and outputs it */
+  outputRecord(flags: number, len: number): number;
+  /** true once the run is being stopped */
+  stopped(): boolean;
+  sleep(ms: number): void;
+}
+
+export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
+  const t0 = performance.now();
+  const res: CpuResult = { cpu: task.cpu, attempts: 0, ok: 0, errors: {}, elapsedMs: 0 };
+  const spec = task.spec;
+  const maxLen = Math.max(RECORD_MIN_BYTES, Array.isArray(spec.size) ? spec.size[1] : spec.size ?? 64);
+  const words = new Uint32Array((maxLen + 3) >>> 2);
+  const bytes = new Uint8Array(words.buffer);
+  const stopped = (): boolean => Atomics.load(k.a.i32, H_STOP) !== 0;
+  const tally = (ret: number): number => {
+    res.attempts++;
+    if (ret === 0) res.ok++;
+    else {
+      const name = errnoName(ret);
+      res.errors[name] = (res.errors[name] ?? 0) + 1;
+    }
+    return ret;
+  };
+  const output = (flags: number, data: Uint8Array): number =>
+    tally(bpf_perf_event_output(k, task.cpu, task.prog, task.mapRef, flags >>> 0, Math.floor(flags / 0x1_0000_0000), data, data.length));
+
+  if (spec.module) {
+    const mod = (await import(spec.module.startsWith('file:') ? spec.module : pathToFileURL(spec.module).href)) as {
+      default?: (ctx: ProgramContext) => unknown;
+    };
+    if (typeof mod.default !== 'function') throw new Error(`program module ${spec.module} has no default export function`);
+    const ctx: ProgramContext = {
+      cpu: task.cpu,
+      args: spec.args,
+      output,
+      outputRecord(flags, len) {
+        encodeRecord(words, task.cpu, res.attempts, len);
+        return output(flags, bytes.subarray(0, len));
+      },
+      stopped,
+      sleep: (ms) => void Atomics.wait(k.a.i32, H_STOP, 0, ms),
+    };
+    await mod.default(ctx);
+    res.elapsedMs = performance.now() - t0;
+    return res;
+  }
+
+  let rng = ((spec.seed ?? 1) ^ Math.imul(task.cpu + 1, 0x9e3779b1)) | 0 || 1;
+  const next = (): number => {
+    rng ^= rng << 13;
+    rng ^= rng >>> 17;
+    rng ^= rng << 5;
+    return rng >>> 0;
+  };
+  const [lo, hi] = Array.isArray(spec.size) ? spec.size : [spec.size ?? 64, spec.size ?? 64];
+  const span = hi - lo + 1;
+  const records = spec.records ?? Infinity;
+  const deadline = spec.durationMs === undefined ? Infinity : t0 + spec.durationMs;
+  const rate = spec.rate ?? 0;
+  const nIndex = 1 << 16; // 'random' draws from [0, 65536): out-of-range indices get E2BIG
+  const views: Uint8Array[] = []; // one view per length: no allocation per record
+  while (res.attempts < records) {
+    if ((res.attempts & 63) === 0 && (stopped() || performance.now() >= deadline)) break;
+    if (rate > 0) {
+      const due = t0 + (res.attempts * 1000) / rate;
+      const ahead = due - performance.now();
+      if (ahead > 1) {
+        Atomics.wait(k.a.i32, H_STOP, 0, Math.min(ahead, 50));
+        continue;
+      }
+    }
+    const len = span === 1 ? lo : lo + (next() % span);
+    encodeRecord(words, task.cpu, res.attempts, len);
+    const index = spec.index ?? 'current';
+    const flags = index === 'current' ? BPF_F_CURRENT_CPU : index === 'random' ? next() % nIndex : index;
+    tally(bpf_perf_event_output(k, task.cpu, task.prog, task.mapRef, flags, 0, (views[len] ??= bytes.subarray(0, len)), len));
+  }
+  res.elapsedMs = performance.now() - t0;
+  return res;
+}
