@@ -19,3 +19,7 @@ export { BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY } from './kernel/bpf/
 export { BPFFS_ROOT } from './kernel/bpf/inode.js';
 export { PAGE_SIZE, PERF_RECORD_LOST, PERF_RECORD_SAMPLE } from './arena/layout.js';
 export * as errno from './kernel/errno.js';
+export { PerfBuffer, type PerfBufferOptions, type PerfBufferStats } from './consumer/perf_buffer.js';
+export { CpuPool, CpuCrashError, type CpuRunOptions, type CpuResult, type ProgramSpec, type ProgramContext } from './cpus.js';
+export { AppPool, AppCrashError, type AppSpec, type AppPoolOptions, type AppLive, type AppResult } from './apps.js';
+export { encodeRecord, verifyRecord, RECORD_HEADER_BYTES, type RecordCheck } from './record.js';
