@@ -5,13 +5,14 @@
  */
 import { Arena, allocateArena, attachArena, kDefaultArenaConfig } from './arena/arena.js';
 import {
-  FILE_KIND_REGULAR, FMODE_READ, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS, H_KERNEL_VERSION, H_NEXT_PID, H_STRICT,
+  FILE_KIND_REGULAR, FMODE_READ, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS, H_KERNEL_VERSION, H_FAULT, H_NEXT_PID, H_STRICT, H_T0_HI, H_T0_LO,
   H_UNPRIV_BPF_DISABLED, type ArenaConfig,
 } from './arena/layout.js';
 import { PerfemuError, SystemCallError, invalidArgType, invalidArgValue, outOfRange, validateInt } from './errors.js';
 import { inspect, type KernelSnapshot } from './inspect.js';
 import { BEHAVIOURS, KERNEL_VERSIONS, kDefaultKernelVersion, type KernelVersion } from './kernel/behaviour.js';
 import { bpf_perf_event_output } from './kernel/bpf_trace.js';
+import { FAULTS, faultByName } from './kernel/faults.js';
 import { prog_nmaps } from './kernel/bpf/core.js';
 import { kctxOf, type Kctx, type KernelHooks } from './kernel/context.js';
 import { EBADF, EINVAL } from './kernel/errno.js';
@@ -32,6 +33,8 @@ export interface KernelOptions {
   strict?: boolean;
   /** table sizes of the arena (defaults in kDefaultArenaConfig) */
   limits?: Partial<Omit<ArenaConfig, 'cpus'>>;
+  /** a deliberately broken kernel (see FAULTS): for proving that checks catch bugs */
+  inject?: string;
 }
 
 /** a program reference for the helper: a prog fd of one of this thread's processes */
@@ -69,10 +72,21 @@ export class Kernel {
       }
       cfg[key as keyof typeof kDefaultArenaConfig] = validateInt(`limits.${key}`, v, 1, 1 << 24);
     }
+    let fault = 0;
+    if (opts.inject !== undefined) {
+      const f = faultByName(opts.inject);
+      if (!f) throw invalidArgValue('inject', `must be one of ${FAULTS.map((x) => `'${x.name}'`).join(', ')}`, opts.inject);
+      if (f.kernel && f.kernel !== version) throw invalidArgValue('inject', `'${f.name}' is kernel ${f.kernel}: create the kernel with version '${f.kernel}'`, opts.inject);
+      fault = f.id;
+    }
     const a = allocateArena(cfg);
+    a.i32[H_FAULT] = fault;
     a.i32[H_KERNEL_VERSION] = BEHAVIOURS[version].code;
     a.i32[H_STRICT] = opts.strict ? 1 : 0;
     a.i32[H_CPUS] = cpus;
+    const now = Date.now();
+    a.i32[H_T0_HI] = Math.floor(now / 0x100_0000);
+    a.i32[H_T0_LO] = now % 0x100_0000;
     const kernel = new Kernel(a);
     // the tty behind every process's fds 0-2: a file that is neither a map nor a perf event
     a.i32[H_CONSOLE_FILE] = alloc_file(kernel.k, FILE_KIND_REGULAR, 0, FMODE_READ | FMODE_WRITE);
@@ -92,6 +106,10 @@ export class Kernel {
   }
   get strict(): boolean {
     return this.k.strict;
+  }
+  /** the injected fault's name, or null for the correct kernel */
+  get fault(): string | null {
+    return FAULTS.find((f) => f.id === this.k.fault)?.name ?? null;
   }
   get cpus(): number {
     return this.arena.L.cpus;

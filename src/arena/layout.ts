@@ -46,7 +46,7 @@
 
 export const PAGE_SIZE = 4096;
 export const ARENA_MAGIC = 0x554d4550; // "PEMU" little-endian
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 // ---------------------------------------------------------------------------------------
 // Header (word indices). Sizes are stored so that any thread can rebuild the layout from
@@ -79,8 +79,13 @@ export const H_FOREIGN_PURGED = 20;
 export const H_NEXT_TASK_READER = 21;
 export const H_NEXT_PID = 22;
 export const H_CUR_EPOLL = 23;
+/** injected fault (kernel/faults.ts), 0 for the correct kernel */
+export const H_FAULT = 24;
+/** Date.now() at arena creation, high and low 24 bits: violations carry ms since then */
+export const H_T0_HI = 25;
+export const H_T0_LO = 26;
 // Configured sizes (ArenaConfig), in this order.
-export const H_CFG = 24;
+export const H_CFG = 32;
 export const HEADER_WORDS = 48;
 
 export interface ArenaConfig {
@@ -230,13 +235,14 @@ export const C_EBUSY = 9;
 
 // Violation log: V_COUNT, then records of VIOLATION_STRIDE words.
 export const V_COUNT = 0;
-export const VIOLATION_STRIDE = 6;
+export const VIOLATION_STRIDE = 8;
 export const VR_KIND = 0;
 export const VR_CPU = 1; // -1 when not on a CPU
 export const VR_A = 2;
 export const VR_B = 3;
 export const VR_C = 4;
 export const VR_D = 5;
+export const VR_TIME = 6; // ms since arena creation
 
 // eventpoll instance: the waiter sleeps on EP_WAKE; a ring wakeup of any event whose E_EPOLL
 // names this instance bumps EP_WAKE and notifies it (the wait-queue callback of epoll).
@@ -274,6 +280,13 @@ export const RB_POLL = 6; // rb->poll: EPOLLIN set by a wakeup, cleared by poll(
 export const RB_PAUSED = 7; // rb->paused (a ring with no data pages starts paused)
 export const RB_EVENT = 8; // owning perf event index
 export const RB_EVENT_GEN = 9; // ... and its generation
+// Conservation counters (perfemu instrumentation, not in the kernel's struct): plain words,
+// each written by one side only and read by the checker after the ring is detached and a grace
+// period has passed (so no writer is left).
+export const RB_OUTPUTS = 10; // samples written (producer)
+export const RB_LOST_TOTAL = 11; // outputs lost for lack of room (producer)
+export const RB_READ_SAMPLES = 12; // samples the reader walked (consumer)
+export const RB_READ_LOST = 13; // sum of the lost counts of the LOST records walked (consumer)
 export const RB_DATA_HEAD = 1024 / 4; // perf_event_mmap_page.data_head (low 32 bits)
 export const RB_DATA_TAIL = 1032 / 4; // perf_event_mmap_page.data_tail (low 32 bits)
 export const RB_DATA_OFFSET = 1040 / 4;

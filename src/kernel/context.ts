@@ -4,7 +4,7 @@
  * function takes it first, as kernel code takes no globals but the arena.
  */
 import type { Arena } from '../arena/arena.js';
-import { H_KERNEL_VERSION, H_NEXT_TASK_READER, H_STRICT, RCU_TASK_READERS } from '../arena/layout.js';
+import { H_FAULT, H_KERNEL_VERSION, H_NEXT_TASK_READER, H_STRICT, RCU_TASK_READERS } from '../arena/layout.js';
 import { behaviourByCode, type KernelBehaviour } from './behaviour.js';
 
 /**
@@ -22,6 +22,13 @@ export interface KernelHooks {
   /** bpf_perf_event_output on `cpu` has reserved ring space and not yet published data_head;
    *  an output called from here nests, as an interrupt on that CPU would (SPEC A23). */
   outputReserved?: (info: { cpu: number; nest: number }) => void;
+  /** the release purge of `file` exchanged slot `index` and got `removed` back; it had loaded
+   *  and checked `loaded` (different from `removed` only when a concurrent update got in). */
+  purged?: (info: { map: number; index: number; loaded: number; removed: number; file: number }) => void;
+  /** map_release of `file` has returned (the file's entries should all be gone, 4.8+) */
+  released?: (info: { map: number; file: number }) => void;
+  /** a detached ring is about to be freed (a grace period after its last unmap) */
+  ringFreed?: (info: { event: number; rb: number }) => void;
 }
 
 export interface Kctx {
@@ -30,6 +37,8 @@ export interface Kctx {
   readonly strict: boolean;
   /** this thread's RCU reader index for syscall-side read sections (the purge) */
   readonly task: number;
+  /** the injected fault (kernel/faults.ts), 0 for the correct kernel */
+  readonly fault: number;
   hooks: KernelHooks;
 }
 
@@ -39,6 +48,7 @@ export function kctxOf(a: Arena, hooks: KernelHooks = {}): Kctx {
     b: behaviourByCode(a.i32[H_KERNEL_VERSION]!),
     strict: a.i32[H_STRICT] === 1,
     task: a.L.cpus + (a.add(H_NEXT_TASK_READER, 1) % RCU_TASK_READERS),
+    fault: a.i32[H_FAULT]!,
     hooks,
   };
 }

@@ -6,7 +6,7 @@ import {
   ATTR_DISABLED, ATTR_INHERIT, ATTR_SAMPLE_RAW, ATTR_WATERMARK, E_ATTR, E_CONFIG, E_CPU, E_FILE, E_GEN,
   E_ID, E_LOST_SAMPLES, E_MMAPS, E_ONCPU, E_RB, E_RB_PAGES, E_STATE, E_TYPE, E_WAKEUP_EVENTS,
   E_WATERMARK, EVENT_STRIDE, FILE_KIND_PERF, FMODE_READ, FMODE_WRITE, H_CUR_EVENT,
-  H_NEXT_EVENT_ID, PAGE_SIZE, S_DEAD, S_LIVE,
+  H_NEXT_EVENT_ID, PAGE_SIZE, RB_EVENT, S_DEAD, S_LIVE,
 } from '../arena/layout.js';
 import type { Kctx } from './context.js';
 import { EINVAL, EMFILE, ENOENT, ENOMEM, ESRCH } from './errno.js';
@@ -171,6 +171,7 @@ export function perf_munmap(k: Kctx, e: number): void {
 
 rcu_register(RCU_CB.RING_FREE, (k, rb) => {
   const a = k.a;
+  k.hooks.ringFreed?.({ event: a.i32[rb + RB_EVENT]!, rb });
   a.lock();
   try {
     a.freeExtent(a.L.ringExtentBase, (rb - a.L.ringBase) / (PAGE_SIZE / 4));

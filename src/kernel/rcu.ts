@@ -20,6 +20,7 @@ import {
   RCU_GP_REQ, RCU_GP_SEQ, RCU_PER_CPU, RCU_Q_HEAD, RCU_Q_TAIL, RCU_TASK_READERS, RCU_WAKE,
 } from '../arena/layout.js';
 import type { Kctx } from './context.js';
+import { FAULT_GP_NO_WAIT } from './fault_ids.js';
 import { report_violation } from './violation.js';
 
 /** Kinds of deferred work. Modules register their callback at load time. */
@@ -38,6 +39,7 @@ export const RCU_CB = {
 } as const;
 export const RCU_CB_NAMES: Record<number, string> = {
   1: 'entry_free', 2: 'entry_recycle', 3: 'prog_free', 4: 'pin_put_map', 5: 'pin_put_prog', 6: 'ring_free',
+  7: 'entry_free_twice (fault)',
 };
 
 type RcuCallback = (k: Kctx, arg: number) => void;
@@ -115,9 +117,12 @@ export function rcu_gp_advance(k: Kctx): boolean {
       a.store(base + RCU_GP_SEQ, seq);
       changed = true;
     }
-    for (let c = 0; c < a.L.cpus + RCU_TASK_READERS; c++) {
-      const snap = a.load(cpuWord(k, c, RC_SNAP));
-      if (snap !== -1 && a.load(cpuWord(k, c, RC_CTR)) === snap) return changed;
+    // FAULT_GP_NO_WAIT: the grace period ends without looking at the readers
+    if (k.fault !== FAULT_GP_NO_WAIT) {
+      for (let c = 0; c < a.L.cpus + RCU_TASK_READERS; c++) {
+        const snap = a.load(cpuWord(k, c, RC_SNAP));
+        if (snap !== -1 && a.load(cpuWord(k, c, RC_CTR)) === snap) return changed;
+      }
     }
     a.store(base + RCU_GP_SEQ, seq + 1);
     a.add(base + RCU_WAKE, 1);

@@ -8,9 +8,11 @@
 import {
   E_EPOLL, EVENT_STRIDE, PAGE_SIZE, PERF_HEADER_SIZE, PERF_LOST_RECORD_SIZE, PERF_RECORD_LOST, PERF_RECORD_MISC_KERNEL,
   PERF_RECORD_SAMPLE, POLL_IN, RB_DATA_HEAD, RB_DATA_OFFSET, RB_DATA_SIZE, RB_DATA_TAIL, RB_EVENT,
-  RB_EVENT_GEN, RB_EVENTS, RB_HEAD, RB_LOST, RB_NEST, RB_PAUSED, RB_POLL, RB_WAKEUP, RB_WATERMARK,
+  RB_EVENT_GEN, RB_EVENTS, RB_HEAD, RB_LOST, RB_LOST_TOTAL, RB_NEST, RB_OUTPUTS, RB_PAUSED, RB_POLL,
+  RB_READ_LOST, RB_READ_SAMPLES, RB_WAKEUP, RB_WATERMARK,
 } from '../arena/layout.js';
 import type { Kctx } from './context.js';
+import { FAULT_PRODUCER_EARLY_HEAD, FAULT_READER_EARLY_TAIL } from './fault_ids.js';
 
 const PAGE_WORDS = PAGE_SIZE / 4;
 
@@ -63,7 +65,10 @@ export function perf_output_begin(k: Kctx, h: OutputHandle, rb: number, size: nu
   h.wakeup = i32[rb + RB_WAKEUP]!;
   if (i32[rb + RB_PAUSED]) {
     const counted = i32[rb + RB_DATA_SIZE]! > 0;
-    if (counted) i32[rb + RB_LOST] = i32[rb + RB_LOST]! + 1;
+    if (counted) {
+      i32[rb + RB_LOST] = i32[rb + RB_LOST]! + 1;
+      i32[rb + RB_LOST_TOTAL] = i32[rb + RB_LOST_TOTAL]! + 1;
+    }
     perf_output_put_handle(k, h);
     return counted ? OUTPUT_LOST : OUTPUT_NO_PAGES;
   }
@@ -76,11 +81,14 @@ export function perf_output_begin(k: Kctx, h: OutputHandle, rb: number, size: nu
   // the ring is never filled completely.
   if (((offset - tail) >>> 0) + total >= dsize) {
     i32[rb + RB_LOST] = i32[rb + RB_LOST]! + 1;
+    i32[rb + RB_LOST_TOTAL] = i32[rb + RB_LOST_TOTAL]! + 1;
     perf_output_put_handle(k, h);
     return OUTPUT_LOST;
   }
   const head = (offset + total) | 0;
   i32[rb + RB_HEAD] = head;
+  // FAULT_PRODUCER_EARLY_HEAD: publish before the bytes are written (breaks (A) of the diagram)
+  if (k.fault === FAULT_PRODUCER_EARLY_HEAD && i32[rb + RB_NEST] === 1) k.a.store(rb + RB_DATA_HEAD, head);
   // byte trigger of the wakeup mark (always active)
   if (((head - i32[rb + RB_WAKEUP]!) >>> 0) > i32[rb + RB_WATERMARK]!) {
     i32[rb + RB_WAKEUP] = (i32[rb + RB_WAKEUP]! + i32[rb + RB_WATERMARK]!) | 0;
@@ -145,6 +153,7 @@ export function perf_output_sample_raw(k: Kctx, h: OutputHandle, data: Uint8Arra
 export function perf_output_end(k: Kctx, h: OutputHandle, wakeupEvents: number, watermarkAttr: boolean): void {
   const i32 = k.a.i32;
   const rb = h.rb;
+  i32[rb + RB_OUTPUTS] = i32[rb + RB_OUTPUTS]! + 1;
   if (!watermarkAttr && wakeupEvents > 0) {
     const events = i32[rb + RB_EVENTS]! + 1;
     i32[rb + RB_EVENTS] = events;
@@ -226,8 +235,12 @@ export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLos
   if (dsize === 0) return 0;
   const head = k.a.load(rb + RB_DATA_HEAD); // (B): pairs with the producer's (A)
   let tail = i32[rb + RB_DATA_TAIL]!; // our own word
+  // FAULT_READER_EARLY_TAIL: release the space before copying out of it (breaks (D))
+  if (k.fault === FAULT_READER_EARLY_TAIL) k.a.store(rb + RB_DATA_TAIL, head);
   const base = dataByte(rb);
   let n = 0;
+  let samples = 0;
+  let lostSeen = 0;
   let more = true;
   while (tail !== head && n < max && more) {
     const w = ringWord(rb, dsize, tail);
@@ -236,17 +249,73 @@ export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLos
     if (size === 0) throw new Error(`perf ring: zero-size record at tail ${tail >>> 0} (corrupt ring)`);
     if (type === PERF_RECORD_SAMPLE) {
       const rawSize = size > PERF_HEADER_SIZE ? i32[ringWord(rb, dsize, tail + 8)]! : 0;
+      samples++;
       more = onSample(viewOrCopy(u8, base, dsize, tail + 12, rawSize), rawSize) !== false;
     } else if (type === PERF_RECORD_LOST) {
-      more = onLost(i32[ringWord(rb, dsize, tail + 8)]!, i32[ringWord(rb, dsize, tail + 16)]!) !== false;
+      const lost = i32[ringWord(rb, dsize, tail + 16)]!;
+      lostSeen += lost;
+      more = onLost(i32[ringWord(rb, dsize, tail + 8)]!, lost) !== false;
     } else {
       throw new Error(`perf ring: unknown record type ${type} at tail ${tail >>> 0} (corrupt ring)`);
     }
     tail = (tail + size) | 0;
     n++;
   }
+  i32[rb + RB_READ_SAMPLES] = i32[rb + RB_READ_SAMPLES]! + samples;
+  i32[rb + RB_READ_LOST] = i32[rb + RB_READ_LOST]! + lostSeen;
   k.a.store(rb + RB_DATA_TAIL, tail); // (D): the producer may now reuse the bytes
   return n;
+}
+
+export interface RingAudit {
+  outputs: number;
+  lostTotal: number;
+  readSamples: number;
+  readLost: number;
+  unreadSamples: number;
+  unreadLost: number;
+  pendingLost: number;
+  /** a record that cannot be parsed in the unread region */
+  corrupt: boolean;
+  /** samples written = read + unread, and losses = reported (read or unread) + pending */
+  ok: boolean;
+}
+
+/**
+ * The conservation check of one ring, for a ring nobody writes or reads any more (detached and
+ * a grace period passed): walks the unread region without consuming it.
+ */
+export function ring_audit(k: Kctx, rb: number): RingAudit {
+  const i32 = k.a.i32;
+  const dsize = i32[rb + RB_DATA_SIZE]!;
+  const head = i32[rb + RB_DATA_HEAD]!;
+  let tail = i32[rb + RB_DATA_TAIL]!;
+  let unreadSamples = 0;
+  let unreadLost = 0;
+  let corrupt = false;
+  for (let guard = 0; dsize > 0 && tail !== head; guard++) {
+    const w = ringWord(rb, dsize, tail);
+    const size = i32[w + 1]! >>> 16;
+    if (size === 0 || guard > dsize / 8) {
+      corrupt = true;
+      break;
+    }
+    if (i32[w] === PERF_RECORD_SAMPLE) unreadSamples++;
+    else if (i32[w] === PERF_RECORD_LOST) unreadLost += i32[ringWord(rb, dsize, tail + 16)]!;
+    else {
+      corrupt = true;
+      break;
+    }
+    tail = (tail + size) | 0;
+  }
+  const a = {
+    outputs: i32[rb + RB_OUTPUTS]!, lostTotal: i32[rb + RB_LOST_TOTAL]!, readSamples: i32[rb + RB_READ_SAMPLES]!,
+    readLost: i32[rb + RB_READ_LOST]!, unreadSamples, unreadLost, pendingLost: i32[rb + RB_LOST]!, corrupt,
+  };
+  return {
+    ...a,
+    ok: !corrupt && a.outputs === a.readSamples + unreadSamples && a.lostTotal === a.readLost + unreadLost + a.pendingLost,
+  };
 }
 
 /** perf_ring_consume, collecting copies of the records (for scripts and tests) */

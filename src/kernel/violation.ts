@@ -4,7 +4,7 @@
  * stress engine's checks, see them; the operation goes on as the kernel's would.
  */
 import {
-  V_COUNT, VIOLATION_STRIDE, VR_A, VR_B, VR_C, VR_CPU, VR_D, VR_KIND,
+  H_T0_HI, H_T0_LO, V_COUNT, VIOLATION_STRIDE, VR_A, VR_B, VR_C, VR_CPU, VR_D, VR_KIND, VR_TIME,
 } from '../arena/layout.js';
 import type { Kctx } from './context.js';
 
@@ -22,6 +22,21 @@ export const VIOLATION_KINDS = [
   'double-put',
   /** the call_rcu queue is full (arena sized too small) */
   'rcu-queue-full',
+  // Invariants checked by the stress engine (src/stress/invariants/)
+  /** a reference count differs from the holders found (fds, mappings, entries, pins, programs) */
+  'references',
+  /** a release purged an entry of another map file that it had itself loaded and checked */
+  'release-foreign',
+  /** an entry outlived the map file that added it (4.8+, without BPF_F_PRESERVE_ELEMS) */
+  'release-left',
+  /** 4.7: an exited app's perf event is kept alive by a map entry (the leak 3b1efb196eee fixed) */
+  'leaked-event',
+  /** a ring's samples written != samples read + unread, or losses unaccounted */
+  'conservation',
+  /** a record failed its check (torn), came from another CPU, or arrived out of order */
+  'provenance',
+  /** an object was freed twice, or is still there after everything was closed */
+  'lifetime',
 ] as const;
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
@@ -29,6 +44,8 @@ export interface Violation {
   kind: ViolationKind;
   cpu: number;
   args: [number, number, number, number];
+  /** ms since the kernel was created */
+  timeMs: number;
 }
 
 export function report_violation(k: Kctx, kind: ViolationKind, cpu: number, a = 0, b = 0, c = 0, d = 0): void {
@@ -42,7 +59,14 @@ export function report_violation(k: Kctx, kind: ViolationKind, cpu: number, a = 
   i32[r + VR_B] = b;
   i32[r + VR_C] = c;
   i32[r + VR_D] = d;
+  i32[r + VR_TIME] = arena_ms(k);
   Atomics.store(i32, r + VR_KIND, VIOLATION_KINDS.indexOf(kind));
+}
+
+/** ms since the arena was created (any thread: Date.now() is one clock) */
+export function arena_ms(k: Kctx): number {
+  const t0 = k.a.i32[H_T0_HI]! * 0x100_0000 + k.a.i32[H_T0_LO]!;
+  return Date.now() - t0;
 }
 
 export function violation_count(k: Kctx): number {
@@ -57,7 +81,7 @@ export function read_violations(k: Kctx): Violation[] {
     const r = base + 1 + i * VIOLATION_STRIDE;
     const kind = VIOLATION_KINDS[k.a.load(r + VR_KIND)] ?? 'none';
     const i32 = k.a.i32;
-    out.push({ kind, cpu: i32[r + VR_CPU]!, args: [i32[r + VR_A]!, i32[r + VR_B]!, i32[r + VR_C]!, i32[r + VR_D]!] });
+    out.push({ kind, cpu: i32[r + VR_CPU]!, args: [i32[r + VR_A]!, i32[r + VR_B]!, i32[r + VR_C]!, i32[r + VR_D]!], timeMs: i32[r + VR_TIME]! });
   }
   return out;
 }

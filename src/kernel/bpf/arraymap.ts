@@ -22,6 +22,7 @@ import {
 import { RCU_CB, call_rcu, rcu_read_lock, rcu_read_unlock, rcu_register, synchronize_rcu } from '../rcu.js';
 import { report_violation } from '../violation.js';
 import type { BpfMapOps } from './map_ops.js';
+import { faulty_ops } from '../faults.js';
 import {
   eew, entry_owner, entry_perf_file, map_flags, map_max_entries, slot_word,
 } from './map.js';
@@ -58,7 +59,7 @@ rcu_register(RCU_CB.ENTRY_FREE, (k, ee) => {
 /** 4.7 dropped the file at once; the record itself is still only recycled after a grace period */
 rcu_register(RCU_CB.ENTRY_RECYCLE, (k, ee) => entry_recycle(k, ee));
 
-function entry_recycle(k: Kctx, ee: number): void {
+export function entry_recycle(k: Kctx, ee: number): void {
   k.a.add(eew(k, ee, EE_GEN), 1); // a CPU still holding it would see the generation move
   k.a.store(eew(k, ee, EE_STATE), S_FREE);
 }
@@ -113,7 +114,7 @@ function perf_event_fd_array_put_ptr_v47(k: Kctx, ee: number): void {
 }
 
 /** Only the thread whose exchange got the entry back puts it; a second put is a bug. */
-function entry_mark_put(k: Kctx, ee: number): boolean {
+export function entry_mark_put(k: Kctx, ee: number): boolean {
   if (k.a.cmpxchg(eew(k, ee, EE_STATE), S_LIVE, S_RCU) !== S_LIVE) {
     report_violation(k, 'double-put', -1, ee, k.a.load(eew(k, ee, EE_STATE)));
     return false;
@@ -141,7 +142,8 @@ function perf_event_fd_array_release_strict(k: Kctx, map: number, mapFile: numbe
   purge_own_entries(k, map, mapFile, true);
 }
 
-function purge_own_entries(k: Kctx, map: number, mapFile: number, strict: boolean): void {
+/** the purge loop; `checkOwner` false is FAULT_PURGE_NO_OWNER_CHECK's broken version */
+export function purge_own_entries(k: Kctx, map: number, mapFile: number, strict: boolean, checkOwner = true): void {
   const owner = file_serial(k, mapFile);
   const max = map_max_entries(k, map);
   rcu_read_lock(k, k.task); // the entries we dereference stay valid until we unlock
@@ -149,16 +151,20 @@ function purge_own_entries(k: Kctx, map: number, mapFile: number, strict: boolea
     for (let i = 0; i < max; i++) {
       const w = slot_word(k, map, i);
       const h = k.a.load(w); // READ_ONCE(array->ptrs[i])
-      if (h === 0 || entry_owner(k, h - 1) !== owner) continue;
+      if (h === 0 || (checkOwner && entry_owner(k, h - 1) !== owner)) continue;
       k.hooks.purgeLoaded?.({ map, index: i, entry: h - 1 });
       if (strict) {
-        if (k.a.cmpxchg(w, h, 0) === h) perf_event_fd_array_put_ptr(k, h - 1);
+        if (k.a.cmpxchg(w, h, 0) === h) {
+          k.hooks.purged?.({ map, index: i, loaded: h - 1, removed: h - 1, file: mapFile });
+          ops_of(k).map_fd_put_ptr(k, h - 1);
+        }
         continue;
       }
       // __fd_array_map_delete_elem: xchg whatever is there now, put what came back
       const old = k.a.xchg(w, 0);
       if (old === 0) continue; // deleted meanwhile: ENOENT, ignored
       if (old !== h || entry_owner(k, old - 1) !== owner) k.a.add(H_FOREIGN_PURGED, 1);
+      k.hooks.purged?.({ map, index: i, loaded: h - 1, removed: old - 1, file: mapFile });
       ops_of(k).map_fd_put_ptr(k, old - 1);
     }
   } finally {
@@ -278,8 +284,9 @@ export const perf_event_array_map_ops_strict: BpfMapOps = {
 
 /** the table every perf event array of this arena uses */
 export function ops_of(k: Kctx): BpfMapOps {
-  if (!k.b.releasePurges) return perf_event_array_map_ops_v47;
-  if (!k.b.preserveElems) return k.strict ? perf_event_array_map_ops_v48_strict : perf_event_array_map_ops_v48;
-  return k.strict ? perf_event_array_map_ops_strict : perf_event_array_map_ops;
+  const base = !k.b.releasePurges ? perf_event_array_map_ops_v47
+    : !k.b.preserveElems ? (k.strict ? perf_event_array_map_ops_v48_strict : perf_event_array_map_ops_v48)
+    : k.strict ? perf_event_array_map_ops_strict : perf_event_array_map_ops;
+  return k.fault === 0 ? base : faulty_ops(k, base);
 }
 

@@ -1,0 +1,131 @@
+/**
+ * Deliberately broken kernels: each fault swaps in one realistic bug, so the stress engine
+ * can prove its invariants catch it. The ops-level faults are alternative functions placed in
+ * the map's ops table (as a bad patch would change the table); the ring and RCU faults are one
+ * guarded step inside the function they break (ring_buffer.ts, rcu.ts), marked FAULT there.
+ *
+ * The fault of an arena is fixed at Kernel.create({ inject }); the correct kernel has none.
+ */
+import type { KernelVersion } from './behaviour.js';
+import {
+  FAULT_DOUBLE_DROP, FAULT_FREE_WITHOUT_GP, FAULT_GP_NO_WAIT, FAULT_LEAK_47, FAULT_PRODUCER_EARLY_HEAD,
+  FAULT_PURGE_NO_OWNER_CHECK, FAULT_READER_EARLY_TAIL, FAULT_REPLACE_LEAK, FAULT_UPDATE_LOAD_STORE,
+} from './fault_ids.js';
+import type { Kctx } from './context.js';
+import { fput } from './file.js';
+import { call_rcu, rcu_register } from './rcu.js';
+import type { BpfMapOps } from './bpf/map_ops.js';
+import { entry_mark_put, entry_recycle, ops_of, purge_own_entries } from './bpf/arraymap.js';
+import { entry_perf_file, map_max_entries, slot_word } from './bpf/map.js';
+import { BPF_ANY } from './behaviour.js';
+import { E2BIG, EINVAL } from './errno.js';
+
+/** the invariant (src/stress/invariants/) that should catch each fault */
+export type InvariantName = 'references' | 'use-after-free' | 'release' | 'conservation' | 'provenance' | 'leaked-events';
+
+export interface FaultInfo {
+  id: number;
+  name: string;
+  summary: string;
+  invariant: InvariantName;
+  /** the kernel the fault is about, when it is a kernel version rather than a patch */
+  kernel?: KernelVersion;
+}
+
+
+export const FAULTS: readonly FaultInfo[] = [
+  { id: FAULT_FREE_WITHOUT_GP, name: 'free-without-gp', invariant: 'use-after-free',
+    summary: 'an entry put frees the entry and drops its perf file at once, without waiting for a grace period' },
+  { id: FAULT_PURGE_NO_OWNER_CHECK, name: 'purge-no-owner-check', invariant: 'release',
+    summary: "map_release purges every entry, not only the releasing map file's" },
+  { id: FAULT_REPLACE_LEAK, name: 'replace-leak', invariant: 'references',
+    summary: 'an update that replaces a slot forgets to put the old entry (its perf file reference leaks)' },
+  { id: FAULT_DOUBLE_DROP, name: 'double-drop', invariant: 'references',
+    summary: "the entry's RCU callback drops the perf file reference twice" },
+  { id: FAULT_UPDATE_LOAD_STORE, name: 'update-load-store', invariant: 'references',
+    summary: 'an update loads the slot, then stores the new entry (no exchange): a racing update or delete is lost or put twice' },
+  { id: FAULT_READER_EARLY_TAIL, name: 'reader-early-tail', invariant: 'provenance',
+    summary: 'the ring reader publishes data_tail before copying the records out' },
+  { id: FAULT_PRODUCER_EARLY_HEAD, name: 'producer-early-head', invariant: 'provenance',
+    summary: 'the producer publishes data_head before writing the record' },
+  { id: FAULT_GP_NO_WAIT, name: 'gp-no-wait', invariant: 'use-after-free',
+    summary: 'a grace period ends without waiting for the CPUs in a read-side section' },
+  { id: FAULT_LEAK_47, name: 'leak-4.7', invariant: 'leaked-events', kernel: '4.7',
+    summary: "kernel 4.7, before 3b1efb196eee: an exited app's perf events stay held by the pinned map" },
+];
+
+export function faultByName(name: string): FaultInfo | undefined {
+  return FAULTS.find((f) => f.name === name);
+}
+
+// ---------------------------------------------------------------------------------------
+// The broken ops
+
+/** FAULT_FREE_WITHOUT_GP: free the entry and its reference now, while CPUs may hold it */
+function put_ptr_without_gp(k: Kctx, ee: number): void {
+  if (!entry_mark_put(k, ee)) return;
+  fput(k, entry_perf_file(k, ee));
+  entry_recycle(k, ee);
+}
+
+/** FAULT_DOUBLE_DROP: the RCU callback drops the reference twice */
+function put_ptr_double_drop(k: Kctx, ee: number): void {
+  if (!entry_mark_put(k, ee)) return;
+  call_rcu(k, RCU_CB_ENTRY_FREE_TWICE, ee);
+}
+/** an RCU callback kind of its own (RCU_CB in rcu.ts holds the correct kernel's) */
+const RCU_CB_ENTRY_FREE_TWICE = 7;
+rcu_register(RCU_CB_ENTRY_FREE_TWICE, (k, ee) => {
+  fput(k, entry_perf_file(k, ee));
+  fput(k, entry_perf_file(k, ee));
+  entry_recycle(k, ee);
+});
+
+/** FAULT_REPLACE_LEAK: bpf_fd_array_map_update_elem without the put of the old entry */
+function update_replace_leak(k: Kctx, map: number, mapFile: number, index: number, perfFile: number, flags: number): number {
+  if (flags !== BPF_ANY) return -EINVAL;
+  if (index >= map_max_entries(k, map)) return -E2BIG;
+  const ee = ops_of(k).map_fd_get_ptr(k, map, mapFile, perfFile);
+  if (ee < 0) return ee;
+  k.a.xchg(slot_word(k, map, index), ee + 1); // the old entry is dropped on the floor
+  return 0;
+}
+
+/** FAULT_UPDATE_LOAD_STORE: load, (be preempted), store: not one atomic exchange */
+function update_load_store(k: Kctx, map: number, mapFile: number, index: number, perfFile: number, flags: number): number {
+  if (flags !== BPF_ANY) return -EINVAL;
+  if (index >= map_max_entries(k, map)) return -E2BIG;
+  const ops = ops_of(k);
+  const ee = ops.map_fd_get_ptr(k, map, mapFile, perfFile);
+  if (ee < 0) return ee;
+  const w = slot_word(k, map, index);
+  const old = k.a.load(w);
+  Atomics.wait(k.a.i32, w, old, 0.05); // preempted between the load and the store
+  k.a.store(w, ee + 1);
+  if (old !== 0) ops.map_fd_put_ptr(k, old - 1);
+  return 0;
+}
+
+/** FAULT_PURGE_NO_OWNER_CHECK */
+function release_no_owner_check(k: Kctx, map: number, mapFile: number): void {
+  purge_own_entries(k, map, mapFile, false, false);
+}
+
+const tables = new Map<string, BpfMapOps>();
+/** `base` with this arena's fault swapped in; `base` itself for faults that are not in the table */
+export function faulty_ops(k: Kctx, base: BpfMapOps): BpfMapOps {
+  const key = `${base.name}#${k.fault}`;
+  let t = tables.get(key);
+  if (t) return t;
+  switch (k.fault) {
+    case FAULT_FREE_WITHOUT_GP: t = { ...base, map_fd_put_ptr: put_ptr_without_gp }; break;
+    case FAULT_DOUBLE_DROP: t = { ...base, map_fd_put_ptr: put_ptr_double_drop }; break;
+    case FAULT_REPLACE_LEAK: t = { ...base, map_update_elem: update_replace_leak }; break;
+    case FAULT_UPDATE_LOAD_STORE: t = { ...base, map_update_elem: update_load_store }; break;
+    case FAULT_PURGE_NO_OWNER_CHECK: t = base.map_release ? { ...base, map_release: release_no_owner_check } : base; break;
+    default: t = base;
+  }
+  if (t !== base) t = { ...t, name: `${base.name} + fault ${FAULTS.find((f) => f.id === k.fault)?.name}` };
+  tables.set(key, t);
+  return t;
+}
