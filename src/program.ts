@@ -10,6 +10,7 @@ import { bpf_perf_event_output } from './kernel/bpf_trace.js';
 import type { Kctx } from './kernel/context.js';
 import { errnoName } from './kernel/errno.js';
 import { RECORD_MIN_BYTES, encodeRecord } from './record.js';
+import { Prng } from './stress/prng.js';
 
 export interface ProgramSpec {
   /** the output's index: 'current' (BPF_F_CURRENT_CPU, the default), a fixed index, or 'random' */
@@ -104,13 +105,8 @@ export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
     return res;
   }
 
-  let rng = ((spec.seed ?? 1) ^ Math.imul(task.cpu + 1, 0x9e3779b1)) | 0 || 1;
-  const next = (): number => {
-    rng ^= rng << 13;
-    rng ^= rng >>> 17;
-    rng ^= rng << 5;
-    return rng >>> 0;
-  };
+  const rng = new Prng(spec.seed ?? 1, task.cpu);
+  const next = (): number => rng.next();
   const [lo, hi] = Array.isArray(spec.size) ? spec.size : [spec.size ?? 64, spec.size ?? 64];
   const span = hi - lo + 1;
   const records = spec.records ?? Infinity;

@@ -10,6 +10,8 @@ import {
   perf_event_array_map_ops_v48,
 } from '../kernel/bpf/arraymap.js';
 import { demoCommand } from './demo.js';
+import { stressCommand } from './stress.js';
+import { FAULTS } from '../kernel/faults.js';
 import { formatStory, storyRows, table } from './story.js';
 
 export class UsageError extends Error {
@@ -59,6 +61,59 @@ const COMMANDS: Record<string, Command> = {
         rate: intOpt('rate', v.rate, 1, 10_000_000),
         size: intOpt('size', v.size, 16, 65_000),
         compare: v.compare as boolean,
+        json: v.json as boolean,
+      });
+    },
+  },
+  stress: {
+    summary: 'race stress: CPUs write while the main thread and app workers churn the map; invariants checked; faults injectable',
+    usage: 'perfemu stress [--cpus N] [--apps N] [--duration S | --ops N] [--seed N] [--kernel V] [--strict] [--max-entries N] [--inject NAME|all] [--json]',
+    options: {
+      cpus: { type: 'string', default: '4' },
+      apps: { type: 'string', default: '2' },
+      duration: { type: 'string' },
+      ops: { type: 'string' },
+      seed: { type: 'string' },
+      kernel: { type: 'string', default: '6.18' },
+      strict: { type: 'boolean', default: false },
+      'max-entries': { type: 'string', default: '4' },
+      inject: { type: 'string' },
+      seeds: { type: 'string', default: '1' },
+      'window-us': { type: 'string', default: '20' },
+      json: { type: 'boolean', default: false },
+    },
+    optionHelp: [
+      ['--cpus N', 'simulated CPUs writing at full speed, one worker each, 1..64 (default 4)'],
+      ['--apps N', 'app workers running random user-space actions, 0..16; the main thread is one more (default 2)'],
+      ['--duration S', 'seconds to run, 1..3600 (default 5)'],
+      ['--ops N', 'instead of a duration: actions per actor, then stop (the action sequence is then fixed by the seed)'],
+      ['--seed N', 'PRNG seed, 0..2^31-1 (default: random, printed)'],
+      ['--kernel V', `${KERNEL_VERSIONS.join(', ')} (default 6.18)`],
+      ['--strict', "perfemu's strict purge (compare-and-exchange): foreign entries purged must stay 0"],
+      ['--max-entries N', 'slots of the shared map, 1..1024 (default 4: few slots, many collisions)'],
+      ['--inject NAME', `a deliberately broken kernel: ${FAULTS.map((f) => f.name).join(', ')}; or all (each up to 10 s, a table)`],
+      ['--seeds N', 'with --inject all: seeds per fault, and as many runs of the correct kernel (default 1)'],
+      ['--window-us N', "µs the release purge is preempted between its load and its exchange, 0..10000 (default 20; 0 = the kernel's timing)"],
+      ['--json', 'print one JSON report (progress goes to stderr on a terminal only)'],
+    ],
+    run(v) {
+      if (v.duration !== undefined && v.ops !== undefined) throw new UsageError('--duration and --ops exclude each other: give one');
+      const inject = v.inject as string | undefined;
+      if (inject !== undefined && inject !== 'all' && !FAULTS.some((f) => f.name === inject)) {
+        throw new UsageError(`--inject must be one of ${FAULTS.map((f) => f.name).join(', ')}, or all; got '${inject}'`);
+      }
+      const seed = v.seed === undefined ? Math.floor(Math.random() * 0x7fffffff) : intOpt('seed', v.seed, 0, 0x7fffffff);
+      return stressCommand({
+        cpus: intOpt('cpus', v.cpus, 1, 64),
+        apps: intOpt('apps', v.apps, 0, 16),
+        ...(v.ops !== undefined ? { ops: intOpt('ops', v.ops, 1, 100_000_000) } : { durationMs: intOpt('duration', v.duration ?? '5', 1, 3600) * 1000 }),
+        seed,
+        kernel: kernelOpt(v.kernel),
+        strict: v.strict as boolean,
+        maxEntries: intOpt('max-entries', v['max-entries'], 1, 1024),
+        ...(inject ? { inject } : {}),
+        seeds: intOpt('seeds', v.seeds, 1, 100),
+        windowUs: intOpt('window-us', v['window-us'], 0, 10_000),
         json: v.json as boolean,
       });
     },

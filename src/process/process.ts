@@ -161,6 +161,17 @@ export class Process {
     return file_serial(k, f);
   }
 
+  /** @internal every fd with its file index and kind (FILE_KIND_*) */
+  fdTable(): { fd: number; file: number; kind: number }[] {
+    const k = this.#host.k;
+    return [...this.#fds].map(([fd, f]) => ({ fd, file: f, kind: file_kind(k, f) }));
+  }
+
+  /** @internal file indices of the perf events whose ring this process has mapped */
+  mappedFiles(): number[] {
+    return [...this.#maps.keys()];
+  }
+
   /** open fds and the ids of their files */
   fds(): { fd: number; file: number }[] {
     const k = this.#host.k;

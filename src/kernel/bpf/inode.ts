@@ -67,23 +67,35 @@ export function bpf_obj_pin(k: Kctx, f: number, path: string, flags: number, cal
   if (kind !== FILE_KIND_MAP && kind !== FILE_KIND_PROG) return -EINVAL;
   err = parent_check(path);
   if (err) return err;
+  // The pin's reference is taken before the pin is visible: once published, another thread may
+  // unlink it and drop that reference at once.
+  const obj = file_obj(k, f);
+  if (kind === FILE_KIND_MAP) bpf_map_inc(k, obj, true);
+  else bpf_prog_inc(k, obj);
   const a = k.a;
+  let ret = 0;
   a.lock();
   try {
-    if (lookup(k, path) >= 0) return -EEXIST;
-    const pin = a.allocRecord(a.L.pinBase, PIN_STRIDE, a.L.maxPins, H_CUR_PIN, S_LIVE);
-    if (pin < 0) return -ENOMEM;
-    const bytes = enc.encode(path);
-    a.u8.set(bytes, pinw(k, pin, PN_PATH) * 4);
-    a.i32[pinw(k, pin, PN_PATH_LEN)] = bytes.length;
-    a.i32[pinw(k, pin, PN_KIND)] = kind;
-    a.i32[pinw(k, pin, PN_OBJ)] = file_obj(k, f);
+    if (lookup(k, path) >= 0) ret = -EEXIST;
+    else {
+      const pin = a.allocRecord(a.L.pinBase, PIN_STRIDE, a.L.maxPins, H_CUR_PIN, S_LIVE);
+      if (pin < 0) ret = -ENOMEM;
+      else {
+        const bytes = enc.encode(path);
+        a.u8.set(bytes, pinw(k, pin, PN_PATH) * 4);
+        a.i32[pinw(k, pin, PN_PATH_LEN)] = bytes.length;
+        a.i32[pinw(k, pin, PN_KIND)] = kind;
+        a.i32[pinw(k, pin, PN_OBJ)] = obj;
+      }
+    }
   } finally {
     a.unlock();
   }
-  if (kind === FILE_KIND_MAP) bpf_map_inc(k, file_obj(k, f), true);
-  else bpf_prog_inc(k, file_obj(k, f));
-  return 0;
+  if (ret < 0) {
+    if (kind === FILE_KIND_MAP) bpf_map_put_with_uref(k, obj);
+    else bpf_prog_put(k, obj);
+  }
+  return ret;
 }
 
 /** BPF_OBJ_GET: a new file for the pinned object, or -errno */

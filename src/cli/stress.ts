@@ -1,0 +1,176 @@
+/**
+ * `perfemu stress`: runs the race stress engine and reports, or with `--inject all` runs every
+ * deliberately broken kernel and tabulates which invariant caught it and how fast.
+ */
+import { styleText } from 'node:util';
+import type { KernelVersion } from '../kernel/behaviour.js';
+import { FAULTS } from '../kernel/faults.js';
+import { PROVENANCE_REASONS } from '../stress/invariants/provenance.js';
+import { REFERENCE_REASONS } from '../stress/invariants/references.js';
+import { runStress, type StressOptions, type StressProgress, type StressReport } from '../stress/engine.js';
+import type { Violation } from '../kernel/violation.js';
+import { table } from './story.js';
+
+export interface StressCliOptions {
+  cpus: number;
+  apps: number;
+  durationMs?: number;
+  ops?: number;
+  seed: number;
+  kernel: KernelVersion;
+  strict: boolean;
+  maxEntries: number;
+  inject?: string;
+  /** with --inject all: seeds per fault */
+  seeds: number;
+  windowUs: number;
+  json: boolean;
+}
+
+const n = (x: number): string => Math.round(x).toLocaleString('en-US');
+
+export function progressLine(p: StressProgress): string {
+  return `  ${(p.elapsedMs / 1000).toFixed(1)}s  ${n(p.opsPerSec)} ops/s  ${n(p.outputsPerSec)} outputs/s  violations ${p.violations}`;
+}
+
+export function describeViolation(v: Violation): string {
+  const [a, b, c, d] = v.args;
+  const at = `${(v.timeMs / 1000).toFixed(3)}s`;
+  switch (v.kind) {
+    case 'references': return `${at} references: ${REFERENCE_REASONS[a] ?? a} (index ${b}: ${c}, want ${d})`;
+    case 'provenance': return `${at} provenance on CPU ${v.cpu}: ${PROVENANCE_REASONS[a] ?? a}`;
+    case 'use-after-free-entry': return `${at} CPU ${v.cpu} saw entry ${a} recycled inside its read-side section (gen ${b} -> ${c})`;
+    case 'use-after-free-event': return `${at} CPU ${v.cpu} saw perf event ${a} freed inside its read-side section`;
+    case 'release-foreign': return `${at} release of map file ${d} purged map ${a} slot ${b}, owned by file ${c}, which it had checked`;
+    case 'release-left': return `${at} map ${a} slot ${b} still holds an entry of map file ${c}, released`;
+    case 'leaked-event': return `${at} map ${a} slot ${b} keeps perf event index ${d} alive for map file ${c}, gone (the 4.7 leak)`;
+    case 'conservation': return `${at} ring of perf event index ${a}: ${b} samples written, ${c} read or unread`;
+    default: return `${at} ${v.kind} (${v.args.join(', ')})`;
+  }
+}
+
+export function formatReport(r: StressReport): string {
+  const o = r.options;
+  const lines: string[] = [];
+  lines.push(`perfemu stress — kernel ${o.kernel}${o.strict ? ' (strict purge)' : ''}${o.inject ? `, fault ${o.inject}` : ''}, ` +
+    `${o.cpus} CPUs, ${o.apps} app workers + main, ${(r.elapsedMs / 1000).toFixed(1)} s, seed ${o.seed}, max_entries ${o.maxEntries}`);
+  const acts = Object.entries(r.actions).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${n(v)}`).join(', ');
+  lines.push(`actions: ${n(r.ops)} (${n(r.opsPerSec)}/s): ${acts}`);
+  lines.push(`syscall errors (expected in a random mix): ${Object.entries(r.errors).map(([k, v]) => `${k} ${n(v)}`).join(', ') || 'none'}`);
+  lines.push(`CPUs: ${n(r.cpu.outputs)} records written (${n(r.cpu.outputsPerSec)}/s), ${n(r.cpu.lost)} lost to full rings, ` +
+    `${n(r.cpu.noRing)} into unmapped rings; helper errors ${Object.entries(r.cpu.errors).map(([k, v]) => `${k} ${n(v)}`).join(', ') || 'none'}`);
+  lines.push(`checks: ${r.audits} pause audits, ${n(r.ringsChecked)} rings audited at free, ${n(r.recordsVerified)} records verified`);
+  lines.push('');
+  lines.push(table([
+    ['invariant', 'result', 'count', 'first', 'rule'],
+    ...r.invariants.map((i) => [i.name, i.result, String(i.count), i.firstMs === null ? '-' : `${(i.firstMs / 1000).toFixed(3)}s`, i.note ? `${i.rule} (${i.note})` : i.rule]),
+  ]));
+  lines.push('');
+  lines.push(`foreign entries purged (SPEC §8.1: a purge removed an entry another frontend had just put in; ` +
+    `counted, not a violation): ${n(r.foreignEntriesPurged)}${o.strict ? ' (strict purge: must be 0)' : ''}`);
+  if (r.leftOver.length) lines.push(`left after everything was closed: ${r.leftOver.join(', ')}`);
+  const shown = r.violations.filter((v) => r.invariants.some((i) => i.result === 'violated' && i.count > 0)).slice(0, 8);
+  if (shown.length) {
+    lines.push('first violations:');
+    for (const v of shown) lines.push(`  ${describeViolation(v)}`);
+  }
+  lines.push('');
+  lines.push(r.ok ? styleText('green', 'result: clean') : styleText('red', `result: VIOLATED — reproduce with: ${r.reproduce}`));
+  return lines.join('\n');
+}
+
+export async function stressCommand(o: StressCliOptions): Promise<number> {
+  if (o.inject === 'all') return injectAll(o);
+  const tty = process.stderr.isTTY === true;
+  const base: StressOptions = {
+    cpus: o.cpus, apps: o.apps, seed: o.seed, kernel: o.kernel, strict: o.strict, maxEntries: o.maxEntries, windowUs: o.windowUs,
+    ...(o.ops !== undefined ? { ops: o.ops } : { durationMs: o.durationMs ?? 5000 }),
+    ...(o.inject ? { inject: o.inject } : {}),
+  };
+  if (!o.json) console.error(`seed ${o.seed}; reproduce: ${reproduce(base)}`);
+  const report = await runStress({
+    ...base,
+    ...(o.json && !tty ? {} : { onProgress: (p: StressProgress) => process.stderr.write(tty ? `\r${progressLine(p)}   ` : `${progressLine(p)}\n`) }),
+  });
+  if (tty && !o.json) process.stderr.write('\n');
+  if (o.json) console.log(JSON.stringify({ command: 'stress', ...report }, null, 2));
+  else console.log(formatReport(report));
+  return report.ok ? 0 : 1;
+}
+
+function reproduce(o: StressOptions): string {
+  const parts = ['npx perfemu stress', `--seed ${o.seed}`, `--cpus ${o.cpus}`, `--apps ${o.apps}`,
+    o.ops !== undefined ? `--ops ${o.ops}` : `--duration ${(o.durationMs ?? 5000) / 1000}`, `--kernel ${o.kernel}`, `--max-entries ${o.maxEntries}`];
+  if (o.strict) parts.push('--strict');
+  if (o.inject) parts.push(`--inject ${o.inject}`);
+  if (o.windowUs !== undefined && o.windowUs !== 20) parts.push(`--window-us ${o.windowUs}`);
+  return parts.join(' ');
+}
+
+export interface InjectRow {
+  fault: string;
+  summary: string;
+  invariant: string;
+  seeds: number;
+  detected: number;
+  /** seeds whose first detection was by the fault's own invariant */
+  byInvariant: number;
+  /** ms, per detected seed */
+  times: number[];
+  caughtBy: string[];
+  reproduce: string[];
+}
+
+async function injectAll(o: StressCliOptions): Promise<number> {
+  const rows: InjectRow[] = [];
+  const capMs = 10_000;
+  const clean: { seed: number; ok: boolean; reproduce: string }[] = [];
+  for (const f of FAULTS) {
+    const row: InjectRow = { fault: f.name, summary: f.summary, invariant: f.invariant, seeds: o.seeds, detected: 0, byInvariant: 0, times: [], caughtBy: [], reproduce: [] };
+    for (let i = 0; i < o.seeds; i++) {
+      const seed = o.seed + i;
+      const r = await runStress({
+        cpus: o.cpus, apps: o.apps, seed, kernel: f.kernel ?? o.kernel, strict: o.strict, maxEntries: o.maxEntries,
+        windowUs: o.windowUs, durationMs: capMs, inject: f.name, stopOnViolation: true,
+      });
+      const hit = r.invariants.filter((x) => x.result === 'violated').sort((x, y) => (x.firstMs ?? 0) - (y.firstMs ?? 0));
+      if (hit.length) {
+        row.detected++;
+        row.times.push(hit[0]!.firstMs ?? 0);
+        if (hit[0]!.name === f.invariant || hit.some((x) => x.name === f.invariant && x.firstMs === hit[0]!.firstMs)) row.byInvariant++;
+        for (const h of hit) if (!row.caughtBy.includes(h.name)) row.caughtBy.push(h.name);
+      } else row.reproduce.push(r.reproduce);
+      if (!o.json) process.stderr.write(`  ${f.name} seed ${seed}: ${hit.length ? `caught by ${hit.map((x) => x.name).join(', ')} at ${((hit[0]!.firstMs ?? 0) / 1000).toFixed(3)}s` : 'NOT caught'}\n`);
+    }
+    rows.push(row);
+  }
+  if (o.seeds > 1) {
+    // the correct kernel on the same seeds: every run must be clean
+    for (let i = 0; i < o.seeds; i++) {
+      const seed = o.seed + i;
+      const r = await runStress({ cpus: o.cpus, apps: o.apps, seed, kernel: o.kernel, strict: o.strict, maxEntries: o.maxEntries, windowUs: o.windowUs, durationMs: o.durationMs ?? 5000 });
+      clean.push({ seed, ok: r.ok, reproduce: r.reproduce });
+      if (!o.json) process.stderr.write(`  correct kernel seed ${seed}: ${r.ok ? 'clean' : 'VIOLATED'}\n`);
+    }
+  }
+  const allCaught = rows.every((r) => r.detected >= Math.ceil(r.seeds * 0.9));
+  const ok = allCaught && clean.every((c) => c.ok);
+  if (o.json) {
+    console.log(JSON.stringify({ command: 'stress --inject all', options: o, capMs, faults: rows, correctKernel: clean, ok }, null, 2));
+  } else {
+    const med = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
+    console.log(table([
+      ['fault', 'detected', 'time to first detection', 'caught by', 'expected invariant'],
+      ...rows.map((r) => [
+        r.fault, `${r.detected}/${r.seeds}`,
+        r.times.length ? (r.seeds > 1 ? `median ${(med(r.times) / 1000).toFixed(3)}s, max ${(Math.max(...r.times) / 1000).toFixed(3)}s` : `${(r.times[0]! / 1000).toFixed(3)}s`) : '-',
+        r.caughtBy.join(', ') || '-', r.invariant,
+      ]),
+    ]));
+    if (clean.length) console.log(`\ncorrect kernel on the same seeds: ${clean.filter((c) => c.ok).length}/${clean.length} clean`);
+    for (const r of rows) for (const c of r.reproduce) console.log(`not caught: ${c}`);
+    for (const c of clean) if (!c.ok) console.log(`violation on the correct kernel: ${c.reproduce}`);
+    console.log(ok ? styleText('green', '\nresult: every fault caught') : styleText('red', '\nresult: some fault escaped'));
+  }
+  return ok ? 0 : 1;
+}
