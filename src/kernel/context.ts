@@ -25,7 +25,8 @@ export interface KernelHooks {
   /** the release purge of `file` exchanged slot `index` and got `removed` back; it had loaded
    *  and checked `loaded` (different from `removed` only when a concurrent update got in). */
   purged?: (info: { map: number; index: number; loaded: number; removed: number; file: number }) => void;
-  /** map_release of `file` has returned (the file's entries should all be gone, 4.8+) */
+  /** the map file `file` is being released: map_release (if the version has one) has returned
+   *  and the file's map reference is not dropped yet (its entries should be gone, 4.8+) */
   released?: (info: { map: number; file: number }) => void;
   /** a detached ring is about to be freed (a grace period after its last unmap) */
   ringFreed?: (info: { event: number; rb: number }) => void;

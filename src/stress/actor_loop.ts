@@ -14,8 +14,10 @@ export interface ActorTask {
   cfg: ActorConfig;
   /** actions to perform at most (then it idles, still answering pauses, until stopped) */
   ops: number;
-  /** the purge's preemption between load and exchange, µs (engine.ts windowHook) */
+  /** the purge's preemption between load and exchange, µs (window.ts) */
   windowUs: number;
+  /** 4.7: report an exited app's entries left in a map (the leak) */
+  leakCheck: boolean;
 }
 
 /** the longest an actor stays parked: a main thread gone for this long is dead */
@@ -23,7 +25,7 @@ const PARK_LIMIT_MS = 60_000;
 
 export function runActorTask(task: ActorTask): ActorResult {
   const kernel = Kernel.attach(task.sab);
-  kernel.hooks = { ...releaseHooks(kernel.k), ...windowHook(task.windowUs) };
+  kernel.hooks = { ...releaseHooks(kernel.k, task.leakCheck), ...windowHook(task.windowUs) };
   const ctl = new Int32Array(task.control);
   const actor = new Actor(kernel, task.cfg);
   const id = task.cfg.id;

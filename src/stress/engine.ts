@@ -142,7 +142,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
   });
   const k = kernel.k;
   const stats = { ringsChecked: 0 };
-  kernel.hooks = { ...releaseHooks(k), ...conservationHooks(k, stats), ...windowHook(o.windowUs ?? 20) };
+  kernel.hooks = { ...releaseHooks(k, leakCheck), ...conservationHooks(k, stats), ...windowHook(o.windowUs ?? 20) };
 
   // the loader: the pinned map the CPUs' program writes to
   const loader = kernel.process('loader');
@@ -155,7 +155,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
   const control = new SharedArrayBuffer(controlBytes(o.apps + 1, maxFiles));
   const ctl = new Int32Array(control);
   const mainActor = new Actor(kernel, actorCfg(0));
-  const tasks: ActorTask[] = Array.from({ length: o.apps }, (_, i) => ({ sab: kernel.sab, control, cfg: actorCfg(i + 1), ops: maxOps, windowUs: o.windowUs ?? 20 }));
+  const tasks: ActorTask[] = Array.from({ length: o.apps }, (_, i) => ({ sab: kernel.sab, control, cfg: actorCfg(i + 1), ops: maxOps, windowUs: o.windowUs ?? 20, leakCheck }));
   const workers = startLongTasks<ActorTask, ActorResult>(ACTOR_WORKER, tasks);
   let cpus: CpuPool | undefined = CpuPool.start(kernel, { prog: { process: loader, fd: prog }, program: { index: 'current', size: [16, 128], seed: o.seed } });
   const t0 = performance.now();

@@ -205,11 +205,8 @@ export function bpf_map_new_file(k: Kctx, map: number, mode: number): number {
 
 /** bpf_map_release: the map file's last reference is gone: map_release first, then the puts */
 register_file_release(FILE_KIND_MAP, (k, map, file) => {
-  const release = ops_of(k).map_release;
-  if (release) {
-    release(k, map, file);
-    k.hooks.released?.({ map, file });
-  }
+  ops_of(k).map_release?.(k, map, file);
+  k.hooks.released?.({ map, file });
   bpf_map_put_with_uref(k, map);
 });
 

@@ -13,7 +13,8 @@ import { entry_event, entry_map_file, entry_owner, map_flags, map_max_entries, m
 import { file_live, file_serial } from '../../kernel/file.js';
 import { report_violation } from '../../kernel/violation.js';
 
-export function releaseHooks(k: Kctx): Pick<KernelHooks, 'purged' | 'released'> {
+export function releaseHooks(k: Kctx, leakCheck = false): Pick<KernelHooks, 'purged' | 'released'> {
+  const purges = k.b.releasePurges;
   return {
     purged({ map, index, loaded, removed, file }) {
       // the purge chose this slot because it found its own entry there; if what it removed is
@@ -23,11 +24,14 @@ export function releaseHooks(k: Kctx): Pick<KernelHooks, 'purged' | 'released'> 
       }
     },
     released({ map, file }) {
-      if (map_flags(k, map) & BPF_F_PRESERVE_ELEMS) return;
+      if (map_flags(k, map) & BPF_F_PRESERVE_ELEMS || (!purges && !leakCheck)) return;
       const owner = file_serial(k, file);
       for (let i = 0; i < map_max_entries(k, map); i++) {
         const h = k.a.load(slot_word(k, map, i));
-        if (h !== 0 && entry_owner(k, h - 1) === owner) report_violation(k, 'release-left', -1, map, i, owner);
+        if (h === 0 || entry_owner(k, h - 1) !== owner) continue;
+        // 4.8+: the purge left it; 4.7: the file is gone and its entry keeps the event (the leak)
+        if (purges) report_violation(k, 'release-left', -1, map, i, owner);
+        else report_violation(k, 'leaked-event', -1, map, i, owner, entry_event(k, h - 1));
       }
     },
   };
