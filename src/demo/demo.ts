@@ -118,7 +118,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
     kernel.rcuBarrier();
     phase = 'done';
     const liveAfter = apps.live();
-    const final = buildFrame(kernel, o.kernel, liveAfter, appSpecs, performance.now() - t0, phase, true);
+    // the slots as the CPUs left them (survivors still running), the counts after their last drain
+    const final = buildFrame(kernel, o.kernel, liveAfter, appSpecs, performance.now() - t0, phase, true, stopped);
     o.onFrame?.(final);
     const snap = kernel.inspect();
     return {
@@ -158,10 +159,11 @@ function conservation(stopped: KernelSnapshot, survivors: AppLive[]): DemoRun['c
 
 function buildFrame(
   kernel: Kernel, version: KernelVersion, live: AppLive[], specs: { name: string; cpus: number[] }[], tMs: number,
-  phase: DemoFrame['phase'], app0Gone: boolean,
+  phase: DemoFrame['phase'], app0Gone: boolean, slotsFrom?: KernelSnapshot,
 ): DemoFrame {
   const s = kernel.inspect();
-  const map = s.maps.find((m) => m.alive);
+  const slotSnap = slotsFrom ?? s;
+  const map = slotSnap.maps.find((m) => m.alive);
   const ownerOf = new Map(live.map((a) => [a.mapFile, a.name]));
   const rows: DemoRow[] = [];
   for (let cpu = 0; cpu < s.cpus; cpu++) {
@@ -172,7 +174,7 @@ function buildFrame(
     const cnt = s.cpuCounters[cpu]!;
     rows.push({
       cpu, slot: cpu, event: slot?.event ?? null, owner: slot ? ownerOf.get(slot.owner) ?? `file ${slot.owner}` : null,
-      app: a.name, appState: ai === 0 && app0Gone ? 'exited' : a.state === 'done' ? 'exited' : a.state,
+      app: a.name, appState: ai === 0 && app0Gone ? 'exited' : a.state === 'done' && !slotsFrom ? 'exited' : 'running',
       written: cnt.outputs, received: pc.received, lost: pc.lost, enoent: cnt.ENOENT, noRing: cnt.noRing,
     });
   }
