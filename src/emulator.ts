@@ -55,7 +55,8 @@ export class Kernel {
     this.k = kctxOf(arena);
   }
 
-  static create(opts: KernelOptions): Kernel {
+  /** `ArenaClass` (internal): the explorer's arena, whose accesses are scheduling points */
+  static create(opts: KernelOptions, ArenaClass?: typeof Arena): Kernel {
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
     const cpus = validateInt('cpus', opts.cpus, 1, 1024);
     const version = opts.version ?? kDefaultKernelVersion;
@@ -79,7 +80,7 @@ export class Kernel {
       if (f.kernel && f.kernel !== version) throw invalidArgValue('inject', `'${f.name}' is kernel ${f.kernel}: create the kernel with version '${f.kernel}'`, opts.inject);
       fault = f.id;
     }
-    const a = allocateArena(cfg);
+    const a = allocateArena(cfg, ArenaClass);
     a.i32[H_FAULT] = fault;
     a.i32[H_KERNEL_VERSION] = BEHAVIOURS[version].code;
     a.i32[H_STRICT] = opts.strict ? 1 : 0;

@@ -50,6 +50,14 @@ export class Arena {
   }
 
   /**
+   * Marks the plain-memory copy of a record's bytes into (ringWrite) or out of (ringRead) a
+   * ring's data area, published by data_head / data_tail. Nothing for threads; for the
+   * explorer, a scheduling point (the bytes are shared memory too).
+   */
+  ringWrite(_rb: number, _pos: number): void {}
+  ringRead(_rb: number, _pos: number): void {}
+
+  /**
    * The arena lock: a mutex for allocation and queues (never held on the output path).
    * 0 free, 1 held, 2 held with waiters. Waits are bounded so a thread that died holding it
    * turns into an error, not a hang.
@@ -139,10 +147,10 @@ export const kDefaultArenaConfig: Omit<ArenaConfig, 'cpus'> = {
   maxEpoll: 256,
 };
 
-export function allocateArena(cfg: ArenaConfig): Arena {
+export function allocateArena(cfg: ArenaConfig, ArenaClass: new (sab: SharedArrayBuffer, layout: Layout) => Arena = Arena): Arena {
   const layout = computeLayout(cfg);
   const sab = new SharedArrayBuffer(layout.totalBytes);
-  const a = new Arena(sab, layout);
+  const a = new ArenaClass(sab, layout);
   a.i32[H_MAGIC] = ARENA_MAGIC;
   a.i32[H_LAYOUT_VERSION] = LAYOUT_VERSION;
   CONFIG_KEYS.forEach((k, i) => {

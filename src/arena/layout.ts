@@ -352,3 +352,58 @@ export function computeLayout(cfg: ArenaConfig): Layout {
     pinBase, rcuBase, rcuQueueBase, cpuBase, violationBase, epollBase, ringExtentBase, ringBase, totalBytes,
   };
 }
+
+/**
+ * A word index in words a person can read ("slot 1 of map 0", "entry 3 .state",
+ * "ring of event 2 data_head"), for traces. Pure: the layout decides.
+ */
+export function describeWord(L: Layout, i: number, i32?: Int32Array): string {
+  const field = (base: number, stride: number, count: number, names: Record<number, string>, what: string): string | null => {
+    if (i < base || i >= base + stride * count) return null;
+    const rec = Math.floor((i - base) / stride);
+    const f = (i - base) % stride;
+    return `${what} ${rec} .${names[f] ?? f}`;
+  };
+  if (i < HEADER_WORDS) return `header[${i}]`;
+  return (
+    field(L.fileBase, FILE_STRIDE, L.maxFiles, { 0: 'state', 1: 'kind', 2: 'obj', 3: 'f_count', 4: 'f_mode', 5: 'serial' }, 'file') ??
+    field(L.eventBase, EVENT_STRIDE, L.maxEvents, { 0: 'state', 3: 'oncpu', 8: 'rb', 10: 'mmaps', 13: 'gen', 14: 'lost_samples', 15: 'epoll' }, 'event') ??
+    field(L.mapBase, MAP_STRIDE, L.maxMaps, { 0: 'state', 7: 'refcnt', 8: 'usercnt', 10: 'frozen' }, 'map') ??
+    (i >= L.slotBase && i < L.slotBase + L.maxSlots ? slotName(L, i, i32) : null) ??
+    field(L.entryBase, ENTRY_STRIDE, L.maxEntries, { 0: 'state', 1: 'event', 2: 'perf_file', 3: 'map_file', 4: 'owner', 5: 'gen' }, 'entry') ??
+    field(L.progBase, PROG_STRIDE, L.maxProgs, { 0: 'state', 2: 'refcnt' }, 'prog') ??
+    (i >= L.rcuBase && i < L.rcuBase + RCU_PER_CPU
+      ? `rcu ${({ 0: 'gp_seq', 1: 'gp_req', 2: 'cb_head', 3: 'cb_tail', 4: 'wake' } as Record<number, string>)[i - L.rcuBase] ?? i - L.rcuBase}`
+      : null) ??
+    (i >= L.rcuBase + RCU_PER_CPU && i < L.rcuQueueBase
+      ? (() => {
+          const r = Math.floor((i - L.rcuBase - RCU_PER_CPU) / RCU_CPU_STRIDE);
+          const f = (i - L.rcuBase - RCU_PER_CPU) % RCU_CPU_STRIDE;
+          const who = r < L.cpus ? `cpu${r}` : `task${r - L.cpus}`;
+          return `rcu ${who} .${({ 0: 'nesting', 1: 'qs_ctr', 2: 'gp_snap' } as Record<number, string>)[f] ?? f}`;
+        })()
+      : null) ??
+    field(L.cpuBase, CPU_STRIDE, L.cpus, { 0: 'nest', 1: 'outputs', 2: 'lost' }, 'cpu') ??
+    (i >= L.ringBase
+      ? (() => {
+          const off = (i - L.ringBase) % (PAGE_SIZE / 4);
+          const page = Math.floor((i - L.ringBase) / (PAGE_SIZE / 4));
+          const names: Record<number, string> = { [RB_DATA_HEAD]: 'data_head', [RB_DATA_TAIL]: 'data_tail', [RB_POLL]: 'poll', [RB_HEAD]: 'head', [RB_LOST]: 'lost' };
+          return `ring page ${page} ${names[off] ?? `word ${off}`}`;
+        })()
+      : null) ??
+    `word ${i}`
+  );
+}
+
+/** "map 0 slot 1" when the arena is at hand to find the map, else "slot word N" */
+function slotName(L: Layout, i: number, i32?: Int32Array): string {
+  if (i32) {
+    for (let m = 0; m < L.maxMaps; m++) {
+      const at = L.mapBase + m * MAP_STRIDE;
+      const base = i32[at + M_SLOT_BASE]!;
+      if (i32[at + M_STATE] !== S_FREE && i >= base && i < base + i32[at + M_MAX_ENTRIES]!) return `map ${m} slot ${i - base}`;
+    }
+  }
+  return `slot word ${i - L.slotBase}`;
+}

@@ -10,17 +10,20 @@ import {
   perf_event_array_map_ops_v48,
 } from '../kernel/bpf/arraymap.js';
 import { demoCommand } from './demo.js';
+import { exploreCommand, replayCommand } from './explore.js';
+import { SCENARIOS, SCENARIO_FOR_FAULT } from '../explore/scenarios.js';
 import { stressCommand } from './stress.js';
 import { FAULTS } from '../kernel/faults.js';
 import { formatStory, storyRows, table } from './story.js';
 
-export class UsageError extends Error {
-  code = 'ERR_PERFEMU_USAGE';
-}
+export { UsageError } from './usage.js';
+import { UsageError } from './usage.js';
 
 interface Command {
   summary: string;
   usage: string;
+  /** how many positional arguments it takes (default 0) */
+  positionals?: number;
   options: NonNullable<ParseArgsConfig['options']>;
   optionHelp: [string, string][];
   run(values: Record<string, unknown>, positionals: string[]): Promise<number> | number;
@@ -116,6 +119,70 @@ const COMMANDS: Record<string, Command> = {
         windowUs: intOpt('window-us', v['window-us'], 0, 10_000),
         json: v.json as boolean,
       });
+    },
+  },
+  explore: {
+    summary: 'deterministic interleaving explorer: search schedules of a small scenario, shrink what it finds, write a replay file',
+    usage: 'perfemu explore [--scenario NAME] [--scheduler random|pct|exhaustive] [--seed N] [--bound N] [--budget N|Ns] [--kernel V] [--strict] [--inject NAME] [--out FILE] [--json]',
+    options: {
+      scenario: { type: 'string' },
+      scheduler: { type: 'string', default: 'exhaustive' },
+      seed: { type: 'string', default: '1' },
+      bound: { type: 'string', default: '2' },
+      budget: { type: 'string', default: '20s' },
+      kernel: { type: 'string', default: '6.18' },
+      strict: { type: 'boolean', default: false },
+      inject: { type: 'string' },
+      out: { type: 'string' },
+      all: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+    optionHelp: [
+      ['--scenario NAME', `${SCENARIOS.map((s) => s.name).join(', ')} (default: purge-window, or the one built for --inject)`],
+      ['--scheduler S', 'random (seeded random walk), pct (priorities with change points), exhaustive (every schedule within --bound preemptions; default)'],
+      ['--seed N', 'random and pct: seed, 0..2^31-1 (default 1)'],
+      ['--bound N', 'exhaustive: preemption bound; pct: depth; 0..10 (default 2)'],
+      ['--budget N|Ns', 'stop after N schedules, or N seconds with an s (default 20s)'],
+      ['--kernel V', `${KERNEL_VERSIONS.join(', ')} (default 6.18)`],
+      ['--strict', "perfemu's strict purge"],
+      ['--inject NAME', `a broken kernel: ${FAULTS.map((f) => f.name).join(', ')}`],
+      ['--out FILE', 'where to write the replay file (default ./perfemu-<scenario>-<finding>.replay.json; never overwritten)'],
+      ['--all', 'print every shared-memory access of the trace'],
+      ['--json', 'print one JSON document'],
+    ],
+    run(v) {
+      const sch = v.scheduler as string;
+      if (!['random', 'pct', 'exhaustive'].includes(sch)) throw new UsageError(`--scheduler must be random, pct or exhaustive; got '${sch}'`);
+      const inject = v.inject as string | undefined;
+      if (inject !== undefined && !FAULTS.some((f) => f.name === inject)) throw new UsageError(`--inject must be one of ${FAULTS.map((f) => f.name).join(', ')}; got '${inject}'`);
+      const budget = String(v.budget);
+      const m = /^(\d+)(s?)$/.exec(budget);
+      if (!m || Number(m[1]) < 1) throw new UsageError(`--budget must be a number of schedules (1000) or of seconds (20s); got '${budget}'`);
+      return exploreCommand({
+        scenario: (v.scenario as string | undefined) ?? (inject ? SCENARIO_FOR_FAULT[inject] ?? 'purge-window' : 'purge-window'),
+        scheduler: sch as 'random' | 'pct' | 'exhaustive',
+        seed: intOpt('seed', v.seed, 0, 0x7fffffff),
+        bound: intOpt('bound', v.bound, 0, 10),
+        maxSchedules: m[2] ? Number.MAX_SAFE_INTEGER : Number(m[1]),
+        maxMs: m[2] ? Number(m[1]) * 1000 : 3_600_000,
+        kernel: kernelOpt(v.kernel),
+        strict: v.strict as boolean,
+        ...(inject ? { inject } : {}),
+        ...(v.out !== undefined ? { out: v.out as string } : {}),
+        json: v.json as boolean,
+        all: v.all as boolean,
+      });
+    },
+  },
+  replay: {
+    summary: 're-execute a replay file written by explore, step for step, to the same finding',
+    usage: 'perfemu replay FILE [--all] [--json]',
+    options: { all: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+    optionHelp: [['FILE', 'a replay file from perfemu explore'], ['--all', 'print every shared-memory access'], ['--json', 'print one JSON document']],
+    positionals: 1,
+    run(v, positionals) {
+      if (positionals.length !== 1) throw new UsageError('replay takes one FILE (a replay file written by perfemu explore)');
+      return replayCommand(positionals[0]!, { json: v.json as boolean, all: v.all as boolean });
     },
   },
   story: {
@@ -225,7 +292,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     let parsed;
     try {
-      parsed = parseArgs({ args: rest, options: cmd.options, allowPositionals: false, strict: true, allowNegative: true });
+      parsed = parseArgs({ args: rest, options: cmd.options, allowPositionals: (cmd.positionals ?? 0) > 0, strict: true, allowNegative: true });
     } catch (err) {
       throw new UsageError(`${(err as Error).message.split('\n')[0]} (see 'perfemu ${name} --help')`);
     }

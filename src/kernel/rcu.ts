@@ -51,6 +51,11 @@ export function rcu_register(kind: number, fn: RcuCallback): void {
 /** sections this thread holds, per CPU: synchronize_rcu from inside one would deadlock */
 const heldHere = new Map<number, number>();
 
+/** forgets this thread's read-side bookkeeping (the explorer, between executions) */
+export function rcu_reset_thread_state(): void {
+  heldHere.clear();
+}
+
 function cpuWord(k: Kctx, cpu: number, field: number): number {
   return k.a.L.rcuBase + RCU_PER_CPU + cpu * RCU_CPU_STRIDE + field;
 }

@@ -130,6 +130,7 @@ export function perf_output_sample_raw(k: Kctx, h: OutputHandle, data: Uint8Arra
   const i32 = k.a.i32;
   const dsize = i32[rb + RB_DATA_SIZE]!;
   const padded = raw ? (len + 4 + 7) & ~7 : 0;
+  k.a.ringWrite(rb, h.head);
   const w = ringWord(rb, dsize, h.head);
   i32[w] = PERF_RECORD_SAMPLE;
   i32[w + 1] = PERF_RECORD_MISC_KERNEL | ((PERF_HEADER_SIZE + padded) << 16);
@@ -243,6 +244,7 @@ export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLos
   let lostSeen = 0;
   let more = true;
   while (tail !== head && n < max && more) {
+    k.a.ringRead(rb, tail);
     const w = ringWord(rb, dsize, tail);
     const type = i32[w]!;
     const size = i32[w + 1]! >>> 16;

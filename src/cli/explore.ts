@@ -1,0 +1,105 @@
+/**
+ * `perfemu explore` (search interleavings of a small scenario, shrink what it finds, write a
+ * replay file) and `perfemu replay FILE` (re-execute that schedule step for step).
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { KernelVersion } from '../kernel/behaviour.js';
+import { FAULTS } from '../kernel/faults.js';
+import {
+  REPLAY_FORMAT, REPLAY_VERSION, explore, formatTrace, replay, replayFile, writeExclusive,
+  type ExploreResult, type ReplayFile, type SchedulerName,
+} from '../explore/explore.js';
+import { SCENARIOS, scenarioByName } from '../explore/scenarios.js';
+import { UsageErrorLike } from './usage.js';
+
+export interface ExploreCliOptions {
+  scenario: string;
+  scheduler: SchedulerName;
+  seed: number;
+  bound: number;
+  maxSchedules: number;
+  maxMs: number;
+  kernel: KernelVersion;
+  strict: boolean;
+  inject?: string;
+  out?: string;
+  json: boolean;
+  all: boolean;
+}
+
+const n = (x: number): string => Math.round(x).toLocaleString('en-US');
+
+export function exploreCommand(o: ExploreCliOptions): number {
+  const scn = scenarioByName(o.scenario);
+  if (!scn) throw new UsageErrorLike(`--scenario must be one of ${SCENARIOS.map((s) => s.name).join(', ')}; got '${o.scenario}'`);
+  const fault = o.inject ? FAULTS.find((f) => f.name === o.inject) : undefined;
+  const r = explore(scn, {
+    scheduler: o.scheduler, seed: o.seed, bound: o.bound, maxSchedules: o.maxSchedules, maxMs: o.maxMs,
+    kernel: fault?.kernel ?? o.kernel, strict: o.strict, ...(o.inject ? { inject: o.inject } : {}),
+  });
+  let file: string | undefined;
+  if (r.found) {
+    const rf = replayFile(scn, r.options, r.found);
+    const path = resolve(o.out ?? `perfemu-${scn.name}-${r.found.finding.kind}.replay.json`);
+    file = writeExclusive(path, `${JSON.stringify(rf, null, 2)}\n`);
+  }
+  if (o.json) {
+    console.log(JSON.stringify({ command: 'explore', ...r, replayFile: file ?? null, replayCommand: file ? `npx perfemu replay ${file}` : null }, null, 2));
+  } else {
+    console.log(formatExplore(r, scn.summary, o.all));
+    if (file) console.log(`\nreplay file: ${file}\nre-run it:   npx perfemu replay ${file}`);
+  }
+  return r.found?.finding.violation ? 1 : 0;
+}
+
+export function formatExplore(r: ExploreResult, summary: string, all = false): string {
+  const o = r.options;
+  const lines = [
+    `perfemu explore — scenario ${r.scenario}: ${summary}`,
+    `kernel ${o.kernel}${o.strict ? ' (strict purge)' : ''}${o.inject ? `, fault ${o.inject}` : ''}; scheduler ${r.scheduler}` +
+      `${r.scheduler === 'exhaustive' ? ` (preemption bound ${o.bound})` : r.scheduler === 'pct' ? ` (depth ${o.bound}, seed ${o.seed})` : ` (seed ${o.seed})`}`,
+    `explored ${n(r.schedules)} schedules (${n(r.schedulesPerSec)}/s), ${n(r.decisions)} decision points, the longest ${r.maxDepth}` +
+      `${r.exhausted ? '; the bounded space is exhausted' : ''}`,
+  ];
+  if (!r.found) {
+    lines.push(r.exhausted ? 'found nothing: no schedule within the bound breaks an invariant or reaches the target' : 'found nothing within the budget');
+    return lines.join('\n');
+  }
+  const f = r.found;
+  lines.push('');
+  lines.push(f.finding.violation
+    ? `VIOLATION: ${f.finding.kind}: ${f.finding.detail}`
+    : `found: ${f.finding.kind}: ${f.finding.detail} (not a violation of the kernel's contract)`);
+  lines.push(`schedule: ${f.schedule.length} choices, shrunk to ${f.shrunk.length} with ${f.preemptions} preemption(s): [${f.shrunk.join(', ')}]`);
+  lines.push(`operations in the order they finished: ${f.results.join(', ')}`);
+  lines.push(`trace (${f.trace.length} accesses${all ? '' : '; slots, entries, rings and RCU shown, --all for every access'}):`);
+  lines.push(...formatTrace(f.trace, { all }).map((l) => `  ${l}`));
+  return lines.join('\n');
+}
+
+export function replayCommand(path: string, o: { json: boolean; all: boolean }): number {
+  let rf: ReplayFile;
+  try {
+    rf = JSON.parse(readFileSync(path, 'utf8')) as ReplayFile;
+  } catch (err) {
+    throw new UsageErrorLike(`cannot read replay file ${path}: ${(err as Error).message}`);
+  }
+  if (rf.format !== REPLAY_FORMAT || rf.version !== REPLAY_VERSION) {
+    throw new UsageErrorLike(`${path} is not a perfemu replay file of version ${REPLAY_VERSION} (format ${String(rf.format)}, version ${String(rf.version)})`);
+  }
+  const scn = scenarioByName(rf.scenario);
+  if (!scn) throw new UsageErrorLike(`${path}: unknown scenario '${rf.scenario}'`);
+  const ex = replay(scn, { version: rf.kernel, strict: rf.strict, ...(rf.inject ? { inject: rf.inject } : {}) }, rf.schedule);
+  const got = ex.findings.find((f) => f.kind === rf.expect.kind);
+  if (o.json) {
+    console.log(JSON.stringify({ command: 'replay', file: path, reproduced: Boolean(got), expect: rf.expect, findings: ex.findings, results: ex.results, trace: ex.trace }, null, 2));
+  } else {
+    console.log(`perfemu replay — ${rf.scenario} on kernel ${rf.kernel}${rf.strict ? ' (strict)' : ''}${rf.inject ? `, fault ${rf.inject}` : ''}: schedule [${rf.schedule.join(', ')}]`);
+    console.log(`operations in the order they finished: ${ex.results.join(', ')}`);
+    console.log(formatTrace(ex.trace ?? [], { all: o.all }).map((l) => `  ${l}`).join('\n'));
+    console.log(got ? `\nreproduced: ${got.kind}: ${got.detail}` : `\nNOT reproduced: expected ${rf.expect.kind}; found ${ex.findings.map((f) => f.kind).join(', ') || 'nothing'}`);
+  }
+  if (!got) return 3;
+  return got.violation ? 1 : 0;
+}
