@@ -139,5 +139,9 @@ function validateSpec(s: ProgramSpec, name: string): void {
   if (s.records !== undefined) validateInt(`${name}.records`, s.records, 0, Number.MAX_SAFE_INTEGER);
   if (s.durationMs !== undefined) validateInt(`${name}.durationMs`, s.durationMs, 0, 86_400_000);
   if (s.rate !== undefined) validateInt(`${name}.rate`, s.rate, 0, 1e9);
+  if (s.backoffUs !== undefined) validateInt(`${name}.backoffUs`, s.backoffUs, 0, 1_000_000);
+  if (s.payload !== undefined && s.payload !== 'record' && s.payload !== 'constant') {
+    throw invalidArgValue(`${name}.payload`, "must be 'record' or 'constant'", s.payload);
+  }
   if (s.module !== undefined && typeof s.module !== 'string') throw invalidArgType(`${name}.module`, 'a module path', s.module);
 }

@@ -8,7 +8,7 @@ import { H_STOP } from './arena/layout.js';
 import { BPF_F_CURRENT_CPU } from './kernel/behaviour.js';
 import { bpf_perf_event_output } from './kernel/bpf_trace.js';
 import type { Kctx } from './kernel/context.js';
-import { errnoName } from './kernel/errno.js';
+import { ENOSPC, errnoName } from './kernel/errno.js';
 import { RECORD_MIN_BYTES, encodeRecord } from './record.js';
 import { Prng } from './stress/prng.js';
 
@@ -25,6 +25,11 @@ export interface ProgramSpec {
   rate?: number;
   /** for 'random' indices and size ranges */
   seed?: number;
+  /** µs to sleep when an output finds the ring full (-ENOSPC, 5.10+), instead of retrying at once */
+  backoffUs?: number;
+  /** 'record' (default): provenance records (CPU, sequence, checksum); 'constant': the same
+   *  bytes every time (to measure the output path alone) */
+  payload?: 'record' | 'constant';
   /** a user program: path of an ES module whose default export is `(ctx: ProgramContext) => void | Promise<void>` */
   module?: string;
   /** passed to the user module as ctx.args */
@@ -114,6 +119,8 @@ export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
   const rate = spec.rate ?? 0;
   const nIndex = 1 << 16; // 'random' draws from [0, 65536): out-of-range indices get E2BIG
   const views: Uint8Array[] = []; // one view per length: no allocation per record
+  const backoffMs = (spec.backoffUs ?? 0) / 1000;
+  const constant = spec.payload === 'constant';
   while (res.attempts < records) {
     if ((res.attempts & 63) === 0 && (stopped() || performance.now() >= deadline)) break;
     if (rate > 0) {
@@ -125,10 +132,11 @@ export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
       }
     }
     const len = span === 1 ? lo : lo + (next() % span);
-    encodeRecord(words, task.cpu, res.attempts, len);
+    if (!constant) encodeRecord(words, task.cpu, res.attempts, len);
     const index = spec.index ?? 'current';
     const flags = index === 'current' ? BPF_F_CURRENT_CPU : index === 'random' ? next() % nIndex : index;
-    tally(bpf_perf_event_output(k, task.cpu, task.prog, task.mapRef, flags, 0, (views[len] ??= bytes.subarray(0, len)), len));
+    const ret = tally(bpf_perf_event_output(k, task.cpu, task.prog, task.mapRef, flags, 0, (views[len] ??= bytes.subarray(0, len)), len));
+    if (ret === -ENOSPC && backoffMs > 0) Atomics.wait(k.a.i32, H_STOP, 0, backoffMs);
   }
   res.elapsedMs = performance.now() - t0;
   return res;

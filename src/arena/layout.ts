@@ -212,15 +212,16 @@ export const RCU_PER_CPU = 8; // then per reader: RCU_CPU_STRIDE words
  */
 export const RCU_TASK_READERS = 16;
 export const RCU_CPU_STRIDE = 4;
-export const RC_NESTING = 0; // read-side nesting depth (Atomics.add by the reader)
-export const RC_CTR = 1; // quiescent counter: bumped when the outermost section ends
+export const RC_NESTING = 0; // task readers: threads inside a section (Atomics.add)
+export const RC_CTR = 1; // CPU readers: odd while inside a section; task readers: bumped at the last exit
 export const RC_SNAP = 2; // grace-period snapshot of RC_CTR, -1 if the CPU was idle
 export const RCU_CB_STRIDE = 3;
 export const CB_KIND = 0;
 export const CB_ARG = 1;
 export const CB_GP = 2; // RCU_GP_SEQ value at which the callback may run
 
-// Per-CPU block: counters written by that CPU only (Atomics.add so readers see them whole).
+// Per-CPU block: counters written by that CPU only, with plain increments (one writer; readers
+// use Atomics.load and may see a value a few outputs old, never a torn one).
 export const CPU_STRIDE = 16;
 export const C_NEST = 0; // bpf_trace_nest_level
 export const C_OUTPUTS = 1; // successful outputs (record written)

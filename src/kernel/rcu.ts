@@ -1,18 +1,12 @@
 /**
  * RCU across threads (the kernel's kernel/rcu/, reduced to what this map needs).
  *
- * Read side: a CPU's section is its nesting word in the arena; the outermost unlock bumps the
- * CPU's quiescent counter. Grace periods: RCU_GP_SEQ is even when idle and odd while one is in
- * progress. Starting one snapshots, for every CPU in a section, its quiescent counter; the
- * grace period ends once each of those counters has moved. Any thread may drive the state
- * machine (under the try-lock H_RCU_LOCK); `call_rcu` callbacks run in the thread that calls
+ * Read side: see "Read side" below (one shared word per reader, touched only by the outermost
+ * lock and unlock). Grace periods: RCU_GP_SEQ is even when idle and odd while one is in
+ * progress. Starting one snapshots the counter of every reader inside a section; the grace
+ * period ends once each of those counters has moved. Any thread may drive the state machine
+ * (under the try-lock H_RCU_LOCK); `call_rcu` callbacks run in the thread that calls
  * `rcu_tick` / `rcu_barrier` once the grace period they wait for has ended.
- *
- * Why this is enough (SC Atomics): a writer exchanges a slot, then (via call_rcu / synchronize)
- * a later grace-period start loads each CPU's quiescent counter and then its nesting word. A CPU
- * stores its nesting word before it loads the slot. If the snapshot saw nesting 0, that store
- * comes later in the single total order than the exchange, so the CPU's slot load sees the new
- * value; if it saw nesting > 0, the grace period waits for that section to end.
  */
 import { ArenaError } from '../arena/arena.js';
 import {
@@ -48,12 +42,18 @@ export function rcu_register(kind: number, fn: RcuCallback): void {
   callbacks[kind] = fn;
 }
 
-/** sections this thread holds, per CPU: synchronize_rcu from inside one would deadlock */
-const heldHere = new Map<number, number>();
+/**
+ * This thread's read-side nesting, per reader (a CPU or task context is driven by one thread
+ * at a time), and the sections it holds in all: synchronize_rcu from inside one would wait for
+ * itself. Only the outermost lock and unlock touch shared memory.
+ */
+const depth: number[] = [];
+let held = 0;
 
 /** forgets this thread's read-side bookkeeping (the explorer, between executions) */
 export function rcu_reset_thread_state(): void {
-  heldHere.clear();
+  depth.length = 0;
+  held = 0;
 }
 
 function cpuWord(k: Kctx, cpu: number, field: number): number {
@@ -61,25 +61,31 @@ function cpuWord(k: Kctx, cpu: number, field: number): number {
 }
 
 // ---------------------------------------------------------------------------------------
-// Read side: runs on the CPU (only that CPU writes its nesting word).
+// Read side.
+//
+// A CPU reader (index < cpus) has one shared word, RC_CTR, odd while it is inside a section:
+// the outermost lock and unlock each add 1 (one atomic each on the output path). A task reader
+// (syscall threads) may be shared by several threads, so it counts the threads inside in
+// RC_NESTING and bumps RC_CTR when the last one leaves.
+//
+// Why a grace period cannot miss a reader (SC Atomics): a writer exchanges a slot, then a later
+// grace-period start loads each reader's words. A reader makes its entry visible (RC_CTR odd,
+// or RC_NESTING > 0) before it loads the slot. If the snapshot saw it outside, its entry comes
+// later in the single total order than the exchange, so its slot load sees the new value; if it
+// saw it inside, the grace period waits for RC_CTR to move, which happens only at its exit.
 
 export function rcu_read_lock(k: Kctx, reader: number): void {
-  k.a.add(cpuWord(k, reader, RC_NESTING), 1);
-  heldHere.set(reader, (heldHere.get(reader) ?? 0) + 1);
+  held++;
+  if ((depth[reader] = (depth[reader] ?? 0) + 1) > 1) return;
+  if (reader < k.a.L.cpus) k.a.add(cpuWord(k, reader, RC_CTR), 1);
+  else k.a.add(cpuWord(k, reader, RC_NESTING), 1);
 }
 
 export function rcu_read_unlock(k: Kctx, reader: number): void {
-  const w = cpuWord(k, reader, RC_NESTING);
-  // Nesting drops first, then the counter moves. A grace period that saw nesting > 0 waits
-  // for the counter, which moves only after the section is over; one that saw 0 needs nothing.
-  if (k.a.add(w, -1) === 1) k.a.add(cpuWord(k, reader, RC_CTR), 1);
-  const h = (heldHere.get(reader) ?? 1) - 1;
-  if (h === 0) heldHere.delete(reader);
-  else heldHere.set(reader, h);
-}
-
-export function rcu_nesting(k: Kctx, cpu: number): number {
-  return k.a.load(cpuWord(k, cpu, RC_NESTING));
+  held--;
+  if ((depth[reader] = depth[reader]! - 1) > 0) return;
+  if (reader < k.a.L.cpus) k.a.add(cpuWord(k, reader, RC_CTR), 1);
+  else if (k.a.add(cpuWord(k, reader, RC_NESTING), -1) === 1) k.a.add(cpuWord(k, reader, RC_CTR), 1);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -112,11 +118,11 @@ export function rcu_gp_advance(k: Kctx): boolean {
     let changed = false;
     if ((seq & 1) === 0) {
       if (a.load(base + RCU_GP_REQ) <= seq) return false;
-      // Start: snapshot every CPU. Counter first, then nesting (see the module comment).
+      // Start: snapshot every reader; a task reader's counter is read before its nesting.
       for (let c = 0; c < a.L.cpus + RCU_TASK_READERS; c++) {
         const ctr = a.load(cpuWord(k, c, RC_CTR));
-        const nesting = a.load(cpuWord(k, c, RC_NESTING));
-        a.store(cpuWord(k, c, RC_SNAP), nesting > 0 ? ctr : -1);
+        const inside = c < a.L.cpus ? (ctr & 1) === 1 : a.load(cpuWord(k, c, RC_NESTING)) > 0;
+        a.store(cpuWord(k, c, RC_SNAP), inside ? ctr : -1);
       }
       seq += 1;
       a.store(base + RCU_GP_SEQ, seq);
@@ -143,8 +149,8 @@ export function rcu_gp_seq(k: Kctx): number {
 }
 
 function assertNotInSection(k: Kctx, what: string): void {
-  if (heldHere.size > 0) {
-    const cpus = [...heldHere.keys()].join(', ');
+  if (held > 0) {
+    const cpus = depth.flatMap((d, r) => (d > 0 ? [r] : [])).join(', ');
     throw new ArenaError(
       `${what} inside an RCU read-side section (CPU ${cpus}, this thread) would wait for itself forever; ` +
         'run it after the section ends (e.g. after the output hook returns)',

@@ -1,0 +1,42 @@
+/**
+ * The floor: the best plain SharedArrayBuffer single-producer ring write of the same records,
+ * with no kernel checks (BENCH.md): header + payload by plain stores, then one Atomics.store of
+ * the head; when full, sleep 200 µs rather than spin. Ring: [head, tail] words, then the data.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+
+const { sab, size, durationMs, backoffUs } = workerData as { sab: SharedArrayBuffer; size: number; durationMs: number; backoffUs: number };
+const ctl = new Int32Array(sab, 0, 2);
+const DATA = 64;
+const dsize = sab.byteLength - DATA;
+const u8 = new Uint8Array(sab, DATA);
+const i32 = new Int32Array(sab, DATA);
+const rec = 8 + ((size + 4 + 7) & ~7); // the same bytes as a PERF_RECORD_SAMPLE
+const payload = new Uint8Array(size).fill(7);
+let head = Atomics.load(ctl, 0);
+let n = 0;
+const t0 = performance.now();
+const end = t0 + durationMs;
+for (;;) {
+  if ((n & 63) === 0 && performance.now() >= end) break;
+  const tail = Atomics.load(ctl, 1);
+  if (((head - tail) >>> 0) + rec >= dsize) {
+    Atomics.wait(ctl, 1, tail, backoffUs / 1000);
+    if (performance.now() >= end) break;
+    continue;
+  }
+  const off = head & (dsize - 1);
+  i32[off >>> 2] = 9;
+  i32[(off >>> 2) + 1] = rec << 16;
+  i32[(off >>> 2) + 2] = rec - 12;
+  const at = (off + 12) & (dsize - 1);
+  if (at + size <= dsize) u8.set(payload, at);
+  else {
+    u8.set(payload.subarray(0, dsize - at), at);
+    u8.set(payload.subarray(dsize - at), 0);
+  }
+  head = (head + rec) | 0;
+  Atomics.store(ctl, 0, head);
+  n++;
+}
+parentPort!.postMessage({ records: n, elapsedMs: performance.now() - t0 });
