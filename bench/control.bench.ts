@@ -1,0 +1,154 @@
+/**
+ * Control plane while CPUs write: update (fresh and replace), delete and get_next_key with
+ * tinybench, beside the same operations with the CPUs idle (the baseline); the release purge as
+ * a function of max_entries (it scans every slot, as the kernel does: linear, no worse); and
+ * grace-period latency (synchronize_rcu) with 0, 1, 2, 4 and 8 busy CPUs.
+ */
+import { Bench } from 'tinybench';
+import { CpuPool } from '../src/cpus.js';
+import { Kernel } from '../src/emulator.js';
+import type { Process } from '../src/process/process.js';
+import { median, quantile } from './stats.js';
+
+export interface OpCost {
+  op: string;
+  /** ns per operation with the CPUs writing, and idle */
+  busyNs: number;
+  idleNs: number;
+  ratio: number;
+}
+export interface PurgeCost {
+  maxEntries: number;
+  /** every slot filled by the releasing file */
+  medianUs: number;
+  p99Us: number;
+  samples: number;
+  /** cost per slot, µs */
+  perSlotUs: number;
+}
+export interface GraceCost {
+  busyCpus: number;
+  medianUs: number;
+  p99Us: number;
+  samples: number;
+  /** median / the median with no busy CPU */
+  ratio: number;
+}
+export interface ControlResult {
+  ops: OpCost[];
+  purge: PurgeCost[];
+  grace: GraceCost[];
+}
+
+const BATCH = 256;
+
+function setup(cpus: number, maxEntries: number) {
+  const kernel = Kernel.create({ cpus, limits: { maxEntries: 1 << 15, rcuQueue: 1 << 16, ringPages: 1024 } });
+  const app = kernel.process('app');
+  const m = app.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries });
+  const prog = app.bpf.progLoad({ maps: [m] });
+  const evs = Array.from({ length: cpus }, (_, cpu) => app.perfEventOpen({ cpu, pages: 16, wakeupEvents: 0, watermark: 1 << 30 }));
+  evs.forEach((fd, cpu) => app.bpf.mapUpdateElem(m, cpu % maxEntries, fd));
+  return { kernel, app, m, prog, evs };
+}
+
+async function opCosts(busy: boolean, time: number): Promise<Record<string, number>> {
+  const cpus = 2;
+  const { kernel, app, m, prog, evs } = setup(cpus, 64);
+  const pool = busy ? CpuPool.start(kernel, { prog, program: { index: 'current', size: 64, backoffUs: 200, payload: 'constant' } }) : null;
+  const drainer = setInterval(() => evs.forEach((fd) => app.consumeRing(fd, () => true)), 1);
+  const fresh = app.perfEventOpen({ cpu: 0, mmap: false });
+  const bench = new Bench({ time, warmupTime: 50 });
+  let key = 0;
+  bench
+    .add('update (replace)', () => {
+      for (let i = 0; i < BATCH; i++) app.bpf.mapUpdateElem(m, 2 + (key++ & 31), fresh);
+      kernel.rcuTick();
+    })
+    .add('update (fresh) + delete', () => {
+      for (let i = 0; i < BATCH; i++) {
+        app.bpf.mapUpdateElem(m, 40, fresh);
+        app.bpf.mapDeleteElem(m, 40);
+      }
+      kernel.rcuTick();
+    })
+    .add('get_next_key', () => {
+      for (let i = 0; i < BATCH; i++) app.bpf.mapGetNextKey(m, i & 31);
+    });
+  await bench.run();
+  clearInterval(drainer);
+  if (pool) {
+    pool.stop();
+    await pool.wait();
+  }
+  const out: Record<string, number> = {};
+  for (const t of bench.tasks) {
+    const r = t.result;
+    if (r && r.state === 'completed') out[t.name] = (r.latency.p50 * 1e6) / (t.name === 'update (fresh) + delete' ? BATCH * 2 : BATCH);
+  }
+  kernel.rcuBarrier();
+  return out;
+}
+
+function purgeCost(maxEntries: number, samples: number): PurgeCost {
+  const { kernel } = setup(1, 1);
+  const owner = kernel.process('owner');
+  const times: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    const F = owner.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries });
+    owner.bpf.objPin(F, '/sys/fs/bpf/p');
+    const ev = owner.perfEventOpen({ cpu: 0, mmap: false });
+    for (let i = 0; i < maxEntries; i++) owner.bpf.mapUpdateElem(F, i, ev);
+    const t0 = performance.now();
+    owner.close(F); // the release purge of every slot (the pin keeps the map)
+    times.push((performance.now() - t0) * 1000);
+    owner.unlink('/sys/fs/bpf/p');
+    owner.close(ev);
+    kernel.rcuBarrier();
+  }
+  const med = median(times);
+  return { maxEntries, medianUs: med, p99Us: quantile(times, 0.99), samples, perSlotUs: med / maxEntries };
+}
+
+async function graceLatency(busyCpus: number, samples: number): Promise<{ median: number; p99: number }> {
+  const cpus = Math.max(1, busyCpus);
+  const { kernel, app, prog, evs } = setup(cpus, cpus);
+  const pool = busyCpus > 0 ? CpuPool.start(kernel, { prog, program: { index: 'current', size: 64, backoffUs: 200, payload: 'constant' } }) : null;
+  const drain = (): void => evs.forEach((fd) => void app.consumeRing(fd, () => true));
+  await new Promise((r) => setTimeout(r, 50));
+  const times: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    const t0 = performance.now();
+    kernel.synchronizeRcu();
+    times.push((performance.now() - t0) * 1000);
+    if ((s & 15) === 0) {
+      drain();
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  if (pool) {
+    pool.stop();
+    await pool.wait();
+  }
+  void (app as Process);
+  return { median: median(times), p99: quantile(times, 0.99) };
+}
+
+export async function controlBench(quick: boolean, log: (s: string) => void): Promise<ControlResult> {
+  const time = quick ? 150 : 400;
+  const idle = await opCosts(false, time);
+  const busy = await opCosts(true, time);
+  const ops = Object.keys(idle).map((op) => ({ op, busyNs: busy[op]!, idleNs: idle[op]!, ratio: busy[op]! / idle[op]! }));
+  for (const o of ops) log(`  ${o.op}: ${o.busyNs.toFixed(0)} ns busy, ${o.idleNs.toFixed(0)} ns idle`);
+  const purge = (quick ? [1, 64, 1024, 4096] : [1, 64, 1024, 4096]).map((n) => purgeCost(n, quick ? 8 : 30));
+  for (const p of purge) log(`  purge of ${p.maxEntries} slots: ${p.medianUs.toFixed(1)} µs median (${p.perSlotUs.toFixed(3)} µs/slot)`);
+  const grace: GraceCost[] = [];
+  let base = 0;
+  for (const n of quick ? [0, 2, 8] : [0, 1, 2, 4, 8]) {
+    const g = await graceLatency(n, quick ? 100 : 400);
+    if (n === 0) base = g.median;
+    grace.push({ busyCpus: n, medianUs: g.median, p99Us: g.p99, samples: quick ? 100 : 400, ratio: g.median / base });
+    log(`  grace period with ${n} busy CPUs: ${g.median.toFixed(1)} µs median, ${g.p99.toFixed(1)} µs p99`);
+  }
+  return { ops, purge, grace };
+}
