@@ -56,6 +56,7 @@ async function opCosts(busy: boolean, time: number): Promise<Record<string, numb
   const cpus = 2;
   const { kernel, app, m, prog, evs } = setup(cpus, 64);
   const pool = busy ? CpuPool.start(kernel, { prog, program: { index: 'current', size: 64, backoffUs: 200, payload: 'constant' } }) : null;
+  await pool?.ready();
   const drainer = setInterval(() => evs.forEach((fd) => app.consumeRing(fd, () => true)), 1);
   const fresh = app.perfEventOpen({ cpu: 0, mmap: false });
   const bench = new Bench({ time, warmupTime: 50 });
@@ -115,7 +116,7 @@ async function graceLatency(busyCpus: number, samples: number): Promise<{ median
   const { kernel, app, prog, evs } = setup(cpus, cpus);
   const pool = busyCpus > 0 ? CpuPool.start(kernel, { prog, program: { index: 'current', size: 64, backoffUs: 200, payload: 'constant' } }) : null;
   const drain = (): void => evs.forEach((fd) => void app.consumeRing(fd, () => true));
-  await new Promise((r) => setTimeout(r, 50));
+  await pool?.ready();
   const times: number[] = [];
   for (let s = 0; s < samples; s++) {
     const t0 = performance.now();

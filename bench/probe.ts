@@ -5,7 +5,8 @@
 import { Worker } from 'node:worker_threads';
 import type { Placement } from './stats.js';
 
-export const NEAR_FAR_NS = 250;
+/** midway between the ~110 ns (near) and ~500 ns (far) round trips of BENCH.md */
+export const NEAR_FAR_NS = 300;
 
 export class Probe {
   #w: Int32Array;

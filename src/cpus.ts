@@ -4,7 +4,7 @@
  * a CPU that throws or dies is reported with its number, after the others are stopped and
  * every worker is gone. Nothing is left running when wait() settles.
  */
-import { H_STOP } from './arena/layout.js';
+import { H_CPUS_STARTED, H_STOP } from './arena/layout.js';
 import { PerfemuError, invalidArgType, invalidArgValue, validateInt } from './errors.js';
 import type { Kernel, ProgRef } from './emulator.js';
 import { bpf_prog_inc, bpf_prog_put, prog_nmaps } from './kernel/bpf/core.js';
@@ -73,9 +73,26 @@ export class CpuPool {
     specs.forEach((s, i) => validateSpec(s, `program[${i}]`));
     const stopMs = validateInt('stopTimeoutMs', opts.stopTimeoutMs ?? 5000, 1, 600_000);
     kernel.arena.store(H_STOP, 0);
+    kernel.arena.store(H_CPUS_STARTED, 0);
     bpf_prog_inc(kernel.k, prog); // the attachment
     const tasks: CpuTask[] = cpus.map((cpu, i) => ({ sab: kernel.sab, cpu, prog, mapRef, spec: specs[i]! }));
     return new CpuPool(kernel, cpus, startLongTasks<CpuTask, CpuResult>(CPU_WORKER, tasks), prog, stopMs);
+  }
+
+  /**
+   * Resolves once every CPU's program has started (worker threads take a while to come up,
+   * more on a cold machine); rejects if one fails first or after `timeoutMs`.
+   */
+  async ready(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const i32 = this.#kernel.arena.i32;
+    let failed: unknown;
+    this.#tasks.runs.forEach((r) => r.catch((e) => (failed ??= e)));
+    while (Atomics.load(i32, H_CPUS_STARTED) < this.cpus.length) {
+      if (failed) throw failed;
+      if (Date.now() > deadline) throw new PerfemuError('ERR_PERFEMU_TIMEOUT', `CPUs not started after ${timeoutMs} ms (${Atomics.load(i32, H_CPUS_STARTED)}/${this.cpus.length})`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
   }
 
   /** asks every CPU to stop (the arena's stop word) */

@@ -4,7 +4,7 @@
  * the shared arena, through the same helper code as kernel.cpu(c).perfEventOutput.
  */
 import { pathToFileURL } from 'node:url';
-import { H_STOP } from './arena/layout.js';
+import { H_CPUS_STARTED, H_STOP } from './arena/layout.js';
 import { BPF_F_CURRENT_CPU } from './kernel/behaviour.js';
 import { bpf_perf_event_output } from './kernel/bpf_trace.js';
 import type { Kctx } from './kernel/context.js';
@@ -70,6 +70,8 @@ export interface ProgramContext {
 }
 
 export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
+  Atomics.add(k.a.i32, H_CPUS_STARTED, 1);
+  Atomics.notify(k.a.i32, H_CPUS_STARTED);
   const t0 = performance.now();
   const res: CpuResult = { cpu: task.cpu, attempts: 0, ok: 0, errors: {}, elapsedMs: 0 };
   const spec = task.spec;

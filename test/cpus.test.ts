@@ -96,6 +96,7 @@ test('6.18: an app exits during the run: its slots are purged, nothing lands in 
     await apps.ready();
     const a0 = apps.live()[0]!;
     cpus = CpuPool.start(kernel, { prog, program: { rate: 20_000, size: 64 } });
+    await cpus.ready();
     await new Promise((r) => setTimeout(r, 300));
     apps.exit(0);
     await apps.exited(0);

@@ -84,6 +84,8 @@ export const H_FAULT = 24;
 /** Date.now() at arena creation, high and low 24 bits: violations carry ms since then */
 export const H_T0_HI = 25;
 export const H_T0_LO = 26;
+/** CPU programs that have started since the last CpuPool.start (CpuPool.ready waits on it) */
+export const H_CPUS_STARTED = 27;
 // Configured sizes (ArenaConfig), in this order.
 export const H_CFG = 32;
 export const HEADER_WORDS = 48;

@@ -6,6 +6,7 @@ import { styleText } from 'node:util';
 import type { KernelVersion } from '../kernel/behaviour.js';
 import { runDemo, type DemoFrame, type DemoRun } from '../demo/demo.js';
 import { table } from './story.js';
+import { demoReport, writeReport } from '../report/report.js';
 
 export interface DemoCliOptions {
   cpus: number;
@@ -16,6 +17,7 @@ export interface DemoCliOptions {
   size: number;
   compare: boolean;
   json: boolean;
+  report?: string;
 }
 
 const n = (x: number): string => x.toLocaleString('en-US');
@@ -73,7 +75,7 @@ export async function demoCommand(o: DemoCliOptions): Promise<number> {
   const runs: DemoRun[] = [];
   const kernels: KernelVersion[] = o.compare && o.kernel !== '4.7' ? [o.kernel, '4.7'] : [o.kernel];
   for (const kernel of kernels) {
-    const durationMs = kernel === o.kernel ? o.durationMs : Math.max(1000, Math.round(o.durationMs / 2));
+    const durationMs = kernel === o.kernel ? o.durationMs : Math.round(o.durationMs / 2);
     if (!o.json) {
       console.log(styleText('bold', `\n== kernel ${kernel}: ${o.cpus} CPUs write with BPF_F_CURRENT_CPU; ${o.apps} consumer apps own their CPUs' slots; app-0 exits midway ==`));
     }
@@ -98,6 +100,10 @@ export async function demoCommand(o: DemoCliOptions): Promise<number> {
     if (!o.json) console.log(`\n${reading(run).join('\n')}`);
   }
   const problems = runs.flatMap((r) => demoProblems(r).map((p) => `kernel ${r.kernel}: ${p}`));
+  if (o.report) {
+    writeReport(o.report, demoReport(runs));
+    if (!o.json) console.log(`\nreport: ${o.report}`);
+  }
   if (o.json) {
     console.log(JSON.stringify({ command: 'demo', options: o, runs, problems }, null, 2));
   } else if (problems.length) {

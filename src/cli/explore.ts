@@ -12,6 +12,7 @@ import {
 } from '../explore/explore.js';
 import { SCENARIOS, scenarioByName } from '../explore/scenarios.js';
 import { UsageErrorLike } from './usage.js';
+import { exploreReport, replayReport, writeReport } from '../report/report.js';
 
 export interface ExploreCliOptions {
   scenario: string;
@@ -26,6 +27,7 @@ export interface ExploreCliOptions {
   out?: string;
   json: boolean;
   all: boolean;
+  report?: string;
 }
 
 const n = (x: number): string => Math.round(x).toLocaleString('en-US');
@@ -49,6 +51,10 @@ export function exploreCommand(o: ExploreCliOptions): number {
   } else {
     console.log(formatExplore(r, scn.summary, o.all));
     if (file) console.log(`\nreplay file: ${file}\nre-run it:   npx perfemu replay ${file}`);
+  }
+  if (o.report) {
+    writeReport(o.report, exploreReport(r, scn.summary));
+    if (!o.json) console.log(`report: ${o.report}`);
   }
   return r.found?.finding.violation ? 1 : 0;
 }
@@ -78,7 +84,7 @@ export function formatExplore(r: ExploreResult, summary: string, all = false): s
   return lines.join('\n');
 }
 
-export function replayCommand(path: string, o: { json: boolean; all: boolean }): number {
+export function replayCommand(path: string, o: { json: boolean; all: boolean; report?: string }): number {
   let rf: ReplayFile;
   try {
     rf = JSON.parse(readFileSync(path, 'utf8')) as ReplayFile;
@@ -99,6 +105,10 @@ export function replayCommand(path: string, o: { json: boolean; all: boolean }):
     console.log(`operations in the order they finished: ${ex.results.join(', ')}`);
     console.log(formatTrace(ex.trace ?? [], { all: o.all }).map((l) => `  ${l}`).join('\n'));
     console.log(got ? `\nreproduced: ${got.kind}: ${got.detail}` : `\nNOT reproduced: expected ${rf.expect.kind}; found ${ex.findings.map((f) => f.kind).join(', ') || 'nothing'}`);
+  }
+  if (o.report) {
+    writeReport(o.report, replayReport(rf.scenario, rf.kernel, rf.schedule, ex, rf.expect.kind));
+    if (!o.json) console.log(`report: ${o.report}`);
   }
   if (!got) return 3;
   return got.violation ? 1 : 0;

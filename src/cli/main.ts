@@ -41,30 +41,34 @@ const COMMANDS: Record<string, Command> = {
       rate: { type: 'string', default: '20000' },
       size: { type: 'string', default: '64' },
       compare: { type: 'boolean', default: true },
+      report: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
     optionHelp: [
       ['--cpus N', 'simulated CPUs, one worker each, 2..64 (default 4; more than the cores is fine)'],
       ['--apps N', 'consumer apps, one worker each, 2..CPUs; app i owns CPUs c with c % N == i (default 2)'],
-      ['--duration S', 'seconds of the main run, 1..600 (default 6); the 4.7 comparison runs half as long'],
+      ['--duration S', 'seconds of the main run, 0..600 (default 6); the 4.7 comparison runs half as long'],
       ['--kernel V', `kernel of the main run: ${KERNEL_VERSIONS.join(', ')} (default 6.18)`],
       ['--rate N', 'output attempts per second per CPU, 1..10000000 (default 20000)'],
       ['--size B', 'payload bytes per record, 16..65000 (default 64)'],
       ['--no-compare', 'skip the second run on kernel 4.7'],
+      ['--report FILE', 'also write a self-contained HTML report (demux diagram, slot timelines) to FILE'],
       ['--json', 'print one JSON summary instead of tables'],
     ],
     async run(v) {
       const cpus = intOpt('cpus', v.cpus, 2, 64);
       const apps = intOpt('apps', v.apps, 2, 64);
+      if (v.report !== undefined && !String(v.report).endsWith('.html')) throw new UsageError(`--report must name an .html file; got '${String(v.report)}'`);
       if (apps > cpus) throw new UsageError(`--apps (${apps}) must not exceed --cpus (${cpus}): every app owns at least one CPU`);
       return demoCommand({
         cpus, apps,
-        durationMs: intOpt('duration', v.duration, 1, 600) * 1000,
+        durationMs: intOpt('duration', v.duration, 0, 600) * 1000,
         kernel: kernelOpt(v.kernel),
         rate: intOpt('rate', v.rate, 1, 10_000_000),
         size: intOpt('size', v.size, 16, 65_000),
         compare: v.compare as boolean,
         json: v.json as boolean,
+        ...(v.report !== undefined ? { report: v.report as string } : {}),
       });
     },
   },
@@ -83,6 +87,7 @@ const COMMANDS: Record<string, Command> = {
       inject: { type: 'string' },
       seeds: { type: 'string', default: '1' },
       'window-us': { type: 'string', default: '20' },
+      report: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
     optionHelp: [
@@ -97,6 +102,7 @@ const COMMANDS: Record<string, Command> = {
       ['--inject NAME', `a deliberately broken kernel: ${FAULTS.map((f) => f.name).join(', ')}; or all (each up to 10 s, a table)`],
       ['--seeds N', 'with --inject all: seeds per fault, and as many runs of the correct kernel (default 1)'],
       ['--window-us N', "µs the release purge is preempted between its load and its exchange, 0..10000 (default 20; 0 = the kernel's timing)"],
+      ['--report FILE', 'also write a self-contained HTML report (invariants, counters, foreign purges over time, slot timeline)'],
       ['--json', 'print one JSON report (progress goes to stderr on a terminal only)'],
     ],
     run(v) {
@@ -118,6 +124,7 @@ const COMMANDS: Record<string, Command> = {
         seeds: intOpt('seeds', v.seeds, 1, 100),
         windowUs: intOpt('window-us', v['window-us'], 0, 10_000),
         json: v.json as boolean,
+        ...(v.report !== undefined ? { report: reportOpt(v.report) } : {}),
       });
     },
   },
@@ -135,6 +142,7 @@ const COMMANDS: Record<string, Command> = {
       inject: { type: 'string' },
       out: { type: 'string' },
       all: { type: 'boolean', default: false },
+      report: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
     optionHelp: [
@@ -148,6 +156,7 @@ const COMMANDS: Record<string, Command> = {
       ['--inject NAME', `a broken kernel: ${FAULTS.map((f) => f.name).join(', ')}`],
       ['--out FILE', 'where to write the replay file (default ./perfemu-<scenario>-<finding>.replay.json; never overwritten)'],
       ['--all', 'print every shared-memory access of the trace'],
+      ['--report FILE', 'also write a self-contained HTML report (the interleaving as swim lanes)'],
       ['--json', 'print one JSON document'],
     ],
     run(v) {
@@ -171,18 +180,20 @@ const COMMANDS: Record<string, Command> = {
         ...(v.out !== undefined ? { out: v.out as string } : {}),
         json: v.json as boolean,
         all: v.all as boolean,
+        ...(v.report !== undefined ? { report: reportOpt(v.report) } : {}),
       });
     },
   },
   replay: {
     summary: 're-execute a replay file written by explore, step for step, to the same finding',
     usage: 'perfemu replay FILE [--all] [--json]',
-    options: { all: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
-    optionHelp: [['FILE', 'a replay file from perfemu explore'], ['--all', 'print every shared-memory access'], ['--json', 'print one JSON document']],
+    options: { all: { type: 'boolean', default: false }, report: { type: 'string' }, json: { type: 'boolean', default: false } },
+    optionHelp: [['FILE', 'a replay file from perfemu explore'], ['--all', 'print every shared-memory access'],
+      ['--report FILE', 'also write a self-contained HTML report (the interleaving as swim lanes)'], ['--json', 'print one JSON document']],
     positionals: 1,
     run(v, positionals) {
       if (positionals.length !== 1) throw new UsageError('replay takes one FILE (a replay file written by perfemu explore)');
-      return replayCommand(positionals[0]!, { json: v.json as boolean, all: v.all as boolean });
+      return replayCommand(positionals[0]!, { json: v.json as boolean, all: v.all as boolean, ...(v.report !== undefined ? { report: reportOpt(v.report) } : {}) });
     },
   },
   story: {
@@ -226,6 +237,11 @@ function intOpt(name: string, v: unknown, min: number, max: number): number {
     throw new UsageError(`--${name} must be an integer from ${min} to ${max}; got '${String(v)}'`);
   }
   return n;
+}
+
+function reportOpt(v: unknown): string {
+  if (typeof v !== 'string' || !v.endsWith('.html')) throw new UsageError(`--report must name an .html file; got '${String(v)}'`);
+  return v;
 }
 
 export function kernelOpt(v: unknown): KernelVersion {

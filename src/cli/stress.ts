@@ -10,6 +10,7 @@ import { REFERENCE_REASONS } from '../stress/invariants/references.js';
 import { runStress, type StressOptions, type StressProgress, type StressReport } from '../stress/engine.js';
 import type { Violation } from '../kernel/violation.js';
 import { table } from './story.js';
+import { stressReport, writeReport } from '../report/report.js';
 
 export interface StressCliOptions {
   cpus: number;
@@ -25,6 +26,7 @@ export interface StressCliOptions {
   seeds: number;
   windowUs: number;
   json: boolean;
+  report?: string;
 }
 
 const n = (x: number): string => Math.round(x).toLocaleString('en-US');
@@ -95,6 +97,10 @@ export async function stressCommand(o: StressCliOptions): Promise<number> {
   if (tty && !o.json) process.stderr.write('\n');
   if (o.json) console.log(JSON.stringify({ command: 'stress', ...report }, null, 2));
   else console.log(formatReport(report));
+  if (o.report) {
+    writeReport(o.report, stressReport(report));
+    if (!o.json) console.log(`report: ${o.report}`);
+  }
   return report.ok ? 0 : 1;
 }
 

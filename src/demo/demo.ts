@@ -57,6 +57,20 @@ export interface DemoFrame {
   rows: DemoRow[];
 }
 
+/** one sample of the slot timeline: who owns each slot, and the per-CPU counters so far */
+export interface TimelineSample {
+  tMs: number;
+  /** per slot: the owning app's name, 'file N' for a frontend of no app, or null (empty) */
+  slots: (string | null)[];
+  /** per slot: the perf event id in it, or null */
+  events: (number | null)[];
+  /** per CPU (= slot: BPF_F_CURRENT_CPU): outputs written, and failures so far */
+  written: number[];
+  enoent: number[];
+  noRing: number[];
+  lost: number[];
+}
+
 export interface DemoRun {
   kernel: KernelVersion;
   cpus: number;
@@ -76,6 +90,11 @@ export interface DemoRun {
   /** per surviving app's CPU: received + lost reported + lost pending == written + lost */
   conservation: { cpu: number; ok: boolean; received: number; lostReported: number; lostPending: number; written: number; lostCounted: number }[];
   violations: number;
+  /** the slot timeline, a sample every 100 ms */
+  timeline: TimelineSample[];
+  /** when app-0 was told to exit, and when it was gone (ms since the start) */
+  exitAtMs: number;
+  exitedAtMs: number;
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoRun> {
@@ -97,15 +116,31 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
   let exitedApp0 = false;
   const frame = (): DemoFrame => buildFrame(kernel, o.kernel, apps.live(), appSpecs, performance.now() - t0, phase, exitedApp0);
   const timer = o.onFrame ? setInterval(() => o.onFrame!(frame()), o.frameMs ?? 500) : undefined;
+  const timeline: TimelineSample[] = [];
+  const sample = (): void => {
+    const f = frame();
+    timeline.push({
+      tMs: f.tMs, slots: f.rows.map((r) => r.owner), events: f.rows.map((r) => r.event), written: f.rows.map((r) => r.written),
+      enoent: f.rows.map((r) => r.enoent), noRing: f.rows.map((r) => r.noRing), lost: f.rows.map((r) => r.lost),
+    });
+  };
+  const sampler = setInterval(sample, 100);
+  let exitAtMs = 0;
+  let exitedAtMs = 0;
   try {
     await apps.ready();
+    sample();
     cpus = CpuPool.start(kernel, { prog: { process: loader, fd: prog }, program: { index: 'current', rate: o.rate, size: o.size } });
+    await cpus.ready(); // the phases count from when the CPUs run, not from when their threads were asked for
     await sleep(o.durationMs * 0.45);
     const beforeExit = frame();
     o.onFrame?.(beforeExit);
     const app0Events = apps.live()[0]!.perCpu.map((x) => ({ id: x.event, cpu: x.cpu }));
+    exitAtMs = performance.now() - t0;
     apps.exit(0);
     await apps.exited(0);
+    exitedAtMs = performance.now() - t0;
+    sample();
     exitedApp0 = true;
     phase = 'app-0 exited';
     o.onFrame?.(frame());
@@ -113,6 +148,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
     cpus.stop();
     const cpuResults = await cpus.wait();
     cpus = undefined;
+    sample();
+    clearInterval(sampler);
     const stopped = kernel.inspect(); // CPUs stopped, survivors not yet drained
     const appResults = await apps.wait(); // survivors drain their rings and exit
     kernel.rcuBarrier();
@@ -133,8 +170,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
       badRecords: appResults.reduce((s, r) => s + r.bad, 0),
       conservation: conservation(stopped, liveAfter.slice(1)),
       violations: snap.violations.length,
+      timeline, exitAtMs, exitedAtMs,
     };
   } finally {
+    clearInterval(sampler);
     if (timer) clearInterval(timer);
     if (cpus) {
       cpus.stop();

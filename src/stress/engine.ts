@@ -88,6 +88,8 @@ export interface StressReport {
   leftOver: string[];
   /** true when no invariant was violated */
   ok: boolean;
+  /** sampled at every audit: progress, and the main map's slots (owner file ids, 0 = empty) */
+  series: { tMs: number; ops: number; outputs: number; foreign: number; violations: number; slots: number[] }[];
 }
 
 const INVARIANT_OF: Record<ViolationKind, InvariantName | 'kernel'> = {
@@ -149,6 +151,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
   const m0 = loader.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: o.maxEntries });
   loader.bpf.objPin(m0, MAIN_PIN);
   const prog = loader.bpf.progLoad({ maps: [m0] });
+  const m0Id = kernel.inspect().maps.find((x) => x.alive)!.id;
 
   const actorCfg = (id: number): ActorConfig => ({ id, seed: o.seed, cpus: o.cpus, maxEntries: o.maxEntries, mainPin: MAIN_PIN, pinNames: PIN_NAMES });
   const maxFiles = kernel.arena.L.maxFiles;
@@ -158,6 +161,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
   const tasks: ActorTask[] = Array.from({ length: o.apps }, (_, i) => ({ sab: kernel.sab, control, cfg: actorCfg(i + 1), ops: maxOps, windowUs: o.windowUs ?? 20, leakCheck }));
   const workers = startLongTasks<ActorTask, ActorResult>(ACTOR_WORKER, tasks);
   let cpus: CpuPool | undefined = CpuPool.start(kernel, { prog: { process: loader, fd: prog }, program: { index: 'current', size: [16, 128], seed: o.seed } });
+  await cpus.ready().catch(() => undefined); // a CPU that failed to start is reported by wait()
   const t0 = performance.now();
   const seenRefs = new Set<string>();
   const seenRelease = new Set<string>();
@@ -192,6 +196,15 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
     Atomics.notify(ctl, CTL_PAUSE);
   };
 
+  const series: StressReport['series'] = [];
+  const record = (): void => {
+    const snap = kernel.inspect();
+    const m = snap.maps.find((x) => x.id === m0Id);
+    series.push({
+      tMs: performance.now() - t0, ops: opsNow(), outputs: snap.cpuCounters.reduce((s, c) => s + c.outputs, 0),
+      foreign: snap.foreignEntriesPurged, violations: violations().length, slots: (m?.slots ?? []).map((x) => x?.owner ?? 0),
+    });
+  };
   const opsNow = () => mainActor.ops + tasks.reduce((s, _, i) => s + Atomics.load(ctl, CTL_OPS + i + 1), 0);
   const outputsNow = () => kernel.inspect().cpuCounters.reduce((s, c) => s + c.outputs, 0);
   let leftOver: string[] = [];
@@ -207,6 +220,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
       for (let i = 0; i < 32 && mainActor.ops < maxOps; i++) mainActor.step();
       if (now - lastAudit >= (o.auditMs ?? 250)) {
         await audit();
+        record();
         lastAudit = performance.now();
       }
       if (o.onProgress && now - lastProgress >= 1000) {
@@ -219,6 +233,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
       await new Promise((r) => setImmediate(r)); // let the RCU ticker and the audit timers run
     }
     await audit(); // one last look at the running system
+    record();
   } finally {
     // Shutdown: actors exit every process; the CPUs stop; the loader goes; every pin goes.
     Atomics.store(ctl, CTL_STOP, 1);
@@ -273,6 +288,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
     audits, ringsChecked: stats.ringsChecked, foreignEntriesPurged: snap.foreignEntriesPurged,
     invariants, violations: all.slice(0, 50), leftOver,
     ok: invariants.every((i) => i.result !== 'violated'),
+    series,
   };
   void cpuResults;
   return report;

@@ -1,0 +1,220 @@
+/**
+ * The report's drawings, each from the run's recorded data: the demux diagram (CPUs -> slots ->
+ * perf events -> consumer apps), the slot timeline, the stress series, and the interleaving
+ * swim lanes. Every node and lane carries data-* attributes with the numbers it shows, so a
+ * test can read them back from the DOM.
+ */
+import type { DemoRun } from '../demo/demo.js';
+import type { TraceStep } from '../explore/runner.js';
+import { COLOR, PALETTE, esc, legend, n, ownerColor, svg } from './html.js';
+
+// ---------------------------------------------------------------------------------------
+// Demux diagram
+
+export function demuxDiagram(run: DemoRun): string {
+  const rows = run.final.rows;
+  const apps = [...new Set(rows.map((r) => r.app))];
+  const rowH = 64;
+  const h = 60 + rows.length * rowH;
+  const x = { cpu: 20, slot: 250, event: 500, app: 850 };
+  const y = (i: number): number => 50 + i * rowH;
+  const maxW = Math.max(1, ...rows.map((r) => r.written));
+  const width = (v: number): number => 1.5 + (6 * Math.log1p(v)) / Math.log1p(maxW);
+  const exited = new Map(run.exitedAppEvents.map((e) => [e.cpu, e]));
+  const parts: string[] = [];
+  parts.push(`<text x="${x.cpu}" y="24" font-weight="600">CPU</text><text x="${x.slot}" y="24" font-weight="600">map slot</text>` +
+    `<text x="${x.event}" y="24" font-weight="600">perf event</text><text x="${x.app}" y="24" font-weight="600">consumer app</text>`);
+  const appY = new Map(apps.map((a) => {
+    const ys = rows.filter((r) => r.app === a).map((r) => y(rows.indexOf(r)));
+    return [a, ys.reduce((s, v) => s + v, 0) / ys.length];
+  }));
+  rows.forEach((r, i) => {
+    const yy = y(i);
+    const purged = r.event === null;
+    const gone = exited.get(r.cpu);
+    const evId = r.event ?? gone?.id ?? null;
+    // CPU -> slot: what the CPU wrote, or what failed
+    parts.push(`<line x1="${x.cpu + 80}" y1="${yy + 14}" x2="${x.slot}" y2="${yy + 14}" stroke="${COLOR.ok}" stroke-width="${width(r.written)}"><title>CPU ${r.cpu} wrote ${n(r.written)} records through slot ${r.slot}</title></line>`);
+    parts.push(`<text x="${x.cpu + 92}" y="${yy + 6}">${n(r.written)} written</text>`);
+    const failed = [r.enoent > 0 ? `${n(r.enoent)} ENOENT` : '', r.noRing > 0 ? `${n(r.noRing)} dropped (no ring)` : ''].filter(Boolean).join(' · ');
+    if (failed) parts.push(`<text x="${x.cpu + 92}" y="${yy + 34}" fill="${r.enoent > 0 ? COLOR.enoent : '#555'}" font-weight="600">${failed}</text>`);
+    parts.push(`<g data-node="cpu-${r.cpu}" data-written="${r.written}" data-enoent="${r.enoent}"><rect x="${x.cpu}" y="${yy}" width="80" height="28" rx="4" fill="#eef4fb" stroke="#0072B2"/>` +
+      `<text x="${x.cpu + 12}" y="${yy + 18}">CPU ${r.cpu}</text></g>`);
+    parts.push(`<g data-node="slot-${r.slot}" data-state="${purged ? 'empty' : 'held'}"><rect x="${x.slot}" y="${yy}" width="120" height="28" rx="4" fill="${purged ? 'url(#hatch)' : '#fff'}" stroke="${purged ? COLOR.enoent : '#333'}" ${purged ? 'stroke-dasharray="5 3"' : ''}/>` +
+      `<text x="${x.slot + 8}" y="${yy + 18}">slot ${r.slot}${purged ? ': purged' : `: ${esc(r.owner ?? '?')}'s`}</text></g>`);
+    if (evId !== null) {
+      const alive = !purged || (gone?.alive ?? false);
+      if (!purged) parts.push(`<line x1="${x.slot + 120}" y1="${yy + 14}" x2="${x.event}" y2="${yy + 14}" stroke="#333" stroke-width="1.5"/>`);
+      parts.push(`<g data-node="event-${evId}" data-alive="${alive}"><rect x="${x.event}" y="${yy}" width="150" height="28" rx="4" fill="${alive ? '#fff' : '#eee'}" stroke="${alive ? '#333' : '#999'}" ${alive ? '' : 'stroke-dasharray="3 3"'}/>` +
+        `<text x="${x.event + 8}" y="${yy + 18}" ${alive ? '' : 'fill="#666"'}>#${evId} on CPU ${r.cpu}${alive ? '' : ' (freed)'}</text></g>`);
+      const ay = appY.get(r.app)!;
+      const held = !purged && r.appState === 'exited';
+      parts.push(`<path d="M${x.event + 150},${yy + 14} C${x.event + 230},${yy + 14} ${x.app - 90},${ay + 14} ${x.app},${ay + 14}" fill="none" stroke="${held ? COLOR.enoent : COLOR.ok}" stroke-width="${width(r.received)}" ${alive && !held ? '' : 'stroke-dasharray="6 4"'}><title>${esc(r.app)} received ${n(r.received)} records from CPU ${r.cpu}</title></path>`);
+      parts.push(`<text x="${x.event + 158}" y="${yy + 6}">${n(r.received)} received</text>`);
+      if (held) parts.push(`<text x="${x.event + 158}" y="${yy + 34}" fill="${COLOR.enoent}" font-weight="600">still held after its app exited</text>`);
+    }
+  });
+  for (const a of apps) {
+    const r = rows.find((q) => q.app === a)!;
+    const received = rows.filter((q) => q.app === a).reduce((s, q) => s + q.received, 0);
+    const ay = appY.get(a)!;
+    const gone = r.appState === 'exited';
+    parts.push(`<g data-node="app-${esc(a.replace(/^app-/, ''))}" data-name="${esc(a)}" data-received="${received}" data-state="${gone ? 'exited' : 'running'}">` +
+      `<rect x="${x.app}" y="${ay}" width="180" height="28" rx="14" fill="${gone ? '#f3f3f3' : '#e9f7f1'}" stroke="${gone ? '#777' : COLOR.ok}" ${gone ? 'stroke-dasharray="5 3"' : ''}/>` +
+      `<text x="${x.app + 10}" y="${ay + 18}">${esc(a)}${gone ? ' (exited)' : ''}: ${n(received)}</text></g>`);
+  }
+  const desc = rows.map((r) => `CPU ${r.cpu} writes through slot ${r.slot}: ${r.event === null ? `slot empty (purged), ${n(r.enoent)} outputs failed with ENOENT` : `perf event ${r.event} owned by ${r.owner}, read by ${r.app}${r.appState === 'exited' ? ' (exited)' : ''}`}; ${n(r.written)} written, ${n(r.received)} received`).join('. ');
+  return svg(1040, h, `Per-CPU demux on kernel ${run.kernel}`, desc, parts.join('\n'), `data-kernel="${run.kernel}"`);
+}
+
+export const demuxLegend = legend([
+  { color: COLOR.ok, label: 'records flowing (line width grows with the count)' },
+  { color: COLOR.enoent, label: 'failed outputs (ENOENT), or events still held after their app exited (dashed)' },
+  { color: COLOR.empty, label: 'purged slot (hatched, dashed border)', pattern: true },
+  { color: '#eee', label: 'freed perf event (grey, dashed)' },
+]);
+
+// ---------------------------------------------------------------------------------------
+// Slot timeline
+
+export interface Lane {
+  label: string;
+  /** per sample: the owner (null = empty) */
+  owners: (string | null)[];
+  /** per sample, cumulative counters of the CPU writing to this slot (optional) */
+  written?: number[];
+  failed?: number[];
+  lost?: number[];
+}
+
+export function slotTimeline(times: number[], lanes: Lane[], marks: { tMs: number; label: string }[], title: string, exitMs?: { app: string; at: number }): string {
+  if (times.length < 2 || times[times.length - 1]! - times[0]! <= 0) {
+    return `<p class="empty" role="status" data-empty="timeline">This run recorded no data over time (it ended before a second sample was taken): there is no slot timeline to draw.</p>`;
+  }
+  const owners = [...new Set(lanes.flatMap((l) => l.owners).filter((o): o is string => o !== null))].sort();
+  const left = 90;
+  const w = 1000;
+  const laneH = 46;
+  const t0 = times[0]!;
+  const t1 = times[times.length - 1]!;
+  const X = (t: number): number => left + ((t - t0) / (t1 - t0)) * (w - left - 20);
+  const parts: string[] = [];
+  const descs: string[] = [];
+  lanes.forEach((lane, li) => {
+    const y = 30 + li * laneH;
+    const segs: string[] = [];
+    const story: string[] = [];
+    for (let i = 0; i + 1 < times.length; i++) {
+      const o = lane.owners[i] ?? null;
+      segs.push(`<rect x="${X(times[i]!).toFixed(1)}" y="${y}" width="${Math.max(0.5, X(times[i + 1]!) - X(times[i]!)).toFixed(1)}" height="18" fill="${o === null ? 'url(#hatch)' : ownerColor(owners, o)}"><title>${esc(`${lane.label}: ${o ?? 'empty'} from ${(times[i]! / 1000).toFixed(2)} s`)}</title></rect>`);
+      const prev = i > 0 ? (lane.owners[i - 1] ?? null) : undefined;
+      if (prev !== undefined && prev !== o) {
+        const kind = prev === null ? 'update' : o === null ? (exitMs && prev === exitMs.app && times[i]! >= exitMs.at ? 'purge' : 'delete') : 'replace';
+        const mx = X(times[i]!);
+        const sym = kind === 'update' ? `<path d="M${mx - 5},${y - 2} L${mx},${y - 10} L${mx + 5},${y - 2} Z" fill="${COLOR.ok}"/>`
+          : kind === 'replace' ? `<path d="M${mx},${y - 12} L${mx + 5},${y - 6} L${mx},${y} L${mx - 5},${y - 6} Z" fill="#0072B2"/>`
+          : `<path d="M${mx - 5},${y - 11} L${mx + 5},${y - 1} M${mx + 5},${y - 11} L${mx - 5},${y - 1}" stroke="${COLOR.enoent}" stroke-width="2.5"/>`;
+        segs.push(`<g data-mark="${kind}"><title>${esc(`${kind} of ${lane.label} at ${(times[i]! / 1000).toFixed(2)} s (${prev ?? 'empty'} → ${o ?? 'empty'})`)}</title>${sym}</g>`);
+        story.push(`${kind} at ${(times[i]! / 1000).toFixed(2)} s to ${o ?? 'empty'}`);
+      }
+      if (lane.written) {
+        const dw = lane.written[i + 1]! - lane.written[i]!;
+        const df = (lane.failed?.[i + 1] ?? 0) - (lane.failed?.[i] ?? 0);
+        const dl = (lane.lost?.[i + 1] ?? 0) - (lane.lost?.[i] ?? 0);
+        const tot = Math.max(1, dw + df + dl);
+        const bx = X(times[i]!);
+        const bw = Math.max(0.5, X(times[i + 1]!) - bx - 0.5);
+        let by = y + 40;
+        for (const [v, c, what] of [[dw, COLOR.ok, 'written'], [df, COLOR.enoent, 'failed'], [dl, COLOR.lost, 'lost']] as const) {
+          const hh = (16 * v) / tot;
+          if (v > 0) segs.push(`<rect x="${bx.toFixed(1)}" y="${(by - hh).toFixed(1)}" width="${bw.toFixed(1)}" height="${hh.toFixed(1)}" fill="${c}"><title>${n(v)} ${what}</title></rect>`);
+          by -= hh;
+        }
+      }
+    }
+    const first = lane.owners[0] ?? null;
+    const label = `${lane.label}: ${first ?? 'empty'} at the start${story.length ? `; ${story.join('; ')}` : '; no change'}`;
+    descs.push(label);
+    parts.push(`<g data-lane="${esc(lane.label.replace(/ /g, '-'))}" role="group" aria-label="${esc(label)}"><text x="8" y="${y + 14}">${esc(lane.label)}</text>${segs.join('')}</g>`);
+  });
+  for (const m of marks) {
+    parts.push(`<g data-event-line="${esc(m.label)}"><line x1="${X(m.tMs)}" y1="14" x2="${X(m.tMs)}" y2="${30 + lanes.length * laneH}" stroke="#333" stroke-dasharray="4 3"/><text x="${X(m.tMs) + 4}" y="12">${esc(m.label)}</text></g>`);
+  }
+  const axisY = 30 + lanes.length * laneH;
+  for (let k = 0; k <= 5; k++) {
+    const t = t0 + ((t1 - t0) * k) / 5;
+    parts.push(`<text x="${X(t) - 10}" y="${axisY + 14}">${(t / 1000).toFixed(1)} s</text>`);
+  }
+  const lg = legend([
+    ...owners.map((o) => ({ color: ownerColor(owners, o), label: `slot owned by ${o}` })),
+    { color: COLOR.empty, label: 'empty slot', pattern: true },
+    { color: COLOR.ok, label: '▲ update / outputs written (bars)' },
+    { color: '#0072B2', label: '◆ replace' },
+    { color: COLOR.enoent, label: '✕ purge or delete / outputs failed (bars)' },
+    { color: COLOR.lost, label: 'outputs lost, ring full (bars)' },
+  ]);
+  return lg + svg(w, axisY + 24, title, descs.join('. '), parts.join('\n'));
+}
+
+// ---------------------------------------------------------------------------------------
+// Stress series: foreign entries purged (and violations) over time
+
+export function seriesChart(points: { tMs: number; value: number }[], title: string, what: string, color = PALETTE[0]!): string {
+  if (points.length < 2) return `<p class="empty" role="status">Too few samples to draw ${esc(what)} over time.</p>`;
+  const w = 700;
+  const h = 180;
+  const t1 = points[points.length - 1]!.tMs;
+  const max = Math.max(1, ...points.map((p) => p.value));
+  const X = (t: number): number => 50 + (t / t1) * (w - 70);
+  const Y = (v: number): number => h - 30 - (v / max) * (h - 50);
+  const d = points.map((p, i) => `${i ? 'L' : 'M'}${X(p.tMs).toFixed(1)},${Y(p.value).toFixed(1)}`).join(' ');
+  const body = `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>` +
+    `<line x1="50" y1="${h - 30}" x2="${w - 20}" y2="${h - 30}" stroke="#333"/><line x1="50" y1="20" x2="50" y2="${h - 30}" stroke="#333"/>` +
+    `<text x="6" y="${Y(max) + 4}">${n(max)}</text><text x="30" y="${h - 26}">0</text>` +
+    `<text x="${w - 60}" y="${h - 10}">${(t1 / 1000).toFixed(1)} s</text>`;
+  return svg(w, h, title, `${what} rises from ${n(points[0]!.value)} to ${n(points[points.length - 1]!.value)} over ${(t1 / 1000).toFixed(1)} s`, body, `data-series="${esc(what)}"`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Interleaving swim lanes
+
+const KEY = /slot|entry \d+ \.(state|gen)|data_head|data_tail|record bytes|rcu cpu\d+ \.(nesting|qs_ctr)|event \d+ \.gen/;
+
+/** the access where the interleaving bites: the first one of an operation resumed after a preemption */
+export function highlightStep(trace: TraceStep[]): number {
+  for (let i = trace.length - 1; i > 0; i--) if (trace[i]!.depth < trace[i - 1]!.depth) return trace[i]!.step;
+  return trace.at(-1)?.step ?? -1;
+}
+
+export function swimLanes(trace: TraceStep[], title: string, all = false): string {
+  if (trace.length === 0) return `<p class="empty" role="status">The schedule has no shared-memory access to show.</p>`;
+  const hi = highlightStep(trace);
+  const shown = trace.filter((s) => all || KEY.test(s.word) || s.step === hi).slice(0, 240);
+  const actors = [...new Set(trace.map((s) => s.actor))];
+  const colW = 118;
+  const laneH = 58;
+  const left = 90;
+  const w = left + shown.length * colW + 20;
+  const h = 40 + actors.length * laneH;
+  const parts: string[] = [];
+  actors.forEach((a, i) => {
+    const y = 30 + i * laneH;
+    parts.push(`<g data-lane="actor-${esc(a)}"><rect x="0" y="${y - 4}" width="${w}" height="${laneH - 6}" fill="${i % 2 ? '#fafafa' : '#f1f5f9'}"/><text x="8" y="${y + 26}" font-weight="600">${esc(a)}</text></g>`);
+  });
+  shown.forEach((s, j) => {
+    const i = actors.indexOf(s.actor);
+    const x = left + j * colW;
+    const y = 30 + i * laneH;
+    const isHi = s.step === hi;
+    const val = /slot/.test(s.word) ? (v: number) => (v === 0 ? 'NULL' : `entry ${v - 1}`) : (v: number) => String(v);
+    const what = s.access === 'load' ? `saw ${val(s.value)}` : s.access === 'store' ? `wrote ${val(s.arg)}`
+      : s.access === 'add' ? `+${s.arg}` : s.access.endsWith('bytes') ? 'bytes' : `${val(s.value)}→${val(s.arg)}`;
+    const label = `step ${s.step}: ${s.actor} ${s.op}: ${s.access} ${s.word}: ${what}${isHi ? ' (where the interleaving shows)' : ''}`;
+    parts.push(`<g data-step="${s.step}"${isHi ? ' data-highlight="true"' : ''} role="img" aria-label="${esc(label)}"><title>${esc(label)}</title>` +
+      `<rect x="${x}" y="${y}" width="${colW - 8}" height="42" rx="4" fill="${isHi ? '#fde7dc' : '#fff'}" stroke="${isHi ? COLOR.highlight : '#888'}" stroke-width="${isHi ? 3 : 1}"/>` +
+      `<text x="${x + 4}" y="${y + 13}">#${s.step} ${esc(s.access)}</text><text x="${x + 4}" y="${y + 26}">${esc(s.word.replace('map 0 ', '').slice(0, 17))}</text><text x="${x + 4}" y="${y + 38}">${esc(what.slice(0, 17))}</text></g>`);
+  });
+  const desc = `${shown.length} accesses in order; actors ${actors.join(', ')}; highlighted: step ${hi}`;
+  return legend([{ color: '#fde7dc', label: 'the access where the interleaving shows (thick red border)' }, { color: '#fff', label: 'a shared-memory access (hover for details)' }]) +
+    `<div style="overflow-x:auto">${svg(w, h, title, desc, parts.join('\n'))}</div>`;
+}
