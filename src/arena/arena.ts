@@ -102,6 +102,16 @@ export class Arena {
     return -1;
   }
 
+  /** allocRecord under the arena lock */
+  allocRecordLocked(base: number, stride: number, count: number, cursorWord: number, state: number, genField = -1): number {
+    this.lock();
+    try {
+      return this.allocRecord(base, stride, count, cursorWord, state, genField);
+    } finally {
+      this.unlock();
+    }
+  }
+
   /**
    * First-fit extent allocator over a map of units (slot words, ring pages): map[u] = n > 0
    * marks the start of an extent of n units, -1 a unit inside one, 0 a free unit.

@@ -4,21 +4,16 @@
  */
 import { styleText } from 'node:util';
 import type { KernelVersion } from '../kernel/behaviour.js';
-import { runDemo, type DemoFrame, type DemoRun } from '../demo/demo.js';
+import { runDemo, type DemoFrame, type DemoOptions, type DemoRun } from '../demo/demo.js';
 import { table } from './story.js';
 import { demoReport, writeReport } from '../report/report.js';
 
-export interface DemoCliOptions {
-  cpus: number;
-  apps: number;
-  durationMs: number;
-  kernel: KernelVersion;
-  rate: number;
-  size: number;
+export type DemoCliOptions = Pick<DemoOptions, 'cpus' | 'apps' | 'durationMs' | 'kernel' | 'rate' | 'size'> & {
+  /** run the same story on 4.7 after the main run */
   compare: boolean;
   json: boolean;
   report?: string;
-}
+};
 
 const n = (x: number): string => x.toLocaleString('en-US');
 

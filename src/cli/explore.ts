@@ -4,31 +4,22 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { KernelVersion } from '../kernel/behaviour.js';
 import { FAULTS } from '../kernel/faults.js';
 import {
   REPLAY_FORMAT, REPLAY_VERSION, explore, formatTrace, replay, replayFile, writeExclusive,
-  type ExploreResult, type ReplayFile, type SchedulerName,
+  type ExploreOptions, type ExploreResult, type ReplayFile,
 } from '../explore/explore.js';
 import { SCENARIOS, scenarioByName } from '../explore/scenarios.js';
 import { UsageErrorLike } from './usage.js';
 import { exploreReport, replayReport, writeReport } from '../report/report.js';
 
-export interface ExploreCliOptions {
+export type ExploreCliOptions = Pick<ExploreOptions, 'scheduler' | 'seed' | 'bound' | 'maxSchedules' | 'maxMs' | 'kernel' | 'strict' | 'inject'> & {
   scenario: string;
-  scheduler: SchedulerName;
-  seed: number;
-  bound: number;
-  maxSchedules: number;
-  maxMs: number;
-  kernel: KernelVersion;
-  strict: boolean;
-  inject?: string;
   out?: string;
   json: boolean;
   all: boolean;
   report?: string;
-}
+};
 
 const n = (x: number): string => Math.round(x).toLocaleString('en-US');
 

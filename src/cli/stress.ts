@@ -3,31 +3,21 @@
  * deliberately broken kernel and tabulates which invariant caught it and how fast.
  */
 import { styleText } from 'node:util';
-import type { KernelVersion } from '../kernel/behaviour.js';
 import { FAULTS } from '../kernel/faults.js';
 import { PROVENANCE_REASONS } from '../stress/invariants/provenance.js';
 import { REFERENCE_REASONS } from '../stress/invariants/references.js';
-import { runStress, type StressOptions, type StressProgress, type StressReport } from '../stress/engine.js';
+import { reproduceCommand, runStress, type StressOptions, type StressProgress, type StressReport } from '../stress/engine.js';
 import type { Violation } from '../kernel/violation.js';
 import { table } from './story.js';
 import { stressReport, writeReport } from '../report/report.js';
 
-export interface StressCliOptions {
-  cpus: number;
-  apps: number;
-  durationMs?: number;
-  ops?: number;
-  seed: number;
-  kernel: KernelVersion;
-  strict: boolean;
-  maxEntries: number;
-  inject?: string;
+export type StressCliOptions = Pick<StressOptions, 'cpus' | 'apps' | 'durationMs' | 'ops' | 'seed' | 'kernel' | 'strict' | 'maxEntries' | 'inject'> & {
   /** with --inject all: seeds per fault */
   seeds: number;
   windowUs: number;
   json: boolean;
   report?: string;
-}
+};
 
 const n = (x: number): string => Math.round(x).toLocaleString('en-US');
 
@@ -89,7 +79,7 @@ export async function stressCommand(o: StressCliOptions): Promise<number> {
     ...(o.ops !== undefined ? { ops: o.ops } : { durationMs: o.durationMs ?? 5000 }),
     ...(o.inject ? { inject: o.inject } : {}),
   };
-  if (!o.json) console.error(`seed ${o.seed}; reproduce: ${reproduce(base)}`);
+  if (!o.json) console.error(`seed ${o.seed}; reproduce: ${reproduceCommand(base)}`);
   const report = await runStress({
     ...base,
     ...(o.json && !tty ? {} : { onProgress: (p: StressProgress) => process.stderr.write(tty ? `\r${progressLine(p)}   ` : `${progressLine(p)}\n`) }),
@@ -102,15 +92,6 @@ export async function stressCommand(o: StressCliOptions): Promise<number> {
     if (!o.json) console.log(`report: ${o.report}`);
   }
   return report.ok ? 0 : 1;
-}
-
-function reproduce(o: StressOptions): string {
-  const parts = ['npx perfemu stress', `--seed ${o.seed}`, `--cpus ${o.cpus}`, `--apps ${o.apps}`,
-    o.ops !== undefined ? `--ops ${o.ops}` : `--duration ${(o.durationMs ?? 5000) / 1000}`, `--kernel ${o.kernel}`, `--max-entries ${o.maxEntries}`];
-  if (o.strict) parts.push('--strict');
-  if (o.inject) parts.push(`--inject ${o.inject}`);
-  if (o.windowUs !== undefined && o.windowUs !== 20) parts.push(`--window-us ${o.windowUs}`);
-  return parts.join(' ');
 }
 
 export interface InjectRow {

@@ -18,13 +18,7 @@ function epw(k: Kctx, ep: number, field: number): number {
 /** epoll_create: the new epoll file's index, or -errno */
 export function epoll_create(k: Kctx): number {
   const a = k.a;
-  a.lock();
-  let ep: number;
-  try {
-    ep = a.allocRecord(a.L.epollBase, EPOLL_STRIDE, a.L.maxEpoll, H_CUR_EPOLL, S_LIVE);
-  } finally {
-    a.unlock();
-  }
+  const ep = a.allocRecordLocked(a.L.epollBase, EPOLL_STRIDE, a.L.maxEpoll, H_CUR_EPOLL, S_LIVE);
   if (ep < 0) return -ENOMEM;
   const f = alloc_file(k, FILE_KIND_EPOLL, ep, FMODE_READ);
   if (f < 0) {

@@ -77,13 +77,7 @@ export function perf_event_open(k: Kctx, attr: PerfEventAttr, pid: number, cpu: 
       return -ENOENT;
   }
   const a = k.a;
-  let e: number;
-  a.lock();
-  try {
-    e = a.allocRecord(a.L.eventBase, EVENT_STRIDE, a.L.maxEvents, H_CUR_EVENT, S_LIVE, E_GEN);
-  } finally {
-    a.unlock();
-  }
+  const e = a.allocRecordLocked(a.L.eventBase, EVENT_STRIDE, a.L.maxEvents, H_CUR_EVENT, S_LIVE, E_GEN);
   if (e < 0) return -ENOMEM;
   const i32 = a.i32;
   i32[ew(k, e, E_ID)] = a.add(H_NEXT_EVENT_ID, 1) + 1;

@@ -208,6 +208,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
   const opsNow = () => mainActor.ops + tasks.reduce((s, _, i) => s + Atomics.load(ctl, CTL_OPS + i + 1), 0);
   const outputsNow = () => kernel.inspect().cpuCounters.reduce((s, c) => s + c.outputs, 0);
   let leftOver: string[] = [];
+  record(); // the series spans the whole run: its start, each audit, its end
   try {
     let lastAudit = t0;
     let lastProgress = t0;

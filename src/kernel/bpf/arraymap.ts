@@ -33,13 +33,7 @@ import {
 /** bpf_event_entry_gen: entry index, or -1 when the entry table is full */
 function bpf_event_entry_gen(k: Kctx, perfFile: number, mapFile: number, map: number): number {
   const a = k.a;
-  let ee: number;
-  a.lock();
-  try {
-    ee = a.allocRecord(a.L.entryBase, ENTRY_STRIDE, a.L.maxEntries, H_CUR_ENTRY, S_LIVE, EE_GEN);
-  } finally {
-    a.unlock();
-  }
+  const ee = a.allocRecordLocked(a.L.entryBase, ENTRY_STRIDE, a.L.maxEntries, H_CUR_ENTRY, S_LIVE, EE_GEN);
   if (ee < 0) return -1;
   const i32 = a.i32;
   // Plain stores: the slot exchange that publishes the entry orders them before any reader.

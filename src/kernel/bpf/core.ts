@@ -41,13 +41,7 @@ export function prog_refcnt(k: Kctx, prog: number): number {
 /** Allocates a program using `maps` (map indices, already referenced by the caller). */
 export function bpf_prog_alloc(k: Kctx, maps: number[]): number {
   const a = k.a;
-  a.lock();
-  let prog: number;
-  try {
-    prog = a.allocRecord(a.L.progBase, PROG_STRIDE, a.L.maxProgs, H_CUR_PROG, S_LIVE);
-  } finally {
-    a.unlock();
-  }
+  const prog = a.allocRecordLocked(a.L.progBase, PROG_STRIDE, a.L.maxProgs, H_CUR_PROG, S_LIVE);
   if (prog < 0) return -1;
   a.i32[pw(k, prog, P_ID)] = a.add(H_NEXT_PROG_ID, 1) + 1;
   a.i32[pw(k, prog, P_NMAPS)] = maps.length;

@@ -35,6 +35,24 @@ function pin_path(k: Kctx, pin: number): string {
   return dec.decode(k.a.u8.slice(at, at + len));
 }
 
+/**
+ * Under the arena lock: finds the pin at `path` and runs `then(pin, kind, obj)` while it cannot
+ * go away. Returns its kind and object, or null when there is no such pin.
+ */
+function with_pin(k: Kctx, path: string, then: (pin: number, kind: number, obj: number) => void): { kind: number; obj: number } | null {
+  k.a.lock();
+  try {
+    const pin = lookup(k, path);
+    if (pin < 0) return null;
+    const kind = k.a.i32[pinw(k, pin, PN_KIND)]!;
+    const obj = k.a.i32[pinw(k, pin, PN_OBJ)]!;
+    then(pin, kind, obj);
+    return { kind, obj };
+  } finally {
+    k.a.unlock();
+  }
+}
+
 /** the pin at `path`, or -1. Caller holds the arena lock. */
 function lookup(k: Kctx, path: string): number {
   for (let p = 0; p < k.a.L.maxPins; p++) {
@@ -104,21 +122,13 @@ export function bpf_obj_get(k: Kctx, path: string, flags: number, caller: Caller
   if (err) return err;
   if (flags & ~k.b.objGetFlags) return -EINVAL;
   if (flags & BPF_F_RDONLY && flags & BPF_F_WRONLY) return -EINVAL; // bpf_get_file_flag
-  const a = k.a;
-  let kind: number;
-  let obj: number;
-  a.lock();
-  try {
-    const pin = lookup(k, path);
-    if (pin < 0) return -ENOENT;
-    kind = a.i32[pinw(k, pin, PN_KIND)]!;
-    obj = a.i32[pinw(k, pin, PN_OBJ)]!;
-    // take the reference while the pin cannot go away under us
+  // take the reference while the pin cannot go away under us
+  const found = with_pin(k, path, (_pin, kind, obj) => {
     if (kind === FILE_KIND_MAP) bpf_map_inc(k, obj, true);
     else if ((flags & ~BPF_F_PATH_FD) === 0) bpf_prog_inc(k, obj);
-  } finally {
-    a.unlock();
-  }
+  });
+  if (!found) return -ENOENT;
+  const { kind, obj } = found;
   if (kind === FILE_KIND_PROG) {
     if ((flags & ~BPF_F_PATH_FD) !== 0) return -EINVAL; // a program fd is always O_RDWR
     const pf = alloc_file(k, FILE_KIND_PROG, obj, FMODE_READ | FMODE_WRITE);
@@ -136,19 +146,9 @@ export function bpf_obj_get(k: Kctx, path: string, flags: number, caller: Caller
 
 /** unlink(2) of a pin: the inode's reference goes (from an RCU callback in 5.10) */
 export function bpf_unlink(k: Kctx, path: string): number {
-  const a = k.a;
-  let kind: number;
-  let obj: number;
-  a.lock();
-  try {
-    const pin = lookup(k, path);
-    if (pin < 0) return -ENOENT;
-    kind = a.i32[pinw(k, pin, PN_KIND)]!;
-    obj = a.i32[pinw(k, pin, PN_OBJ)]!;
-    a.store(pinw(k, pin, PN_STATE), S_FREE);
-  } finally {
-    a.unlock();
-  }
+  const found = with_pin(k, path, (pin) => k.a.store(pinw(k, pin, PN_STATE), S_FREE));
+  if (!found) return -ENOENT;
+  const { kind, obj } = found;
   if (k.b.unlinkDeferred) call_rcu(k, kind === FILE_KIND_MAP ? RCU_CB.PIN_PUT_MAP : RCU_CB.PIN_PUT_PROG, obj);
   else if (kind === FILE_KIND_MAP) bpf_map_put_with_uref(k, obj);
   else bpf_prog_put(k, obj);
