@@ -8,7 +8,7 @@ import type { ExploreResult } from '../explore/explore.js';
 import type { Execution, TraceStep } from '../explore/runner.js';
 import type { StressReport } from '../stress/engine.js';
 import { esc, n, page, table, type Section } from './html.js';
-import { demuxDiagram, demuxLegend, seriesChart, slotTimeline, swimLanes, type Lane } from './views.js';
+import { demuxDiagram, demuxLegend, emptyTimeline, seriesChart, slotTimeline, swimLanes, type Lane } from './views.js';
 
 export function demoReport(runs: DemoRun[]): string {
   const main = runs[0]!;
@@ -30,7 +30,9 @@ export function demoReport(runs: DemoRun[]): string {
     sections.push({
       id: `timeline-${r.kernel}`, title: `Slot timeline, kernel ${r.kernel}`,
       html: `<p>One lane per slot, coloured by the app whose map file owns the entry; the bars under each lane are the outputs of that slot's CPU per interval (written, failed, lost).</p>` +
-        slotTimeline(times, lanes, r.exitAtMs ? [{ tMs: r.exitAtMs, label: `${r.exitedApp} exits` }] : [], `Slot timeline on kernel ${r.kernel}`, { app: r.exitedApp, at: r.exitAtMs }),
+        (r.durationMs === 0
+          ? emptyTimeline('its duration was 0 s')
+          : slotTimeline(times, lanes, r.exitAtMs ? [{ tMs: r.exitAtMs, label: `${r.exitedApp} exits` }] : [], `Slot timeline on kernel ${r.kernel}`, { app: r.exitedApp, at: r.exitAtMs })),
     });
   }
   sections.push({

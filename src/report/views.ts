@@ -77,6 +77,10 @@ export const demuxLegend = legend([
 // ---------------------------------------------------------------------------------------
 // Slot timeline
 
+export function emptyTimeline(why: string): string {
+  return `<p class="empty" role="status" data-empty="timeline">This run recorded no data over time (${esc(why)}): there is no slot timeline to draw.</p>`;
+}
+
 export interface Lane {
   label: string;
   /** per sample: the owner (null = empty) */
@@ -88,9 +92,8 @@ export interface Lane {
 }
 
 export function slotTimeline(times: number[], lanes: Lane[], marks: { tMs: number; label: string }[], title: string, exitMs?: { app: string; at: number }): string {
-  if (times.length < 2 || times[times.length - 1]! - times[0]! <= 0) {
-    return `<p class="empty" role="status" data-empty="timeline">This run recorded no data over time (it ended before a second sample was taken): there is no slot timeline to draw.</p>`;
-  }
+  const span = times.length ? times[times.length - 1]! - times[0]! : 0;
+  if (times.length < 2 || span <= 0) return emptyTimeline('it ended before a second sample was taken');
   const owners = [...new Set(lanes.flatMap((l) => l.owners).filter((o): o is string => o !== null))].sort();
   const left = 90;
   const w = 1000;
