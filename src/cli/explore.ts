@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FAULTS } from '../kernel/faults.js';
 import {
-  REPLAY_FORMAT, REPLAY_VERSION, explore, formatTrace, replay, replayFile, writeExclusive,
+  REPLAY_FORMAT, REPLAY_VERSION, explore, formatSchedule, formatTrace, replay, replayFile, writeExclusive,
   type ExploreOptions, type ExploreResult, type ReplayFile,
 } from '../explore/explore.js';
 import { SCENARIOS, scenarioByName } from '../explore/scenarios.js';
@@ -68,7 +68,7 @@ export function formatExplore(r: ExploreResult, summary: string, all = false): s
   lines.push(f.finding.violation
     ? `VIOLATION: ${f.finding.kind}: ${f.finding.detail}`
     : `found: ${f.finding.kind}: ${f.finding.detail} (not a violation of the kernel's contract)`);
-  lines.push(`schedule: ${f.schedule.length} choices, shrunk to ${f.shrunk.length} with ${f.preemptions} preemption(s): [${f.shrunk.join(', ')}]`);
+  lines.push(`schedule: ${f.schedule.length} choices, shrunk to ${f.shrunk.length} with ${f.preemptions} preemption(s): ${formatSchedule(f.shrunk)}`);
   lines.push(`operations in the order they finished: ${f.results.join(', ')}`);
   lines.push(`trace (${f.trace.length} accesses${all ? '' : '; slots, entries, rings and RCU shown, --all for every access'}):`);
   lines.push(...formatTrace(f.trace, { all }).map((l) => `  ${l}`));
@@ -92,7 +92,7 @@ export function replayCommand(path: string, o: { json: boolean; all: boolean; re
   if (o.json) {
     console.log(JSON.stringify({ command: 'replay', file: path, reproduced: Boolean(got), expect: rf.expect, findings: ex.findings, results: ex.results, trace: ex.trace }, null, 2));
   } else {
-    console.log(`perfemu replay — ${rf.scenario} on kernel ${rf.kernel}${rf.strict ? ' (strict)' : ''}${rf.inject ? `, fault ${rf.inject}` : ''}: schedule [${rf.schedule.join(', ')}]`);
+    console.log(`perfemu replay — ${rf.scenario} on kernel ${rf.kernel}${rf.strict ? ' (strict)' : ''}${rf.inject ? `, fault ${rf.inject}` : ''}: schedule ${formatSchedule(rf.schedule)}`);
     console.log(`operations in the order they finished: ${ex.results.join(', ')}`);
     console.log(formatTrace(ex.trace ?? [], { all: o.all }).map((l) => `  ${l}`).join('\n'));
     console.log(got ? `\nreproduced: ${got.kind}: ${got.detail}` : `\nNOT reproduced: expected ${rf.expect.kind}; found ${ex.findings.map((f) => f.kind).join(', ') || 'nothing'}`);

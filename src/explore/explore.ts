@@ -149,6 +149,18 @@ function shrinkFound(scn: Scenario, run: RunOptions, choices: number[], hit: Fin
   return { finding, schedule: trimZeros(choices), shrunk, trace: ex.trace ?? [], preemptions: ex.preemptions, results: ex.results };
 }
 
+/** a schedule for people: runs of zeros compressed, "[0 ×57, 1]" */
+export function formatSchedule(c: number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < c.length; ) {
+    let j = i;
+    while (j < c.length && c[j] === c[i]) j++;
+    out.push(j - i > 3 ? `${c[i]} ×${j - i}` : c.slice(i, j).join(', '));
+    i = j;
+  }
+  return `[${out.join(', ')}]`;
+}
+
 function trimZeros(c: number[]): number[] {
   let n = c.length;
   while (n > 0 && c[n - 1] === 0) n--;

@@ -18,6 +18,7 @@ import type { Violation } from '../kernel/violation.js';
 import { conservationHooks } from '../stress/invariants/conservation.js';
 import { auditReferences } from '../stress/invariants/references.js';
 import { auditRelease, releaseHooks } from '../stress/invariants/release.js';
+import { describeViolation } from '../stress/describe.js';
 import { ScheduledArena, type AccessOp } from './arena.js';
 import type { Scheduler } from './schedulers/scheduler.js';
 
@@ -204,5 +205,5 @@ function findings(kernel: Kernel, built: Built, crashed: string | null): Finding
 }
 
 function violationText(v: Violation): string {
-  return `${v.kind}${v.cpu >= 0 ? ` on CPU ${v.cpu}` : ''} (${v.args.join(', ')})`;
+  return describeViolation(v, false).trim();
 }

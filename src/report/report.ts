@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { DemoRun } from '../demo/demo.js';
-import type { ExploreResult } from '../explore/explore.js';
+import { formatSchedule, type ExploreResult } from '../explore/explore.js';
 import type { Execution, TraceStep } from '../explore/runner.js';
 import type { StressReport } from '../stress/engine.js';
 import { esc, n, page, table, type Section } from './html.js';
@@ -101,7 +101,7 @@ export function exploreReport(r: ExploreResult, summary: string): string {
   const sections: Section[] = [{
     id: 'search', title: 'Search',
     html: `<p>Scenario <b>${esc(r.scenario)}</b>: ${esc(summary)}. Scheduler ${esc(r.scheduler)}${r.scheduler === 'exhaustive' ? ` (preemption bound ${o.bound})` : ` (seed ${o.seed})`}: ${n(r.schedules)} schedules, ${n(r.decisions)} decision points${r.exhausted ? ', the bounded space exhausted' : ''}.</p>` +
-      (r.found ? `<p class="${r.found.finding.violation ? 'bad' : 'note'}">${r.found.finding.violation ? 'Violation' : 'Found'}: ${esc(r.found.finding.kind)} — ${esc(r.found.finding.detail)}</p><p>Shrunk schedule: <code>[${r.found.shrunk.join(', ')}]</code> (${r.found.preemptions} preemption${r.found.preemptions === 1 ? '' : 's'}).</p>`
+      (r.found ? `<p class="${r.found.finding.violation ? 'bad' : 'note'}">${r.found.finding.violation ? 'Violation' : 'Found'}: ${esc(r.found.finding.kind)} — ${esc(r.found.finding.detail)}</p><p>Shrunk schedule: <code>${esc(formatSchedule(r.found.shrunk))}</code> (${r.found.preemptions} preemption${r.found.preemptions === 1 ? '' : 's'}).</p>`
         : `<p class="note">Found nothing${r.exhausted ? ' within the bound' : ' within the budget'}.</p>`),
   }];
   if (r.found) sections.push({ id: 'interleaving', title: 'The interleaving', html: interleavingHtml(r.found.trace, r.found.results) });
@@ -111,7 +111,7 @@ export function exploreReport(r: ExploreResult, summary: string): string {
 
 export function replayReport(scenario: string, kernel: string, schedule: number[], ex: Execution, expectKind: string): string {
   const got = ex.findings.find((f) => f.kind === expectKind);
-  return page(`perfemu replay — ${scenario} on kernel ${kernel}`, `schedule [${schedule.join(', ')}]: ${got ? `reproduced ${got.kind}` : `NOT reproduced (expected ${expectKind})`}`, [
+  return page(`perfemu replay — ${scenario} on kernel ${kernel}`, `schedule ${formatSchedule(schedule)}: ${got ? `reproduced ${got.kind}` : `NOT reproduced (expected ${expectKind})`}`, [
     { id: 'result', title: 'Result', html: got ? `<p class="${got.violation ? 'bad' : 'note'}">${esc(got.kind)}: ${esc(got.detail)}</p>` : `<p class="bad">The recorded finding (${esc(expectKind)}) did not show.</p>` },
     { id: 'interleaving', title: 'The interleaving', html: interleavingHtml(ex.trace ?? [], ex.results) },
   ]);
