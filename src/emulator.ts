@@ -11,7 +11,9 @@ import {
 import { PerfemuError, SystemCallError, invalidArgType, invalidArgValue, outOfRange, validateInt } from './errors.js';
 import { inspect, type KernelSnapshot } from './inspect.js';
 import { BEHAVIOURS, KERNEL_VERSIONS, kDefaultKernelVersion, type KernelVersion } from './kernel/behaviour.js';
-import { bpf_perf_event_output } from './kernel/bpf_trace.js';
+import {
+  BPF_PERF_EVENT_VALUE_SIZE, bpf_perf_event_output, bpf_perf_event_read, bpf_perf_event_read_value, type PerfEventValue,
+} from './kernel/bpf_trace.js';
 import { FAULTS, faultByName } from './kernel/faults.js';
 import { prog_nmaps } from './kernel/bpf/core.js';
 import { kctxOf, type Kctx, type KernelHooks } from './kernel/context.js';
@@ -216,21 +218,8 @@ export class Cpu {
    * in its low 32 bits, or BPF_F_CURRENT_CPU. Returns what the helper returns: 0 or -errno.
    */
   perfEventOutput(prog: ProgRef, mapIndexInProg: number, flags: number | bigint, data: Uint8Array | ArrayBufferView): number {
-    const kernel = this.#kernel;
-    const k = kernel.k;
-    const p = resolveProg(kernel, prog);
-    validateInt('mapIndexInProg', mapIndexInProg, 0, prog_nmaps(k, p) - 1);
-    let lo: number;
-    let hi: number;
-    if (typeof flags === 'bigint') {
-      if (flags < 0n || flags > 0xffff_ffff_ffff_ffffn) throw outOfRange('flags', 'a u64', flags);
-      lo = Number(flags & 0xffff_ffffn);
-      hi = Number(flags >> 32n);
-    } else {
-      validateInt('flags', flags, 0, Number.MAX_SAFE_INTEGER);
-      lo = flags >>> 0;
-      hi = Math.floor(flags / 0x1_0000_0000);
-    }
+    const k = this.#kernel.k;
+    const [p, lo, hi] = this.#args(prog, mapIndexInProg, flags);
     const bytes = data instanceof Uint8Array ? data
       : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
       : null;
@@ -240,6 +229,43 @@ export class Cpu {
       throw new SystemCallError('bpf', -EINVAL, 'BPF_PROG_LOAD', `kernel ${k.b.version}'s verifier rejects a zero-size bpf_perf_event_output`);
     }
     return bpf_perf_event_output(k, this.id, p, mapIndexInProg, lo, hi, bytes, bytes.length);
+  }
+
+  /**
+   * bpf_perf_event_read(map, flags) on this CPU: the event's counter, or -errno (in one
+   * return, as the helper's uapi has it). perfemu has no PMU: the counter of an event is the
+   * number of samples written into it.
+   */
+  perfEventRead(prog: ProgRef, mapIndexInProg: number, flags: number | bigint): number {
+    const [p, lo, hi] = this.#args(prog, mapIndexInProg, flags);
+    return bpf_perf_event_read(this.#kernel.k, this.id, p, mapIndexInProg, lo, hi);
+  }
+
+  /**
+   * bpf_perf_event_read_value(map, flags, buf, size) on this CPU (4.15+): `ret` 0 and the
+   * value, or -errno and a zeroed value; `size` other than 24 is EINVAL.
+   */
+  perfEventReadValue(prog: ProgRef, mapIndexInProg: number, flags: number | bigint, size = BPF_PERF_EVENT_VALUE_SIZE): PerfEventValue & { ret: number } {
+    const k = this.#kernel.k;
+    if (!k.b.readValue) throw new SystemCallError('bpf', -EINVAL, 'BPF_PROG_LOAD', `kernel ${k.b.version} has no bpf_perf_event_read_value (4.15+)`);
+    const [p, lo, hi] = this.#args(prog, mapIndexInProg, flags);
+    validateInt('size', size, 0, 0xffffffff);
+    const out: PerfEventValue = { counter: 0, enabled: 0, running: 0 };
+    const ret = bpf_perf_event_read_value(k, this.id, p, mapIndexInProg, lo, hi, size, out);
+    return { ret, ...out };
+  }
+
+  /** the program, and flags split into their low and high 32 bits (validated once) */
+  #args(prog: ProgRef, mapIndexInProg: number, flags: number | bigint): [number, number, number] {
+    const k = this.#kernel.k;
+    const p = resolveProg(this.#kernel, prog);
+    validateInt('mapIndexInProg', mapIndexInProg, 0, prog_nmaps(k, p) - 1);
+    if (typeof flags === 'bigint') {
+      if (flags < 0n || flags > 0xffff_ffff_ffff_ffffn) throw outOfRange('flags', 'a u64', flags);
+      return [p, Number(flags & 0xffff_ffffn), Number(flags >> 32n)];
+    }
+    validateInt('flags', flags, 0, Number.MAX_SAFE_INTEGER);
+    return [p, flags >>> 0, Math.floor(flags / 0x1_0000_0000)];
   }
 }
 

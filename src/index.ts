@@ -23,3 +23,4 @@ export { PerfBuffer, type PerfBufferOptions, type PerfBufferStats } from './cons
 export { CpuPool, CpuCrashError, type CpuRunOptions, type CpuResult, type ProgramSpec, type ProgramContext } from './cpus.js';
 export { AppPool, AppCrashError, type AppSpec, type AppPoolOptions, type AppLive, type AppResult } from './apps.js';
 export { encodeRecord, verifyRecord, RECORD_HEADER_BYTES, type RecordCheck } from './record.js';
+export { BPF_PERF_EVENT_VALUE_SIZE, type PerfEventValue } from './kernel/bpf_trace.js';

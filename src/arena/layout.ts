@@ -46,7 +46,7 @@
 
 export const PAGE_SIZE = 4096;
 export const ARENA_MAGIC = 0x554d4550; // "PEMU" little-endian
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4;
 
 // ---------------------------------------------------------------------------------------
 // Header (word indices). Sizes are stored so that any thread can rebuild the layout from
@@ -134,7 +134,7 @@ export const FMODE_READ = 1;
 export const FMODE_WRITE = 2;
 
 // struct perf_event
-export const EVENT_STRIDE = 16;
+export const EVENT_STRIDE = 20;
 export const E_STATE = 0;
 export const E_ID = 1;
 export const E_CPU = 2; // CPU it is bound to (-1: per-task)
@@ -151,6 +151,7 @@ export const E_WATERMARK = 12; // wakeup_watermark in bytes (attr.watermark set)
 export const E_GEN = 13; // bumped on every allocation of the record
 export const E_LOST_SAMPLES = 14; // event->lost_samples
 export const E_EPOLL = 15; // word index of the epoll instance's wake word watching it, or 0
+export const E_COUNT = 16; // the counter bpf_perf_event_read returns: samples written (plain; the bound CPU writes it)
 export const ATTR_INHERIT = 1;
 export const ATTR_SAMPLE_RAW = 2;
 export const ATTR_WATERMARK = 4;

@@ -64,6 +64,13 @@ export interface KernelBehaviour {
   readonly outputNoRoomErrno: number;
   /** helper nesting limit per CPU (0: none); deeper calls get EBUSY */
   readonly nestLimit: number;
+  /** bpf_perf_event_read resolves BPF_F_CURRENT_CPU (4.8+; 4.7 takes the index as given) */
+  readCurrentCpu: boolean;
+  /** bpf_perf_event_read accepts only HARDWARE and RAW events bound to this CPU (4.x), rather
+   *  than perf_event_read_local's rules (inherit EOPNOTSUPP, another CPU's event EINVAL) */
+  readChecksType: boolean;
+  /** bpf_perf_event_read_value exists (4.15+) */
+  readValue: boolean;
   /** a zero-size output is allowed (the 4.x verifier rejects size 0: we return EINVAL) */
   readonly zeroSizeOutput: boolean;
   /** sample padding bytes are written as zeros (4.7) rather than skipped */
@@ -98,6 +105,9 @@ const v47: KernelBehaviour = {
   updateInheritErrno: EINVAL,
   outputNoRoomErrno: 0,
   nestLimit: 0,
+  readCurrentCpu: false,
+  readChecksType: true,
+  readValue: false,
   zeroSizeOutput: false,
   zeroPadding: true,
   nextKeyNull: false,
@@ -114,6 +124,7 @@ const v48: KernelBehaviour = {
   putDeferred: true,
   mapFreeSynchronizeRcu: true,
   zeroPadding: false,
+  readCurrentCpu: true,
 };
 const v510: KernelBehaviour = {
   ...v48,
@@ -132,6 +143,8 @@ const v510: KernelBehaviour = {
   updateInheritErrno: EOPNOTSUPP,
   outputNoRoomErrno: ENOSPC,
   nestLimit: 3,
+  readChecksType: false,
+  readValue: true,
   zeroSizeOutput: true,
   nextKeyNull: true,
   objGetFlags: BPF_F_RDONLY | BPF_F_WRONLY,

@@ -9,7 +9,7 @@
  */
 import {
   C_E2BIG, C_EBUSY, C_EINVAL, C_ENOENT, C_ENOSPC, C_EOPNOTSUPP, C_LOST, C_NEST, C_NORB, C_OUTPUTS, CPU_STRIDE,
-  E_CONFIG, E_TYPE,
+  ATTR_INHERIT, E_CONFIG, E_COUNT, E_CPU, E_TYPE,
 } from '../arena/layout.js';
 import { BPF_F_CURRENT_CPU } from './behaviour.js';
 import type { Kctx } from './context.js';
@@ -17,8 +17,8 @@ import { E2BIG, EBUSY, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP } from './errno.js';
 import { entry_event, entry_gen, map_max_entries, slot_word } from './bpf/map.js';
 import { prog_map } from './bpf/core.js';
 import {
-  OUT_LOST, OUT_OK, PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_SOFTWARE, event_field, event_gen, event_oncpu,
-  perf_event_output,
+  OUT_LOST, OUT_OK, PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_HARDWARE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, event_attr_bits,
+  event_field, event_gen, event_oncpu, perf_event_output,
 } from './perf_event.js';
 import { rcu_read_lock, rcu_read_unlock } from './rcu.js';
 import type { OutputHandle } from './ring_buffer.js';
@@ -109,4 +109,69 @@ function count(k: Kctx, cpu: number, counter: number, ret: number): number {
   const w = cw(k, cpu, counter);
   k.a.i32[w] = k.a.i32[w]! + 1;
   return ret;
+}
+
+// ---------------------------------------------------------------------------------------
+// bpf_perf_event_read / bpf_perf_event_read_value (SPEC §5.2)
+
+/** struct bpf_perf_event_value: counter, enabled, running (u64 each) */
+export const BPF_PERF_EVENT_VALUE_SIZE = 24;
+
+export interface PerfEventValue {
+  counter: number;
+  enabled: number;
+  running: number;
+}
+
+/**
+ * get_map_perf_counter (6.18) / bpf_perf_event_read (4.x): the counter of the event in the
+ * slot, or -errno. perfemu has no PMU: an event's counter is the number of samples written
+ * into it, and enabled/running are 0.
+ */
+function get_map_perf_counter(k: Kctx, cpu: number, map: number, flagsLo: number, flagsHi: number, out: PerfEventValue): number {
+  if (flagsHi !== 0) return -EINVAL;
+  const index = flagsLo === BPF_F_CURRENT_CPU && k.b.readCurrentCpu ? cpu : flagsLo >>> 0;
+  if (index >= map_max_entries(k, map)) return -E2BIG;
+  rcu_read_lock(k, cpu);
+  try {
+    const slot = k.a.load(slot_word(k, map, index));
+    if (slot === 0) return -ENOENT;
+    const e = entry_event(k, slot - 1);
+    const bound = event_field(k, e, E_CPU);
+    if (k.b.readChecksType) {
+      // 4.x: HARDWARE or RAW only, on this CPU, without a custom count method
+      const type = event_field(k, e, E_TYPE);
+      if (type !== PERF_TYPE_HARDWARE && type !== PERF_TYPE_RAW) return -EINVAL;
+      if (event_oncpu(k, e) !== cpu) return -EINVAL;
+    } else {
+      // perf_event_read_local: inherited events cannot be read; a CPU-bound event only on its
+      // CPU; a per-task event is the calling task's (the program runs in its context here)
+      if (event_attr_bits(k, e) & ATTR_INHERIT) return -EOPNOTSUPP;
+      if (bound >= 0 && bound !== cpu) return -EINVAL;
+    }
+    out.counter = event_field(k, e, E_COUNT);
+    out.enabled = 0;
+    out.running = 0;
+    return 0;
+  } finally {
+    rcu_read_unlock(k, cpu);
+  }
+}
+
+/** bpf_perf_event_read: the counter, or -errno in the same return (the uapi's caveat) */
+export function bpf_perf_event_read(k: Kctx, cpu: number, prog: number, mapRef: number, flagsLo: number, flagsHi: number): number {
+  const v: PerfEventValue = { counter: 0, enabled: 0, running: 0 };
+  const err = get_map_perf_counter(k, cpu, prog_map(k, prog, mapRef), flagsLo, flagsHi, v);
+  return err < 0 ? err : v.counter;
+}
+
+/** bpf_perf_event_read_value (5.10+): 0 and the value, or -errno and a zeroed value */
+export function bpf_perf_event_read_value(k: Kctx, cpu: number, prog: number, mapRef: number, flagsLo: number, flagsHi: number, size: number, out: PerfEventValue): number {
+  let err = size !== BPF_PERF_EVENT_VALUE_SIZE ? -EINVAL : get_map_perf_counter(k, cpu, prog_map(k, prog, mapRef), flagsLo, flagsHi, out);
+  if (err < 0) {
+    out.counter = 0; // the kernel clears the buffer on any error
+    out.enabled = 0;
+    out.running = 0;
+  } else err = 0;
+  return err;
 }

@@ -4,7 +4,7 @@
  */
 import {
   ATTR_DISABLED, ATTR_INHERIT, ATTR_SAMPLE_RAW, ATTR_WATERMARK, E_ATTR, E_CONFIG, E_CPU, E_FILE, E_GEN,
-  E_ID, E_LOST_SAMPLES, E_MMAPS, E_ONCPU, E_RB, E_RB_PAGES, E_STATE, E_TYPE, E_WAKEUP_EVENTS,
+  E_COUNT, E_ID, E_LOST_SAMPLES, E_MMAPS, E_ONCPU, E_RB, E_RB_PAGES, E_STATE, E_TYPE, E_WAKEUP_EVENTS,
   E_WATERMARK, EVENT_STRIDE, FILE_KIND_PERF, FMODE_READ, FMODE_WRITE, H_CUR_EVENT,
   H_NEXT_EVENT_ID, PAGE_SIZE, RB_EVENT, S_DEAD, S_LIVE,
 } from '../arena/layout.js';
@@ -219,5 +219,7 @@ export function perf_event_output(k: Kctx, e: number, data: Uint8Array, len: num
   k.hooks.outputReserved?.({ cpu: a.i32[ew(k, e, E_CPU)]!, nest: rb_nest(k, rb) });
   perf_output_sample_raw(k, h, data, len, raw, k.b.zeroPadding);
   perf_output_end(k, h, a.i32[ew(k, e, E_WAKEUP_EVENTS)]!, (attr & ATTR_WATERMARK) !== 0);
+  const cw = ew(k, e, E_COUNT);
+  a.i32[cw] = a.i32[cw]! + 1; // only the CPU the event is bound to writes it
   return OUT_OK;
 }
