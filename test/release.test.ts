@@ -4,7 +4,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BPF_F_CURRENT_CPU, BPF_F_PRESERVE_ELEMS, type Kernel, type Process } from '../src/index.js';
+import { BPF_F_CURRENT_CPU, BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY, type Kernel, type Process } from '../src/index.js';
 import { FIXED, MODERN, VERSIONS, event, eventIdOf, mk, payload, perfArray, slots } from './fixtures/scenario.js';
 
 /** an app that fills slots 0..n-1 of a new map with events of CPUs 0..n-1 */
@@ -401,6 +401,27 @@ test('4.7: A21 the put is an immediate fput: the perf file is released while a C
   assert.is(event(kernel, id).alive, false);
   assert.equal(kernel.violations().map((x) => x.kind), ['use-after-free-event']);
 });
+
+// A22 permissions --------------------------------------------------------------------------
+
+for (const v of MODERN) {
+  test(`${v}: A22 RDONLY at create belongs to that fd: a later OBJ_GET without flags is writable; a read-only frontend's close purges nothing`, () => {
+    const kernel = mk(v);
+    const app = kernel.process('app');
+    const ro = perfArray(app, 4, BPF_F_RDONLY);
+    app.bpf.objPin(ro, '/sys/fs/bpf/m');
+    const rw = app.bpf.objGet('/sys/fs/bpf/m');
+    const ev = app.perfEventOpen({ cpu: 0, mmap: false });
+    app.bpf.mapUpdateElem(rw, 0, ev);
+    assert.equal(kernel.inspect().maps[0]!.flags, 0, 'the access bit is not kept in the map');
+    const ro2 = app.bpf.objGet('/sys/fs/bpf/m', BPF_F_RDONLY);
+    app.close(ro2);
+    app.close(ro);
+    assert.equal(slots(kernel)[0], { event: eventIdOf(kernel, app, ev), owner: app.fileOf(rw) }, 'read-only frontends own nothing, purge nothing');
+    app.close(rw);
+    assert.is(slots(kernel)[0], null);
+  });
+}
 
 // The map's last reference ---------------------------------------------------------------
 
