@@ -5,7 +5,7 @@
  */
 import { Arena, allocateArena, attachArena, kDefaultArenaConfig } from './arena/arena.js';
 import {
-  FILE_KIND_REGULAR, FMODE_READ, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS, H_KERNEL_VERSION, H_FAULT, H_NEXT_PID, H_STRICT, H_T0_HI, H_T0_LO,
+  FILE_KIND_REGULAR, FMODE_READ, PERF_HEADER_SIZE, PERF_RECORD_MAX, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS, H_KERNEL_VERSION, H_FAULT, H_NEXT_PID, H_STRICT, H_T0_HI, H_T0_LO,
   H_UNPRIV_BPF_DISABLED, type ArenaConfig,
 } from './arena/layout.js';
 import { PerfemuError, SystemCallError, invalidArgType, invalidArgValue, outOfRange, validateInt } from './errors.js';
@@ -43,7 +43,8 @@ export interface KernelOptions {
 export type ProgRef = number | { process: Process; fd: number };
 
 /** the largest payload whose PERF_RECORD_SAMPLE fits the u16 header.size */
-export const MAX_OUTPUT_BYTES = 0xffff - 8 - 4 - 3;
+export const MAX_OUTPUT_BYTES = PERF_RECORD_MAX - PERF_HEADER_SIZE - 4 - 7; // header, u32 size, padding
+
 
 export class Kernel {
   readonly arena: Arena;

@@ -4,7 +4,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BPF_F_CURRENT_CPU, POLLHUP, POLLIN, type RingRecord } from '../src/index.js';
+import { BPF_F_CURRENT_CPU, MAX_OUTPUT_BYTES, POLLHUP, POLLIN, type RingRecord } from '../src/index.js';
 import { OLD, VERSIONS, event, eventIdOf, mk, payload, perfArray } from './fixtures/scenario.js';
 
 function setup(v: import('../src/index.js').KernelVersion, opts: { pages?: number; wakeupEvents?: number; watermark?: number } = {}) {
@@ -156,6 +156,21 @@ for (const v of VERSIONS) {
     assert.equal([kernel.inspect().cpuCounters[0]!.lost, kernel.inspect().perfEvents[0]!.lostSamples], [0, 0]);
   });
 }
+test('the largest output fits the u16 header.size exactly; one byte more is refused before the kernel', () => {
+  const { app, fd, out, ring } = setup('6.18', { pages: 32 });
+  assert.is(MAX_OUTPUT_BYTES, 65516);
+  assert.is(out(new Uint8Array(MAX_OUTPUT_BYTES)), 0);
+  assert.is(ring().head, 65528, 'header 8 + round_up(65516 + 4, 8) = 65528 <= 65535');
+  const [r] = app.readRing(fd);
+  assert.is(r?.type === 'sample' && r.size, 65516, 'raw size field = padded length (65520) - 4');
+  try {
+    out(new Uint8Array(MAX_OUTPUT_BYTES + 1));
+    assert.unreachable('a record of 65536 bytes cannot be described by header.size');
+  } catch (e) {
+    assert.is((e as { code: string }).code, 'ERR_OUT_OF_RANGE');
+  }
+});
+
 test('6.18: a zero-size output is allowed (a 16-byte record, size 4); 4.8 rejects it at program load', () => {
   const { app, fd, out } = setup('6.18');
   assert.is(out(new Uint8Array(0)), 0);

@@ -15,7 +15,8 @@
  *   | entry table        |  struct bpf_event_entry: event, perf file, map file (owner), gen
  *   | prog table         |  struct bpf_prog: id, refcnt, the maps it uses
  *   | pin table          |  bpffs inodes: path bytes, object kind, object index
- *   | RCU state          |  grace-period sequence, per-CPU read-side nesting and quiescent ctr
+ *   | RCU state          |  grace-period sequence and request, callback queue head/tail, per reader
+ *   |                    |  (CPUs, then task contexts) its read-side word(s) and grace-period snapshot
  *   | RCU callback queue |  call_rcu records: kind, argument, grace period they wait for
  *   | per-CPU block      |  helper nesting level, counters (outputs, each errno, losses)
  *   | violation log      |  invariant violations seen by any thread (count + records)
@@ -30,6 +31,10 @@
  *   thread: update, delete, purge, map free); read only with Atomics.load (CPUs in the output
  *   helper, the purge). Never a plain store: a plain store could lose a concurrent exchange's
  *   old entry and so leak or double-put it.
+ * - Any table record is marked LIVE by allocRecord (under the lock) before its allocator fills
+ *   its fields with plain stores; other threads reach it only through a handle published after
+ *   that (an fd table, a slot exchange, a file's object index). A snapshot (inspect, the stress
+ *   engine's series) may see a record half made; the pause audits run when no allocation is.
  * - Entry records: written with plain stores by the allocating thread *before* the slot
  *   exchange that publishes them (the exchange is the release); read with plain loads by a CPU
  *   after its Atomics.load of the slot (the acquire). `gen` and `state` use Atomics because
@@ -170,7 +175,6 @@ export const M_REFCNT = 7;
 export const M_USERCNT = 8;
 export const M_SLOT_BASE = 9; // word index of slot 0
 export const M_FROZEN = 10;
-export const M_OPS = 11; // index of the ops table chosen at creation (kernel/bpf/map_types.ts)
 
 // struct bpf_event_entry. Slot words hold (entry index + 1); 0 is NULL.
 export const ENTRY_STRIDE = 8;
@@ -283,7 +287,6 @@ export const RB_WATERMARK = 5; // rb->watermark (bytes)
 export const RB_POLL = 6; // rb->poll: EPOLLIN set by a wakeup, cleared by poll()
 export const RB_PAUSED = 7; // rb->paused (a ring with no data pages starts paused)
 export const RB_EVENT = 8; // owning perf event index
-export const RB_EVENT_GEN = 9; // ... and its generation
 // Conservation counters (perfemu instrumentation, not in the kernel's struct): plain words,
 // each written by one side only and read by the checker after the ring is detached and a grace
 // period has passed (so no writer is left).

@@ -2,7 +2,7 @@
  * Kernel versions as data (SPEC.md, the version table and §11). Every behaviour that changed
  * across kernels is a named field read here, never a version comparison inside an op.
  * Structural differences (whether a map type has `map_release`, which `map_free` it uses)
- * are ops tables chosen in kernel/bpf/map_types.ts from these fields.
+ * are ops tables chosen in kernel/bpf/arraymap.ts (ops_of) from these fields.
  */
 import { EINVAL, ENOENT, ENOSPC, ENOTSUPP, EOPNOTSUPP } from './errno.js';
 
@@ -11,7 +11,6 @@ export const KERNEL_VERSIONS: readonly KernelVersion[] = ['4.7', '4.8', '5.10', 
 export const kDefaultKernelVersion: KernelVersion = '6.18';
 
 // map_flags bits (include/uapi/linux/bpf.h)
-export const BPF_F_NO_PREALLOC = 1 << 0;
 export const BPF_F_NUMA_NODE = 1 << 2;
 export const BPF_F_RDONLY = 1 << 3;
 export const BPF_F_WRONLY = 1 << 4;

@@ -1,5 +1,4 @@
 /** Ids of the injectable faults (kernel/faults.ts describes them); 0 is the correct kernel. */
-export const FAULT_NONE = 0;
 export const FAULT_FREE_WITHOUT_GP = 1;
 export const FAULT_PURGE_NO_OWNER_CHECK = 2;
 export const FAULT_REPLACE_LEAK = 3;

@@ -45,14 +45,8 @@ export function file_kind(k: Kctx, f: number): number {
 export function file_obj(k: Kctx, f: number): number {
   return k.a.i32[fw(k, f, F_OBJ)]!;
 }
-export function file_mode(k: Kctx, f: number): number {
-  return k.a.i32[fw(k, f, F_MODE)]!;
-}
 export function file_serial(k: Kctx, f: number): number {
   return k.a.i32[fw(k, f, F_SERIAL)]!;
-}
-export function file_count(k: Kctx, f: number): number {
-  return k.a.load(fw(k, f, F_COUNT));
 }
 export function file_live(k: Kctx, f: number): boolean {
   return f >= 0 && f < k.a.L.maxFiles && k.a.load(fw(k, f, F_STATE)) === S_LIVE;

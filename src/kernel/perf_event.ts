@@ -100,13 +100,6 @@ export function perf_event_open(k: Kctx, attr: PerfEventAttr, pid: number, cpu: 
   return f;
 }
 
-/** the event's id (perf's event->id, written into LOST records) */
-export function event_id(k: Kctx, e: number): number {
-  return k.a.i32[ew(k, e, E_ID)]!;
-}
-export function event_live(k: Kctx, e: number): boolean {
-  return k.a.load(ew(k, e, E_STATE)) === S_LIVE;
-}
 export function event_gen(k: Kctx, e: number): number {
   return k.a.load(ew(k, e, E_GEN));
 }
@@ -141,7 +134,7 @@ export function perf_mmap(k: Kctx, e: number, pages: number): number {
     }
     if (first < 0) return -ENOMEM;
     const rb = a.L.ringBase + first * (PAGE_SIZE / 4);
-    ring_buffer_init(k, rb, pages, a.i32[ew(k, e, E_WATERMARK)]!, e, event_gen(k, e));
+    ring_buffer_init(k, rb, pages, a.i32[ew(k, e, E_WATERMARK)]!, e);
     a.i32[ew(k, e, E_RB_PAGES)] = pages;
     a.store(ew(k, e, E_RB), rb); // publishes the initialised control page to the CPUs
   }

@@ -8,7 +8,7 @@
 import {
   E_EPOLL, EVENT_STRIDE, PAGE_SIZE, PERF_HEADER_SIZE, PERF_LOST_RECORD_SIZE, PERF_RECORD_LOST, PERF_RECORD_MISC_KERNEL,
   PERF_RECORD_SAMPLE, POLL_IN, RB_DATA_HEAD, RB_DATA_OFFSET, RB_DATA_SIZE, RB_DATA_TAIL, RB_EVENT,
-  RB_EVENT_GEN, RB_EVENTS, RB_HEAD, RB_LOST, RB_LOST_TOTAL, RB_NEST, RB_OUTPUTS, RB_PAUSED, RB_POLL,
+  RB_EVENTS, RB_HEAD, RB_LOST, RB_LOST_TOTAL, RB_NEST, RB_OUTPUTS, RB_PAUSED, RB_POLL,
   RB_READ_LOST, RB_READ_SAMPLES, RB_WAKEUP, RB_WATERMARK,
 } from '../arena/layout.js';
 import type { Kctx } from './context.js';
@@ -17,7 +17,7 @@ import { FAULT_PRODUCER_EARLY_HEAD, FAULT_READER_EARLY_TAIL } from './fault_ids.
 const PAGE_WORDS = PAGE_SIZE / 4;
 
 /** ring_buffer_init: `rb` is the word index of the control page */
-export function ring_buffer_init(k: Kctx, rb: number, pages: number, watermark: number, event: number, eventGen: number): void {
+export function ring_buffer_init(k: Kctx, rb: number, pages: number, watermark: number, event: number): void {
   const i32 = k.a.i32;
   i32.fill(0, rb, rb + PAGE_WORDS);
   const size = pages * PAGE_SIZE;
@@ -27,12 +27,8 @@ export function ring_buffer_init(k: Kctx, rb: number, pages: number, watermark: 
   i32[rb + RB_WATERMARK] = watermark > 0 ? Math.min(size, watermark) : size / 2;
   i32[rb + RB_PAUSED] = pages === 0 ? 1 : 0; // a ring with no data pages starts paused
   i32[rb + RB_EVENT] = event;
-  i32[rb + RB_EVENT_GEN] = eventGen;
 }
 
-export function rb_data_size(k: Kctx, rb: number): number {
-  return k.a.i32[rb + RB_DATA_SIZE]!;
-}
 
 /** byte offset in the arena of the ring's data area */
 function dataByte(rb: number): number {
@@ -205,9 +201,6 @@ export function rb_wait(k: Kctx, rb: number, timeoutMs: number): boolean {
   return k.a.load(rb + RB_POLL) !== 0;
 }
 
-export function rb_lost_pending(k: Kctx, rb: number): number {
-  return k.a.i32[rb + RB_LOST]!;
-}
 
 // ---------------------------------------------------------------------------------------
 // Reader (libbpf perf_event_read_simple; consumer side, any thread that owns the mapping)

@@ -69,9 +69,6 @@ export function arena_ms(k: Kctx): number {
   return Date.now() - t0;
 }
 
-export function violation_count(k: Kctx): number {
-  return k.a.load(k.a.L.violationBase + V_COUNT);
-}
 
 export function read_violations(k: Kctx): Violation[] {
   const base = k.a.L.violationBase;

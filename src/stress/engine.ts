@@ -291,7 +291,6 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
     ok: invariants.every((i) => i.result !== 'violated'),
     series,
   };
-  void cpuResults;
   return report;
 }
 

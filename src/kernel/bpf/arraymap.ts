@@ -231,7 +231,7 @@ function perf_event_fd_array_map_free(k: Kctx, map: number): void {
 }
 
 // ---------------------------------------------------------------------------------------
-// The ops tables, one per structural variant. map_types.ts picks one per kernel version.
+// The ops tables, one per structural variant. ops_of (below) picks one per kernel version.
 
 const common = {
   map_get_next_key: array_map_get_next_key,

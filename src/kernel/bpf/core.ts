@@ -31,9 +31,6 @@ export function prog_maps(k: Kctx, prog: number): number[] {
 export function prog_id(k: Kctx, prog: number): number {
   return k.a.i32[pw(k, prog, P_ID)]!;
 }
-export function prog_live(k: Kctx, prog: number): boolean {
-  return k.a.load(pw(k, prog, P_STATE)) === S_LIVE;
-}
 export function prog_refcnt(k: Kctx, prog: number): number {
   return k.a.load(pw(k, prog, P_REFCNT));
 }

@@ -3,16 +3,13 @@
  * field access only. The operations are in arraymap.ts and syscall.ts.
  */
 import {
-  EE_EVENT, EE_GEN, EE_MAP, EE_MAP_FILE, EE_MAP_FILE_SERIAL, EE_PERF_FILE, EE_STATE, ENTRY_STRIDE,
-  M_FLAGS, M_MAX_ENTRIES, M_OPS, M_REFCNT, M_SLOT_BASE, M_STATE, M_USERCNT, MAP_STRIDE,
+  EE_EVENT, EE_GEN, EE_MAP_FILE, EE_MAP_FILE_SERIAL, EE_PERF_FILE, ENTRY_STRIDE,
+  M_FLAGS, M_MAX_ENTRIES, M_SLOT_BASE, M_STATE, MAP_STRIDE,
 } from '../../arena/layout.js';
 import type { Kctx } from '../context.js';
 
 export function mw(k: Kctx, map: number, field: number): number {
   return k.a.L.mapBase + map * MAP_STRIDE + field;
-}
-export function map_field(k: Kctx, map: number, field: number): number {
-  return k.a.i32[mw(k, map, field)]!;
 }
 export function map_max_entries(k: Kctx, map: number): number {
   return k.a.i32[mw(k, map, M_MAX_ENTRIES)]! >>> 0;
@@ -20,21 +17,12 @@ export function map_max_entries(k: Kctx, map: number): number {
 export function map_flags(k: Kctx, map: number): number {
   return k.a.i32[mw(k, map, M_FLAGS)]!;
 }
-export function map_ops_index(k: Kctx, map: number): number {
-  return k.a.i32[mw(k, map, M_OPS)]!;
-}
 /** word index of slot `index` of the map (array->ptrs[index]) */
 export function slot_word(k: Kctx, map: number, index: number): number {
   return k.a.i32[mw(k, map, M_SLOT_BASE)]! + index;
 }
 export function map_state(k: Kctx, map: number): number {
   return k.a.load(mw(k, map, M_STATE));
-}
-export function map_refcnt(k: Kctx, map: number): number {
-  return k.a.load(mw(k, map, M_REFCNT));
-}
-export function map_usercnt(k: Kctx, map: number): number {
-  return k.a.load(mw(k, map, M_USERCNT));
 }
 
 export function eew(k: Kctx, entry: number, field: number): number {
@@ -55,10 +43,4 @@ export function entry_owner(k: Kctx, entry: number): number {
 }
 export function entry_gen(k: Kctx, entry: number): number {
   return k.a.load(eew(k, entry, EE_GEN));
-}
-export function entry_state(k: Kctx, entry: number): number {
-  return k.a.load(eew(k, entry, EE_STATE));
-}
-export function entry_map(k: Kctx, entry: number): number {
-  return k.a.i32[eew(k, entry, EE_MAP)]!;
 }

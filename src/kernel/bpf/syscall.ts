@@ -24,9 +24,7 @@ import { ops_of } from './arraymap.js';
 import { bpf_prog_alloc, bpf_prog_put } from './core.js';
 import { mw } from './map.js';
 
-export const BPF_MAP_TYPE_HASH = 1;
 export const BPF_MAP_TYPE_ARRAY = 2;
-export const BPF_MAP_TYPE_PROG_ARRAY = 3;
 export const BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4;
 
 export interface MapCreateAttr {
