@@ -13,7 +13,7 @@ import { outputBench, type OutputRow } from './output.bench.js';
 import { Probe } from './probe.js';
 import { fmt } from './stats.js';
 import { systemBench, type SystemResult } from './system.bench.js';
-import { table } from '../src/cli/story.js';
+import { table } from '../src/format.js';
 
 const GROUPS = ['output', 'control', 'consumer', 'system'] as const;
 

@@ -183,13 +183,17 @@ export class Kernel {
     return rcu_tick(this.k);
   }
 
-  /** @internal the program behind a ProgRef (a prog fd or { process, fd }) */
+  /**
+   * @internal the program behind a ProgRef: `{ process, fd }`, or a bare prog fd, looked up in
+   * this thread's live processes (it must name one program)
+   */
   progIndex(ref: ProgRef): number {
-    return resolveProg(this, ref);
-  }
-
-  /** @internal resolves a bare prog fd, searching this thread's live processes */
-  progOf(ref: number): number {
+    if (typeof ref === 'object' && ref !== null) {
+      if (!(ref.process instanceof Process)) throw invalidArgType('prog.process', 'a Process', ref.process);
+      const p = ref.process.bpf.progIndex(ref.fd);
+      if (p < 0) throw new SystemCallError('bpf_perf_event_output', -EBADF, `prog fd ${ref.fd}`, `not a program fd in process ${ref.process.name}`);
+      return p;
+    }
     if (typeof ref !== 'number') throw invalidArgType('prog', 'a prog fd or { process, fd }', ref);
     const found = new Set<number>();
     for (const p of this.#procs) {
@@ -259,7 +263,7 @@ export class Cpu {
   /** the program, and flags split into their low and high 32 bits (validated once) */
   #args(prog: ProgRef, mapIndexInProg: number, flags: number | bigint): [number, number, number] {
     const k = this.#kernel.k;
-    const p = resolveProg(this.#kernel, prog);
+    const p = this.#kernel.progIndex(prog);
     validateInt('mapIndexInProg', mapIndexInProg, 0, prog_nmaps(k, p) - 1);
     if (typeof flags === 'bigint') {
       if (flags < 0n || flags > 0xffff_ffff_ffff_ffffn) throw outOfRange('flags', 'a u64', flags);
@@ -268,15 +272,4 @@ export class Cpu {
     validateInt('flags', flags, 0, Number.MAX_SAFE_INTEGER);
     return [p, flags >>> 0, Math.floor(flags / 0x1_0000_0000)];
   }
-}
-
-/** @internal */
-export function resolveProg(kernel: Kernel, ref: ProgRef): number {
-  if (typeof ref === 'object' && ref !== null) {
-    if (!(ref.process instanceof Process)) throw invalidArgType('prog.process', 'a Process', ref.process);
-    const p = ref.process.bpf.progIndex(ref.fd);
-    if (p < 0) throw new SystemCallError('bpf_perf_event_output', -EBADF, `prog fd ${ref.fd}`, `not a program fd in process ${ref.process.name}`);
-    return p;
-  }
-  return kernel.progOf(ref);
 }

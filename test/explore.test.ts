@@ -4,7 +4,7 @@
  * kernel explored exhaustively at a small bound finds nothing.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,6 +84,11 @@ test('perfemu explore writes a replay file that perfemu replay re-executes to th
     r = spawnSync(process.execPath, [bin, 'explore', '--inject', 'free-without-gp', '--out', out, '--json'], { encoding: 'utf8', timeout: 60_000 });
     const doc = JSON.parse(r.stdout) as { replayFile: string };
     assert.is(doc.replayFile, join(dir, 'uaf-1.json'), 'an existing file is never overwritten');
+    // a schedule that does not lead to the recorded finding: replay says so, exit 3
+    writeFileSync(join(dir, 'edited.json'), JSON.stringify({ ...file, schedule: [] }));
+    r = spawnSync(process.execPath, [bin, 'replay', join(dir, 'edited.json')], { encoding: 'utf8', timeout: 60_000 });
+    assert.is(r.status, 3, r.stdout);
+    assert.match(r.stdout, 'NOT reproduced: expected use-after-free-entry');
     r = spawnSync(process.execPath, [bin, 'replay', join(dir, 'missing.json')], { encoding: 'utf8' });
     assert.is(r.status, 2);
     assert.match(r.stderr, 'cannot read replay file');

@@ -2,10 +2,10 @@
  * `perfemu demo`: renders the demux demonstration (src/demo/demo.ts): a live table on a
  * terminal, the phase tables otherwise, a reading of what happened, and --json.
  */
+import { count, table } from '../format.js';
 import { styleText } from 'node:util';
 import type { KernelVersion } from '../kernel/behaviour.js';
 import { runDemo, type DemoFrame, type DemoOptions, type DemoRun } from '../demo/demo.js';
-import { table } from './story.js';
 import { demoReport, writeReport } from '../report/report.js';
 
 export type DemoCliOptions = Pick<DemoOptions, 'cpus' | 'apps' | 'durationMs' | 'kernel' | 'rate' | 'size'> & {
@@ -15,7 +15,7 @@ export type DemoCliOptions = Pick<DemoOptions, 'cpus' | 'apps' | 'durationMs' | 
   report?: string;
 };
 
-const n = (x: number): string => x.toLocaleString('en-US');
+const n = count;
 
 export function formatFrame(f: DemoFrame): string {
   const head = ['CPU', 'slot', 'perf event', 'slot owner', 'reader app', 'written', 'received', 'lost', 'ENOENT', 'no ring'];

@@ -2,6 +2,7 @@
  * `perfemu explore` (search interleavings of a small scenario, shrink what it finds, write a
  * replay file) and `perfemu replay FILE` (re-execute that schedule step for step).
  */
+import { count } from '../format.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FAULTS } from '../kernel/faults.js';
@@ -21,7 +22,7 @@ export type ExploreCliOptions = Pick<ExploreOptions, 'scheduler' | 'seed' | 'bou
   report?: string;
 };
 
-const n = (x: number): string => Math.round(x).toLocaleString('en-US');
+const n = count;
 
 export function exploreCommand(o: ExploreCliOptions): number {
   const scn = scenarioByName(o.scenario);

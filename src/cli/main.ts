@@ -14,7 +14,8 @@ import { exploreCommand, replayCommand } from './explore.js';
 import { SCENARIOS, SCENARIO_FOR_FAULT } from '../explore/scenarios.js';
 import { stressCommand } from './stress.js';
 import { FAULTS } from '../kernel/faults.js';
-import { formatStory, storyRows, table } from './story.js';
+import { formatStory, storyRows } from './story.js';
+import { table } from '../format.js';
 
 export { UsageError } from './usage.js';
 import { UsageError } from './usage.js';

@@ -5,6 +5,7 @@
  * alive; from 4.8 the app's map file release purges them; 5.10+ can opt out with
  * BPF_F_PRESERVE_ELEMS.
  */
+import { table } from '../format.js';
 import { BPF_F_CURRENT_CPU, BPF_F_PRESERVE_ELEMS, KERNEL_VERSIONS, Kernel, type KernelVersion } from '../index.js';
 
 export interface StoryResult {
@@ -76,12 +77,4 @@ export function formatStory(rows: StoryResult[]): string {
 
 function errText(ret: number): string {
   return ret === 0 ? '0' : ({ [-2]: '-ENOENT', [-28]: '-ENOSPC' } as Record<number, string>)[ret] ?? String(ret);
-}
-
-export function table(rows: string[][]): string {
-  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r, n) => {
-    const line = r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();
-    return n === 0 ? `${line}\n${w.map((x) => '-'.repeat(x)).join('  ')}` : line;
-  }).join('\n');
 }

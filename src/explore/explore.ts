@@ -210,10 +210,24 @@ export function writeExclusive(path: string, data: string): string {
   }
 }
 
+/** the accesses a reader needs to follow the story: slots, entries, rings, RCU read sides */
+const KEY_WORDS = /slot|entry \d+ \.(state|gen)|data_head|data_tail|record bytes|rcu cpu\d+ \.(nesting|qs_ctr)|event \d+ \.gen/;
+export function isKeyAccess(s: TraceStep): boolean {
+  return KEY_WORDS.test(s.word);
+}
+
+/** what an access saw or wrote; a slot's value as the entry it names */
+export function accessText(s: TraceStep): string {
+  const val = (v: number): string => (/slot/.test(s.word) ? (v === 0 ? 'NULL' : `entry ${v - 1}`) : String(v));
+  if (s.access === 'load') return `saw ${val(s.value)}`;
+  if (s.access === 'store') return `wrote ${val(s.arg)}`;
+  if (s.access === 'add') return `added ${s.arg} to ${s.value}`;
+  if (s.access.endsWith('bytes')) return '';
+  return `saw ${val(s.value)}, wrote ${val(s.arg)}`;
+}
+
 /** The trace as lines: one per access, indented by nesting, the preempting operations marked. */
 export function formatTrace(trace: TraceStep[], opts: { all?: boolean } = {}): string[] {
-  const key = /slot|entry \d+ \.(state|gen)|data_head|data_tail|record bytes|rcu cpu\d+ \.(nesting|qs_ctr)|event \d+ \.gen/;
-  const val = (word: string, v: number): string => (/slot/.test(word) ? (v === 0 ? 'NULL' : `entry ${v - 1}`) : String(v));
   const lines: string[] = [];
   let last = '';
   for (const s of trace) {
@@ -222,12 +236,8 @@ export function formatTrace(trace: TraceStep[], opts: { all?: boolean } = {}): s
       lines.push(`${'  '.repeat(s.depth)}${s.depth > 0 ? '↳ preempted by ' : ''}${s.actor} ${s.op}`);
       last = who;
     }
-    if (!opts.all && !key.test(s.word)) continue;
-    const what = s.access === 'load' ? `saw ${val(s.word, s.value)}`
-      : s.access === 'store' ? `wrote ${val(s.word, s.arg)}`
-      : s.access === 'add' ? `added ${s.arg} to ${s.value}`
-      : s.access.endsWith('bytes') ? ''
-      : `saw ${val(s.word, s.value)}, wrote ${val(s.word, s.arg)}`;
+    if (!opts.all && !isKeyAccess(s)) continue;
+    const what = accessText(s);
     lines.push(`${'  '.repeat(s.depth)}  #${String(s.step).padStart(3)} ${s.access.padEnd(11)} ${s.word}${what ? `: ${what}` : ''}`);
   }
   return lines;

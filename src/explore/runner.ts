@@ -14,7 +14,7 @@ import { Kernel, type KernelOptions } from '../emulator.js';
 import { SystemCallError } from '../errors.js';
 import type { KernelHooks } from '../kernel/context.js';
 import { rcu_reset_thread_state } from '../kernel/rcu.js';
-import type { Violation } from '../kernel/violation.js';
+import { is_old_kernel_behaviour, type Violation } from '../kernel/violation.js';
 import { conservationHooks } from '../stress/invariants/conservation.js';
 import { auditReferences } from '../stress/invariants/references.js';
 import { auditRelease, releaseHooks } from '../stress/invariants/release.js';
@@ -197,7 +197,7 @@ function findings(kernel: Kernel, built: Built, crashed: string | null): Finding
   auditReferences(k, holders, new Set());
   auditRelease(k, false, new Set());
   for (const v of kernel.violations()) {
-    if (k.b.version === '4.7' && v.kind === 'use-after-free-event') continue; // the old kernel's own behaviour (A21)
+    if (is_old_kernel_behaviour(k.b, v)) continue;
     out.push({ kind: v.kind, violation: true, detail: violationText(v) });
   }
   out.push(...(built.check?.() ?? []));

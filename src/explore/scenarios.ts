@@ -7,10 +7,13 @@ import { BPF_F_CURRENT_CPU } from '../kernel/behaviour.js';
 import { Kernel } from '../emulator.js';
 import { encodeRecord } from '../record.js';
 import { ProvenanceChecker } from '../stress/invariants/provenance.js';
+import type { Process } from '../process/process.js';
 import type { Built, Finding, Scenario, XOp } from './runner.js';
 
 const PIN = '/sys/fs/bpf/x';
 const op = (name: string, run: () => void): XOp => ({ name, run });
+const perfArray = (p: Process, maxEntries: number): number =>
+  p.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries });
 
 function record(cpu: number, seq: number, len: number): Uint8Array {
   const words = new Uint32Array((len + 3) >>> 2);
@@ -26,7 +29,7 @@ const purgeWindow: Scenario = {
   target: 'foreign-entry-purged',
   build(kernel: Kernel): Built {
     const A = kernel.process('A');
-    const F = A.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 2 });
+    const F = perfArray(A, 2);
     A.bpf.objPin(F, PIN);
     const B = kernel.process('B');
     const G = B.bpf.objGet(PIN);
@@ -53,7 +56,7 @@ const outputVsDelete: Scenario = {
   cpus: 1,
   build(kernel: Kernel): Built {
     const A = kernel.process('A');
-    const m = A.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 1 });
+    const m = perfArray(A, 1);
     const prog = A.bpf.progLoad({ maps: [m] });
     A.bpf.mapUpdateElem(m, 0, A.perfEventOpen({ cpu: 0, pages: 1 }));
     const e2 = A.perfEventOpen({ cpu: 0, mmap: false });
@@ -75,7 +78,7 @@ const updateRace: Scenario = {
   cpus: 1,
   build(kernel: Kernel): Built {
     const A = kernel.process('A');
-    const F = A.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 1 });
+    const F = perfArray(A, 1);
     A.bpf.objPin(F, PIN);
     const B = kernel.process('B');
     const G = B.bpf.objGet(PIN);
@@ -98,7 +101,7 @@ const ring: Scenario = {
   cpus: 1,
   build(kernel: Kernel): Built {
     const A = kernel.process('A');
-    const m = A.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 1 });
+    const m = perfArray(A, 1);
     const prog = A.bpf.progLoad({ maps: [m] });
     const fd = A.perfEventOpen({ cpu: 0, pages: 1 });
     A.bpf.mapUpdateElem(m, 0, fd);

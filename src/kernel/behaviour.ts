@@ -63,13 +63,15 @@ export interface KernelBehaviour {
   readonly outputNoRoomErrno: number;
   /** helper nesting limit per CPU (0: none); deeper calls get EBUSY */
   readonly nestLimit: number;
+  /** PERF_COUNT_SW_MAX: 11 up to 5.10 (BPF_OUTPUT = 10), 12 from 5.13 (CGROUP_SWITCHES) */
+  readonly swCountMax: number;
   /** bpf_perf_event_read resolves BPF_F_CURRENT_CPU (4.8+; 4.7 takes the index as given) */
-  readCurrentCpu: boolean;
+  readonly readCurrentCpu: boolean;
   /** bpf_perf_event_read accepts only HARDWARE and RAW events bound to this CPU (4.x), rather
    *  than perf_event_read_local's rules (inherit EOPNOTSUPP, another CPU's event EINVAL) */
-  readChecksType: boolean;
+  readonly readChecksType: boolean;
   /** bpf_perf_event_read_value exists (4.15+) */
-  readValue: boolean;
+  readonly readValue: boolean;
   /** a zero-size output is allowed (the 4.x verifier rejects size 0: we return EINVAL) */
   readonly zeroSizeOutput: boolean;
   /** sample padding bytes are written as zeros (4.7) rather than skipped */
@@ -104,6 +106,7 @@ const v47: KernelBehaviour = {
   updateInheritErrno: EINVAL,
   outputNoRoomErrno: 0,
   nestLimit: 0,
+  swCountMax: 11,
   readCurrentCpu: false,
   readChecksType: true,
   readValue: false,
@@ -159,6 +162,7 @@ const v618: KernelBehaviour = {
   objPinFlags: BPF_F_PATH_FD,
   unlinkDeferred: false,
   unprivCheckAllCommands: false,
+  swCountMax: 12,
 };
 
 export const BEHAVIOURS: Readonly<Record<KernelVersion, KernelBehaviour>> = {

@@ -15,10 +15,8 @@ import type { Kctx } from './context.js';
 import { fput } from './file.js';
 import { call_rcu, rcu_register } from './rcu.js';
 import type { BpfMapOps } from './bpf/map_ops.js';
-import { entry_mark_put, entry_recycle, ops_of, purge_own_entries } from './bpf/arraymap.js';
-import { entry_perf_file, map_max_entries, slot_word } from './bpf/map.js';
-import { BPF_ANY } from './behaviour.js';
-import { E2BIG, EINVAL } from './errno.js';
+import { entry_mark_put, entry_recycle, fd_array_map_update_prepare, ops_of, purge_own_entries } from './bpf/arraymap.js';
+import { entry_perf_file, slot_word } from './bpf/map.js';
 
 /** the invariant (src/stress/invariants/) that should catch each fault */
 export type InvariantName = 'references' | 'use-after-free' | 'release' | 'conservation' | 'provenance' | 'leaked-events';
@@ -83,9 +81,7 @@ rcu_register(RCU_CB_ENTRY_FREE_TWICE, (k, ee) => {
 
 /** FAULT_REPLACE_LEAK: bpf_fd_array_map_update_elem without the put of the old entry */
 function update_replace_leak(k: Kctx, map: number, mapFile: number, index: number, perfFile: number, flags: number): number {
-  if (flags !== BPF_ANY) return -EINVAL;
-  if (index >= map_max_entries(k, map)) return -E2BIG;
-  const ee = ops_of(k).map_fd_get_ptr(k, map, mapFile, perfFile);
+  const ee = fd_array_map_update_prepare(k, map, mapFile, index, perfFile, flags);
   if (ee < 0) return ee;
   k.a.xchg(slot_word(k, map, index), ee + 1); // the old entry is dropped on the floor
   return 0;
@@ -93,16 +89,13 @@ function update_replace_leak(k: Kctx, map: number, mapFile: number, index: numbe
 
 /** FAULT_UPDATE_LOAD_STORE: load, (be preempted), store: not one atomic exchange */
 function update_load_store(k: Kctx, map: number, mapFile: number, index: number, perfFile: number, flags: number): number {
-  if (flags !== BPF_ANY) return -EINVAL;
-  if (index >= map_max_entries(k, map)) return -E2BIG;
-  const ops = ops_of(k);
-  const ee = ops.map_fd_get_ptr(k, map, mapFile, perfFile);
+  const ee = fd_array_map_update_prepare(k, map, mapFile, index, perfFile, flags);
   if (ee < 0) return ee;
   const w = slot_word(k, map, index);
   const old = k.a.load(w);
   Atomics.wait(k.a.i32, w, old, 0.05); // preempted between the load and the store
   k.a.store(w, ee + 1);
-  if (old !== 0) ops.map_fd_put_ptr(k, old - 1);
+  if (old !== 0) ops_of(k).map_fd_put_ptr(k, old - 1);
   return 0;
 }
 

@@ -47,11 +47,6 @@ export function event_field(k: Kctx, e: number, field: number): number {
   return k.a.i32[ew(k, e, field)]!;
 }
 
-/** PERF_COUNT_SW_MAX of the kernel version: 11 up to 5.10, 12 from 5.13 (CGROUP_SWITCHES) */
-function swMax(k: Kctx): number {
-  return k.b.code >= 600 ? 12 : 11;
-}
-
 /**
  * perf_event_open(attr, pid, cpu, group_fd -1, flags 0). Returns the new perf file's index, or
  * a negative errno. `pid` is -1 (any task: a CPU-wide event) or 0 (the calling task).
@@ -63,7 +58,7 @@ export function perf_event_open(k: Kctx, attr: PerfEventAttr, pid: number, cpu: 
   // perf_init_event: find a PMU for the type, then its event_init
   switch (attr.type) {
     case PERF_TYPE_SOFTWARE:
-      if (attr.config >= swMax(k)) return -ENOENT;
+      if (attr.config >= k.b.swCountMax) return -ENOENT;
       break;
     case PERF_TYPE_HARDWARE:
       if (attr.config >= PERF_COUNT_HW_MAX) return -EINVAL; // x86_setup_perfctr

@@ -148,7 +148,7 @@ export function rcu_gp_seq(k: Kctx): number {
   return k.a.load(k.a.L.rcuBase + RCU_GP_SEQ);
 }
 
-function assertNotInSection(k: Kctx, what: string): void {
+function assertNotInSection(what: string): void {
   if (held > 0) {
     const cpus = depth.flatMap((d, r) => (d > 0 ? [r] : [])).join(', ');
     throw new ArenaError(
@@ -175,7 +175,7 @@ export function rcu_stalled_cpus(k: Kctx): number[] {
  * Bounded: after `timeoutMs` it throws an RCU stall error naming the CPUs.
  */
 export function synchronize_rcu(k: Kctx, timeoutMs = 10_000): void {
-  assertNotInSection(k, 'synchronize_rcu');
+  assertNotInSection('synchronize_rcu');
   const target = rcu_seq_snap(rcu_gp_seq(k));
   request_gp(k, target);
   wait_gp(k, target, timeoutMs);
@@ -289,7 +289,7 @@ export function rcu_pending(k: Kctx): { kind: string; arg: number; gp: number }[
  * Bounded like synchronize_rcu.
  */
 export function rcu_barrier(k: Kctx, timeoutMs = 10_000): void {
-  assertNotInSection(k, 'rcu_barrier');
+  assertNotInSection('rcu_barrier');
   const deadline = Date.now() + timeoutMs;
   const base = k.a.L.rcuBase;
   for (;;) {

@@ -6,6 +6,7 @@
 import {
   H_T0_HI, H_T0_LO, V_COUNT, VIOLATION_STRIDE, VR_A, VR_B, VR_C, VR_CPU, VR_D, VR_KIND, VR_TIME,
 } from '../arena/layout.js';
+import type { KernelBehaviour } from './behaviour.js';
 import type { Kctx } from './context.js';
 
 export const VIOLATION_KINDS = [
@@ -69,6 +70,14 @@ export function arena_ms(k: Kctx): number {
   return Date.now() - t0;
 }
 
+
+/**
+ * A violation that is the emulated kernel's own behaviour, not a bug: before 4.8 a put was an
+ * immediate fput, so a CPU may still use a perf event whose file was just released (SPEC A21).
+ */
+export function is_old_kernel_behaviour(b: KernelBehaviour, v: Violation): boolean {
+  return !b.putDeferred && v.kind === 'use-after-free-event';
+}
 
 export function read_violations(k: Kctx): Violation[] {
   const base = k.a.L.violationBase;

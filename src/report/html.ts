@@ -3,6 +3,7 @@
  * with a title saying what ran, a legend, and text a screen reader can read (every drawing has
  * a title and a description; colours come with labels and patterns, never alone).
  */
+import { count as n } from '../format.js';
 
 /** Okabe-Ito: distinguishable with the common colour-vision deficiencies */
 export const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#F0E442', '#000000'];
@@ -19,7 +20,7 @@ export function esc(s: string | number): string {
   return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-export const n = (x: number): string => Math.round(x).toLocaleString('en-US');
+export { n };
 
 export interface Section {
   id: string;

@@ -5,6 +5,7 @@
  * test can read them back from the DOM.
  */
 import type { DemoRun } from '../demo/demo.js';
+import { accessText, isKeyAccess } from '../explore/explore.js';
 import type { TraceStep } from '../explore/runner.js';
 import { COLOR, PALETTE, esc, legend, n, ownerColor, svg } from './html.js';
 
@@ -181,8 +182,6 @@ export function seriesChart(points: { tMs: number; value: number }[], title: str
 // ---------------------------------------------------------------------------------------
 // Interleaving swim lanes
 
-const KEY = /slot|entry \d+ \.(state|gen)|data_head|data_tail|record bytes|rcu cpu\d+ \.(nesting|qs_ctr)|event \d+ \.gen/;
-
 /** the access where the interleaving bites: the first one of an operation resumed after a preemption */
 export function highlightStep(trace: TraceStep[]): number {
   for (let i = trace.length - 1; i > 0; i--) if (trace[i]!.depth < trace[i - 1]!.depth) return trace[i]!.step;
@@ -192,7 +191,7 @@ export function highlightStep(trace: TraceStep[]): number {
 export function swimLanes(trace: TraceStep[], title: string, all = false): string {
   if (trace.length === 0) return `<p class="empty" role="status">The schedule has no shared-memory access to show.</p>`;
   const hi = highlightStep(trace);
-  const shown = trace.filter((s) => all || KEY.test(s.word) || s.step === hi).slice(0, 240);
+  const shown = trace.filter((s) => all || isKeyAccess(s) || s.step === hi).slice(0, 240);
   const actors = [...new Set(trace.map((s) => s.actor))];
   const colW = 118;
   const laneH = 58;
@@ -209,9 +208,7 @@ export function swimLanes(trace: TraceStep[], title: string, all = false): strin
     const x = left + j * colW;
     const y = 30 + i * laneH;
     const isHi = s.step === hi;
-    const val = /slot/.test(s.word) ? (v: number) => (v === 0 ? 'NULL' : `entry ${v - 1}`) : (v: number) => String(v);
-    const what = s.access === 'load' ? `saw ${val(s.value)}` : s.access === 'store' ? `wrote ${val(s.arg)}`
-      : s.access === 'add' ? `+${s.arg}` : s.access.endsWith('bytes') ? 'bytes' : `${val(s.value)}→${val(s.arg)}`;
+    const what = accessText(s) || 'bytes';
     const label = `step ${s.step}: ${s.actor} ${s.op}: ${s.access} ${s.word}: ${what}${isHi ? ' (where the interleaving shows)' : ''}`;
     parts.push(`<g data-step="${s.step}"${isHi ? ' data-highlight="true"' : ''} role="img" aria-label="${esc(label)}"><title>${esc(label)}</title>` +
       `<rect x="${x}" y="${y}" width="${colW - 8}" height="42" rx="4" fill="${isHi ? '#fde7dc' : '#fff'}" stroke="${isHi ? COLOR.highlight : '#888'}" stroke-width="${isHi ? 3 : 1}"/>` +

@@ -5,11 +5,11 @@
  * Invariants are checked continuously (kernel-side detections, the release hooks, ring frees),
  * at periodic pauses (references, release) and in a final audit after everything is closed.
  */
-import { CpuPool, type CpuResult } from '../cpus.js';
+import { CpuPool } from '../cpus.js';
 import { Kernel } from '../emulator.js';
-import type { KernelVersion } from '../kernel/behaviour.js';
+import type { KernelBehaviour, KernelVersion } from '../kernel/behaviour.js';
 import { FAULTS, faultByName, type InvariantName } from '../kernel/faults.js';
-import type { Violation, ViolationKind } from '../kernel/violation.js';
+import { is_old_kernel_behaviour, type Violation, type ViolationKind } from '../kernel/violation.js';
 import { settleAndDestroy, startLongTasks } from '../pool.js';
 import { Actor, type ActorConfig, type ActorResult } from './actor.js';
 import type { ActorTask } from './actor_loop.js';
@@ -84,6 +84,7 @@ export interface StressReport {
   ringsChecked: number;
   foreignEntriesPurged: number;
   invariants: InvariantResult[];
+  /** the first 50 violations (the old kernel's own behaviour left out: see the invariants) */
   violations: Violation[];
   leftOver: string[];
   /** true when no invariant was violated */
@@ -166,12 +167,11 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
   const seenRefs = new Set<string>();
   const seenRelease = new Set<string>();
   let audits = 0;
-  let cpuResults: CpuResult[] = [];
   let actorResults: ActorResult[] = [];
   let workerError: unknown;
   workers.runs.forEach((r) => r.catch((e) => (workerError ??= e)));
 
-  const violations = () => kernel.violations().filter((v) => !expected(v, version));
+  const violations = () => kernel.violations().filter((v) => !is_old_kernel_behaviour(k.b, v));
   const audit = async (): Promise<void> => {
     Atomics.store(ctl, CTL_ACKS, 0);
     Atomics.store(ctl, CTL_PAUSE, ++audits);
@@ -245,7 +245,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
     actorResults.unshift(mainActor.finish());
     if (cpus) {
       cpus.stop();
-      cpuResults = await cpus.wait();
+      await cpus.wait();
       cpus = undefined;
     }
     loader.exit();
@@ -275,7 +275,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
     for (const key of ['EINVAL', 'E2BIG', 'ENOENT', 'EOPNOTSUPP', 'ENOSPC', 'EBUSY'] as const) if (c[key]) cpuErr[key] = (cpuErr[key] ?? 0) + c[key];
   }
   const outputs = snap.cpuCounters.reduce((s, c) => s + c.outputs, 0);
-  const invariants = buildInvariants(all, version, leakCheck);
+  const invariants = buildInvariants(all, k.b, leakCheck);
   const report: StressReport = {
     options: strip(o), reproduce: reproduceCommand(strip(o)), elapsedMs, ops, opsPerSec: (ops * 1000) / elapsedMs,
     actions: sum(actorResults.map((a) => a.actions as Record<string, number>)),
@@ -287,23 +287,19 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
     },
     recordsVerified: actorResults.reduce((s, a) => s + a.recordsVerified, 0),
     audits, ringsChecked: stats.ringsChecked, foreignEntriesPurged: snap.foreignEntriesPurged,
-    invariants, violations: all.slice(0, 50), leftOver,
+    invariants, violations: all.filter((v) => !is_old_kernel_behaviour(k.b, v)).slice(0, 50), leftOver,
     ok: invariants.every((i) => i.result !== 'violated'),
     series,
   };
   return report;
 }
 
-/** 4.7's immediate fput frees an event a CPU may still use: the old kernel's behaviour (A21) */
-function expected(v: Violation, version: KernelVersion): boolean {
-  return version === '4.7' && v.kind === 'use-after-free-event';
-}
-
-function buildInvariants(all: Violation[], version: KernelVersion, leakCheck: boolean): InvariantResult[] {
+function buildInvariants(all: Violation[], b: KernelBehaviour, leakCheck: boolean): InvariantResult[] {
+  const version = b.version;
   const names: (InvariantName | 'kernel')[] = ['references', 'use-after-free', 'release', 'conservation', 'provenance', 'leaked-events', 'kernel'];
   return names.map((name) => {
     const vs = all.filter((v) => INVARIANT_OF[v.kind] === name);
-    const real = vs.filter((v) => !expected(v, version));
+    const real = vs.filter((v) => !is_old_kernel_behaviour(b, v));
     const base = { name, rule: INVARIANT_RULES[name], count: real.length, firstMs: real.length ? Math.min(...real.map((v) => v.timeMs)) : null };
     if (name === 'leaked-events' && !leakCheck) {
       return { ...base, result: 'not checked' as const, note: version === '4.7' ? "4.7 keeps an exited app's events by design; run --inject leak-4.7 to report them" : 'checked under --inject leak-4.7' };

@@ -169,15 +169,22 @@ export function purge_own_entries(k: Kctx, map: number, mapFile: number, strict:
 // ---------------------------------------------------------------------------------------
 // fd_array_* (shared by every fd array)
 
-/** bpf_fd_array_map_update_elem */
-function bpf_fd_array_map_update_elem(k: Kctx, map: number, mapFile: number, index: number, perfFile: number, flags: number): number {
+/**
+ * The checks and the new entry of bpf_fd_array_map_update_elem, before the slot changes: the
+ * new entry's index, or -errno. (The broken updates of faults.ts share it too.)
+ */
+export function fd_array_map_update_prepare(k: Kctx, map: number, mapFile: number, index: number, perfFile: number, flags: number): number {
   if (flags !== BPF_ANY) return -EINVAL;
   if (index >= map_max_entries(k, map)) return -E2BIG;
-  const ops = ops_of(k);
-  const ee = ops.map_fd_get_ptr(k, map, mapFile, perfFile);
+  return ops_of(k).map_fd_get_ptr(k, map, mapFile, perfFile);
+}
+
+/** bpf_fd_array_map_update_elem */
+function bpf_fd_array_map_update_elem(k: Kctx, map: number, mapFile: number, index: number, perfFile: number, flags: number): number {
+  const ee = fd_array_map_update_prepare(k, map, mapFile, index, perfFile, flags);
   if (ee < 0) return ee;
   const old = k.a.xchg(slot_word(k, map, index), ee + 1); // publishes the entry
-  if (old !== 0) ops.map_fd_put_ptr(k, old - 1);
+  if (old !== 0) ops_of(k).map_fd_put_ptr(k, old - 1);
   return 0;
 }
 
