@@ -9,7 +9,7 @@ import {
   F_COUNT, F_KIND, F_MODE, F_OBJ, F_SERIAL, F_STATE, FILE_KIND_EPOLL, FILE_KIND_MAP, FILE_KIND_PERF, FILE_KIND_PROG,
   FILE_STRIDE, FMODE_READ, FMODE_WRITE, H_FOREIGN_PURGED, M_FLAGS, M_FROZEN, M_ID, M_MAX_ENTRIES,
   M_REFCNT, M_STATE, M_USERCNT, MAP_STRIDE, P_STATE, PROG_STRIDE, S_DEAD, S_LIVE, S_RCU,
-  EE_STATE, ENTRY_STRIDE,
+  EE_STATE, ENTRY_STRIDE, PAGE_SIZE,
 } from './arena/layout.js';
 import type { Kctx } from './kernel/context.js';
 import { entry_event, entry_owner, slot_word } from './kernel/bpf/map.js';
@@ -130,7 +130,7 @@ export function inspect(k: Kctx): KernelSnapshot {
       config: i32[at + E_CONFIG]!, alive: st === S_LIVE,
       fileRefs: st === S_LIVE ? a.load(L.fileBase + f * FILE_STRIDE + F_COUNT) : 0,
       file: fileId(f), mmaps: a.load(at + E_MMAPS), lostSamples: a.load(at + E_LOST_SAMPLES),
-      ring: rs ? { pages: rs.size / 4096, head: rs.head, tail: rs.tail, lostPending: rs.lostPending } : null,
+      ring: rs ? { pages: rs.size / PAGE_SIZE, head: rs.head, tail: rs.tail, lostPending: rs.lostPending } : null,
     });
   }
 

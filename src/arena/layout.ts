@@ -373,24 +373,24 @@ export function describeWord(L: Layout, i: number, i32?: Int32Array): string {
   };
   if (i < HEADER_WORDS) return `header[${i}]`;
   return (
-    field(L.fileBase, FILE_STRIDE, L.maxFiles, { 0: 'state', 1: 'kind', 2: 'obj', 3: 'f_count', 4: 'f_mode', 5: 'serial' }, 'file') ??
-    field(L.eventBase, EVENT_STRIDE, L.maxEvents, { 0: 'state', 3: 'oncpu', 8: 'rb', 10: 'mmaps', 13: 'gen', 14: 'lost_samples', 15: 'epoll' }, 'event') ??
-    field(L.mapBase, MAP_STRIDE, L.maxMaps, { 0: 'state', 7: 'refcnt', 8: 'usercnt', 10: 'frozen' }, 'map') ??
+    field(L.fileBase, FILE_STRIDE, L.maxFiles, { [F_STATE]: 'state', [F_KIND]: 'kind', [F_OBJ]: 'obj', [F_COUNT]: 'f_count', [F_MODE]: 'f_mode', [F_SERIAL]: 'serial' }, 'file') ??
+    field(L.eventBase, EVENT_STRIDE, L.maxEvents, { [E_STATE]: 'state', [E_ONCPU]: 'oncpu', [E_RB]: 'rb', [E_MMAPS]: 'mmaps', [E_GEN]: 'gen', [E_LOST_SAMPLES]: 'lost_samples', [E_EPOLL]: 'epoll', [E_COUNT]: 'count' }, 'event') ??
+    field(L.mapBase, MAP_STRIDE, L.maxMaps, { [M_STATE]: 'state', [M_REFCNT]: 'refcnt', [M_USERCNT]: 'usercnt', [M_FROZEN]: 'frozen' }, 'map') ??
     (i >= L.slotBase && i < L.slotBase + L.maxSlots ? slotName(L, i, i32) : null) ??
-    field(L.entryBase, ENTRY_STRIDE, L.maxEntries, { 0: 'state', 1: 'event', 2: 'perf_file', 3: 'map_file', 4: 'owner', 5: 'gen' }, 'entry') ??
-    field(L.progBase, PROG_STRIDE, L.maxProgs, { 0: 'state', 2: 'refcnt' }, 'prog') ??
+    field(L.entryBase, ENTRY_STRIDE, L.maxEntries, { [EE_STATE]: 'state', [EE_EVENT]: 'event', [EE_PERF_FILE]: 'perf_file', [EE_MAP_FILE]: 'map_file', [EE_MAP_FILE_SERIAL]: 'owner', [EE_GEN]: 'gen' }, 'entry') ??
+    field(L.progBase, PROG_STRIDE, L.maxProgs, { [P_STATE]: 'state', [P_REFCNT]: 'refcnt' }, 'prog') ??
     (i >= L.rcuBase && i < L.rcuBase + RCU_PER_CPU
-      ? `rcu ${({ 0: 'gp_seq', 1: 'gp_req', 2: 'cb_head', 3: 'cb_tail', 4: 'wake' } as Record<number, string>)[i - L.rcuBase] ?? i - L.rcuBase}`
+      ? `rcu ${({ [RCU_GP_SEQ]: 'gp_seq', [RCU_GP_REQ]: 'gp_req', [RCU_Q_HEAD]: 'cb_head', [RCU_Q_TAIL]: 'cb_tail', [RCU_WAKE]: 'wake' } as Record<number, string>)[i - L.rcuBase] ?? i - L.rcuBase}`
       : null) ??
     (i >= L.rcuBase + RCU_PER_CPU && i < L.rcuQueueBase
       ? (() => {
           const r = Math.floor((i - L.rcuBase - RCU_PER_CPU) / RCU_CPU_STRIDE);
           const f = (i - L.rcuBase - RCU_PER_CPU) % RCU_CPU_STRIDE;
           const who = r < L.cpus ? `cpu${r}` : `task${r - L.cpus}`;
-          return `rcu ${who} .${({ 0: 'nesting', 1: 'qs_ctr', 2: 'gp_snap' } as Record<number, string>)[f] ?? f}`;
+          return `rcu ${who} .${({ [RC_NESTING]: 'nesting', [RC_CTR]: 'qs_ctr', [RC_SNAP]: 'gp_snap' } as Record<number, string>)[f] ?? f}`;
         })()
       : null) ??
-    field(L.cpuBase, CPU_STRIDE, L.cpus, { 0: 'nest', 1: 'outputs', 2: 'lost' }, 'cpu') ??
+    field(L.cpuBase, CPU_STRIDE, L.cpus, { [C_NEST]: 'nest', [C_OUTPUTS]: 'outputs', [C_LOST]: 'lost' }, 'cpu') ??
     (i >= L.ringBase
       ? (() => {
           const off = (i - L.ringBase) % (PAGE_SIZE / 4);

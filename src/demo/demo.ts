@@ -6,6 +6,7 @@
  * the exit purges app-0's slots (its CPUs' outputs now get ENOENT) and frees its events after
  * a grace period; on 4.7 the pinned map keeps them (the leak).
  */
+import { PAGE_SIZE } from '../arena/layout.js';
 import { AppPool, type AppLive, type AppResult } from '../apps.js';
 import { CpuPool, type CpuResult } from '../cpus.js';
 import { Kernel } from '../emulator.js';
@@ -109,7 +110,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
   }));
   // Rings wake their reader every quarter ring (a watermark), not per record: see BENCH.md.
   const pages = 16;
-  const apps = AppPool.start(kernel, { pinPath: DEMO_PIN, apps: appSpecs, pages, watermark: (pages * 4096) / 4, pollMs: 20 });
+  const apps = AppPool.start(kernel, { pinPath: DEMO_PIN, apps: appSpecs, pages, watermark: (pages * PAGE_SIZE) / 4, pollMs: 20 });
   let cpus: CpuPool | undefined;
   const t0 = performance.now();
   let phase: DemoFrame['phase'] = 'all apps running';
