@@ -3,8 +3,8 @@
  * Exit codes: 0 ok, 1 the run found a problem (violations, failed checks), 2 bad usage.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { KERNEL_VERSIONS, type KernelVersion } from '../index.js';
+import { parseArgs } from 'node:util';
+import { KERNEL_VERSIONS } from '../index.js';
 import {
   perf_event_array_map_ops, perf_event_array_map_ops_strict, perf_event_array_map_ops_v47,
   perf_event_array_map_ops_v48,
@@ -19,16 +19,8 @@ import { table } from '../format.js';
 
 export { UsageError } from './usage.js';
 import { UsageError } from './usage.js';
-
-interface Command {
-  summary: string;
-  usage: string;
-  /** how many positional arguments it takes (default 0) */
-  positionals?: number;
-  options: NonNullable<ParseArgsConfig['options']>;
-  optionHelp: [string, string][];
-  run(values: Record<string, unknown>, positionals: string[]): Promise<number> | number;
-}
+import { intOpt, kernelOpt, reportOpt, type Command } from './command.js';
+export { kernelOpt } from './command.js';
 
 const COMMANDS: Record<string, Command> = {
   demo: {
@@ -231,26 +223,6 @@ const COMMANDS: Record<string, Command> = {
     },
   },
 };
-
-function intOpt(name: string, v: unknown, min: number, max: number): number {
-  const n = Number(v);
-  if (typeof v !== 'string' || !/^\d+$/.test(v) || n < min || n > max) {
-    throw new UsageError(`--${name} must be an integer from ${min} to ${max}; got '${String(v)}'`);
-  }
-  return n;
-}
-
-function reportOpt(v: unknown): string {
-  if (typeof v !== 'string' || !v.endsWith('.html')) throw new UsageError(`--report must name an .html file; got '${String(v)}'`);
-  return v;
-}
-
-export function kernelOpt(v: unknown): KernelVersion {
-  if (!KERNEL_VERSIONS.includes(v as KernelVersion)) {
-    throw new UsageError(`--kernel must be one of ${KERNEL_VERSIONS.join(', ')}; got '${String(v)}'`);
-  }
-  return v as KernelVersion;
-}
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
