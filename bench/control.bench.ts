@@ -34,10 +34,17 @@ export interface GraceCost {
   /** median / the median with no busy CPU */
   ratio: number;
 }
+export interface InspectCost {
+  /** kernel.inspect() on 4 CPUs, one map, 4 events, default limits */
+  medianUs: number;
+  p99Us: number;
+  samples: number;
+}
 export interface ControlResult {
   ops: OpCost[];
   purge: PurgeCost[];
   grace: GraceCost[];
+  inspect: InspectCost;
 }
 
 const BATCH = 256;
@@ -135,6 +142,20 @@ async function graceLatency(busyCpus: number, samples: number): Promise<{ median
   return { median: median(times), p99: quantile(times, 0.99) };
 }
 
+/** inspect() on the small kernel a script checks after every step (default arena limits) */
+async function inspectCost(time: number): Promise<InspectCost> {
+  const kernel = Kernel.create({ cpus: 4 });
+  const app = kernel.process('app');
+  const m = app.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 4 });
+  for (let cpu = 0; cpu < 4; cpu++) app.bpf.mapUpdateElem(m, cpu, app.perfEventOpen({ cpu }));
+  const bench = new Bench({ time, warmupTime: 50 });
+  bench.add('inspect', () => void kernel.inspect());
+  await bench.run();
+  const r = bench.tasks[0]!.result;
+  if (!r || r.state !== 'completed') throw new Error('inspect bench did not complete');
+  return { medianUs: r.latency.p50 * 1000, p99Us: r.latency.p99 * 1000, samples: r.latency.samplesCount };
+}
+
 export async function controlBench(quick: boolean, log: (s: string) => void): Promise<ControlResult> {
   const time = quick ? 150 : 400;
   const idle = await opCosts(false, time);
@@ -151,5 +172,7 @@ export async function controlBench(quick: boolean, log: (s: string) => void): Pr
     grace.push({ busyCpus: n, medianUs: g.median, p99Us: g.p99, samples: quick ? 100 : 400, ratio: g.median / base });
     log(`  grace period with ${n} busy CPUs: ${g.median.toFixed(1)} µs median, ${g.p99.toFixed(1)} µs p99`);
   }
-  return { ops, purge, grace };
+  const inspect = await inspectCost(time);
+  log(`  inspect() on 4 CPUs, one map, 4 events: ${inspect.medianUs.toFixed(1)} µs median, ${inspect.p99Us.toFixed(1)} µs p99`);
+  return { ops, purge, grace, inspect };
 }

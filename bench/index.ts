@@ -97,6 +97,7 @@ if (result.control) {
   out.push(table([['max_entries', 'median µs', 'p99 µs', 'µs per slot'], ...c.purge.map((p) => [String(p.maxEntries), p.medianUs.toFixed(1), p.p99Us.toFixed(1), p.perSlotUs.toFixed(3)])]));
   out.push('', 'Grace period (synchronize_rcu) with busy CPUs');
   out.push(table([['busy CPUs', 'median µs', 'p99 µs', 'vs idle'], ...c.grace.map((g) => [String(g.busyCpus), g.medianUs.toFixed(1), g.p99Us.toFixed(1), g.ratio.toFixed(1)])]));
+  out.push('', `inspect() on 4 CPUs, one map, 4 events, default limits: ${c.inspect.medianUs.toFixed(1)} µs median, ${c.inspect.p99Us.toFixed(1)} µs p99 (${c.inspect.samples} calls)`);
 }
 if (result.consumer) {
   const c = result.consumer;

@@ -69,7 +69,13 @@ export interface KernelSnapshot {
   progs: { id: number; alive: boolean; refcnt: number; maps: number[] }[];
   /** entries put and waiting for their grace period */
   entriesPendingFree: number;
+  /** RCU callbacks waiting for a grace period (entry and ring frees, program frees, ...) */
   rcu: { gpSeq: number; pending: { kind: string; arg: number; gp: number }[] };
+  /**
+   * Work queued and not yet run: `bpf_map_free_deferred` for a map whose last reference is
+   * gone (`object` is the map id). It runs from rcuTick / rcuBarrier / the CPU pool's ticker.
+   */
+  work: { kind: string; object: number }[];
   cpuCounters: CpuCounters[];
   /** purges that removed an entry another frontend had just put in the slot (SPEC §8.1) */
   foreignEntriesPurged: number;
@@ -98,11 +104,13 @@ export function inspect(k: Kctx): KernelSnapshot {
   const mapId = (m: number): number => i32[L.mapBase + m * MAP_STRIDE + M_ID]!;
   const eventId = (e: number): number => i32[L.eventBase + e * EVENT_STRIDE + E_ID]!;
 
+  // Each table is visited through its in-use bitmap: the cost is the records in use, not the
+  // table size (a script may call inspect() after every step).
   const maps: MapSnapshot[] = [];
-  for (let m = 0; m < L.maxMaps; m++) {
+  a.forEachInUse('map', (m) => {
     const at = L.mapBase + m * MAP_STRIDE;
     const st = a.load(at + M_STATE);
-    if (st !== S_LIVE && st !== S_DEAD) continue;
+    if (st !== S_LIVE && st !== S_DEAD) return;
     const max = i32[at + M_MAX_ENTRIES]!;
     const slots: (SlotSnapshot | null)[] = [];
     if (st === S_LIVE) {
@@ -115,13 +123,13 @@ export function inspect(k: Kctx): KernelSnapshot {
       id: i32[at + M_ID]!, alive: st === S_LIVE, maxEntries: max, flags: i32[at + M_FLAGS]!,
       refcnt: a.load(at + M_REFCNT), usercnt: a.load(at + M_USERCNT), frozen: a.load(at + M_FROZEN) === 1, slots,
     });
-  }
+  });
 
   const perfEvents: PerfEventSnapshot[] = [];
-  for (let e = 0; e < L.maxEvents; e++) {
+  a.forEachInUse('event', (e) => {
     const at = L.eventBase + e * EVENT_STRIDE;
     const st = a.load(at + E_STATE);
-    if (st !== S_LIVE && st !== S_DEAD) continue;
+    if (st !== S_LIVE && st !== S_DEAD) return;
     const f = i32[at + E_FILE]!;
     const rb = a.load(at + E_RB);
     const rs = rb >= 0 ? rb_state(k, rb) : null;
@@ -132,12 +140,12 @@ export function inspect(k: Kctx): KernelSnapshot {
       file: fileId(f), mmaps: a.load(at + E_MMAPS), lostSamples: a.load(at + E_LOST_SAMPLES),
       ring: rs ? { pages: rs.size / PAGE_SIZE, head: rs.head, tail: rs.tail, lostPending: rs.lostPending } : null,
     });
-  }
+  });
 
   const files: FileSnapshot[] = [];
-  for (let f = 0; f < L.maxFiles; f++) {
+  a.forEachInUse('file', (f) => {
     const at = L.fileBase + f * FILE_STRIDE;
-    if (a.load(at + F_STATE) !== S_LIVE) continue;
+    if (a.load(at + F_STATE) !== S_LIVE) return;
     const kind = i32[at + F_KIND]!;
     const obj = i32[at + F_OBJ]!;
     const mode = i32[at + F_MODE]!;
@@ -148,19 +156,19 @@ export function inspect(k: Kctx): KernelSnapshot {
       refs: a.load(at + F_COUNT),
       mode: mode === (FMODE_READ | FMODE_WRITE) ? 'rw' : mode === FMODE_READ ? 'r' : mode === FMODE_WRITE ? 'w' : '-',
     });
-  }
+  });
 
   const progs: KernelSnapshot['progs'] = [];
-  for (let p = 0; p < L.maxProgs; p++) {
+  a.forEachInUse('prog', (p) => {
     const st = a.load(L.progBase + p * PROG_STRIDE + P_STATE);
-    if (st !== S_LIVE && st !== S_DEAD) continue;
+    if (st !== S_LIVE && st !== S_DEAD) return;
     progs.push({ id: prog_id(k, p), alive: st === S_LIVE, refcnt: prog_refcnt(k, p), maps: prog_maps(k, p).map(mapId) });
-  }
+  });
 
   let entriesPendingFree = 0;
-  for (let ee = 0; ee < L.maxEntries; ee++) {
+  a.forEachInUse('entry', (ee) => {
     if (a.load(L.entryBase + ee * ENTRY_STRIDE + EE_STATE) === S_RCU) entriesPendingFree++;
-  }
+  });
 
   const cpuCounters: CpuCounters[] = [];
   for (let c = 0; c < L.cpus; c++) {
@@ -172,6 +180,7 @@ export function inspect(k: Kctx): KernelSnapshot {
     });
   }
 
+  const queued = rcu_pending(k);
   return {
     version: k.b.version,
     strict: k.strict,
@@ -184,7 +193,8 @@ export function inspect(k: Kctx): KernelSnapshot {
     })),
     progs,
     entriesPendingFree,
-    rcu: { gpSeq: rcu_gp_seq(k), pending: rcu_pending(k) },
+    rcu: { gpSeq: rcu_gp_seq(k), pending: queued.filter((q) => !q.work).map(({ kind, arg, gp }) => ({ kind, arg, gp })) },
+    work: queued.filter((q) => q.work).map((q) => ({ kind: q.kind, object: mapId(q.arg) })),
     cpuCounters,
     foreignEntriesPurged: a.load(H_FOREIGN_PURGED),
     violations: read_violations(k),

@@ -389,11 +389,20 @@ for (const v of MODERN) {
     if (v === '6.18') assert.ok(p.bpf.objGet('/sys/fs/bpf/m', BPF_F_PATH_FD) >= 3);
     else throwsCode(() => p.bpf.objGet('/sys/fs/bpf/m', BPF_F_PATH_FD), 'EINVAL');
   });
-  test(`${v}: OBJ_GET of a pinned program with RDONLY is EINVAL (a prog fd is always read-write)`, () => {
-    const p = mk(v).process('app');
+  test(`${v}: OBJ_GET of a pinned program with RDONLY or WRONLY gives a program fd (bpf_obj_get_user: only a link needs O_RDWR)`, () => {
+    const kernel = mk(v);
+    const p = kernel.process('app');
     const prog = p.bpf.progLoad({ maps: [perfArray(p)] });
     p.bpf.objPin(prog, '/sys/fs/bpf/prog');
-    throwsCode(() => p.bpf.objGet('/sys/fs/bpf/prog', BPF_F_RDONLY), 'EINVAL');
+    const ro = p.bpf.objGet('/sys/fs/bpf/prog', BPF_F_RDONLY);
+    const wo = p.bpf.objGet('/sys/fs/bpf/prog', BPF_F_WRONLY);
+    assert.ok(ro >= 3 && wo >= 3 && ro !== wo);
+    // each is a new file holding its own reference on the same program
+    assert.is(kernel.inspect().progs[0]!.refcnt, 4);
+    throwsCode(() => p.bpf.objGet('/sys/fs/bpf/prog', BPF_F_RDONLY | BPF_F_WRONLY), 'EINVAL');
+    p.close(ro);
+    p.close(wo);
+    assert.is(kernel.inspect().progs[0]!.refcnt, 2);
     assert.ok(p.bpf.objGet('/sys/fs/bpf/prog') >= 3);
   });
   test(`${v}: MAP_GET_FD_BY_ID: a new frontend; unknown id ENOENT; bad open_flags EINVAL; unprivileged EPERM`, () => {

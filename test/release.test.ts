@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BPF_F_CURRENT_CPU, BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY, type Kernel, type Process } from '../src/index.js';
-import { FIXED, MODERN, VERSIONS, event, eventIdOf, mk, payload, perfArray, slots } from './fixtures/scenario.js';
+import { FIXED, MODERN, VERSIONS, event, eventIdOf, mk, payload, perfArray, slots, throwsCode } from './fixtures/scenario.js';
 
 /** an app that fills slots 0..n-1 of a new map with events of CPUs 0..n-1 */
 function fill(kernel: Kernel, p: Process, mapFd: number, n: number, from = 0): number[] {
@@ -49,10 +49,18 @@ test('4.7: A7 the same story leaks: after the app exits, the pinned map still ho
   kernel.rcuBarrier();
   assert.equal(slots(kernel), ids.map((event) => ({ event, owner })));
   for (const id of ids) assert.equal([event(kernel, id).alive, event(kernel, id).fileRefs], [true, 1], 'the map holds the only reference');
-  // ...until someone removes the pin: map free clears every slot, each file fput at once
+  // ...until someone removes the pin. The last bpf_map_put schedules bpf_map_free_deferred as
+  // work (kernel/bpf/syscall.c): the map and its entries are still there until it runs...
   kernel.process('admin').unlink('/sys/fs/bpf/events');
+  const s = kernel.inspect();
+  assert.equal(s.work, [{ kind: 'bpf_map_free_deferred', object: s.maps[0]!.id }]);
+  assert.is(s.maps[0]!.refcnt, 0);
+  for (const id of ids) assert.is(event(kernel, id).alive, true);
+  // ...then perf_event_array_map_free clears every slot, each file fput at once
+  kernel.rcuTick();
   for (const id of ids) assert.is(event(kernel, id).alive, false);
   assert.is(kernel.inspect().maps[0]!.alive, false);
+  assert.equal(kernel.inspect().work, []);
 });
 for (const v of MODERN) {
   test(`${v}: A7 with BPF_F_PRESERVE_ELEMS the entries outlive the app until the map is freed`, () => {
@@ -70,10 +78,11 @@ for (const v of MODERN) {
     admin.unlink('/sys/fs/bpf/events');
     kernel.rcuBarrier(); // 5.10 drops the pin's reference from an RCU callback
     assert.is(kernel.inspect().maps[0]!.alive, true, 'g still holds it');
-    admin.close(g); // last reference: map free clears the rest (RCU-deferred puts)
-    assert.is(kernel.inspect().maps[0]!.alive, false);
+    admin.close(g); // last reference: bpf_map_free_deferred is queued as work
+    assert.equal(kernel.inspect().work.map((w) => w.kind), ['bpf_map_free_deferred']);
     assert.is(event(kernel, ids[1]!).alive, true);
-    kernel.rcuBarrier();
+    kernel.rcuBarrier(); // the work runs: map free clears the rest, whose puts wait a grace period
+    assert.is(kernel.inspect().maps[0]!.alive, false);
     for (const id of ids) assert.is(event(kernel, id).alive, false);
     assert.equal(kernel.violations(), []);
   });
@@ -240,7 +249,9 @@ for (const v of VERSIONS) {
     if (v === '4.7') {
       assert.equal(maps[0]!.slots.filter(Boolean).length, 2);
       assert.is(event(kernel, id).fileRefs, 3);
-      app.unlink('/sys/fs/bpf/a'); // map A freed: every slot cleared, each file fput at once
+      app.unlink('/sys/fs/bpf/a'); // map A's last reference: its free is queued as work
+      assert.is(event(kernel, id).fileRefs, 3);
+      kernel.rcuTick(); // bpf_map_free_deferred: every slot cleared, each file fput at once
       assert.is(event(kernel, id).fileRefs, 1);
     } else {
       assert.equal(maps[0]!.slots, [null, null, null, null]);
@@ -448,3 +459,30 @@ for (const v of VERSIONS) {
 }
 
 test.run();
+
+// The map free is work (bpf_map_put -> schedule_work -> bpf_map_free_deferred) -------------
+
+for (const v of VERSIONS) {
+  test(`${v}: the last map reference queues bpf_map_free_deferred; inspect() shows it; the map is freed when the work runs`, () => {
+    const kernel = mk(v);
+    const app = kernel.process('app');
+    const m = perfArray(app);
+    const fd = app.perfEventOpen({ cpu: 0, mmap: false });
+    const id = eventIdOf(kernel, app, fd);
+    app.bpf.mapUpdateElem(m, 0, fd);
+    app.close(fd);
+    const mapId = kernel.inspect().maps[0]!.id;
+    app.close(m);
+    const s = kernel.inspect();
+    assert.equal(s.work, [{ kind: 'bpf_map_free_deferred', object: mapId }]);
+    assert.equal([s.maps[0]!.alive, s.maps[0]!.refcnt, s.maps[0]!.usercnt], [true, 0, 0]);
+    if (v === '4.7') assert.is(event(kernel, id).alive, true, 'no map_release on 4.7: the entry lives until map free runs');
+    else assert.is(s.maps[0]!.slots[0], null, 'map_release purged the entry at close');
+    if (MODERN.includes(v)) throwsCode(() => app.bpf.mapGetFdById(mapId), 'ENOENT', 'bpf_map_inc_not_zero');
+    kernel.rcuBarrier();
+    assert.equal(kernel.inspect().work, []);
+    assert.is(kernel.inspect().maps[0]!.alive, false);
+    assert.is(event(kernel, id).alive, false);
+    assert.equal(kernel.violations(), []);
+  });
+}

@@ -50,6 +50,19 @@ for (const v of VERSIONS) {
     assert.is(last.data[0], 0x5a);
     assert.equal([...last.data.subarray(1, 4)], v === '4.7' ? [0, 0, 0] : [0xff, 0xff, 0xff]);
   });
+  test(`${v}: a new ring's pages come zeroed (rb_alloc / perf_mmap_alloc_page with __GFP_ZERO): padding never shows a freed ring's bytes`, () => {
+    const { kernel, app, m, fd, out } = setup(v);
+    for (let i = 0; i < 127; i++) assert.is(out(new Uint8Array(16).fill(0xab)), 0);
+    app.bpf.mapDeleteElem(m, 0);
+    app.munmap(fd);
+    app.close(fd);
+    kernel.rcuBarrier(); // the ring's pages go back to the allocator a grace period after the unmap
+    const fd2 = app.perfEventOpen({ cpu: 0, pages: 1, wakeupEvents: 1 });
+    app.bpf.mapUpdateElem(m, 0, fd2);
+    assert.is(out(Uint8Array.of(1, 2, 3, 4, 5)), 0);
+    const [r] = samples(app.readRing(fd2));
+    assert.equal([...r!.data], [1, 2, 3, 4, 5, 0, 0, 0, 0, 0, 0, 0]);
+  });
   test(`${v}: A18 one page, 32-byte records, no reader: 127 fit, the 128th is lost (${OLD.includes(v) ? 'returns 0' : '-ENOSPC'}); after a drain a LOST record precedes the next sample`, () => {
     const { app, fd, out, id, kernel, ring } = setup(v);
     for (let i = 0; i < 127; i++) assert.is(out(payload(16, i)), 0, `record ${i}`);

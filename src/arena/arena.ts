@@ -8,7 +8,8 @@
  */
 import {
   ARENA_MAGIC, CONFIG_KEYS, S_DEAD, S_FREE, H_CFG, H_CUR_FILE, H_LAYOUT_VERSION, H_LOCK, H_MAGIC,
-  LAYOUT_VERSION, PAGE_SIZE, computeLayout, type ArenaConfig, type Layout,
+  LAYOUT_VERSION, PAGE_SIZE, TABLE_CURSOR, TABLE_STRIDE, computeLayout, tableBase, tableCount,
+  type ArenaConfig, type Layout, type TableName,
 } from './layout.js';
 
 export class ArenaError extends Error {
@@ -79,22 +80,29 @@ export class Arena {
   }
 
   /**
-   * Finds a record whose first word is 0 (free) in a table, starting after the rotating cursor,
-   * and marks it with `state`; `genField`, if given, is a generation word bumped on reuse.
-   * Caller holds the lock. Returns -1 when the table is full.
+   * Finds a record whose first word is FREE (or DEAD: freed, kept for inspection only) in table
+   * `t`, starting after the table's rotating cursor, marks it with `state` and sets its in-use
+   * bit; `genField`, if given, is a generation word bumped on reuse. Caller holds the lock.
+   * Returns the record's index, -1 when the table is full.
    */
-  allocRecord(base: number, stride: number, count: number, cursorWord: number, state: number, genField = -1): number {
+  allocRecord(t: TableName, state: number, genField = -1): number {
+    const L = this.L;
+    const base = tableBase(L, t);
+    const stride = TABLE_STRIDE[t];
+    const count = tableCount(L, t);
+    const cursorWord = TABLE_CURSOR[t];
     const start = this.i32[cursorWord]!;
     for (let n = 0; n < count; n++) {
       const idx = (start + n) % count;
       const at = base + idx * stride;
       const st = this.i32[at];
-      if (st === S_FREE || st === S_DEAD /* freed, kept for inspection only */) {
+      if (st === S_FREE || st === S_DEAD) {
         // The generation survives reuse and moves on, so a stale holder sees the change.
         const gen = genField >= 0 ? this.i32[at + genField]! : 0;
         this.i32.fill(0, at, at + stride);
         if (genField >= 0) Atomics.store(this.i32, at + genField, (gen + 1) | 0);
         Atomics.store(this.i32, at, state);
+        Atomics.or(this.i32, L.inUse[t] + (idx >>> 5), 1 << (idx & 31));
         this.i32[cursorWord] = (idx + 1) % count;
         return idx;
       }
@@ -103,12 +111,35 @@ export class Arena {
   }
 
   /** allocRecord under the arena lock */
-  allocRecordLocked(base: number, stride: number, count: number, cursorWord: number, state: number, genField = -1): number {
+  allocRecordLocked(t: TableName, state: number, genField = -1): number {
     this.lock();
     try {
-      return this.allocRecord(base, stride, count, cursorWord, state, genField);
+      return this.allocRecord(t, state, genField);
     } finally {
       this.unlock();
+    }
+  }
+
+  /**
+   * Returns record `idx` of table `t` to the allocator: its in-use bit goes first, then its
+   * state word becomes FREE (the order makes a concurrent reuse keep its bit; see TABLES).
+   */
+  freeRecord(t: TableName, idx: number): void {
+    Atomics.and(this.i32, this.L.inUse[t] + (idx >>> 5), ~(1 << (idx & 31)));
+    this.store(tableBase(this.L, t) + idx * TABLE_STRIDE[t], S_FREE);
+  }
+
+  /** Calls fn(idx) for each record of table `t` that is not FREE, in index order. */
+  forEachInUse(t: TableName, fn: (idx: number) => void): void {
+    const bits = this.L.inUse[t];
+    const words = Math.ceil(tableCount(this.L, t) / 32);
+    for (let w = 0; w < words; w++) {
+      let m = Atomics.load(this.i32, bits + w);
+      while (m !== 0) {
+        const b = 31 - Math.clz32(m & -m);
+        m &= m - 1;
+        fn(w * 32 + b);
+      }
     }
   }
 

@@ -22,6 +22,7 @@
  *   | violation log      |  invariant violations seen by any thread (count + records)
  *   | epoll table        |  eventpoll instances: state, wake sequence (waiters sleep on it)
  *   | ring page map      |  allocator bookkeeping for ring pages
+ *   | in-use bitmaps     |  per table, one bit per record that is not FREE (inspection only)
  *   +--------------------+  (padding to a page)
  *   | ring pages         |  per perf event: 1 control page + 2^n data pages (bytes)
  *   +--------------------+
@@ -51,7 +52,7 @@
 
 export const PAGE_SIZE = 4096;
 export const ARENA_MAGIC = 0x554d4550; // "PEMU" little-endian
-export const LAYOUT_VERSION = 4;
+export const LAYOUT_VERSION = 5;
 
 // ---------------------------------------------------------------------------------------
 // Header (word indices). Sizes are stored so that any thread can rebuild the layout from
@@ -309,6 +310,17 @@ export const PERF_LOST_RECORD_SIZE = 24; // header, u64 id, u64 lost
 export const PERF_RECORD_MAX = 0xffff; // header.size is a u16
 
 // ---------------------------------------------------------------------------------------
+/**
+ * The record tables, each with an in-use bitmap: bit r of a table's bitmap is set while record
+ * r is not FREE (LIVE, DEAD kept for inspection, or an entry waiting for its grace period).
+ * The allocator sets it under the arena lock; a free clears it *before* storing FREE, so a
+ * concurrent reuse (which needs FREE first) sets it again after. Readers (inspect, checkers)
+ * visit only set bits: a snapshot costs one word per 32 records plus the records in use.
+ * Bookkeeping, not kernel state: plain Atomics.or/and, never a scheduling point.
+ */
+export const TABLES = ['file', 'event', 'map', 'entry', 'prog', 'pin', 'epoll'] as const;
+export type TableName = (typeof TABLES)[number];
+
 export interface Layout extends ArenaConfig {
   fileBase: number;
   eventBase: number;
@@ -324,9 +336,44 @@ export interface Layout extends ArenaConfig {
   violationBase: number;
   epollBase: number;
   ringExtentBase: number;
+  /** word index of each table's in-use bitmap (see TABLES) */
+  inUse: Record<TableName, number>;
   /** word index of the first ring page (page aligned) */
   ringBase: number;
   totalBytes: number;
+}
+
+/** each table's record size (words) and its allocation cursor in the header */
+export const TABLE_STRIDE: Record<TableName, number> = {
+  file: FILE_STRIDE, event: EVENT_STRIDE, map: MAP_STRIDE, entry: ENTRY_STRIDE, prog: PROG_STRIDE, pin: PIN_STRIDE, epoll: EPOLL_STRIDE,
+};
+export const TABLE_CURSOR: Record<TableName, number> = {
+  file: H_CUR_FILE, event: H_CUR_EVENT, map: H_CUR_MAP, entry: H_CUR_ENTRY, prog: H_CUR_PROG, pin: H_CUR_PIN, epoll: H_CUR_EPOLL,
+};
+/** word index of record 0 of a table */
+export function tableBase(L: Layout, t: TableName): number {
+  switch (t) {
+    case 'file': return L.fileBase;
+    case 'event': return L.eventBase;
+    case 'map': return L.mapBase;
+    case 'entry': return L.entryBase;
+    case 'prog': return L.progBase;
+    case 'pin': return L.pinBase;
+    case 'epoll': return L.epollBase;
+  }
+}
+
+/** how many records each table has */
+export function tableCount(cfg: ArenaConfig, t: TableName): number {
+  switch (t) {
+    case 'file': return cfg.maxFiles;
+    case 'event': return cfg.maxEvents;
+    case 'map': return cfg.maxMaps;
+    case 'entry': return cfg.maxEntries;
+    case 'prog': return cfg.maxProgs;
+    case 'pin': return cfg.maxPins;
+    case 'epoll': return cfg.maxEpoll;
+  }
 }
 
 /** Computes every region's offset from the configured sizes. Pure: any thread gets the same. */
@@ -351,12 +398,14 @@ export function computeLayout(cfg: ArenaConfig): Layout {
   const violationBase = take(1 + cfg.violationLog * VIOLATION_STRIDE);
   const epollBase = take(cfg.maxEpoll * EPOLL_STRIDE);
   const ringExtentBase = take(cfg.ringPages);
+  const inUse = {} as Record<TableName, number>;
+  for (const t of TABLES) inUse[t] = take(Math.ceil(tableCount(cfg, t) / 32));
   const pageWords = PAGE_SIZE / 4;
   const ringBase = Math.ceil(w / pageWords) * pageWords;
   const totalBytes = (ringBase + cfg.ringPages * pageWords) * 4;
   return {
     ...cfg, fileBase, eventBase, mapBase, slotBase, slotExtentBase, entryBase, progBase,
-    pinBase, rcuBase, rcuQueueBase, cpuBase, violationBase, epollBase, ringExtentBase, ringBase, totalBytes,
+    pinBase, rcuBase, rcuQueueBase, cpuBase, violationBase, epollBase, ringExtentBase, inUse, ringBase, totalBytes,
   };
 }
 

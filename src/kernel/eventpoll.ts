@@ -4,8 +4,7 @@
  * at once (Atomics.wait takes one word). An epoll instance is a file, so exit closes it.
  */
 import {
-  E_EPOLL, EP_STATE, EP_WAKE, EPOLL_STRIDE, EVENT_STRIDE, FILE_KIND_EPOLL, FMODE_READ, H_CUR_EPOLL,
-  S_FREE, S_LIVE,
+  E_EPOLL, EP_WAKE, EPOLL_STRIDE, EVENT_STRIDE, FILE_KIND_EPOLL, FMODE_READ, S_LIVE,
 } from '../arena/layout.js';
 import type { Kctx } from './context.js';
 import { EMFILE, ENOMEM } from './errno.js';
@@ -18,11 +17,11 @@ function epw(k: Kctx, ep: number, field: number): number {
 /** epoll_create: the new epoll file's index, or -errno */
 export function epoll_create(k: Kctx): number {
   const a = k.a;
-  const ep = a.allocRecordLocked(a.L.epollBase, EPOLL_STRIDE, a.L.maxEpoll, H_CUR_EPOLL, S_LIVE);
+  const ep = a.allocRecordLocked('epoll', S_LIVE);
   if (ep < 0) return -ENOMEM;
   const f = alloc_file(k, FILE_KIND_EPOLL, ep, FMODE_READ);
   if (f < 0) {
-    a.store(epw(k, ep, EP_STATE), S_FREE);
+    a.freeRecord('epoll', ep);
     return -EMFILE;
   }
   return f;
@@ -42,6 +41,6 @@ register_file_release(FILE_KIND_EPOLL, (k, ep) => {
   const a = k.a;
   const word = epw(k, ep, EP_WAKE);
   // unhook the events still pointing here (ep_remove of each watched file)
-  for (let e = 0; e < a.L.maxEvents; e++) a.cmpxchg(a.L.eventBase + e * EVENT_STRIDE + E_EPOLL, word, 0);
-  a.store(epw(k, ep, EP_STATE), S_FREE);
+  a.forEachInUse('event', (e) => void a.cmpxchg(a.L.eventBase + e * EVENT_STRIDE + E_EPOLL, word, 0));
+  a.freeRecord('epoll', ep);
 });

@@ -4,8 +4,8 @@
  * when the last reference is dropped, in the thread that dropped it.
  */
 import {
-  F_COUNT, F_KIND, F_MODE, F_OBJ, F_SERIAL, F_STATE, FILE_STRIDE, H_CUR_FILE, H_NEXT_FILE_SERIAL,
-  S_FREE, S_LIVE,
+  F_COUNT, F_KIND, F_MODE, F_OBJ, F_SERIAL, F_STATE, FILE_STRIDE, H_NEXT_FILE_SERIAL,
+  S_LIVE,
 } from '../arena/layout.js';
 import type { Kctx } from './context.js';
 import { report_violation } from './violation.js';
@@ -25,7 +25,7 @@ export function alloc_file(k: Kctx, kind: number, obj: number, mode: number): nu
   const a = k.a;
   a.lock();
   try {
-    const f = a.allocRecord(a.L.fileBase, FILE_STRIDE, a.L.maxFiles, H_CUR_FILE, S_LIVE);
+    const f = a.allocRecord('file', S_LIVE);
     if (f < 0) return -1;
     const i32 = a.i32;
     i32[fw(k, f, F_KIND)] = kind;
@@ -67,5 +67,5 @@ export function fput(k: Kctx, f: number): void {
   }
   const kind = file_kind(k, f);
   releaseOps[kind]?.(k, file_obj(k, f), f);
-  k.a.store(fw(k, f, F_STATE), S_FREE);
+  k.a.freeRecord('file', f);
 }

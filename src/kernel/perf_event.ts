@@ -5,8 +5,7 @@
 import {
   ATTR_DISABLED, ATTR_INHERIT, ATTR_SAMPLE_RAW, ATTR_WATERMARK, E_ATTR, E_CONFIG, E_CPU, E_FILE, E_GEN,
   E_COUNT, E_ID, E_LOST_SAMPLES, E_MMAPS, E_ONCPU, E_RB, E_RB_PAGES, E_STATE, E_TYPE, E_WAKEUP_EVENTS,
-  E_WATERMARK, EVENT_STRIDE, FILE_KIND_PERF, FMODE_READ, FMODE_WRITE, H_CUR_EVENT,
-  H_NEXT_EVENT_ID, PAGE_SIZE, RB_EVENT, S_DEAD, S_LIVE,
+  E_WATERMARK, EVENT_STRIDE, FILE_KIND_PERF, FMODE_READ, FMODE_WRITE, H_NEXT_EVENT_ID, PAGE_SIZE, RB_EVENT, S_DEAD, S_LIVE,
 } from '../arena/layout.js';
 import type { Kctx } from './context.js';
 import { EINVAL, EMFILE, ENOENT, ENOMEM, ESRCH } from './errno.js';
@@ -72,7 +71,7 @@ export function perf_event_open(k: Kctx, attr: PerfEventAttr, pid: number, cpu: 
       return -ENOENT;
   }
   const a = k.a;
-  const e = a.allocRecordLocked(a.L.eventBase, EVENT_STRIDE, a.L.maxEvents, H_CUR_EVENT, S_LIVE, E_GEN);
+  const e = a.allocRecordLocked('event', S_LIVE, E_GEN);
   if (e < 0) return -ENOMEM;
   const i32 = a.i32;
   i32[ew(k, e, E_ID)] = a.add(H_NEXT_EVENT_ID, 1) + 1;

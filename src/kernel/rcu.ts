@@ -30,11 +30,19 @@ export const RCU_CB = {
   PIN_PUT_PROG: 5,
   /** rb_free_rcu: release a detached ring's pages (kernel/events/core.c) */
   RING_FREE: 6,
+  // 7: the entry_free_twice fault (kernel/faults.ts)
+  /**
+   * bpf_map_free_deferred: work, not an RCU callback. bpf_map_put schedules it on a workqueue
+   * (kernel/bpf/syscall.c) and it runs without waiting for a grace period (queue_work below).
+   */
+  MAP_FREE_WORK: 8,
 } as const;
 export const RCU_CB_NAMES: Record<number, string> = {
   1: 'entry_free', 2: 'entry_recycle', 3: 'prog_free', 4: 'pin_put_map', 5: 'pin_put_prog', 6: 'ring_free',
-  7: 'entry_free_twice (fault)',
+  7: 'entry_free_twice (fault)', 8: 'bpf_map_free_deferred',
 };
+/** kinds that are workqueue items rather than RCU callbacks (inspect() lists them apart) */
+export const WORK_KINDS: ReadonlySet<number> = new Set([RCU_CB.MAP_FREE_WORK]);
 
 type RcuCallback = (k: Kctx, arg: number) => void;
 const callbacks: (RcuCallback | undefined)[] = [];
@@ -205,6 +213,20 @@ function wait_gp(k: Kctx, target: number, timeoutMs: number): void {
 
 /** Queues `kind(arg)` to run after a grace period (call_rcu). Any thread. */
 export function call_rcu(k: Kctx, kind: number, arg: number): void {
+  request_gp(k, enqueue(k, kind, arg, false));
+}
+
+/**
+ * Queues work `kind(arg)` (schedule_work on the system workqueue): it waits for no grace
+ * period and runs from the same driver as RCU callbacks (rcu_tick, rcu_barrier, the CPU pool's
+ * ticker). It keeps its place in the one queue, so it runs after the callbacks queued before it.
+ */
+export function queue_work(k: Kctx, kind: number, arg: number): void {
+  enqueue(k, kind, arg, true);
+}
+
+/** appends a record to the callback queue; returns the grace-period sequence it waits for */
+function enqueue(k: Kctx, kind: number, arg: number, work: boolean): number {
   const a = k.a;
   const base = a.L.rcuBase;
   a.lock();
@@ -216,7 +238,10 @@ export function call_rcu(k: Kctx, kind: number, arg: number): void {
       report_violation(k, 'rcu-queue-full', -1, kind, arg);
       throw new ArenaError(`call_rcu queue full (${a.L.rcuQueue} records): size the arena larger (limits.rcuQueue)`, 'ENOMEM');
     }
-    target = rcu_seq_snap(rcu_gp_seq(k));
+    // Targets never decrease along the queue (rcu_do_batch relies on it): work waits for no
+    // grace period of its own, only for the records ahead of it.
+    const prev = tail > head ? a.i32[a.L.rcuQueueBase + ((tail - 1) % a.L.rcuQueue) * RCU_CB_STRIDE + CB_GP]! : 0;
+    target = work ? Math.max(rcu_gp_seq(k), prev) : rcu_seq_snap(rcu_gp_seq(k));
     const r = a.L.rcuQueueBase + (tail % a.L.rcuQueue) * RCU_CB_STRIDE;
     a.i32[r + CB_KIND] = kind;
     a.i32[r + CB_ARG] = arg;
@@ -225,7 +250,7 @@ export function call_rcu(k: Kctx, kind: number, arg: number): void {
   } finally {
     a.unlock();
   }
-  request_gp(k, target);
+  return target;
 }
 
 /** Runs the callbacks whose grace period has ended; returns how many ran. Non-blocking. */
@@ -268,15 +293,17 @@ export function rcu_tick(k: Kctx): number {
   }
 }
 
-export function rcu_pending(k: Kctx): { kind: string; arg: number; gp: number }[] {
+/** the queued callbacks and work, oldest first; `work` marks workqueue items (WORK_KINDS) */
+export function rcu_pending(k: Kctx): { kind: string; arg: number; gp: number; work: boolean }[] {
   const a = k.a;
   const base = a.L.rcuBase;
   a.lock();
   try {
-    const out: { kind: string; arg: number; gp: number }[] = [];
+    const out: { kind: string; arg: number; gp: number; work: boolean }[] = [];
     for (let i = a.load(base + RCU_Q_HEAD); i < a.load(base + RCU_Q_TAIL); i++) {
       const r = a.L.rcuQueueBase + (i % a.L.rcuQueue) * RCU_CB_STRIDE;
-      out.push({ kind: RCU_CB_NAMES[a.i32[r + CB_KIND]!] ?? '?', arg: a.i32[r + CB_ARG]!, gp: a.i32[r + CB_GP]! });
+      const kind = a.i32[r + CB_KIND]!;
+      out.push({ kind: RCU_CB_NAMES[kind] ?? '?', arg: a.i32[r + CB_ARG]!, gp: a.i32[r + CB_GP]!, work: WORK_KINDS.has(kind) });
     }
     return out;
   } finally {

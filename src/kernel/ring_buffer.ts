@@ -16,10 +16,15 @@ import { FAULT_PRODUCER_EARLY_HEAD, FAULT_READER_EARLY_TAIL } from './fault_ids.
 
 const PAGE_WORDS = PAGE_SIZE / 4;
 
-/** ring_buffer_init: `rb` is the word index of the control page */
+/**
+ * rb_alloc + ring_buffer_init: `rb` is the word index of the control page. The pages come
+ * zeroed, as the kernel's do (rb_alloc / perf_mmap_alloc_page allocate with __GFP_ZERO, or
+ * vmalloc_user): a sample's padding, which 4.8+ skips instead of writing, then reads 0, never a
+ * freed ring's old bytes.
+ */
 export function ring_buffer_init(k: Kctx, rb: number, pages: number, watermark: number, event: number): void {
   const i32 = k.a.i32;
-  i32.fill(0, rb, rb + PAGE_WORDS);
+  i32.fill(0, rb, rb + (1 + pages) * PAGE_WORDS);
   const size = pages * PAGE_SIZE;
   i32[rb + RB_DATA_OFFSET] = PAGE_SIZE;
   i32[rb + RB_DATA_SIZE] = size;

@@ -8,8 +8,7 @@
  */
 import {
   ATTR_INHERIT, E_CONFIG, E_TYPE, EE_EVENT, EE_GEN, EE_MAP, EE_MAP_FILE, EE_MAP_FILE_SERIAL,
-  EE_PERF_FILE, EE_STATE, ENTRY_STRIDE, FILE_KIND_PERF, H_CUR_ENTRY, H_FOREIGN_PURGED, S_FREE,
-  S_LIVE, S_RCU,
+  EE_PERF_FILE, EE_STATE, FILE_KIND_PERF, H_FOREIGN_PURGED, S_LIVE, S_RCU,
 } from '../../arena/layout.js';
 import { BPF_ANY, BPF_F_PRESERVE_ELEMS } from '../behaviour.js';
 import type { Kctx } from '../context.js';
@@ -33,7 +32,7 @@ import {
 /** bpf_event_entry_gen: entry index, or -1 when the entry table is full */
 function bpf_event_entry_gen(k: Kctx, perfFile: number, mapFile: number, map: number): number {
   const a = k.a;
-  const ee = a.allocRecordLocked(a.L.entryBase, ENTRY_STRIDE, a.L.maxEntries, H_CUR_ENTRY, S_LIVE, EE_GEN);
+  const ee = a.allocRecordLocked('entry', S_LIVE, EE_GEN);
   if (ee < 0) return -1;
   const i32 = a.i32;
   // Plain stores: the slot exchange that publishes the entry orders them before any reader.
@@ -55,7 +54,7 @@ rcu_register(RCU_CB.ENTRY_RECYCLE, (k, ee) => entry_recycle(k, ee));
 
 export function entry_recycle(k: Kctx, ee: number): void {
   k.a.add(eew(k, ee, EE_GEN), 1); // a CPU still holding it would see the generation move
-  k.a.store(eew(k, ee, EE_STATE), S_FREE);
+  k.a.freeRecord('entry', ee);
 }
 
 // ---------------------------------------------------------------------------------------

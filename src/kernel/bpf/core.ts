@@ -5,7 +5,7 @@
  * fd and pin of it (SPEC A12).
  */
 import {
-  H_CUR_PROG, H_NEXT_PROG_ID, P_ID, P_MAPS, P_NMAPS, P_REFCNT, P_STATE, PROG_STRIDE, S_DEAD, S_LIVE,
+  H_NEXT_PROG_ID, P_ID, P_MAPS, P_NMAPS, P_REFCNT, P_STATE, PROG_STRIDE, S_DEAD, S_LIVE,
 } from '../../arena/layout.js';
 import type { Kctx } from '../context.js';
 import { RCU_CB, call_rcu, rcu_register } from '../rcu.js';
@@ -38,7 +38,7 @@ export function prog_refcnt(k: Kctx, prog: number): number {
 /** Allocates a program using `maps` (map indices, already referenced by the caller). */
 export function bpf_prog_alloc(k: Kctx, maps: number[]): number {
   const a = k.a;
-  const prog = a.allocRecordLocked(a.L.progBase, PROG_STRIDE, a.L.maxProgs, H_CUR_PROG, S_LIVE);
+  const prog = a.allocRecordLocked('prog', S_LIVE);
   if (prog < 0) return -1;
   a.i32[pw(k, prog, P_ID)] = a.add(H_NEXT_PROG_ID, 1) + 1;
   a.i32[pw(k, prog, P_NMAPS)] = maps.length;

@@ -9,10 +9,10 @@
  * is ENOENT (no other filesystem is modelled).
  */
 import {
-  FILE_KIND_MAP, FILE_KIND_PROG, H_CUR_PIN, PIN_PATH_MAX, PIN_STRIDE, PN_KIND, PN_OBJ, PN_PATH,
-  PN_PATH_LEN, PN_STATE, S_FREE, S_LIVE,
+  FILE_KIND_MAP, FILE_KIND_PROG, PIN_PATH_MAX, PIN_STRIDE, PN_KIND, PN_OBJ, PN_PATH,
+  PN_PATH_LEN, PN_STATE, S_LIVE,
 } from '../../arena/layout.js';
-import { BPF_F_PATH_FD, BPF_F_RDONLY, BPF_F_WRONLY } from '../behaviour.js';
+import { BPF_F_RDONLY, BPF_F_WRONLY } from '../behaviour.js';
 import type { Kctx } from '../context.js';
 import { EBADF, EEXIST, EINVAL, EMFILE, ENAMETOOLONG, ENOENT, ENOMEM, EPERM } from '../errno.js';
 import { alloc_file, file_kind, file_live, file_obj } from '../file.js';
@@ -96,7 +96,7 @@ export function bpf_obj_pin(k: Kctx, f: number, path: string, flags: number, cal
   try {
     if (lookup(k, path) >= 0) ret = -EEXIST;
     else {
-      const pin = a.allocRecord(a.L.pinBase, PIN_STRIDE, a.L.maxPins, H_CUR_PIN, S_LIVE);
+      const pin = a.allocRecord('pin', S_LIVE);
       if (pin < 0) ret = -ENOMEM;
       else {
         const bytes = enc.encode(path);
@@ -125,12 +125,13 @@ export function bpf_obj_get(k: Kctx, path: string, flags: number, caller: Caller
   // take the reference while the pin cannot go away under us
   const found = with_pin(k, path, (_pin, kind, obj) => {
     if (kind === FILE_KIND_MAP) bpf_map_inc(k, obj, true);
-    else if ((flags & ~BPF_F_PATH_FD) === 0) bpf_prog_inc(k, obj);
+    else bpf_prog_inc(k, obj);
   });
   if (!found) return -ENOENT;
   const { kind, obj } = found;
   if (kind === FILE_KIND_PROG) {
-    if ((flags & ~BPF_F_PATH_FD) !== 0) return -EINVAL; // a program fd is always O_RDWR
+    // bpf_obj_get_user (kernel/bpf/inode.c) hands a BPF_TYPE_PROG to bpf_prog_new_fd whatever
+    // the access flags: only a link rejects f_flags != O_RDWR. A program fd is always O_RDWR.
     const pf = alloc_file(k, FILE_KIND_PROG, obj, FMODE_READ | FMODE_WRITE);
     if (pf < 0) bpf_prog_put(k, obj);
     return pf < 0 ? -EMFILE : pf;
@@ -146,7 +147,7 @@ export function bpf_obj_get(k: Kctx, path: string, flags: number, caller: Caller
 
 /** unlink(2) of a pin: the inode's reference goes (from an RCU callback in 5.10) */
 export function bpf_unlink(k: Kctx, path: string): number {
-  const found = with_pin(k, path, (pin) => k.a.store(pinw(k, pin, PN_STATE), S_FREE));
+  const found = with_pin(k, path, (pin) => k.a.freeRecord('pin', pin));
   if (!found) return -ENOENT;
   const { kind, obj } = found;
   if (k.b.unlinkDeferred) call_rcu(k, kind === FILE_KIND_MAP ? RCU_CB.PIN_PUT_MAP : RCU_CB.PIN_PUT_PROG, obj);
@@ -162,11 +163,11 @@ export function list_pins(k: Kctx): { path: string; kind: number; obj: number }[
   const out: { path: string; kind: number; obj: number }[] = [];
   k.a.lock();
   try {
-    for (let p = 0; p < k.a.L.maxPins; p++) {
+    k.a.forEachInUse('pin', (p) => {
       if (k.a.i32[pinw(k, p, PN_STATE)] === S_LIVE) {
         out.push({ path: pin_path(k, p), kind: k.a.i32[pinw(k, p, PN_KIND)]!, obj: k.a.i32[pinw(k, p, PN_OBJ)]! });
       }
-    }
+    });
   } finally {
     k.a.unlock();
   }

@@ -7,9 +7,9 @@
  * fd, or -1 when the fd is not open.
  */
 import {
-  F_MODE, FILE_KIND_MAP, FILE_KIND_PROG, FMODE_READ, FMODE_WRITE, H_CUR_MAP, H_NEXT_MAP_ID,
+  F_MODE, FILE_KIND_MAP, FILE_KIND_PROG, FMODE_READ, FMODE_WRITE, H_NEXT_MAP_ID,
   H_UNPRIV_BPF_DISABLED, M_FLAGS, M_FROZEN, M_ID, M_KEY_SIZE, M_MAX_ENTRIES, M_REFCNT,
-  M_SLOT_BASE, M_STATE, M_TYPE, M_USERCNT, M_VALUE_SIZE, MAP_STRIDE, PAGE_SIZE, PROG_MAX_MAPS,
+  M_SLOT_BASE, M_STATE, M_TYPE, M_USERCNT, M_VALUE_SIZE, PAGE_SIZE, PROG_MAX_MAPS,
   S_DEAD, S_LIVE, FILE_STRIDE,
 } from '../../arena/layout.js';
 import {
@@ -19,6 +19,7 @@ import {
 import type { Kctx } from '../context.js';
 import { E2BIG, EBADF, EBUSY, EFAULT, EINVAL, EMFILE, ENOENT, ENOMEM, EPERM } from '../errno.js';
 import { alloc_file, file_kind, file_live, file_obj, register_file_release } from '../file.js';
+import { RCU_CB, queue_work, rcu_register } from '../rcu.js';
 import { report_violation } from '../violation.js';
 import { ops_of } from './arraymap.js';
 import { bpf_prog_alloc, bpf_prog_put } from './core.js';
@@ -132,7 +133,7 @@ function perf_event_array_alloc(k: Kctx, attr: MapCreateAttr, mode: number): num
   let slots: number;
   a.lock();
   try {
-    map = a.allocRecord(a.L.mapBase, MAP_STRIDE, a.L.maxMaps, H_CUR_MAP, S_LIVE);
+    map = a.allocRecord('map', S_LIVE);
     if (map < 0) return -ENOMEM;
     slots = a.allocExtent(a.L.slotExtentBase, a.L.maxSlots, attr.maxEntries);
     if (slots < 0) {
@@ -171,7 +172,12 @@ export function bpf_map_inc(k: Kctx, map: number, uref: boolean): void {
   if (uref) k.a.add(mw(k, map, M_USERCNT), 1);
 }
 
-/** bpf_map_put: the last reference frees the map (the kernel defers this to a workqueue) */
+/**
+ * bpf_map_put: the last reference schedules the free as work (INIT_WORK + schedule_work of
+ * bpf_map_free_deferred, kernel/bpf/syscall.c): it runs later, from the RCU driver, not in the
+ * thread that dropped the reference. Until then the map is still there with refcnt 0, and
+ * BPF_MAP_GET_FD_BY_ID cannot find it (bpf_map_inc_not_zero).
+ */
 export function bpf_map_put(k: Kctx, map: number): void {
   const before = k.a.add(mw(k, map, M_REFCNT), -1);
   if (before > 1) return;
@@ -179,6 +185,11 @@ export function bpf_map_put(k: Kctx, map: number): void {
     report_violation(k, 'refcount-underflow', -1, 2 /* map */, map, before);
     return;
   }
+  queue_work(k, RCU_CB.MAP_FREE_WORK, map);
+}
+
+/** bpf_map_free_deferred: map->ops->map_free (4.7 clears the slots here), then the memory */
+rcu_register(RCU_CB.MAP_FREE_WORK, (k, map) => {
   ops_of(k).map_free(k, map);
   const a = k.a;
   a.lock();
@@ -188,7 +199,7 @@ export function bpf_map_put(k: Kctx, map: number): void {
     a.unlock();
   }
   a.store(mw(k, map, M_STATE), S_DEAD);
-}
+});
 
 export function bpf_map_put_with_uref(k: Kctx, map: number): void {
   // usercnt reaching 0 would run map_release_uref; perf event arrays have none (SPEC §1.6)
