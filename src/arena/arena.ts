@@ -12,6 +12,14 @@ import {
   type ArenaConfig, type Layout, type TableName,
 } from './layout.js';
 
+/**
+ * x86-64 is TSO: a plain load is an acquire and a plain store a release in hardware, and V8
+ * keeps plain typed-array accesses in program order around the Atomics calls (which it compiles
+ * as calls, about 20-30 ns each on Node 20). Elsewhere (arm64) the ordered accessors below fall
+ * back to Atomics.
+ */
+const TSO = process.arch === 'x64' || process.arch === 'ia32';
+
 export class ArenaError extends Error {
   code: string;
   constructor(message: string, code: string) {
@@ -48,6 +56,22 @@ export class Arena {
   /** returns the value before the addition */
   add(i: number, d: number): number {
     return Atomics.add(this.i32, i, d);
+  }
+
+  /**
+   * The hot paths' ordered accesses (the output helper, the ring producer): an acquire load and a
+   * release store, i.e. the kernel's READ_ONCE / smp_load_acquire and smp_store_release, where
+   * sequential consistency is not needed because a full barrier (an Atomics read-modify-write:
+   * the RCU read-side entry) is close by. Plain accesses on x86-64; Atomics elsewhere. For the
+   * explorer they are scheduling points like load and store. Which words use them, and why that
+   * is enough, is written at each word in layout.ts.
+   */
+  loadAcquire(i: number): number {
+    return TSO ? this.i32[i]! : Atomics.load(this.i32, i);
+  }
+  storeRelease(i: number, v: number): void {
+    if (TSO) this.i32[i] = v;
+    else Atomics.store(this.i32, i, v);
   }
 
   /**

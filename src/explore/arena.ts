@@ -26,6 +26,12 @@ export class ScheduledArena extends Arena {
     this.#after('load', i, v, v);
     return v;
   }
+  override loadAcquire(i: number): number {
+    return this.load(i);
+  }
+  override storeRelease(i: number, v: number): void {
+    this.store(i, v);
+  }
   override store(i: number, v: number): void {
     this.#before('store', i);
     super.store(i, v);

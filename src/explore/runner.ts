@@ -13,7 +13,6 @@ import { describeWord } from '../arena/layout.js';
 import { Kernel, type KernelOptions } from '../emulator.js';
 import { SystemCallError } from '../errors.js';
 import type { KernelHooks } from '../kernel/context.js';
-import { rcu_reset_thread_state } from '../kernel/rcu.js';
 import { is_old_kernel_behaviour, type Violation } from '../kernel/violation.js';
 import { conservationHooks } from '../stress/invariants/conservation.js';
 import { auditReferences } from '../stress/invariants/references.js';
@@ -91,7 +90,6 @@ const LIMITS = {
 const MAX_ACCESSES = 200_000;
 
 export function execute(scn: Scenario, opts: RunOptions, sched: Scheduler, wantTrace: boolean): Execution {
-  rcu_reset_thread_state();
   const kernel = Kernel.create(
     { cpus: scn.cpus, version: opts.version, strict: opts.strict, limits: LIMITS, ...(opts.inject ? { inject: opts.inject } : {}) },
     ScheduledArena,

@@ -9,7 +9,8 @@
  */
 import {
   C_E2BIG, C_EBUSY, C_EINVAL, C_ENOENT, C_ENOSPC, C_EOPNOTSUPP, C_LOST, C_NEST, C_NORB, C_OUTPUTS, CPU_STRIDE,
-  ATTR_INHERIT, E_CONFIG, E_COUNT, E_CPU, E_TYPE,
+  ATTR_INHERIT, E_CONFIG, E_COUNT, E_CPU, E_GEN, E_ONCPU, E_TYPE, EE_EVENT, EE_GEN, ENTRY_STRIDE, EVENT_STRIDE,
+  M_MAX_ENTRIES, M_SLOT_BASE, MAP_STRIDE, P_MAPS, PROG_STRIDE,
 } from '../arena/layout.js';
 import { BPF_F_CURRENT_CPU } from './behaviour.js';
 import type { Kctx } from './context.js';
@@ -24,40 +25,32 @@ import { rcu_read_lock, rcu_read_unlock } from './rcu.js';
 import type { OutputHandle } from './ring_buffer.js';
 import { report_violation } from './violation.js';
 
-/** per-thread output handles, one per nesting depth (the kernel's per-CPU sds[3]) */
-const handles: OutputHandle[] = [];
-let depth = 0;
-
-function cw(k: Kctx, cpu: number, field: number): number {
-  return k.a.L.cpuBase + cpu * CPU_STRIDE + field;
-}
-
 /**
  * bpf_perf_event_output(ctx, map, flags, data, size) as called by program `prog` on `cpu`,
  * `mapRef` being the program's n-th map. `flagsLo` is flags' low 32 bits (the index, or
  * BPF_F_CURRENT_CPU), `flagsHi` the high 32 bits (which must be 0). Returns 0 or -errno.
+ *
+ * This is the hot path: it computes record addresses inline from the layout rather than through
+ * the accessor helpers, and touches shared words through the arena's load/add (each one a
+ * scheduling point for the explorer); single-writer words are plain loads and stores.
  */
 export function bpf_perf_event_output(
   k: Kctx, cpu: number, prog: number, mapRef: number, flagsLo: number, flagsHi: number,
   data: Uint8Array, len: number,
 ): number {
   const i32 = k.a.i32;
-  const nestW = cw(k, cpu, C_NEST);
-  const nest = i32[nestW]! + 1; // written only by this CPU
+  const nestW = k.a.L.cpuBase + cpu * CPU_STRIDE + C_NEST;
+  const nest = i32[nestW]! + 1; // bpf_trace_nest_level, written only by this CPU
   i32[nestW] = nest;
-  let h = handles[depth];
-  if (!h) h = handles[depth] = { rb: -1, head: 0, wakeup: 0 };
-  depth++;
-  let ret: number;
+  const depth = k.outDepth++;
+  const h = k.outHandles[depth] ?? (k.outHandles[depth] = { rb: -1, head: 0, wakeup: 0 });
   try {
-    ret = k.b.nestLimit > 0 && nest > k.b.nestLimit
-      ? count(k, cpu, C_EBUSY, -EBUSY)
-      : __bpf_perf_event_output(k, cpu, prog_map(k, prog, mapRef), flagsLo, flagsHi, data, len, h);
+    if (k.b.nestLimit > 0 && nest > k.b.nestLimit) return count(k, cpu, C_EBUSY, -EBUSY);
+    return __bpf_perf_event_output(k, cpu, i32[k.a.L.progBase + prog * PROG_STRIDE + P_MAPS + mapRef]!, flagsLo, flagsHi, data, len, h);
   } finally {
-    depth--;
+    k.outDepth = depth;
     i32[nestW] = nest - 1;
   }
-  return ret;
 }
 
 function __bpf_perf_event_output(
@@ -65,22 +58,28 @@ function __bpf_perf_event_output(
   h: OutputHandle,
 ): number {
   const a = k.a;
+  const i32 = a.i32;
+  const L = a.L;
   if (flagsHi !== 0) return count(k, cpu, C_EINVAL, -EINVAL);
   const index = flagsLo === BPF_F_CURRENT_CPU ? cpu : flagsLo >>> 0;
-  if (index >= map_max_entries(k, map)) return count(k, cpu, C_E2BIG, -E2BIG);
+  const m = L.mapBase + map * MAP_STRIDE;
+  if (index >= i32[m + M_MAX_ENTRIES]! >>> 0) return count(k, cpu, C_E2BIG, -E2BIG);
   rcu_read_lock(k, cpu);
   try {
-    const slot = a.load(slot_word(k, map, index)); // READ_ONCE(array->ptrs[index])
+    const slot = a.loadAcquire(i32[m + M_SLOT_BASE]! + index); // READ_ONCE(array->ptrs[index])
     if (slot === 0) return count(k, cpu, C_ENOENT, -ENOENT);
     const ee = slot - 1;
-    const eeGen = entry_gen(k, ee);
-    const e = entry_event(k, ee); // ee->event
-    const eGen = event_gen(k, e);
-    k.hooks.outputLoaded?.({ cpu, index, entry: ee });
+    const eeAt = L.entryBase + ee * ENTRY_STRIDE;
+    const eeGen = a.loadAcquire(eeAt + EE_GEN);
+    const e = i32[eeAt + EE_EVENT]!; // ee->event
+    const eAt = L.eventBase + e * EVENT_STRIDE;
+    const eGen = a.loadAcquire(eAt + E_GEN);
+    const loaded = k.hooks.outputLoaded;
+    if (loaded) loaded({ cpu, index, entry: ee });
     let ret: number;
-    if (event_field(k, e, E_TYPE) !== PERF_TYPE_SOFTWARE || event_field(k, e, E_CONFIG) !== PERF_COUNT_SW_BPF_OUTPUT) {
+    if (i32[eAt + E_TYPE] !== PERF_TYPE_SOFTWARE || i32[eAt + E_CONFIG] !== PERF_COUNT_SW_BPF_OUTPUT) {
       ret = count(k, cpu, C_EINVAL, -EINVAL);
-    } else if (event_oncpu(k, e) !== cpu) {
+    } else if (a.loadAcquire(eAt + E_ONCPU) !== cpu) {
       ret = count(k, cpu, C_EOPNOTSUPP, -EOPNOTSUPP);
     } else {
       const r = perf_event_output(k, e, data, len, h);
@@ -92,12 +91,17 @@ function __bpf_perf_event_output(
       }
     }
     // Use-after-free check: nothing we used may have been recycled inside our section.
-    if (entry_gen(k, ee) !== eeGen) report_violation(k, 'use-after-free-entry', cpu, ee, eeGen, entry_gen(k, ee), index);
-    if (event_gen(k, e) !== eGen) report_violation(k, 'use-after-free-event', cpu, e, eGen, event_gen(k, e), index);
+    if (a.loadAcquire(eeAt + EE_GEN) !== eeGen || a.loadAcquire(eAt + E_GEN) !== eGen) use_after_free(k, cpu, index, ee, eeGen, e, eGen);
     return ret;
   } finally {
     rcu_read_unlock(k, cpu);
   }
+}
+
+/** reports what the output's section saw recycled under it (out of line: never on a good run) */
+function use_after_free(k: Kctx, cpu: number, index: number, ee: number, eeGen: number, e: number, eGen: number): void {
+  if (entry_gen(k, ee) !== eeGen) report_violation(k, 'use-after-free-entry', cpu, ee, eeGen, entry_gen(k, ee), index);
+  if (event_gen(k, e) !== eGen) report_violation(k, 'use-after-free-event', cpu, e, eGen, event_gen(k, e), index);
 }
 
 /**
@@ -106,8 +110,9 @@ function __bpf_perf_event_output(
  * outputs old, never a torn one.
  */
 function count(k: Kctx, cpu: number, counter: number, ret: number): number {
-  const w = cw(k, cpu, counter);
-  k.a.i32[w] = k.a.i32[w]! + 1;
+  const i32 = k.a.i32;
+  const w = k.a.L.cpuBase + cpu * CPU_STRIDE + counter;
+  i32[w] = i32[w]! + 1;
   return ret;
 }
 

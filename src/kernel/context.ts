@@ -6,6 +6,7 @@
 import type { Arena } from '../arena/arena.js';
 import { H_FAULT, H_KERNEL_VERSION, H_NEXT_TASK_READER, H_STRICT, RCU_TASK_READERS } from '../arena/layout.js';
 import { behaviourByCode, type KernelBehaviour } from './behaviour.js';
+import type { OutputHandle } from './ring_buffer.js';
 
 /**
  * Hook points where a test (or the explorer) can run code in the middle of a kernel
@@ -41,6 +42,16 @@ export interface Kctx {
   /** the injected fault (kernel/faults.ts), 0 for the correct kernel */
   readonly fault: number;
   hooks: KernelHooks;
+  /**
+   * This thread's RCU read-side nesting per reader (CPUs, then task readers), and how many
+   * sections it holds in all (synchronize_rcu from inside one would wait for itself). Thread
+   * state, not arena state: a reader is driven by one thread at a time.
+   */
+  readonly rcuDepth: Int32Array;
+  rcuHeld: number;
+  /** output handles per nesting depth of the helper on this thread (the kernel's per-CPU sds[]) */
+  readonly outHandles: OutputHandle[];
+  outDepth: number;
 }
 
 export function kctxOf(a: Arena, hooks: KernelHooks = {}): Kctx {
@@ -51,5 +62,9 @@ export function kctxOf(a: Arena, hooks: KernelHooks = {}): Kctx {
     task: a.L.cpus + (a.add(H_NEXT_TASK_READER, 1) % RCU_TASK_READERS),
     fault: a.i32[H_FAULT]!,
     hooks,
+    rcuDepth: new Int32Array(a.L.cpus + RCU_TASK_READERS),
+    rcuHeld: 0,
+    outHandles: [],
+    outDepth: 0,
   };
 }

@@ -190,23 +190,25 @@ export const OUT_NORB = 2;
  */
 export function perf_event_output(k: Kctx, e: number, data: Uint8Array, len: number, h: OutputHandle): number {
   const a = k.a;
-  const rb = a.load(ew(k, e, E_RB));
+  const i32 = a.i32;
+  const at = a.L.eventBase + e * EVENT_STRIDE;
+  const rb = a.loadAcquire(at + E_RB); // published by perf_mmap after ring_buffer_init
   if (rb < 0) return OUT_NORB;
-  const attr = a.i32[ew(k, e, E_ATTR)]!;
+  const attr = i32[at + E_ATTR]!;
   const raw = (attr & ATTR_SAMPLE_RAW) !== 0;
   const size = 8 + (raw ? (len + 4 + 7) & ~7 : 0);
-  const got = perf_output_begin(k, h, rb, size, a.i32[ew(k, e, E_ID)]!);
+  const got = perf_output_begin(k, h, rb, size, i32[at + E_ID]!);
   if (got !== OUTPUT_RESERVED) {
     if (got === OUTPUT_LOST) {
-      a.add(ew(k, e, E_LOST_SAMPLES), 1);
+      a.add(at + E_LOST_SAMPLES, 1);
       return OUT_LOST;
     }
     return OUT_NORB;
   }
-  k.hooks.outputReserved?.({ cpu: a.i32[ew(k, e, E_CPU)]!, nest: rb_nest(k, rb) });
+  const reserved = k.hooks.outputReserved;
+  if (reserved) reserved({ cpu: i32[at + E_CPU]!, nest: rb_nest(k, rb) });
   perf_output_sample_raw(k, h, data, len, raw, k.b.zeroPadding);
-  perf_output_end(k, h, a.i32[ew(k, e, E_WAKEUP_EVENTS)]!, (attr & ATTR_WATERMARK) !== 0);
-  const cw = ew(k, e, E_COUNT);
-  a.i32[cw] = a.i32[cw]! + 1; // only the CPU the event is bound to writes it
+  perf_output_end(k, h, i32[at + E_WAKEUP_EVENTS]!, (attr & ATTR_WATERMARK) !== 0);
+  i32[at + E_COUNT] = i32[at + E_COUNT]! + 1; // only the CPU the event is bound to writes it
   return OUT_OK;
 }

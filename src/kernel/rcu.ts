@@ -50,20 +50,6 @@ export function rcu_register(kind: number, fn: RcuCallback): void {
   callbacks[kind] = fn;
 }
 
-/**
- * This thread's read-side nesting, per reader (a CPU or task context is driven by one thread
- * at a time), and the sections it holds in all: synchronize_rcu from inside one would wait for
- * itself. Only the outermost lock and unlock touch shared memory.
- */
-const depth: number[] = [];
-let held = 0;
-
-/** forgets this thread's read-side bookkeeping (the explorer, between executions) */
-export function rcu_reset_thread_state(): void {
-  depth.length = 0;
-  held = 0;
-}
-
 function cpuWord(k: Kctx, cpu: number, field: number): number {
   return k.a.L.rcuBase + RCU_PER_CPU + cpu * RCU_CPU_STRIDE + field;
 }
@@ -82,17 +68,30 @@ function cpuWord(k: Kctx, cpu: number, field: number): number {
 // later in the single total order than the exchange, so its slot load sees the new value; if it
 // saw it inside, the grace period waits for RC_CTR to move, which happens only at its exit.
 
+// This thread's nesting per reader lives in the Kctx (k.rcuDepth, k.rcuHeld): a CPU or task
+// context is driven by one thread at a time, and only the outermost lock and unlock touch
+// shared memory.
+
 export function rcu_read_lock(k: Kctx, reader: number): void {
-  held++;
-  if ((depth[reader] = (depth[reader] ?? 0) + 1) > 1) return;
+  k.rcuHeld++;
+  const d = k.rcuDepth[reader]!;
+  k.rcuDepth[reader] = d + 1;
+  if (d > 0) return;
   if (reader < k.a.L.cpus) k.a.add(cpuWord(k, reader, RC_CTR), 1);
   else k.a.add(cpuWord(k, reader, RC_NESTING), 1);
 }
 
 export function rcu_read_unlock(k: Kctx, reader: number): void {
-  held--;
-  if ((depth[reader] = depth[reader]! - 1) > 0) return;
-  if (reader < k.a.L.cpus) k.a.add(cpuWord(k, reader, RC_CTR), 1);
+  k.rcuHeld--;
+  const d = k.rcuDepth[reader]! - 1;
+  k.rcuDepth[reader] = d;
+  if (d > 0) return;
+  if (reader < k.a.L.cpus) {
+    // The CPU is RC_CTR's only writer, and leaving needs only release order (the section's
+    // loads before the store that ends it), not the full barrier the entry needs.
+    const w = cpuWord(k, reader, RC_CTR);
+    k.a.storeRelease(w, (k.a.i32[w]! + 1) | 0);
+  }
   else if (k.a.add(cpuWord(k, reader, RC_NESTING), -1) === 1) k.a.add(cpuWord(k, reader, RC_CTR), 1);
 }
 
@@ -156,9 +155,9 @@ export function rcu_gp_seq(k: Kctx): number {
   return k.a.load(k.a.L.rcuBase + RCU_GP_SEQ);
 }
 
-function assertNotInSection(what: string): void {
-  if (held > 0) {
-    const cpus = depth.flatMap((d, r) => (d > 0 ? [r] : [])).join(', ');
+function assertNotInSection(k: Kctx, what: string): void {
+  if (k.rcuHeld > 0) {
+    const cpus = [...k.rcuDepth].flatMap((d, r) => (d > 0 ? [r] : [])).join(', ');
     throw new ArenaError(
       `${what} inside an RCU read-side section (CPU ${cpus}, this thread) would wait for itself forever; ` +
         'run it after the section ends (e.g. after the output hook returns)',
@@ -183,7 +182,7 @@ export function rcu_stalled_cpus(k: Kctx): number[] {
  * Bounded: after `timeoutMs` it throws an RCU stall error naming the CPUs.
  */
 export function synchronize_rcu(k: Kctx, timeoutMs = 10_000): void {
-  assertNotInSection('synchronize_rcu');
+  assertNotInSection(k, 'synchronize_rcu');
   const target = rcu_seq_snap(rcu_gp_seq(k));
   request_gp(k, target);
   wait_gp(k, target, timeoutMs);
@@ -316,7 +315,7 @@ export function rcu_pending(k: Kctx): { kind: string; arg: number; gp: number; w
  * Bounded like synchronize_rcu.
  */
 export function rcu_barrier(k: Kctx, timeoutMs = 10_000): void {
-  assertNotInSection('rcu_barrier');
+  assertNotInSection(k, 'rcu_barrier');
   const deadline = Date.now() + timeoutMs;
   const base = k.a.L.rcuBase;
   for (;;) {

@@ -58,58 +58,71 @@ export const OUTPUT_NO_PAGES = -1;
 /**
  * __perf_output_begin: reserve `size` bytes, writing a pending PERF_RECORD_LOST first.
  * Returns OUTPUT_RESERVED, OUTPUT_LOST or OUTPUT_NO_PAGES. Runs on the producer CPU only.
+ * The common case stays short (rare cases are out of line) so that V8 inlines it.
  */
 export function perf_output_begin(k: Kctx, h: OutputHandle, rb: number, size: number, eventId: number): number {
   const i32 = k.a.i32;
   i32[rb + RB_NEST] = i32[rb + RB_NEST]! + 1;
   h.rb = rb;
   h.wakeup = i32[rb + RB_WAKEUP]!;
-  if (i32[rb + RB_PAUSED]) {
-    const counted = i32[rb + RB_DATA_SIZE]! > 0;
-    if (counted) {
-      i32[rb + RB_LOST] = i32[rb + RB_LOST]! + 1;
-      i32[rb + RB_LOST_TOTAL] = i32[rb + RB_LOST_TOTAL]! + 1;
-    }
-    perf_output_put_handle(k, h);
-    return counted ? OUTPUT_LOST : OUTPUT_NO_PAGES;
-  }
-  const haveLost = i32[rb + RB_LOST]! > 0;
-  const total = haveLost ? size + PERF_LOST_RECORD_SIZE : size;
+  if (i32[rb + RB_PAUSED] !== 0) return output_paused(k, h, rb);
+  const lost = i32[rb + RB_LOST]!;
+  const total = lost > 0 ? size + PERF_LOST_RECORD_SIZE : size;
   const dsize = i32[rb + RB_DATA_SIZE]!;
   const offset = i32[rb + RB_HEAD]!;
-  const tail = k.a.load(rb + RB_DATA_TAIL); // (C): pairs with the reader's (D)
+  const tail = k.a.loadAcquire(rb + RB_DATA_TAIL); // (C): pairs with the reader's (D)
   // ring_buffer_has_space: CIRC_SPACE(head, tail, size) >= total, i.e. used + total < size;
   // the ring is never filled completely.
-  if (((offset - tail) >>> 0) + total >= dsize) {
-    i32[rb + RB_LOST] = i32[rb + RB_LOST]! + 1;
-    i32[rb + RB_LOST_TOTAL] = i32[rb + RB_LOST_TOTAL]! + 1;
-    perf_output_put_handle(k, h);
-    return OUTPUT_LOST;
-  }
+  if (((offset - tail) >>> 0) + total >= dsize) return output_no_room(k, h, rb);
   const head = (offset + total) | 0;
   i32[rb + RB_HEAD] = head;
   // FAULT_PRODUCER_EARLY_HEAD: publish before the bytes are written (breaks (A) of the diagram)
-  if (k.fault === FAULT_PRODUCER_EARLY_HEAD && i32[rb + RB_NEST] === 1) k.a.store(rb + RB_DATA_HEAD, head);
+  if (k.fault === FAULT_PRODUCER_EARLY_HEAD && i32[rb + RB_NEST] === 1) k.a.storeRelease(rb + RB_DATA_HEAD, head);
   // byte trigger of the wakeup mark (always active)
   if (((head - i32[rb + RB_WAKEUP]!) >>> 0) > i32[rb + RB_WATERMARK]!) {
     i32[rb + RB_WAKEUP] = (i32[rb + RB_WAKEUP]! + i32[rb + RB_WATERMARK]!) | 0;
   }
-  let at = offset;
-  if (haveLost) {
-    // the lost count is taken with an exchange and reset, as local_xchg(&rb->lost, 0)
-    const lost = i32[rb + RB_LOST]!;
-    i32[rb + RB_LOST] = 0;
-    const w = ringWord(rb, dsize, at);
-    i32[w] = PERF_RECORD_LOST;
-    i32[w + 1] = PERF_LOST_RECORD_SIZE << 16; // misc 0
-    i32[ringWord(rb, dsize, at + 8)] = eventId;
-    i32[ringWord(rb, dsize, at + 12)] = 0;
-    i32[ringWord(rb, dsize, at + 16)] = lost;
-    i32[ringWord(rb, dsize, at + 20)] = 0;
-    at += PERF_LOST_RECORD_SIZE;
-  }
-  h.head = at | 0;
+  h.head = lost > 0 ? output_lost_record(k, rb, dsize, offset, eventId) : offset;
   return OUTPUT_RESERVED;
+}
+
+/** a paused ring: nothing written; the loss counted only when it has data pages */
+function output_paused(k: Kctx, h: OutputHandle, rb: number): number {
+  const i32 = k.a.i32;
+  const counted = i32[rb + RB_DATA_SIZE]! > 0;
+  if (counted) {
+    i32[rb + RB_LOST] = i32[rb + RB_LOST]! + 1;
+    i32[rb + RB_LOST_TOTAL] = i32[rb + RB_LOST_TOTAL]! + 1;
+  }
+  perf_output_put_handle(k, h);
+  return counted ? OUTPUT_LOST : OUTPUT_NO_PAGES;
+}
+
+/** no room: local_inc(&rb->lost), nothing written */
+function output_no_room(k: Kctx, h: OutputHandle, rb: number): number {
+  const i32 = k.a.i32;
+  i32[rb + RB_LOST] = i32[rb + RB_LOST]! + 1;
+  i32[rb + RB_LOST_TOTAL] = i32[rb + RB_LOST_TOTAL]! + 1;
+  perf_output_put_handle(k, h);
+  return OUTPUT_LOST;
+}
+
+/**
+ * Writes the pending PERF_RECORD_LOST at byte counter `at`; returns where the sample goes.
+ * The lost count is taken and reset at once, as local_xchg(&rb->lost, 0).
+ */
+function output_lost_record(k: Kctx, rb: number, dsize: number, at: number, eventId: number): number {
+  const i32 = k.a.i32;
+  const lost = i32[rb + RB_LOST]!;
+  i32[rb + RB_LOST] = 0;
+  const w = ringWord(rb, dsize, at);
+  i32[w] = PERF_RECORD_LOST;
+  i32[w + 1] = PERF_LOST_RECORD_SIZE << 16; // misc 0
+  i32[ringWord(rb, dsize, at + 8)] = eventId;
+  i32[ringWord(rb, dsize, at + 12)] = 0;
+  i32[ringWord(rb, dsize, at + 16)] = lost;
+  i32[ringWord(rb, dsize, at + 20)] = 0;
+  return (at + PERF_LOST_RECORD_SIZE) | 0;
 }
 
 export function rb_nest(k: Kctx, rb: number): number {
@@ -128,24 +141,33 @@ function ringWord(rb: number, dsize: number, pos: number): number {
  */
 export function perf_output_sample_raw(k: Kctx, h: OutputHandle, data: Uint8Array, len: number, raw: boolean, zeroPad: boolean): void {
   const rb = h.rb;
-  const i32 = k.a.i32;
+  const a = k.a;
+  const i32 = a.i32;
   const dsize = i32[rb + RB_DATA_SIZE]!;
   const padded = raw ? (len + 4 + 7) & ~7 : 0;
-  k.a.ringWrite(rb, h.head);
-  const w = ringWord(rb, dsize, h.head);
+  const head = h.head;
+  a.ringWrite(rb, head);
+  // a record starts 8-byte aligned and the data area is a power of two: the 12 bytes of header
+  // and size never wrap; the payload may
+  const w = rb + PAGE_WORDS + ((head & (dsize - 1)) >>> 2);
   i32[w] = PERF_RECORD_SAMPLE;
   i32[w + 1] = PERF_RECORD_MISC_KERNEL | ((PERF_HEADER_SIZE + padded) << 16);
   if (!raw) return;
-  i32[ringWord(rb, dsize, h.head + 8)] = padded - 4;
-  const off = (h.head + 12) & (dsize - 1);
-  const base = dataByte(rb);
-  const u8 = k.a.u8;
-  const first = Math.min(len, dsize - off);
-  u8.set(first === len ? (len === data.length ? data : data.subarray(0, len)) : data.subarray(0, first), base + off);
-  if (first < len) u8.set(data.subarray(first, len), base);
+  const off = (head + 12) & (dsize - 1);
+  i32[rb + PAGE_WORDS + ((off - 4) >>> 2)] = padded - 4;
+  const at = (rb + PAGE_WORDS) * 4 + off;
+  if (off + len <= dsize && len === data.length) a.u8.set(data, at);
+  else copy_wrapped(a.u8, (rb + PAGE_WORDS) * 4, dsize, off, data, len);
   if (zeroPad) {
-    for (let p = len; p < padded - 4; p++) u8[base + ((off + p) & (dsize - 1))] = 0;
+    for (let p = len; p < padded - 4; p++) a.u8[(rb + PAGE_WORDS) * 4 + ((off + p) & (dsize - 1))] = 0;
   }
+}
+
+/** the payload copy when it wraps around the end of the data area (or is a prefix of `data`) */
+function copy_wrapped(u8: Uint8Array, base: number, dsize: number, off: number, data: Uint8Array, len: number): void {
+  const first = Math.min(len, dsize - off);
+  u8.set(data.subarray(0, first), base + off);
+  if (first < len) u8.set(data.subarray(first, len), base);
 }
 
 /**
@@ -177,7 +199,7 @@ function perf_output_put_handle(k: Kctx, h: OutputHandle): void {
     h.wakeup = i32[rb + RB_WAKEUP]!; // a nested writer leaves the wakeup to the outer one
     return;
   }
-  k.a.store(rb + RB_DATA_HEAD, i32[rb + RB_HEAD]!); // (A): publishes every byte written before
+  k.a.storeRelease(rb + RB_DATA_HEAD, i32[rb + RB_HEAD]!); // (A): publishes every byte written before
   i32[rb + RB_NEST] = 0;
   if (h.wakeup !== i32[rb + RB_WAKEUP]) perf_output_wakeup(k, rb);
 }
