@@ -4,8 +4,10 @@
  * rounds, (a) the floor: a bare SharedArrayBuffer single-producer ring per producer, and (b) the
  * peer: one postMessage per record. Every implementation runs under the same policy: the
  * consumer drains a ring once 16 KiB wait (a watermark), a producer finding its ring full
- * sleeps 200 µs. Windows interleave (ours, floor, peer, rotated each round) and are labelled
- * near/far by the probe before and after (BENCH.md).
+ * sleeps 200 µs. Each implementation's workers are started and warmed once per configuration
+ * and held at a gate between windows, so no timed window starts a cold pool. Windows
+ * interleave (ours, floor, peer, rotated each round) and are labelled near/far by the probe
+ * before and after.
  */
 import { Worker } from 'node:worker_threads';
 import { CpuPool } from '../src/cpus.js';
@@ -35,7 +37,27 @@ export interface OutputRow {
   lostShare: number;
 }
 
-async function ours(cpus: number, size: number, ms: number): Promise<{ rate: number; lostShare: number }> {
+/**
+ * One implementation kept warm across windows: `window(ms)` lets it run for `ms` and returns
+ * records/s; between windows its workers wait at a gate (no cold pool, no JIT warm-up inside a
+ * timed window).
+ */
+interface Session {
+  window(ms: number): Promise<{ rate: number; lostShare: number }>;
+  close(): Promise<void>;
+}
+
+/** drives the main thread for `ms`, running `tick` between yields */
+async function spin(ms: number, tick: () => void): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    tick();
+    await yieldLoop();
+  }
+  return performance.now() - t0;
+}
+
+async function oursSession(cpus: number, size: number): Promise<Session> {
   const kernel = Kernel.create({ cpus, limits: { ringPages: cpus * (RING_PAGES + 1) + 8 } });
   const app = kernel.process('consumer');
   const m = app.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: cpus });
@@ -47,32 +69,70 @@ async function ours(cpus: number, size: number, ms: number): Promise<{ rate: num
   });
   const rbs = fds.map((fd) => event_rb(kernel.k, file_obj(kernel.k, app.fdTable().find((x) => x.fd === fd)!.file)));
   const noop = (): void => undefined;
-  const pool = CpuPool.start(kernel, { prog, program: { index: 'current', size, durationMs: ms, backoffUs: BACKOFF_US, payload: 'constant' } });
-  let done = false;
-  const results = pool.wait().finally(() => (done = true));
-  while (!done) {
-    for (let i = 0; i < cpus; i++) if (rb_readable(kernel.k, rbs[i]!) >= WATERMARK) app.consumeRing(fds[i]!, noop);
-    await yieldLoop();
-  }
-  const res = await results;
-  const ok = res.reduce((s, r) => s + r.ok, 0);
-  const attempts = res.reduce((s, r) => s + r.attempts, 0);
-  const elapsed = res.reduce((s, r) => s + r.elapsedMs, 0) / res.length;
-  app.exit();
-  return { rate: (ok * 1000) / elapsed, lostShare: attempts ? (attempts - ok) / attempts : 0 };
+  const drain = (all: boolean): void => {
+    for (let i = 0; i < cpus; i++) if (all || rb_readable(kernel.k, rbs[i]!) >= WATERMARK) app.consumeRing(fds[i]!, noop);
+  };
+  const pool = CpuPool.start(kernel, { prog, program: { index: 'current', size, backoffUs: BACKOFF_US, payload: 'constant' }, paused: true });
+  await pool.ready();
+  const totals = (): { ok: number; lost: number } => {
+    let ok = 0;
+    let lost = 0;
+    for (const c of kernel.inspect().cpuCounters) {
+      ok += c.outputs;
+      lost += c.lost;
+    }
+    return { ok, lost };
+  };
+  return {
+    async window(ms) {
+      const before = totals();
+      pool.resume();
+      const elapsed = await spin(ms, () => drain(false));
+      pool.pause();
+      const after = totals();
+      await spin(2, () => drain(true)); // the CPUs finish their current batch; the rings start empty
+      const ok = after.ok - before.ok;
+      const lost = after.lost - before.lost;
+      return { rate: (ok * 1000) / elapsed, lostShare: ok + lost > 0 ? lost / (ok + lost) : 0 };
+    },
+    async close() {
+      pool.stop();
+      await pool.wait();
+      app.exit();
+    },
+  };
 }
 
-async function floor(producers: number, size: number, ms: number): Promise<number> {
+/** persistent bench workers held at a gate: [0] open, [1] stop, [2 + i] worker i's count */
+function gated(n: number): { gate: Int32Array; gateSab: SharedArrayBuffer; count: () => number; open: () => void; hold: () => void; stop: () => void } {
+  const gateSab = new SharedArrayBuffer(4 * (2 + n));
+  const gate = new Int32Array(gateSab);
+  return {
+    gate, gateSab,
+    count: () => {
+      let c = 0;
+      for (let i = 0; i < n; i++) c += Atomics.load(gate, 2 + i);
+      return c;
+    },
+    open: () => {
+      Atomics.store(gate, 0, 1);
+      Atomics.notify(gate, 0);
+    },
+    hold: () => Atomics.store(gate, 0, 0),
+    stop: () => {
+      Atomics.store(gate, 1, 1);
+      Atomics.notify(gate, 0);
+    },
+  };
+}
+
+async function floorSession(producers: number, size: number): Promise<Session> {
   const rings = Array.from({ length: producers }, () => new SharedArrayBuffer(64 + RING_PAGES * 4096));
   const dsize = RING_PAGES * 4096;
-  const workers = rings.map((sab) => new Worker(new URL('./workers/floor.js', import.meta.url), { workerData: { sab, size, durationMs: ms, backoffUs: BACKOFF_US } }));
-  const results: { records: number; elapsedMs: number }[] = [];
-  const done = Promise.all(workers.map((w) => new Promise<void>((res) => w.once('message', (m: { records: number; elapsedMs: number }) => {
-    results.push(m);
-    res();
-  }))));
-  let finished = false;
-  void done.then(() => (finished = true));
+  const g = gated(producers);
+  const workers = rings.map((sab, index) => new Worker(new URL('./workers/floor.js', import.meta.url), {
+    workerData: { sab, gateSab: g.gateSab, index, size, backoffUs: BACKOFF_US },
+  }));
   const drain = (sab: SharedArrayBuffer, force: boolean): void => {
     const ctl = new Int32Array(sab, 0, 2);
     const i32 = new Int32Array(sab, 64);
@@ -82,70 +142,89 @@ async function floor(producers: number, size: number, ms: number): Promise<numbe
     while (tail !== head) tail = (tail + (i32[((tail & (dsize - 1)) >>> 2) + 1]! >>> 16)) | 0; // walk the headers
     Atomics.store(ctl, 1, tail);
   };
-  while (!finished) {
-    for (const r of rings) drain(r, false);
-    await yieldLoop();
-  }
-  await Promise.all(workers.map((w) => w.terminate()));
-  const total = results.reduce((s, r) => s + r.records, 0);
-  return (total * 1000) / (results.reduce((s, r) => s + r.elapsedMs, 0) / results.length);
+  await Promise.all(workers.map((w) => new Promise((r) => w.once('online', r))));
+  return {
+    async window(ms) {
+      const before = g.count();
+      g.open();
+      const elapsed = await spin(ms, () => rings.forEach((r) => drain(r, false)));
+      g.hold();
+      const after = g.count();
+      await spin(2, () => rings.forEach((r) => drain(r, true)));
+      return { rate: ((after - before) * 1000) / elapsed, lostShare: 0 };
+    },
+    async close() {
+      g.stop();
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
 }
 
-async function peer(producers: number, size: number, ms: number): Promise<number> {
-  const counters = Array.from({ length: producers }, () => new SharedArrayBuffer(4));
-  let total = 0;
-  let elapsed = 0;
-  const workers = counters.map((sab) => {
-    const w = new Worker(new URL('./workers/peer.js', import.meta.url), { workerData: { sab, size, durationMs: ms, cap: PEER_CAP } });
+async function peerSession(producers: number, size: number): Promise<Session> {
+  const g = gated(producers);
+  const workers = Array.from({ length: producers }, (_, index) => {
+    const sab = new SharedArrayBuffer(4);
     const c = new Int32Array(sab);
-    return { w, done: new Promise<void>((res) => {
-      w.on('message', (m: Uint8Array | { done: true; sent: number; elapsedMs: number }) => {
-        if (m instanceof Uint8Array) {
-          if ((Atomics.add(c, 0, 1) & 1023) === 0) Atomics.notify(c, 0);
-          return;
-        }
-        total += m.sent;
-        elapsed += m.elapsedMs;
-        res();
-      });
-    }) };
+    const w = new Worker(new URL('./workers/peer.js', import.meta.url), { workerData: { sab, gateSab: g.gateSab, index, size, cap: PEER_CAP } });
+    w.on('message', (m: unknown) => {
+      if (m instanceof Uint8Array && (Atomics.add(c, 0, 1) & 1023) === 0) Atomics.notify(c, 0);
+    });
+    return w;
   });
-  await Promise.all(workers.map((x) => x.done));
-  await Promise.all(workers.map((x) => x.w.terminate()));
-  return (total * 1000) / (elapsed / producers);
+  await Promise.all(workers.map((w) => new Promise((r) => w.once('online', r))));
+  return {
+    async window(ms) {
+      const before = g.count();
+      g.open();
+      const elapsed = await spin(ms, () => undefined);
+      g.hold();
+      const after = g.count();
+      await spin(5, () => undefined); // messages in flight arrive
+      return { rate: ((after - before) * 1000) / elapsed, lostShare: 0 };
+    },
+    async close() {
+      g.stop();
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
 }
 
 export async function outputBench(probe: Probe, quick: boolean, log: (s: string) => void): Promise<OutputRow[]> {
   const rows: OutputRow[] = [];
-  const cpuSet = quick ? [1, 4] : [1, 2, 4, 8];
+  const cpuSet = quick ? [1, 4, 8] : [1, 2, 4, 8];
   const sizes = quick ? [64] : [16, 64, 512];
-  const rounds = quick ? 2 : 4;
-  const ms = quick ? 250 : 400;
+  const rounds = quick ? 3 : 6;
+  const ms = quick ? 200 : 400;
+  const warmMs = quick ? 300 : 600;
   for (const cpus of cpuSet) {
     for (const size of sizes) {
-      const w: Record<'ours' | 'floor' | 'peer', Window[]> = { ours: [], floor: [], peer: [] };
-      let lost = 0;
-      for (let r = 0; r < rounds; r++) {
-        const order = (['ours', 'floor', 'peer'] as const).map((_, i, a) => a[(i + r) % 3]!);
-        for (const impl of order) {
-          const before = probe.measure();
-          let value: number;
-          if (impl === 'ours') {
-            const o = await ours(cpus, size, ms);
-            value = o.rate;
-            lost += o.lostShare / rounds;
-          } else value = impl === 'floor' ? await floor(cpus, size, ms) : await peer(cpus, size, ms);
-          w[impl].push({ value, placement: probe.classify(before, probe.measure()) });
+      // every implementation is started and warmed before any window is timed
+      const sessions = { ours: await oursSession(cpus, size), floor: await floorSession(cpus, size), peer: await peerSession(cpus, size) };
+      try {
+        for (const impl of ['ours', 'floor', 'peer'] as const) await sessions[impl].window(warmMs);
+        const w: Record<'ours' | 'floor' | 'peer', Window[]> = { ours: [], floor: [], peer: [] };
+        let lost = 0;
+        for (let r = 0; r < rounds; r++) {
+          const order = (['ours', 'floor', 'peer'] as const).map((_, i, a) => a[(i + r) % 3]!);
+          for (const impl of order) {
+            const before = probe.measure();
+            const o = await sessions[impl].window(ms);
+            if (impl === 'ours') lost += o.lostShare / rounds;
+            w[impl].push({ value: o.rate, placement: probe.classify(before, probe.measure()) });
+          }
         }
+        const row: OutputRow = {
+          cpus, size, ours: placed(w.ours), floor: placed(w.floor), peer: placed(w.peer), vsFloor: { near: null, far: null, all: 0 },
+          vsPeer: { near: null, far: null, all: 0 }, lostShare: lost,
+        };
+        row.vsFloor = ratio(row.ours, row.floor);
+        row.vsPeer = ratio(row.ours, row.peer);
+        rows.push(row);
+        log(`  output ${cpus} CPU(s) x ${size} B: ours ${(row.ours.all.median / 1e6).toFixed(2)}M/s, floor ${(row.floor.all.median / 1e6).toFixed(2)}M/s ` +
+          `(${row.vsFloor.all.toFixed(2)}x), peer ${(row.peer.all.median / 1e6).toFixed(2)}M/s (${row.vsPeer.all.toFixed(1)}x)`);
+      } finally {
+        await Promise.all(Object.values(sessions).map((x) => x.close()));
       }
-      const row: OutputRow = {
-        cpus, size, ours: placed(w.ours), floor: placed(w.floor), peer: placed(w.peer), vsFloor: { near: null, far: null, all: 0 },
-        vsPeer: { near: null, far: null, all: 0 }, lostShare: lost,
-      };
-      row.vsFloor = ratio(row.ours, row.floor);
-      row.vsPeer = ratio(row.ours, row.peer);
-      rows.push(row);
-      log(`  output ${cpus} CPU(s) x ${size} B: ours ${(row.ours.all.median / 1e6).toFixed(2)}M/s, floor ${(row.floor.all.median / 1e6).toFixed(2)}M/s, peer ${(row.peer.all.median / 1e6).toFixed(2)}M/s`);
     }
   }
   return rows;

@@ -4,7 +4,7 @@
  * a CPU that throws or dies is reported with its number, after the others are stopped and
  * every worker is gone. Nothing is left running when wait() settles.
  */
-import { H_CPUS_STARTED, H_STOP } from './arena/layout.js';
+import { H_CPUS_PAUSED, H_CPUS_STARTED, H_STOP } from './arena/layout.js';
 import { PerfemuError, invalidArgType, invalidArgValue, validateInt } from './errors.js';
 import type { Kernel, ProgRef } from './emulator.js';
 import { bpf_prog_inc, bpf_prog_put, prog_nmaps } from './kernel/bpf/core.js';
@@ -27,6 +27,8 @@ export interface CpuRunOptions {
   cpus?: number[];
   /** how long wait() gives the CPUs to stop before terminating them (default 5000 ms) */
   stopTimeoutMs?: number;
+  /** start with the CPUs paused (see pause()): nothing is written until resume() */
+  paused?: boolean;
 }
 
 export class CpuCrashError extends PerfemuError {
@@ -72,8 +74,10 @@ export class CpuPool {
     if (specs.length !== cpus.length) throw invalidArgValue('program', `must be one spec, or one per CPU (${cpus.length})`, specs);
     specs.forEach((s, i) => validateSpec(s, `program[${i}]`));
     const stopMs = validateInt('stopTimeoutMs', opts.stopTimeoutMs ?? 5000, 1, 600_000);
+    if (opts.paused !== undefined && typeof opts.paused !== 'boolean') throw invalidArgType('paused', 'a boolean', opts.paused);
     kernel.arena.store(H_STOP, 0);
     kernel.arena.store(H_CPUS_STARTED, 0);
+    kernel.arena.store(H_CPUS_PAUSED, opts.paused ? 1 : 0);
     bpf_prog_inc(kernel.k, prog); // the attachment
     const tasks: CpuTask[] = cpus.map((cpu, i) => ({ sab: kernel.sab, cpu, prog, mapRef, spec: specs[i]! }));
     return new CpuPool(kernel, cpus, startLongTasks<CpuTask, CpuResult>(CPU_WORKER, tasks), prog, stopMs);
@@ -93,6 +97,19 @@ export class CpuPool {
       if (Date.now() > deadline) throw new PerfemuError('ERR_PERFEMU_TIMEOUT', `CPUs not started after ${timeoutMs} ms (${Atomics.load(i32, H_CPUS_STARTED)}/${this.cpus.length})`);
       await new Promise((r) => setTimeout(r, 2));
     }
+  }
+
+  /**
+   * Holds every CPU's spec program between two outputs (within 64 attempts) until resume():
+   * warm workers, nothing written meanwhile, time paused not counted in durationMs or rate.
+   * A module program sees it through ctx.paused().
+   */
+  pause(): void {
+    this.#kernel.arena.store(H_CPUS_PAUSED, 1);
+  }
+  resume(): void {
+    this.#kernel.arena.store(H_CPUS_PAUSED, 0);
+    Atomics.notify(this.#kernel.arena.i32, H_CPUS_PAUSED);
   }
 
   /** asks every CPU to stop (the arena's stop word) */

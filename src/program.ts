@@ -4,7 +4,7 @@
  * the shared arena, through the same helper code as kernel.cpu(c).perfEventOutput.
  */
 import { pathToFileURL } from 'node:url';
-import { H_CPUS_STARTED, H_STOP } from './arena/layout.js';
+import { H_CPUS_PAUSED, H_CPUS_STARTED, H_STOP } from './arena/layout.js';
 import { BPF_F_CURRENT_CPU } from './kernel/behaviour.js';
 import { bpf_perf_event_output } from './kernel/bpf_trace.js';
 import type { Kctx } from './kernel/context.js';
@@ -66,6 +66,8 @@ export interface ProgramContext {
   outputRecord(flags: number, len: number): number;
   /** true once the run is being stopped */
   stopped(): boolean;
+  /** true while CpuPool.pause() is in force (a module program may choose to wait: ctx.sleep) */
+  paused(): boolean;
   sleep(ms: number): void;
 }
 
@@ -105,6 +107,7 @@ export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
         return output(flags, bytes.subarray(0, len));
       },
       stopped,
+      paused: () => Atomics.load(k.a.i32, H_CPUS_PAUSED) !== 0,
       sleep: (ms) => void Atomics.wait(k.a.i32, H_STOP, 0, ms),
     };
     await mod.default(ctx);
@@ -112,21 +115,32 @@ export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
     return res;
   }
 
+  // CpuPool.pause(): wait (bounded steps, so a stop is seen) until resumed or stopped; the time
+  // spent paused counts neither toward durationMs nor against the rate.
+  let pausedMs = 0;
+  const waitWhilePaused = (): void => {
+    const since = performance.now();
+    while (Atomics.load(k.a.i32, H_CPUS_PAUSED) !== 0 && !stopped()) Atomics.wait(k.a.i32, H_CPUS_PAUSED, 1, 50);
+    pausedMs += performance.now() - since;
+  };
   const rng = new Prng(spec.seed ?? 1, task.cpu);
   const next = (): number => rng.next();
   const [lo, hi] = Array.isArray(spec.size) ? spec.size : [spec.size ?? 64, spec.size ?? 64];
   const span = hi - lo + 1;
   const records = spec.records ?? Infinity;
-  const deadline = spec.durationMs === undefined ? Infinity : t0 + spec.durationMs;
+  const runMs = spec.durationMs ?? Infinity;
   const rate = spec.rate ?? 0;
   const nIndex = 1 << 16; // 'random' draws from [0, 65536): out-of-range indices get E2BIG
   const views: Uint8Array[] = []; // one view per length: no allocation per record
   const backoffMs = (spec.backoffUs ?? 0) / 1000;
   const constant = spec.payload === 'constant';
   while (res.attempts < records) {
-    if ((res.attempts & 63) === 0 && (stopped() || performance.now() >= deadline)) break;
+    if ((res.attempts & 63) === 0) {
+      if (Atomics.load(k.a.i32, H_CPUS_PAUSED) !== 0) waitWhilePaused();
+      if (stopped() || performance.now() - pausedMs - t0 >= runMs) break;
+    }
     if (rate > 0) {
-      const due = t0 + (res.attempts * 1000) / rate;
+      const due = t0 + pausedMs + (res.attempts * 1000) / rate;
       const ahead = due - performance.now();
       if (ahead > 1) {
         Atomics.wait(k.a.i32, H_STOP, 0, Math.min(ahead, 50));
@@ -140,6 +154,6 @@ export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
     const ret = tally(bpf_perf_event_output(k, task.cpu, task.prog, task.mapRef, flags, 0, (views[len] ??= bytes.subarray(0, len)), len));
     if (ret === -ENOSPC && backoffMs > 0) Atomics.wait(k.a.i32, H_STOP, 0, backoffMs);
   }
-  res.elapsedMs = performance.now() - t0;
+  res.elapsedMs = performance.now() - t0 - pausedMs;
   return res;
 }

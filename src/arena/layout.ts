@@ -46,8 +46,22 @@
  *   the RCU callback queue: under the arena lock (`H_LOCK`), a spin-then-wait mutex.
  * - Ring buffers: see the ordering diagram at RB_* below.
  *
+ * - The output path (bpf_perf_event_output on a CPU) makes one Atomics read-modify-write per
+ *   output: the RCU read-side entry (RC_CTR += 1), a full barrier, as a CPU's section entry
+ *   must be ordered before its slot load. Every other shared word it touches goes through
+ *   Arena.loadAcquire / storeRelease (plain accesses on x86-64, Atomics elsewhere), which are
+ *   still scheduling points for the explorer:
+ *     acquire loads: the slot word, the entry's and event's `gen` (the use-after-free check),
+ *     the event's `oncpu` and `rb`, the ring's data_tail (C);
+ *     release stores: the ring's data_head (A), and the RCU exit (RC_CTR += 1, whose only writer
+ *     is that CPU: the section's loads must come before it, nothing more).
+ *   Single-writer words of the producer (RB_HEAD, RB_NEST, RB_LOST, RB_WAKEUP, RB_EVENTS, the
+ *   conservation counters, E_COUNT, the per-CPU counters) are plain loads and stores.
+ *   The purge's slot loads are acquire loads too: they follow the task reader's RCU entry.
+ *
  * JS Atomics are sequentially consistent, so the kernel's paired barriers collapse into the
- * Atomics operations named here; weaker-ordering bugs of real hardware are out of scope.
+ * Atomics operations named here (or the acquire/release accessors above); weaker-ordering bugs
+ * of real hardware are out of scope.
  */
 
 export const PAGE_SIZE = 4096;
@@ -92,6 +106,8 @@ export const H_T0_HI = 25;
 export const H_T0_LO = 26;
 /** CPU programs that have started since the last CpuPool.start (CpuPool.ready waits on it) */
 export const H_CPUS_STARTED = 27;
+/** 1 while CpuPool.pause() holds the CPUs' spec programs between outputs (they wait on it) */
+export const H_CPUS_PAUSED = 28;
 // Configured sizes (ArenaConfig), in this order.
 export const H_CFG = 32;
 export const HEADER_WORDS = 48;

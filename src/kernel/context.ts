@@ -7,6 +7,7 @@ import type { Arena } from '../arena/arena.js';
 import { H_FAULT, H_KERNEL_VERSION, H_NEXT_TASK_READER, H_STRICT, RCU_TASK_READERS } from '../arena/layout.js';
 import { behaviourByCode, type KernelBehaviour } from './behaviour.js';
 import type { OutputHandle } from './ring_buffer.js';
+import type { BpfMapOps } from './bpf/map_ops.js';
 
 /**
  * Hook points where a test (or the explorer) can run code in the middle of a kernel
@@ -52,6 +53,10 @@ export interface Kctx {
   /** output handles per nesting depth of the helper on this thread (the kernel's per-CPU sds[]) */
   readonly outHandles: OutputHandle[];
   outDepth: number;
+  /** call_rcu records gathered by call_rcu_batched (kind, arg pairs), or null */
+  rcuBatch: number[] | null;
+  /** the map ops table of this kernel (version x strict x fault), chosen on first use */
+  ops: BpfMapOps | null;
 }
 
 export function kctxOf(a: Arena, hooks: KernelHooks = {}): Kctx {
@@ -66,5 +71,7 @@ export function kctxOf(a: Arena, hooks: KernelHooks = {}): Kctx {
     rcuHeld: 0,
     outHandles: [],
     outDepth: 0,
+    rcuBatch: null,
+    ops: null,
   };
 }

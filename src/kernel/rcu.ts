@@ -212,7 +212,30 @@ function wait_gp(k: Kctx, target: number, timeoutMs: number): void {
 
 /** Queues `kind(arg)` to run after a grace period (call_rcu). Any thread. */
 export function call_rcu(k: Kctx, kind: number, arg: number): void {
+  if (k.rcuBatch) {
+    k.rcuBatch.push(kind, arg);
+    return;
+  }
   request_gp(k, enqueue(k, kind, arg, false));
+}
+
+/**
+ * Runs `fn` with this thread's call_rcu calls gathered, then queues them all under one lock
+ * and requests one grace period: each is still its own callback record (what inspect() and the
+ * checkers see), queued when `fn` returns rather than one by one. Waiting for a later grace
+ * period than each call would have is always safe. Used by the release purge, which may put
+ * thousands of entries.
+ */
+export function call_rcu_batched(k: Kctx, fn: () => void): void {
+  if (k.rcuBatch) return fn(); // already gathering
+  const batch: number[] = [];
+  k.rcuBatch = batch;
+  try {
+    fn();
+  } finally {
+    k.rcuBatch = null;
+    if (batch.length > 0) request_gp(k, enqueue_many(k, batch));
+  }
 }
 
 /**
@@ -222,6 +245,34 @@ export function call_rcu(k: Kctx, kind: number, arg: number): void {
  */
 export function queue_work(k: Kctx, kind: number, arg: number): void {
   enqueue(k, kind, arg, true);
+}
+
+/** appends (kind, arg) pairs as callback records under one lock; returns their grace period */
+function enqueue_many(k: Kctx, pairs: number[]): number {
+  const a = k.a;
+  const base = a.L.rcuBase;
+  a.lock();
+  try {
+    const head = a.load(base + RCU_Q_HEAD);
+    let tail = a.load(base + RCU_Q_TAIL);
+    const n = pairs.length / 2;
+    if (tail - head + n > a.L.rcuQueue) {
+      report_violation(k, 'rcu-queue-full', -1, pairs[0]!, pairs[1]!);
+      throw new ArenaError(`call_rcu queue full (${a.L.rcuQueue} records): size the arena larger (limits.rcuQueue)`, 'ENOMEM');
+    }
+    const target = rcu_seq_snap(rcu_gp_seq(k));
+    for (let j = 0; j < pairs.length; j += 2) {
+      const r = a.L.rcuQueueBase + (tail % a.L.rcuQueue) * RCU_CB_STRIDE;
+      a.i32[r + CB_KIND] = pairs[j]!;
+      a.i32[r + CB_ARG] = pairs[j + 1]!;
+      a.i32[r + CB_GP] = target;
+      tail++;
+    }
+    a.store(base + RCU_Q_TAIL, tail);
+    return target;
+  } finally {
+    a.unlock();
+  }
 }
 
 /** appends a record to the callback queue; returns the grace-period sequence it waits for */

@@ -18,7 +18,7 @@ import {
   PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_HARDWARE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, event_attr_bits,
   event_field,
 } from '../perf_event.js';
-import { RCU_CB, call_rcu, rcu_read_lock, rcu_read_unlock, rcu_register, synchronize_rcu } from '../rcu.js';
+import { RCU_CB, call_rcu, call_rcu_batched, rcu_read_lock, rcu_read_unlock, rcu_register, synchronize_rcu } from '../rcu.js';
 import { report_violation } from '../violation.js';
 import type { BpfMapOps } from './map_ops.js';
 import { faulty_ops } from '../faults.js';
@@ -137,19 +137,24 @@ function perf_event_fd_array_release_strict(k: Kctx, map: number, mapFile: numbe
 
 /** the purge loop; `checkOwner` false is FAULT_PURGE_NO_OWNER_CHECK's broken version */
 export function purge_own_entries(k: Kctx, map: number, mapFile: number, strict: boolean, checkOwner = true): void {
+  call_rcu_batched(k, () => purge_loop(k, map, mapFile, strict, checkOwner));
+}
+
+function purge_loop(k: Kctx, map: number, mapFile: number, strict: boolean, checkOwner: boolean): void {
   const owner = file_serial(k, mapFile);
   const max = map_max_entries(k, map);
+  const ops = ops_of(k);
   rcu_read_lock(k, k.task); // the entries we dereference stay valid until we unlock
   try {
     for (let i = 0; i < max; i++) {
       const w = slot_word(k, map, i);
-      const h = k.a.load(w); // READ_ONCE(array->ptrs[i])
+      const h = k.a.loadAcquire(w); // READ_ONCE(array->ptrs[i])
       if (h === 0 || (checkOwner && entry_owner(k, h - 1) !== owner)) continue;
       k.hooks.purgeLoaded?.({ map, index: i, entry: h - 1 });
       if (strict) {
         if (k.a.cmpxchg(w, h, 0) === h) {
           k.hooks.purged?.({ map, index: i, loaded: h - 1, removed: h - 1, file: mapFile });
-          ops_of(k).map_fd_put_ptr(k, h - 1);
+          ops.map_fd_put_ptr(k, h - 1);
         }
         continue;
       }
@@ -158,7 +163,7 @@ export function purge_own_entries(k: Kctx, map: number, mapFile: number, strict:
       if (old === 0) continue; // deleted meanwhile: ENOENT, ignored
       if (old !== h || entry_owner(k, old - 1) !== owner) k.a.add(H_FOREIGN_PURGED, 1);
       k.hooks.purged?.({ map, index: i, loaded: h - 1, removed: old - 1, file: mapFile });
-      ops_of(k).map_fd_put_ptr(k, old - 1);
+      ops.map_fd_put_ptr(k, old - 1);
     }
   } finally {
     rcu_read_unlock(k, k.task);
@@ -282,8 +287,11 @@ export const perf_event_array_map_ops_strict: BpfMapOps = {
   map_release: perf_event_fd_array_release_strict,
 };
 
-/** the table every perf event array of this arena uses */
+/** the table every perf event array of this arena uses (chosen once per kernel context) */
 export function ops_of(k: Kctx): BpfMapOps {
+  return (k.ops ??= choose_ops(k));
+}
+function choose_ops(k: Kctx): BpfMapOps {
   const base = !k.b.releasePurges ? perf_event_array_map_ops_v47
     : !k.b.preserveElems ? (k.strict ? perf_event_array_map_ops_v48_strict : perf_event_array_map_ops_v48)
     : k.strict ? perf_event_array_map_ops_strict : perf_event_array_map_ops;
