@@ -34,7 +34,9 @@ export class EmuSys implements Sys {
 
   constructor(cpus: number, version: KernelVersion, strict = false) {
     this.cpus = cpus;
-    this.kernel = Kernel.create({ cpus, version, strict });
+    // the arena's slot table holds the catalogue's largest map (100,000 slots); its default
+    // (65,536) is a perfemu capacity, not a kernel limit
+    this.kernel = Kernel.create({ cpus, version, strict, limits: { maxSlots: 1 << 18 } });
     this.#p = this.kernel.process('conform');
   }
 

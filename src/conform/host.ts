@@ -4,7 +4,7 @@
  * undoes all of them, also after a failure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, unlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { BPF_PROG_TYPE_RAW_TRACEPOINT, outputProgram } from './bpf_asm.js';
 import type { Native } from './native.js';
@@ -45,9 +45,20 @@ export function hostMapIds(n: Native): number[] {
   return ids;
 }
 
-/** the number of this process's open fds */
+/**
+ * The number of this process's open fds on bpf maps, programs and perf events (not every fd:
+ * Node opens some of its own, e.g. the pipe that watches for SIGCHLD after a first spawn).
+ */
 export function openFdCount(): number {
-  return readdirSync('/proc/self/fd').length;
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (/^anon_inode:(bpf-|\[perf_event\])/.test(readlinkSync(`/proc/self/fd/${fd}`))) n++;
+    } catch {
+      // the fd readdir itself used, closed by now
+    }
+  }
+  return n;
 }
 
 interface Mapping {
@@ -283,7 +294,7 @@ export class HostSys implements Sys {
     return {
       exit: async () => {
         if (child.exitCode !== null || child.signalCode !== null) return;
-        const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        const done = new Promise<void>((resolve) => child.once('close', () => resolve()));
         child.stdin!.end();
         const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
         await done;
@@ -309,7 +320,7 @@ export class HostSys implements Sys {
   async release(): Promise<void> {
     for (const c of this.#children) {
       c.kill('SIGKILL');
-      if (c.exitCode === null && c.signalCode === null) await new Promise<void>((r) => c.once('exit', () => r()));
+      await new Promise<void>((r) => (c.stdin?.destroyed && (c.exitCode !== null || c.signalCode !== null) ? r() : c.once('close', () => r())));
     }
     this.#children.clear();
     for (const fd of [...this.#maps.keys()]) this.munmap(fd);

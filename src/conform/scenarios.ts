@@ -79,7 +79,8 @@ export const SCENARIOS: Scenario[] = [
   mapCreate('create: BPF_F_PRESERVE_ELEMS', { flags: BPF_F_PRESERVE_ELEMS }),
   mapCreate('create: BPF_F_RDONLY_PROG', { flags: BPF_F_RDONLY_PROG }),
   mapCreate('create: unknown flag bit 30', { flags: 1 << 30 }),
-  mapCreate('create: max_entries 1<<20', { maxEntries: 1 << 20 }),
+  mapCreate('create: max_entries 100000', { maxEntries: 100_000 }),
+  mapCreate('create: max_entries 0xffffffff (array size overflows)', { maxEntries: 0xffff_ffff }),
 
   // --- element operations
   {
