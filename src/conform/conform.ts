@@ -141,7 +141,8 @@ export function probeHost(): { native: Native; cpus: number } | string {
   }
 }
 
-async function runOn(sys: Sys & { release(): Promise<void> }, sc: Scenario): Promise<[string, string][]> {
+/** @internal runs one scenario on one side, releasing everything it made, also when it throws */
+export async function runOn(sys: Sys & { release(): Promise<void> }, sc: Scenario): Promise<[string, string][]> {
   const notes: [string, string][] = [];
   try {
     await sc.run(sys, (label, value) => notes.push([label, Array.isArray(value) ? value.join('\n') : String(value)]));
