@@ -62,7 +62,7 @@ async function ours(cpus: number, size: number, ms: number): Promise<{ rate: num
   return { rate: (ok * 1000) / elapsed, lostShare: attempts ? (attempts - ok) / attempts : 0 };
 }
 
-async function floor(producers: number, size: number, ms: number): Promise<number> {
+export async function floor(producers: number, size: number, ms: number): Promise<number> {
   const rings = Array.from({ length: producers }, () => new SharedArrayBuffer(64 + RING_PAGES * 4096));
   const dsize = RING_PAGES * 4096;
   const workers = rings.map((sab) => new Worker(new URL('./workers/floor.js', import.meta.url), { workerData: { sab, size, durationMs: ms, backoffUs: BACKOFF_US } }));
