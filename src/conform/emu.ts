@@ -87,7 +87,8 @@ export class EmuSys implements Sys {
   perfOpen(o: PerfOpen): number {
     return errno(() => this.#p.perfEventOpen({
       cpu: o.cpu, pid: o.pid ?? -1, type: o.type ?? 1, config: o.config ?? 10, sampleRaw: o.sampleRaw ?? true,
-      disabled: o.disabled ?? false, wakeupEvents: o.wakeupEvents ?? 1, mmap: false,
+      disabled: o.disabled ?? false, wakeupEvents: o.wakeupEvents ?? 1, mmap: false, inherit: o.inherit ?? false,
+      ...(o.watermark !== undefined ? { watermark: o.watermark } : {}),
     }));
   }
   mmap(fd: number, pages: number): number {
@@ -124,6 +125,12 @@ export class EmuSys implements Sys {
   }
   output(cpu: number, prog: number, flags: bigint, size: number): number {
     return this.kernel.cpu(cpu).perfEventOutput({ process: this.#p, fd: prog }, 0, flags, PAYLOAD.subarray(0, size));
+  }
+  ioctl(fd: number, request: 'enable' | 'disable'): number {
+    return errno(() => this.#p.ioctl(fd, request === 'enable' ? 'PERF_EVENT_IOC_ENABLE' : 'PERF_EVENT_IOC_DISABLE'));
+  }
+  poll(fd: number): number {
+    return errno(() => this.#p.poll([fd], 0).find((x) => x.fd === fd)?.revents ?? 0);
   }
   close(fd: number): number {
     return errno(() => this.#p.close(fd));

@@ -8,7 +8,7 @@ import { readdirSync, readlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { BPF_PROG_TYPE_RAW_TRACEPOINT, outputProgram } from './bpf_asm.js';
 import type { Native } from './native.js';
-import { PERF_EVENT_IOC_ID } from './native.js';
+import { PERF_EVENT_IOC_DISABLE, PERF_EVENT_IOC_ENABLE, PERF_EVENT_IOC_ID } from './native.js';
 import { formatRecords } from './records.js';
 import type { Child, MapCreate, PerfOpen, Sys } from './sys.js';
 
@@ -228,8 +228,9 @@ export class HostSys implements Sys {
     a.writeBigUInt64LE(BigInt(o.config ?? 10), 8); // PERF_COUNT_SW_BPF_OUTPUT
     a.writeBigUInt64LE(1n, 16); // sample_period
     a.writeBigUInt64LE(o.sampleRaw === false ? 0n : PERF_SAMPLE_RAW, 24);
-    a.writeBigUInt64LE(o.disabled ? 1n : 0n, 40);
-    a.writeUInt32LE(o.wakeupEvents ?? 1, 48);
+    // flags: disabled (bit 0), inherit (bit 1), watermark (bit 14)
+    a.writeBigUInt64LE((o.disabled ? 1n : 0n) | (o.inherit ? 2n : 0n) | (o.watermark !== undefined ? 1n << 14n : 0n), 40);
+    a.writeUInt32LE(o.watermark ?? o.wakeupEvents ?? 1, 48); // wakeup_events / wakeup_watermark
     return this.#fd(this.#n.perfEventOpen(a, o.pid ?? -1, o.cpu, -1, PERF_FLAG_FD_CLOEXEC));
   }
 
@@ -269,6 +270,14 @@ export class HostSys implements Sys {
 
   output(cpu: number, prog: number, flags: bigint, size: number): number {
     return testRunOnCpu(this.#n, prog, cpu, flags, size);
+  }
+
+  ioctl(fd: number, request: 'enable' | 'disable'): number {
+    return this.#n.ioctl(fd, request === 'enable' ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, null);
+  }
+
+  poll(fd: number): number {
+    return this.#n.poll(fd);
   }
 
   close(fd: number): number {

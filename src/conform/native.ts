@@ -28,6 +28,8 @@ export const PROT_WRITE = 2;
 export const MAP_SHARED = 1;
 /** _IOR('$', 7, __u64): the event's id, as PERF_RECORD_LOST carries it */
 export const PERF_EVENT_IOC_ID = 0x80082407;
+export const PERF_EVENT_IOC_ENABLE = 0x2400;
+export const PERF_EVENT_IOC_DISABLE = 0x2401;
 
 /** The native syscalls; `open()` returns null and a reason when they cannot be had. */
 export class Native {
@@ -39,6 +41,7 @@ export class Native {
   #close: KoffiFn;
   #dup: KoffiFn;
   #ioctl: KoffiFn;
+  #poll: KoffiFn;
 
   private constructor(koffi: Koffi, nr: { bpf: number; perf_event_open: number }) {
     this.koffi = koffi;
@@ -52,6 +55,7 @@ export class Native {
     this.#close = libc.func('close', 'int', ['int']);
     this.#dup = libc.func('dup', 'int', ['int']);
     this.#ioctl = libc.func('ioctl', 'int', ['int', 'unsigned long', 'void *']);
+    this.#poll = libc.func('poll', 'int', ['void *', 'unsigned long', 'int']);
   }
 
   /** loads koffi and libc; a one-line reason when this host cannot run native scenarios */
@@ -107,6 +111,15 @@ export class Native {
 
   ioctl(fd: number, request: number, arg: Buffer | null): number {
     return this.#ret(this.#ioctl(fd, request, arg));
+  }
+
+  /** poll(2) of one fd for POLLIN, no wait: its revents, or -errno */
+  poll(fd: number): number {
+    const p = Buffer.alloc(8);
+    p.writeInt32LE(fd, 0);
+    p.writeInt16LE(1, 4); // POLLIN
+    const r = this.#ret(this.#poll(p, 1, 0));
+    return r < 0 ? r : p.readUInt16LE(6);
   }
 
   /** the address of a buffer, for the u64 pointer fields of bpf_attr */

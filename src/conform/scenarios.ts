@@ -204,6 +204,108 @@ export const SCENARIOS: Scenario[] = [
     },
   },
 
+  {
+    name: 'mmap: twice, resized, after munmap', area: 'perf',
+    run(s, note) {
+      const e = s.perfOpen({ cpu: 0 });
+      note('mmap 1+2 pages', ret(s.mmap(e, 2)));
+      note('munmap', ret(s.munmap(e)));
+      note('mmap 1+4 pages after munmap', ret(s.mmap(e, 4)));
+      const d = s.dup(e);
+      note('mmap the dup with 1+1 pages while 1+4 are mapped', ret(s.mmap(d, 1)));
+    },
+  },
+  {
+    name: 'perf_event_open: inherit on a CPU-wide event', area: 'perf',
+    run(s, note) {
+      note('inherit, pid -1, cpu 0', fdOr(s.perfOpen({ cpu: 0, inherit: true })));
+      note('pid 0, cpu 0', fdOr(s.perfOpen({ cpu: 0, pid: 0 })));
+    },
+  },
+  {
+    name: 'ioctl: disable and enable', area: 'helper',
+    run(s, note) {
+      const x = setup(s, note);
+      note('PERF_EVENT_IOC_DISABLE CPU 0', ret(s.ioctl(x.events[0]!, 'disable')));
+      outputAll(s, note, x.prog, 'CPU 0 disabled');
+      note('PERF_EVENT_IOC_ENABLE CPU 0', ret(s.ioctl(x.events[0]!, 'enable')));
+      outputAll(s, note, x.prog, 'enabled');
+      note('ioctl on the map fd', ret(s.ioctl(x.map, 'enable')));
+      note('ring of CPU 0', s.ring(x.events[0]!));
+    },
+  },
+  {
+    name: 'poll: wakeup_events 1, 3 and a watermark', area: 'ring',
+    run(s, note) {
+      const map = s.mapCreate({ maxEntries: s.cpus });
+      const prog = s.progLoad(map);
+      const bare = s.perfOpen({ cpu: 0 });
+      note('poll an unmapped event', ret(s.poll(bare)));
+      for (const o of [{ wakeupEvents: 1 }, { wakeupEvents: 3 }, { watermark: 200 }]) {
+        const e = s.perfOpen({ cpu: 0, ...o });
+        const tag = JSON.stringify(o);
+        note(`${tag}: mmap`, ret(s.mmap(e, 1)));
+        note(`${tag}: update`, ret(s.update(map, 0, e)));
+        note(`${tag}: poll before`, ret(s.poll(e)));
+        for (let i = 0; i < 4; i++) {
+          note(`${tag}: output ${i}`, ret(s.output(0, prog, BPF_F_CURRENT_CPU, 40)));
+          note(`${tag}: poll`, ret(s.poll(e)));
+        }
+        note(`${tag}: poll again`, ret(s.poll(e)));
+        s.ring(e);
+      }
+    },
+  },
+  {
+    name: 'helper: one event in two slots, and in two maps', area: 'helper',
+    run(s, note) {
+      const x = setup(s, note);
+      note('update key 1 with the event of CPU 0', ret(s.update(x.map, 1, x.events[0]!)));
+      note('CPU 0, index 1', ret(s.output(0, x.prog, 1n, 8)));
+      note('CPU 1, index 1', ret(s.output(1, x.prog, 1n, 8)));
+      const other = s.mapCreate({ maxEntries: s.cpus });
+      const prog2 = s.progLoad(other);
+      note('map B: update key 0 with the same event', ret(s.update(other, 0, x.events[0]!)));
+      note('close map A', ret(s.close(x.map)));
+      note('map A prog, CPU 0', ret(s.output(0, x.prog, BPF_F_CURRENT_CPU, 8)));
+      note('map B prog, CPU 0', ret(s.output(0, prog2, BPF_F_CURRENT_CPU, 8)));
+      note('ring of CPU 0', s.ring(x.events[0]!));
+    },
+  },
+  {
+    name: 'helper: delete then update again', area: 'helper',
+    run(s, note) {
+      const x = setup(s, note);
+      note('delete key 0', ret(s.del(x.map, 0)));
+      note('output on CPU 0', ret(s.output(0, x.prog, BPF_F_CURRENT_CPU, 8)));
+      note('update key 0', ret(s.update(x.map, 0, x.events[0]!)));
+      note('output on CPU 0 again', ret(s.output(0, x.prog, BPF_F_CURRENT_CPU, 8)));
+      const fresh = s.perfOpen({ cpu: 0 });
+      note('mmap a fresh event', ret(s.mmap(fresh, 1)));
+      note('replace key 0 with it', ret(s.update(x.map, 0, fresh)));
+      note('output on CPU 0 (fresh)', ret(s.output(0, x.prog, BPF_F_CURRENT_CPU, 9)));
+      note('ring of the old event', s.ring(x.events[0]!));
+      note('ring of the fresh event', s.ring(fresh));
+    },
+  },
+  {
+    name: 'map: max_entries 1 and keys past it', area: 'map',
+    run(s, note) {
+      const map = s.mapCreate({ maxEntries: 1 });
+      const e = s.perfOpen({ cpu: 1 });
+      note('update key 0 with the event of CPU 1', ret(s.update(map, 0, e)));
+      note('get_next_key NULL', ret(s.nextKey(map, null)));
+      note('get_next_key 0', ret(s.nextKey(map, 0)));
+      note('get_next_key 0xffffffff', ret(s.nextKey(map, 0xffff_ffff)));
+      note('update key 0xffffffff', ret(s.update(map, 0xffff_ffff, e)));
+      note('delete key 0xffffffff', ret(s.del(map, 0xffff_ffff)));
+      const prog = s.progLoad(map);
+      note('CPU 1, BPF_F_CURRENT_CPU (index 1 >= max_entries)', ret(s.output(1, prog, BPF_F_CURRENT_CPU, 8)));
+      note('CPU 1, index 0', ret(s.output(1, prog, 0n, 8)));
+      note('CPU 0, BPF_F_CURRENT_CPU', ret(s.output(0, prog, BPF_F_CURRENT_CPU, 8)));
+    },
+  },
+
   // --- bpf_perf_event_output's ladder (kernel/trace/bpf_trace.c __bpf_perf_event_output)
   {
     name: 'helper: BPF_F_CURRENT_CPU on every CPU', area: 'helper',
@@ -484,6 +586,42 @@ export const SCENARIOS: Scenario[] = [
       note('BPF_OBJ_GET flags RDONLY|WRONLY', fdOr(s.objGet('ro', BPF_F_RDONLY | BPF_F_WRONLY)));
       note('BPF_OBJ_GET flags 1', fdOr(s.objGet('ro', 1)));
       note('unlink', ret(s.unlink('ro')));
+    },
+  },
+  {
+    name: 'purge: a GET_FD_BY_ID frontend purges its own entries', area: 'purge',
+    run(s, note) {
+      const x = setup(s, note, { fill: false });
+      const id = s.mapId(x.map);
+      const g = s.mapFdById(id);
+      note('GET_FD_BY_ID', fdOr(g));
+      note('update key 0 via fd A', ret(s.update(x.map, 0, x.events[0]!)));
+      note('update key 1 via the id fd', ret(s.update(g, 1, x.events[1]!)));
+      note('close the id fd', ret(s.close(g)));
+      outputAll(s, note, x.prog, 'id fd closed');
+    },
+  },
+  {
+    name: 'purge: a forked child updates, then exits', area: 'purge',
+    async run(s, note) {
+      const x = setup(s, note, { fill: false });
+      // the child's copy of the fd is the same file: its exit drops one reference, not the last
+      const child = await s.fork([x.map]);
+      note('update key 0', ret(s.update(x.map, 0, x.events[0]!)));
+      await child.exit();
+      outputAll(s, note, x.prog, 'child exited, parent holds the file');
+      note('close in the parent', ret(s.close(x.map)));
+      outputAll(s, note, x.prog, 'last reference closed');
+    },
+  },
+  {
+    name: 'purge: closing an fd of another map leaves this one', area: 'purge',
+    run(s, note) {
+      const x = setup(s, note);
+      const other = s.mapCreate({ maxEntries: s.cpus });
+      note('other map: update key 0 with the same event', ret(s.update(other, 0, x.events[0]!)));
+      note('close the other map', ret(s.close(other)));
+      outputAll(s, note, x.prog, 'other closed');
     },
   },
   {

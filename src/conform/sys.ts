@@ -22,6 +22,9 @@ export interface PerfOpen {
   disabled?: boolean;
   /** wakeup_events (default 1) */
   wakeupEvents?: number;
+  /** attr.watermark with wakeup_watermark = this many bytes (instead of wakeup_events) */
+  watermark?: number;
+  inherit?: boolean;
 }
 
 export interface MapCreate {
@@ -67,6 +70,10 @@ export interface Sys {
   progLoad(map: number): number;
   /** runs the program once on `cpu`: what the helper returned */
   output(cpu: number, prog: number, flags: bigint, size: number): number;
+  /** PERF_EVENT_IOC_ENABLE / PERF_EVENT_IOC_DISABLE */
+  ioctl(fd: number, request: 'enable' | 'disable'): number;
+  /** poll(2) of one fd with timeout 0: the revents */
+  poll(fd: number): number;
   close(fd: number): number;
   dup(fd: number): number;
   /** a child process holding `fds` (and only those, as far as scenarios care) */
