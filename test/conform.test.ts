@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { conform, detect } from '../src/index.js';
+import { Kernel, conform, detect } from '../src/index.js';
 import { bpffsAt, nearestVersion, probeHost, runOn } from '../src/conform/conform.js';
 import { HostSys, hostMapIds, openFdCount } from '../src/conform/host.js';
 
@@ -41,6 +41,18 @@ test.after(() => {
   if (mounted) {
     spawnSync('umount', [mounted]);
     rmdirSync(mounted);
+  }
+});
+
+test('mmap of a map fd: ENOTSUPP from 5.5 (bpf_map_mmap), ENODEV before; of a prog fd: ENODEV', () => {
+  for (const [version, code] of [['6.18', 'ENOTSUPP'], ['5.10', 'ENOTSUPP'], ['4.8', 'ENODEV']] as const) {
+    const k = Kernel.create({ cpus: 2, version });
+    const p = k.process('p');
+    const map = p.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 2 });
+    assert.throws(() => p.mmap(map, 1), (e: { code: string; syscall: string }) => e.code === code && e.syscall === 'mmap');
+    const prog = p.bpf.progLoad({ maps: [map] });
+    assert.throws(() => p.mmap(prog, 1), (e: { code: string }) => e.code === 'ENODEV');
+    p.exit();
   }
 });
 

@@ -216,6 +216,22 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'mmap, close, dup: fds that are not perf events', area: 'perf',
+    run(s, note) {
+      const map = s.mapCreate({});
+      note('mmap a map fd', ret(s.mmap(map, 1)));
+      note('mmap a bad fd', ret(s.mmap(9999, 1)));
+      const prog = s.progLoad(map);
+      note('mmap a prog fd', ret(s.mmap(prog, 1)));
+      note('close a bad fd', ret(s.close(9999)));
+      note('dup a bad fd', fdOr(s.dup(9999)));
+      const e = s.perfOpen({ cpu: 0 });
+      note('close a perf fd', ret(s.close(e)));
+      note('update with the closed perf fd', ret(s.update(map, 0, e)));
+      note('close it again', ret(s.close(e)));
+    },
+  },
+  {
     name: 'perf_event_open: inherit on a CPU-wide event', area: 'perf',
     run(s, note) {
       note('inherit, pid -1, cpu 0', fdOr(s.perfOpen({ cpu: 0, inherit: true })));
@@ -438,6 +454,18 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'ring: two pages, records across the end', area: 'ring',
+    run(s, note) {
+      const x = setup(s, note, { pages: 2 });
+      for (let round = 0; round < 4; round++) {
+        const res: string[] = [];
+        for (let i = 0; i < 12; i++) res.push(ret(s.output(1, x.prog, BPF_F_CURRENT_CPU, 150 + round * 20 + i)));
+        note(`round ${round}: helper returns`, res.join(' '));
+        note(`round ${round}: ring`, s.ring(x.events[1]!));
+      }
+    },
+  },
+  {
     name: 'ring: loss count across several failures', area: 'ring',
     run(s, note) {
       const x = setup(s, note);
@@ -622,6 +650,25 @@ export const SCENARIOS: Scenario[] = [
       note('other map: update key 0 with the same event', ret(s.update(other, 0, x.events[0]!)));
       note('close the other map', ret(s.close(other)));
       outputAll(s, note, x.prog, 'other closed');
+    },
+  },
+  {
+    name: 'purge: a pinned program outlives its fds', area: 'purge', needs: 'bpffs',
+    async run(s, note) {
+      const x = setup(s, note);
+      const id = s.mapId(x.map);
+      note('pin the program', ret(s.pin(x.prog, 'prog')));
+      note('close the prog fd', ret(s.close(x.prog)));
+      const p = s.objGet('prog');
+      note('BPF_OBJ_GET the program', fdOr(p));
+      outputAll(s, note, p, 'through the pinned program');
+      note('close the map fd', ret(s.close(x.map)));
+      outputAll(s, note, p, 'map fd closed');
+      note('close the program fd', ret(s.close(p)));
+      note('GET_FD_BY_ID (the pinned program holds the map)', s.mapFdById(id) >= 0 ? 'fd' : 'gone');
+      note('unlink the program', ret(s.unlink('prog')));
+      await s.settle(id);
+      note('GET_FD_BY_ID after unlink', fdOr(s.mapFdById(id)));
     },
   },
   {
