@@ -159,6 +159,11 @@ export const SCENARIOS: Scenario[] = [
       note('lookup after freeze', ret(s.lookup(map, 0)));
       note('get_next_key after freeze', ret(s.nextKey(map, 0)));
       note('freeze the perf fd', ret(s.freeze(e)));
+      const prog = s.progLoad(map);
+      const m = s.mmap(e, 1);
+      note('mmap', ret(m));
+      note('output on CPU 0 into the frozen map', ret(s.output(0, prog, BPF_F_CURRENT_CPU, 8)));
+      note('ring', s.ring(e));
     },
   },
   {
@@ -466,6 +471,30 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'ring: exactly full (the ring is never filled completely)', area: 'ring',
+    run(s, note) {
+      const x = setup(s, note);
+      const res: string[] = [];
+      for (let i = 0; i < 17; i++) res.push(ret(s.output(0, x.prog, BPF_F_CURRENT_CPU, 244)));
+      note('17 records of 256 B into 4096 B', res.join(' '));
+      note('records read', s.ring(x.events[0]!).length);
+      note('one more', ret(s.output(0, x.prog, BPF_F_CURRENT_CPU, 244)));
+      note('ring', s.ring(x.events[0]!).map((r) => r.slice(0, 40)));
+    },
+  },
+  {
+    name: 'ring: pending losses go with the ring on munmap', area: 'ring',
+    run(s, note) {
+      const x = setup(s, note);
+      for (let i = 0; i < 20; i++) s.output(0, x.prog, BPF_F_CURRENT_CPU, 252);
+      note('munmap the full ring', ret(s.munmap(x.events[0]!)));
+      note('output, no ring', ret(s.output(0, x.prog, BPF_F_CURRENT_CPU, 8)));
+      note('mmap again', ret(s.mmap(x.events[0]!, 1)));
+      note('output into the new ring', ret(s.output(0, x.prog, BPF_F_CURRENT_CPU, 8)));
+      note('ring', s.ring(x.events[0]!));
+    },
+  },
+  {
     name: 'ring: loss count across several failures', area: 'ring',
     run(s, note) {
       const x = setup(s, note);
@@ -683,6 +712,8 @@ export const SCENARIOS: Scenario[] = [
       note('BPF_OBJ_GET a missing path', fdOr(s.objGet('missing')));
       note('unlink', ret(s.unlink('p')));
       note('unlink again', ret(s.unlink('p')));
+      note('pin in a missing directory', ret(s.pin(map, 'nodir/x')));
+      note('pin with a 300-byte name', ret(s.pin(map, 'n'.repeat(300))));
     },
   },
 
@@ -732,6 +763,11 @@ export const SCENARIOS: Scenario[] = [
       note('RDONLY: update', ret(s.update(ro, 0, e)));
       note('GET_FD_BY_ID RDONLY|WRONLY', fdOr(s.mapFdById(id, BPF_F_RDONLY | BPF_F_WRONLY)));
       note('GET_FD_BY_ID flags 1', fdOr(s.mapFdById(id, 1)));
+      note('freeze through the RDONLY fd', ret(s.freeze(ro)));
+      const wo = s.mapFdById(id, BPF_F_WRONLY);
+      note('GET_FD_BY_ID WRONLY', fdOr(wo));
+      note('freeze through the WRONLY fd', ret(s.freeze(wo)));
+      note('update through the WRONLY fd after freeze', ret(s.update(wo, 0, e)));
       note('GET_FD_BY_ID id 0', fdOr(s.mapFdById(0)));
     },
   },
