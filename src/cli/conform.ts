@@ -37,13 +37,23 @@ export function formatConform(r: ConformResult): string {
     '',
     table([['scenario', 'host', 'perfemu', 'agree'], ...rows]),
   ];
+  // one block per kind of difference (the same host and perfemu values), shown by the
+  // scenario that reaches it in the fewest steps; the others that show it are named
+  const groups = new Map<string, ConformRow[]>();
   for (const x of r.rows.filter((y) => y.status === 'differ')) {
+    const key = `${x.difference!.host}\u0000${x.difference!.perfemu}`;
+    groups.set(key, [...(groups.get(key) ?? []), x]);
+  }
+  for (const rows of groups.values()) {
+    const x = rows.reduce((a, b) => (b.difference!.step < a.difference!.step ? b : a));
     const d = x.difference!;
     lines.push('', `difference in '${x.scenario}' at step ${d.step + 1}, ${d.label}:`);
     lines.push(`  host:    ${d.host.split('\n').join('\n           ')}`);
     lines.push(`  perfemu: ${d.perfemu.split('\n').join('\n           ')}`);
     lines.push('  the scenario up to there (both sides agreed on these):');
     for (const [l, v] of x.host.slice(0, d.step)) lines.push(`    ${l} => ${short(v)}`);
+    const others = rows.filter((y) => y !== x).map((y) => `'${y.scenario}'`);
+    if (others.length) lines.push(`  the same difference shows in ${others.join(', ')}`);
   }
   lines.push('');
   const leak = r.leaked.fds !== 0 || r.leaked.maps.length > 0;
