@@ -495,6 +495,24 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'poll: a full ring, losses, and the read that frees it', area: 'ring',
+    run(s, note) {
+      const x = setup(s, note);
+      const e = x.events[0]!;
+      note('poll before', ret(s.poll(e)));
+      const res: string[] = [];
+      for (let i = 0; i < 18; i++) res.push(`${ret(s.output(0, x.prog, BPF_F_CURRENT_CPU, 252))}/${ret(s.poll(e))}`);
+      note('output/poll x18', res.join(' '));
+      note('records read', s.ring(e).length);
+      note('poll after the read', ret(s.poll(e)));
+      note('output (writes the LOST record first)', ret(s.output(0, x.prog, BPF_F_CURRENT_CPU, 4)));
+      note('poll', ret(s.poll(e)));
+      note('ring', s.ring(e));
+      note('munmap', ret(s.munmap(e)));
+      note('poll without the ring', ret(s.poll(e)));
+    },
+  },
+  {
     name: 'ring: loss count across several failures', area: 'ring',
     run(s, note) {
       const x = setup(s, note);
@@ -515,7 +533,10 @@ export const SCENARIOS: Scenario[] = [
         const e = s.perfOpen({ cpu: 0, wakeupEvents: w });
         note(`mmap (wakeup_events ${w})`, ret(s.mmap(e, 1)));
         note('update', ret(s.update(map, 0, e)));
-        for (let i = 0; i < 5; i++) note(`output ${i}`, ret(s.output(0, prog, BPF_F_CURRENT_CPU, 10 + i)));
+        for (let i = 0; i < 5; i++) {
+          note(`output ${i}`, ret(s.output(0, prog, BPF_F_CURRENT_CPU, 10 + i)));
+          note(`poll ${i}`, ret(s.poll(e)));
+        }
         note('ring', s.ring(e));
       }
     },
