@@ -123,6 +123,7 @@ export const conformCommand: Command = {
       if (tty) process.stderr.write('\r\x1b[K');
       if (err instanceof PerfemuError && err.code === 'ERR_PERFEMU_CONFORM_UNAVAILABLE') {
         console.error(`perfemu conform: cannot run here: ${err.message}`);
+        if (v.json) console.log(JSON.stringify({ command: 'conform', unavailable: err.message }));
         return 2;
       }
       if (err instanceof PerfemuError && err.code === 'ERR_INVALID_ARG_VALUE') throw new UsageError(`--bpffs: ${err.message.replace(/^bpffs: /, '')}`);
