@@ -9,13 +9,14 @@ import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { controlBench, type ControlResult } from './control.bench.js';
 import { consumerBench, type ConsumerResult } from './consumer.bench.js';
+import { kernelBench, type KernelResult } from './kernel.bench.js';
 import { outputBench, type OutputRow } from './output.bench.js';
 import { Probe } from './probe.js';
 import { fmt } from './stats.js';
 import { systemBench, type SystemResult } from './system.bench.js';
 import { table } from '../src/format.js';
 
-const GROUPS = ['output', 'control', 'consumer', 'system'] as const;
+const GROUPS = ['output', 'control', 'consumer', 'system', 'kernel'] as const;
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', default: false } },
@@ -24,7 +25,8 @@ if (values.help) {
   console.log(`npm run bench -- [--quick] [--only ${GROUPS.join('|')}] [--out FILE]
   --quick   a reduced set, under a minute
   --only    one group: output (output path vs floor and postMessage), control (syscalls, purge, grace
-            periods), consumer (drain, wake-up latency), system (stress, explorer, memory)
+            periods), consumer (drain, wake-up latency), system (stress, explorer, memory),
+            kernel (the host kernel's own cost per bpf_perf_event_output; needs root and koffi)
   --out     the JSON file (default bench/results/<date>.json)`);
   process.exit(0);
 }
@@ -46,6 +48,7 @@ const result: {
   control?: ControlResult;
   consumer?: ConsumerResult;
   system?: SystemResult;
+  kernel?: KernelResult;
   seconds?: number;
 } = {
   machine: { cores: availableParallelism(), cpuModel: cpus()[0]?.model ?? '?', node: process.version, date: new Date().toISOString(), quick },
@@ -67,6 +70,10 @@ try {
   if (want('system')) {
     log('stress, explorer, memory:');
     result.system = await systemBench(quick, log);
+  }
+  if (want('kernel')) {
+    log('host kernel output path:');
+    result.kernel = await kernelBench(quick, log);
   }
 } finally {
   result.probeNs.end = probe.measure();
@@ -111,6 +118,19 @@ if (result.system) {
   out.push(`Explorer (purge-window, ${s.explorer.scheduler}): ${fmt(s.explorer.schedulesPerSec)} schedules/s; plain executions ${fmt(s.explorer.plainPerSec)}/s (ratio ${s.explorer.ratio.toFixed(2)})`);
   out.push(`Memory: arena ${s.memory.arenaBytesPerCpu} B per CPU, ${s.memory.arenaBytesPerRingPage} B per ring page, ${fmt(s.memory.defaultArenaBytes)} B default arena; ` +
     `peak RSS demo ${s.memory.demoRssMb.toFixed(0)} MB, stress ${s.memory.stressRssMb.toFixed(0)} MB, idle node ${s.memory.idleRssMb.toFixed(0)} MB`);
+}
+if (result.kernel) {
+  const k = result.kernel;
+  out.push('', 'bpf_perf_event_output, 64 B, one CPU (ns per record)');
+  if (k.skipped) out.push(`host kernel: skipped: ${k.skipped}`);
+  else {
+    out.push(table([
+      ['', `host kernel (Linux ${k.host!.release})`, 'perfemu output path', 'bare SAB ring', 'perfemu / kernel'],
+      ['median', k.host!.nsPerOutput.toFixed(0), k.perfemu!.nsPerOutput.toFixed(0), k.floor!.nsPerRecord.toFixed(0), (k.perfemu!.nsPerOutput / k.host!.nsPerOutput).toFixed(1)],
+      ['best run', k.host!.minNsPerOutput.toFixed(0), k.perfemu!.minNsPerOutput.toFixed(0), '-', (k.perfemu!.minNsPerOutput / k.host!.minNsPerOutput).toFixed(1)],
+    ]));
+    out.push(`(kernel: ${k.host!.runs} runs of BPF_PROG_TEST_RUN with ${k.host!.outputsPerRun} outputs minus 1 output; one run's syscall ${k.host!.syscallUs.toFixed(1)} µs)`);
+  }
 }
 out.push('', `(${result.seconds.toFixed(0)} s)`);
 console.log(out.join('\n'));

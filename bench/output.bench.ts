@@ -160,6 +160,17 @@ async function floorSession(producers: number, size: number): Promise<Session> {
   };
 }
 
+/** the bare ring's records/s for `producers` x `size` B: one warmed session, one timed window */
+export async function floor(producers: number, size: number, ms: number): Promise<number> {
+  const session = await floorSession(producers, size);
+  try {
+    await session.window(Math.min(ms, 300));
+    return (await session.window(ms)).rate;
+  } finally {
+    await session.close();
+  }
+}
+
 async function peerSession(producers: number, size: number): Promise<Session> {
   const g = gated(producers);
   const workers = Array.from({ length: producers }, (_, index) => {

@@ -9,6 +9,7 @@ import {
   perf_event_array_map_ops, perf_event_array_map_ops_strict, perf_event_array_map_ops_v47,
   perf_event_array_map_ops_v48,
 } from '../kernel/bpf/arraymap.js';
+import { conformCommand } from './conform.js';
 import { demoCommand } from './demo.js';
 import { exploreCommand, replayCommand } from './explore.js';
 import { SCENARIOS, SCENARIO_FOR_FAULT } from '../explore/scenarios.js';
@@ -208,6 +209,7 @@ const COMMANDS: Record<string, Command> = {
       return rows.some((r) => r.violations > 0) ? 1 : 0;
     },
   },
+  conform: conformCommand,
   explain: {
     summary: "the perf event array's ops table on each kernel version (the fix, read as a table)",
     usage: 'perfemu explain [--json]',

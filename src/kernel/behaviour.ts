@@ -4,7 +4,7 @@
  * Structural differences (whether a map type has `map_release`, which `map_free` it uses)
  * are ops tables chosen in kernel/bpf/arraymap.ts (ops_of) from these fields.
  */
-import { EINVAL, ENOENT, ENOSPC, ENOTSUPP, EOPNOTSUPP } from './errno.js';
+import { EINVAL, ENODEV, ENOENT, ENOSPC, ENOTSUPP, EOPNOTSUPP } from './errno.js';
 
 export type KernelVersion = '4.7' | '4.8' | '5.10' | '6.18';
 export const KERNEL_VERSIONS: readonly KernelVersion[] = ['4.7', '4.8', '5.10', '6.18'];
@@ -86,6 +86,9 @@ export interface KernelBehaviour {
   readonly unlinkDeferred: boolean;
   /** the unprivileged_bpf_disabled sysctl applies to every bpf() command (else only create/load) */
   readonly unprivCheckAllCommands: boolean;
+  /** errno of mmap on a perf event array's fd: ENODEV while bpf_map_fops has no .mmap (4.x),
+   *  then ENOTSUPP from bpf_map_mmap (5.5+: the map type has no map_mmap op) */
+  readonly mapMmapErrno: number;
 }
 
 const v47: KernelBehaviour = {
@@ -117,6 +120,7 @@ const v47: KernelBehaviour = {
   objPinFlags: 0,
   unlinkDeferred: false,
   unprivCheckAllCommands: true,
+  mapMmapErrno: ENODEV,
 };
 const v48: KernelBehaviour = {
   ...v47,
@@ -152,6 +156,7 @@ const v510: KernelBehaviour = {
   objGetFlags: BPF_F_RDONLY | BPF_F_WRONLY,
   objPinFlags: 0,
   unlinkDeferred: true,
+  mapMmapErrno: ENOTSUPP,
 };
 const v618: KernelBehaviour = {
   ...v510,

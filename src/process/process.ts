@@ -4,12 +4,12 @@
  * the "last reference" rule are the kernel's. Every method is one syscall, validated here once
  * and then trusted by the kernel code; a negative errno becomes a SystemCallError.
  */
-import { FILE_KIND_PERF, FILE_KIND_PROG, FILE_KIND_REGULAR, FMODE_READ, FMODE_WRITE } from '../arena/layout.js';
+import { FILE_KIND_EPOLL, FILE_KIND_MAP, FILE_KIND_PERF, FILE_KIND_PROG, FILE_KIND_REGULAR, FMODE_READ, FMODE_WRITE } from '../arena/layout.js';
 import {
   PerfemuError, SystemCallError, check, invalidArgType, invalidArgValue, validateInt, validateU32,
 } from '../errors.js';
 import type { Kctx } from '../kernel/context.js';
-import { EBADF, EINVAL, EMFILE, ENOTTY, ESRCH } from '../kernel/errno.js';
+import { EBADF, EINVAL, EMFILE, ENODEV, ENOTTY, ESRCH } from '../kernel/errno.js';
 import { alloc_file, file_kind, file_obj, file_serial, fput, get_file } from '../kernel/file.js';
 import { epoll_create, epoll_wake_word, epoll_watch } from '../kernel/eventpoll.js';
 import { bpf_obj_get, bpf_obj_pin, bpf_unlink } from '../kernel/bpf/inode.js';
@@ -217,6 +217,13 @@ export class Process {
   mmap(fd: number, pages = 8): void {
     const k = this.live('mmap');
     validateInt('pages', pages, 0, 1 << 18);
+    const mf = this.#fds.get(fd);
+    if (mf !== undefined && file_kind(k, mf) === FILE_KIND_MAP) {
+      throw new SystemCallError('mmap', -k.b.mapMmapErrno, `fd ${fd}`, 'a perf event array has no mmap');
+    }
+    if (mf !== undefined && (file_kind(k, mf) === FILE_KIND_PROG || file_kind(k, mf) === FILE_KIND_EPOLL)) {
+      throw new SystemCallError('mmap', -ENODEV, `fd ${fd}`, 'the file has no mmap operation');
+    }
     const f = this.#perfFile(fd, 'mmap');
     if (this.#maps.has(f)) throw new SystemCallError('mmap', -EINVAL, `fd ${fd}`, 'this process has mapped that ring already');
     check(perf_mmap(k, file_obj(k, f), pages), 'mmap', `fd ${fd}, ${1 + pages} pages`, pages & (pages - 1) ? 'the data page count must be 0 or a power of two' : undefined);
