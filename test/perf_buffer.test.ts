@@ -3,7 +3,12 @@
  * flush, deadlines, wakeupEvents xor watermark, per-CPU ring sizes, ownMap, and statsByCpu
  * against the kernel's own counters.
  */
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -241,6 +246,24 @@ test('a live flight recorder: CPU workers write while the reader snapshots; each
   }
   pb.close();
   assertNoWorkers();
+});
+
+test('the README flight recorder runs as pasted and prints what the README shows', () => {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const blocks = [...readme.matchAll(/```(\w*)\n([\s\S]*?)```/g)];
+  const at = blocks.findIndex((b) => b[1] === 'js' && b[2]!.includes('overwritable: true') && b[2]!.includes("'./dist/src/index.js'"));
+  assert.ok(at >= 0, 'the flight recorder block is in the README');
+  const code = blocks[at]![2]!.replace("'./dist/src/index.js'", JSON.stringify(join(root, 'dist/src/index.js')));
+  const dir = mkdtempSync(join(tmpdir(), 'perfemu-recorder-'));
+  try {
+    writeFileSync(join(dir, 'recorder.mjs'), code);
+    const r = spawnSync(process.execPath, [join(dir, 'recorder.mjs')], { encoding: 'utf8', timeout: 30_000 });
+    assert.is(r.status, 0, r.stderr);
+    assert.is(r.stdout.trim(), blocks[at + 1]![2]!.trim());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
