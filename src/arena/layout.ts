@@ -401,12 +401,12 @@ export function describeWord(L: Layout, i: number, i32?: Int32Array): string {
           return `rcu ${who} .${({ [RC_NESTING]: 'nesting', [RC_CTR]: 'qs_ctr', [RC_SNAP]: 'gp_snap' } as Record<number, string>)[f] ?? f}`;
         })()
       : null) ??
-    field(L.cpuBase, CPU_STRIDE, L.cpus, { [C_NEST]: 'nest', [C_OUTPUTS]: 'outputs', [C_LOST]: 'lost' }, 'cpu') ??
+    field(L.cpuBase, CPU_STRIDE, L.cpus, { [C_NEST]: 'nest', [C_OUTPUTS]: 'outputs', [C_LOST]: 'lost', [C_OFFLINE]: 'offline' }, 'cpu') ??
     (i >= L.ringBase
       ? (() => {
           const off = (i - L.ringBase) % (PAGE_SIZE / 4);
           const page = Math.floor((i - L.ringBase) / (PAGE_SIZE / 4));
-          const names: Record<number, string> = { [RB_DATA_HEAD]: 'data_head', [RB_DATA_TAIL]: 'data_tail', [RB_POLL]: 'poll', [RB_HEAD]: 'head', [RB_LOST]: 'lost' };
+          const names: Record<number, string> = { [RB_DATA_HEAD]: 'data_head', [RB_DATA_TAIL]: 'data_tail', [RB_POLL]: 'poll', [RB_HEAD]: 'head', [RB_LOST]: 'lost', [RB_PAUSED]: 'paused', [RB_OVERWRITE]: 'overwrite' };
           return `ring page ${page} ${names[off] ?? `word ${off}`}`;
         })()
       : null) ??

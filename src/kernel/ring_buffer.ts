@@ -302,12 +302,14 @@ export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLos
   if (k.fault === FAULT_READER_EARLY_TAIL) k.a.store(rb + RB_DATA_TAIL, head);
   if (i32[rb + RB_BACKWARD] !== 0) { // [consumer branch: write_backward]
     ring_walk(k, rb, head, tail, onSample, onLost, max, false);
+    const n = walked; // before the store: the explorer may run another reader at any access
     k.a.store(rb + RB_DATA_TAIL, head); // (D)
-    return walked;
+    return n;
   }
   const end = ring_walk(k, rb, tail, head, onSample, onLost, max, false);
+  const n = walked;
   k.a.store(rb + RB_DATA_TAIL, end); // (D): the producer may now reuse the bytes
-  return walked;
+  return n;
 }
 
 /** what perf_ring_read_overwrite found */
