@@ -81,8 +81,8 @@ for (const v of VERSIONS) {
   });
 }
 
-test('flush() makes the next poll return at once and deliver what sits below the wakeup threshold', () => {
-  const { app, m, out } = setup('6.18', 2);
+for (const v of VERSIONS) test(`${v}: flush() makes the next poll return at once and deliver what sits below the wakeup threshold`, () => {
+  const { app, m, out } = setup(v, 2);
   let n = 0;
   const pb = PerfBuffer.open(app, m, { pages: 1, wakeupEvents: 0, onSample: () => void n++ });
   out(0);
@@ -140,6 +140,17 @@ test('wakeupEvents and watermark are exclusive; pages may be given per CPU id', 
   throwsCode(() => PerfBuffer.open(app, m, { pages: { 0: 3 } }), 'EINVAL', 'not a power of two');
 });
 
+test('4.7: ownMap or not, closing the caller\'s fd purges nothing (no purge before 3b1efb196eee)', () => {
+  const { kernel, app, m, out } = setup('4.7', 2);
+  app.bpf.objPin(m, '/sys/fs/bpf/o');
+  const g = app.bpf.objGet('/sys/fs/bpf/o');
+  const pb = PerfBuffer.open(app, g, { pages: 1 });
+  app.close(g);
+  assert.equal([out(0), kernel.inspect().maps[0]!.slots.filter(Boolean).length], [0, 2]);
+  assert.is(pb.consume(), 1);
+  pb.close();
+});
+
 for (const v of FIXED) {
   test(`${v}: ownMap: the reader's dup keeps the map file alive, so closing the caller's fd does not purge its entries (bpf_fd_array_map_clear on release)`, () => {
     const { kernel, app, m, out } = setup(v, 2);
@@ -160,9 +171,9 @@ for (const v of FIXED) {
   });
 }
 
-test('statsByCpu agrees exactly with the kernel: per CPU, samples = written and reported + pending losses = the kernel\'s losses (seeded)', () => {
+for (const v of VERSIONS) test(`${v}: statsByCpu agrees exactly with the kernel: per CPU, samples = written and reported + pending losses = the kernel's losses (seeded)`, () => {
   const seed = Number(process.env.SEED ?? 16);
-  const { kernel, app, m, out } = setup('6.18', 3);
+  const { kernel, app, m, out } = setup(v, 3);
   const pb = PerfBuffer.open(app, m, { pages: 1 });
   let x = seed;
   const rnd = () => ((x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
