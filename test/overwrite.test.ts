@@ -132,7 +132,7 @@ for (const v of VERSIONS) {
     assert.equal(r.map((x) => (x.type === 'lost' ? `lost ${x.lost}` : `sample ${seqOf(x)}`)), ['lost 3', 'sample 4']);
   });
 
-  test(`${v}: online CPUs: perf_event_open of a CPU-wide event on an offline CPU fails with ENODEV (after the PMU checks); a per-task event is fine; kernel.cpu() of it is an error`, () => {
+  test(`${v}: online CPUs: perf_event_open of a CPU-wide event on an offline CPU fails with ENODEV (after perf_init_event's checks; 4.x find_get_context's cpu_online(), 5.10+ perf_event_open's cpuctx->online); a per-task event is fine; kernel.cpu() of it is an error`, () => {
     const kernel = Kernel.create({ cpus: 4, version: v, online: [0, 2, 3] });
     assert.equal(kernel.online, [0, 2, 3]);
     const app = kernel.process('app');
@@ -146,7 +146,7 @@ for (const v of VERSIONS) {
     assert.is(kernel.cpu(3).id, 3);
   });
 
-  test(`${v}: cilium/ebpf #2100: with online CPUs 0,2,3, keying the rings by position loses CPU 2's and 3's events; PerfBuffer keys them by CPU id and loses none`, () => {
+  test(`${v}: cilium/ebpf #2100: with online CPUs 0,2,3, keying the rings by position loses CPU 2's and 3's events (__bpf_perf_event_output: event->oncpu != cpu, then an empty slot); PerfBuffer keys them by CPU id and loses none`, () => {
     const kernel = Kernel.create({ cpus: 4, version: v, online: [0, 2, 3], limits: { ringPages: 64 } });
     const app = kernel.process('app');
     const m = perfArray(app, 4);
