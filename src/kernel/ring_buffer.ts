@@ -290,7 +290,8 @@ function ring_walk(k: Kctx, rb: number, from: number, to: number, onSample: Samp
  * data_tail, hand each to its callback, then store data_tail once (also on an early stop:
  * records already delivered are consumed). Returns the records delivered.
  * A write_backward ring mapped writable runs the other way: its unread records lie from
- * data_head up to data_tail, newest first, and a read consumes them all (data_tail = data_head).
+ * data_head up to data_tail, newest first, and a read consumes them all (data_tail = data_head;
+ * `max` does not apply, since the space a reader frees must be the oldest).
  */
 export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLost: LostFn, max = Infinity): number {
   const i32 = k.a.i32;
@@ -301,7 +302,9 @@ export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLos
   // FAULT_READER_EARLY_TAIL: release the space before copying out of it (breaks (D))
   if (k.fault === FAULT_READER_EARLY_TAIL) k.a.store(rb + RB_DATA_TAIL, head);
   if (i32[rb + RB_BACKWARD] !== 0) { // [consumer branch: write_backward]
-    ring_walk(k, rb, head, tail, onSample, onLost, max, false);
+    // newest first, so only the whole unread region can be released: `max` does not apply
+    // (a callback's early stop drops the older records)
+    ring_walk(k, rb, head, tail, onSample, onLost, Infinity, false);
     const n = walked; // before the store: the explorer may run another reader at any access
     k.a.store(rb + RB_DATA_TAIL, head); // (D)
     return n;
