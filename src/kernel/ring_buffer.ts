@@ -237,17 +237,15 @@ let walked = 0;
  * The record walk every reader shares: hands the records from byte counter `from` up to `to`
  * to their callbacks, counting them in the ring's conservation words; stops early on a
  * callback's false or after `max` records. Returns the counter after the last record walked.
- * `window` (an overwrite ring's backward window, whose oldest record may be cut): stop, instead
- * of calling the ring corrupt, at a record that is unparsable or does not end by `to`, and at
- * one a writer has overwritten since (data_head re-read per record: once data_head has moved
- * down to `now`, bytes from now + size on are the writer's).
+ * A record that does not parse or does not end by `to` is corruption, except in an overwrite
+ * window (`window`), where a writer may be overwriting the oldest record as it is read: there
+ * the walk just stops.
  */
 function ring_walk(k: Kctx, rb: number, from: number, to: number, onSample: SampleFn, onLost: LostFn, max: number, window: boolean): number {
   const i32 = k.a.i32;
   const u8 = k.a.u8;
   const dsize = i32[rb + RB_DATA_SIZE]!;
   const base = dataByte(rb);
-  const span = (to - from) >>> 0;
   let pos = from;
   let n = 0;
   let samples = 0;
@@ -258,13 +256,10 @@ function ring_walk(k: Kctx, rb: number, from: number, to: number, onSample: Samp
     const w = ringWord(rb, dsize, pos);
     const type = i32[w]!;
     const size = i32[w + 1]! >>> 16;
-    if (window) {
-      const now = k.a.load(rb + RB_DATA_HEAD);
-      const ok = (type === PERF_RECORD_SAMPLE || type === PERF_RECORD_LOST) && size >= PERF_HEADER_SIZE &&
-        ((pos - from) >>> 0) + size <= span && ((pos - now) >>> 0) + size <= dsize;
-      if (!ok) break;
+    if (size < PERF_HEADER_SIZE || ((to - pos) >>> 0) < size) {
+      if (window) break;
+      throw new Error(`perf ring: record of size ${size} at ${pos >>> 0} does not fit before ${to >>> 0} (corrupt ring)`);
     }
-    if (size === 0) throw new Error(`perf ring: zero-size record at ${pos >>> 0} (corrupt ring)`);
     if (type === PERF_RECORD_SAMPLE) {
       const rawSize = size > PERF_HEADER_SIZE ? i32[ringWord(rb, dsize, pos + 8)]! : 0;
       samples++;
@@ -273,15 +268,33 @@ function ring_walk(k: Kctx, rb: number, from: number, to: number, onSample: Samp
       const lost = i32[ringWord(rb, dsize, pos + 16)]!;
       lostSeen += lost;
       more = onLost(i32[ringWord(rb, dsize, pos + 8)]!, lost) !== false;
-    } else {
-      throw new Error(`perf ring: unknown record type ${type} at ${pos >>> 0} (corrupt ring)`);
-    }
+    } else if (window) break;
+    else throw new Error(`perf ring: unknown record type ${type} at ${pos >>> 0} (corrupt ring)`);
     pos = (pos + size) | 0;
     n++;
   }
   i32[rb + RB_READ_SAMPLES] = i32[rb + RB_READ_SAMPLES]! + samples;
   i32[rb + RB_READ_LOST] = i32[rb + RB_READ_LOST]! + lostSeen;
   walked = n;
+  return pos;
+}
+
+/**
+ * backward_rb_find_range (tools/perf/util/mmap.c): in a write_backward ring, the end of the
+ * records that survive whole in [head, limit): walks the headers from the newest record and
+ * stops before the first that is unparsable or does not end by `limit` (partly overwritten).
+ */
+function backward_rb_find_range(k: Kctx, rb: number, head: number, limit: number): number {
+  const i32 = k.a.i32;
+  const dsize = i32[rb + RB_DATA_SIZE]!;
+  let pos = head;
+  while (pos !== limit) {
+    k.a.ringRead(rb, pos);
+    const w = ringWord(rb, dsize, pos);
+    const size = i32[w + 1]! >>> 16;
+    if ((i32[w] !== PERF_RECORD_SAMPLE && i32[w] !== PERF_RECORD_LOST) || size < PERF_HEADER_SIZE || ((limit - pos) >>> 0) < size) break;
+    pos = (pos + size) | 0;
+  }
   return pos;
 }
 
@@ -350,7 +363,7 @@ export function perf_ring_read_overwrite(k: Kctx, rb: number, last: number, onSa
   if (dsize === 0) return { head, records: 0, overwrittenBytes: 0, overrun: false };
   if (i32[rb + RB_BACKWARD] !== 0) {
     const since = (last - head) >>> 0;
-    const to = since > dsize ? (head + dsize) | 0 : last;
+    const to = backward_rb_find_range(k, rb, head, since > dsize ? (head + dsize) | 0 : last);
     const end = ring_walk(k, rb, head, to, onSample, onLost, max, true);
     const gone = walked < max ? Math.max(0, since - ((end - head) >>> 0)) : 0;
     return { head, records: walked, overwrittenBytes: gone, overrun: false };
