@@ -329,7 +329,9 @@ export class Process {
    * a forward ring gives them oldest first, or nothing (`overrun`) once more than the data area
    * was written since, because then the start of the oldest surviving record is unknown.
    * Pause the output around it (ioctl PERF_EVENT_IOC_PAUSE_OUTPUT) as perf tools do, or a
-   * writer may overwrite the oldest records while they are read.
+   * writer may overwrite the oldest records while they are read. With `max`, the newest `max`
+   * records (backward) are delivered and the older ones skipped: the next read starts at the
+   * data_head this one saw.
    */
   readRingOverwrite(target: RingTarget, max?: number): OverwriteRecords {
     const records: RingRecord[] = [];
