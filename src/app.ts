@@ -66,7 +66,8 @@ export function runApp(task: AppTask): AppResult {
   const pb = PerfBuffer.open(p, mapFd, {
     cpus: task.cpus,
     pages: task.pages,
-    wakeupEvents: task.wakeupEvents,
+    // the kernel ignores wakeup_events once attr.watermark is set; PerfBuffer refuses both
+    wakeupEvents: task.watermark > 0 ? 0 : task.wakeupEvents,
     watermark: task.watermark,
     onSample(cpu, data) {
       const r = verifyRecord(data);

@@ -23,7 +23,7 @@ export interface CpuRunOptions {
   mapIndexInProg?: number;
   /** one spec for every CPU, or one per CPU */
   program: ProgramSpec | ProgramSpec[];
-  /** the CPUs to run (default: all) */
+  /** the CPUs to run (default: the online ones) */
   cpus?: number[];
   /** how long wait() gives the CPUs to stop before terminating them (default 5000 ms) */
   stopTimeoutMs?: number;
@@ -66,9 +66,11 @@ export class CpuPool {
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
     const prog = kernel.progIndex(opts.prog);
     const mapRef = validateInt('mapIndexInProg', opts.mapIndexInProg ?? 0, 0, prog_nmaps(kernel.k, prog) - 1);
-    const cpus = opts.cpus ?? Array.from({ length: kernel.cpus }, (_, c) => c);
+    const cpus = opts.cpus ?? kernel.online; // offline CPUs run no program
     if (!Array.isArray(cpus) || cpus.length === 0) throw invalidArgType('cpus', 'a non-empty array of CPU numbers', cpus);
     cpus.forEach((c, i) => validateInt(`cpus[${i}]`, c, 0, kernel.cpus - 1));
+    const offline = cpus.filter((c) => !kernel.online.includes(c));
+    if (offline.length > 0) throw new PerfemuError('ERR_PERFEMU_CPU_OFFLINE', `CPU ${offline.join(', ')} is offline (online: ${kernel.online.join(',')}): no program runs there`);
     if (new Set(cpus).size !== cpus.length) throw invalidArgValue('cpus', 'must not repeat a CPU', cpus);
     const specs = Array.isArray(opts.program) ? opts.program : cpus.map(() => opts.program as ProgramSpec);
     if (specs.length !== cpus.length) throw invalidArgValue('program', `must be one spec, or one per CPU (${cpus.length})`, specs);

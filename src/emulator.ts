@@ -5,7 +5,7 @@
  */
 import { Arena, allocateArena, attachArena, kDefaultArenaConfig } from './arena/arena.js';
 import {
-  FILE_KIND_REGULAR, FMODE_READ, PERF_HEADER_SIZE, PERF_RECORD_MAX, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS, H_KERNEL_VERSION, H_FAULT, H_NEXT_PID, H_STRICT, H_T0_HI, H_T0_LO,
+  C_OFFLINE, CPU_STRIDE, FILE_KIND_REGULAR, FMODE_READ, PERF_HEADER_SIZE, PERF_RECORD_MAX, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS, H_KERNEL_VERSION, H_FAULT, H_NEXT_PID, H_STRICT, H_T0_HI, H_T0_LO,
   H_UNPRIV_BPF_DISABLED, type ArenaConfig,
 } from './arena/layout.js';
 import { PerfemuError, SystemCallError, invalidArgType, invalidArgValue, outOfRange, validateInt } from './errors.js';
@@ -17,6 +17,7 @@ import {
 import { FAULTS, faultByName } from './kernel/faults.js';
 import { prog_nmaps } from './kernel/bpf/core.js';
 import { kctxOf, type Kctx, type KernelHooks } from './kernel/context.js';
+import { cpu_online } from './kernel/perf_event.js';
 import { EBADF, EINVAL } from './kernel/errno.js';
 import { alloc_file } from './kernel/file.js';
 import { rcu_barrier, rcu_tick, synchronize_rcu } from './kernel/rcu.js';
@@ -37,6 +38,11 @@ export interface KernelOptions {
   limits?: Partial<Omit<ArenaConfig, 'cpus'>>;
   /** a deliberately broken kernel (see FAULTS): for proving that checks catch bugs */
   inject?: string;
+  /**
+   * the online CPUs (default: all `cpus`, which are the possible ones). An offline CPU runs no
+   * program, and perf_event_open of a CPU-wide event on it fails with ENODEV.
+   */
+  online?: number[];
 }
 
 /** a program reference for the helper: a prog fd of one of this thread's processes */
@@ -83,7 +89,14 @@ export class Kernel {
       if (f.kernel && f.kernel !== version) throw invalidArgValue('inject', `'${f.name}' is kernel ${f.kernel}: create the kernel with version '${f.kernel}'`, opts.inject);
       fault = f.id;
     }
+    let online: number[] | undefined;
+    if (opts.online !== undefined) {
+      if (!Array.isArray(opts.online) || opts.online.length === 0) throw invalidArgType('online', 'a non-empty array of CPU numbers', opts.online);
+      online = opts.online.map((c, i) => validateInt(`online[${i}]`, c, 0, cpus - 1));
+      if (new Set(online).size !== online.length) throw invalidArgValue('online', 'must not repeat a CPU', opts.online);
+    }
     const a = allocateArena(cfg, ArenaClass);
+    if (online) for (let c = 0; c < cpus; c++) a.i32[a.L.cpuBase + c * CPU_STRIDE + C_OFFLINE] = online.includes(c) ? 0 : 1;
     a.i32[H_FAULT] = fault;
     a.i32[H_KERNEL_VERSION] = BEHAVIOURS[version].code;
     a.i32[H_STRICT] = opts.strict ? 1 : 0;
@@ -118,6 +131,10 @@ export class Kernel {
   get cpus(): number {
     return this.arena.L.cpus;
   }
+  /** the online CPUs, ascending (all of them unless Kernel.create was given `online`) */
+  get online(): number[] {
+    return Array.from({ length: this.cpus }, (_, c) => c).filter((c) => cpu_online(this.k, c));
+  }
 
   /** hook points for forcing interleavings (see KernelHooks); they run in this thread */
   get hooks(): KernelHooks {
@@ -150,6 +167,7 @@ export class Kernel {
   /** the simulated CPU `c`, to run helpers synchronously "as CPU c" from this thread */
   cpu(c: number): Cpu {
     validateInt('cpu', c, 0, this.cpus - 1);
+    if (!cpu_online(this.k, c)) throw new PerfemuError('ERR_PERFEMU_CPU_OFFLINE', `CPU ${c} is offline (online: ${this.online.join(',')}): no program runs there`);
     return (this.#cpus[c] ??= new Cpu(this, c));
   }
 

@@ -1,6 +1,7 @@
 /** perfemu's public API: re-exports only. */
 export { Kernel, Cpu, MAX_OUTPUT_BYTES, type KernelOptions, type ProgRef } from './emulator.js';
 export { Process, BpfSyscalls, POLLIN, POLLHUP, RLIMIT_NOFILE, type PerfEventOpenOptions, type MapCreateOptions, type RingTarget } from './process/process.js';
+export type { MmapOptions, OverwriteRecords, RingState } from './process/process.js';
 export { SystemCallError, PerfemuError } from './errors.js';
 export type { KernelSnapshot, MapSnapshot, PerfEventSnapshot, FileSnapshot, SlotSnapshot, CpuCounters } from './inspect.js';
 export type { KernelHooks } from './kernel/context.js';
@@ -20,6 +21,7 @@ export { BPFFS_ROOT } from './kernel/bpf/inode.js';
 export { PAGE_SIZE, PERF_RECORD_LOST, PERF_RECORD_SAMPLE } from './arena/layout.js';
 export * as errno from './kernel/errno.js';
 export { PerfBuffer, type PerfBufferOptions, type PerfBufferStats } from './consumer/perf_buffer.js';
+export type { PerfBufferCpuStats, PerfBufferDetailedStats, PerfBufferFlushHandle, PerfBufferPollOptions } from './consumer/perf_buffer.js';
 export { CpuPool, CpuCrashError, type CpuRunOptions, type CpuResult, type ProgramSpec, type ProgramContext } from './cpus.js';
 export { AppPool, AppCrashError, type AppSpec, type AppPoolOptions, type AppLive, type AppResult } from './apps.js';
 export { encodeRecord, verifyRecord, RECORD_HEADER_BYTES, type RecordCheck } from './record.js';

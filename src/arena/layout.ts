@@ -178,6 +178,7 @@ export const ATTR_INHERIT = 1;
 export const ATTR_SAMPLE_RAW = 2;
 export const ATTR_WATERMARK = 4;
 export const ATTR_DISABLED = 8;
+export const ATTR_WRITE_BACKWARD = 16; // attr.write_backward (4.7+): records written from the end backwards
 
 // struct bpf_map
 export const MAP_STRIDE = 16;
@@ -257,6 +258,8 @@ export const C_ENOENT = 6;
 export const C_EOPNOTSUPP = 7;
 export const C_ENOSPC = 8; // returned -ENOSPC (5.10+)
 export const C_EBUSY = 9;
+/** 1 when the CPU is possible but not online (cpu_online_mask); written once at kernel creation */
+export const C_OFFLINE = 10;
 
 // Violation log: V_COUNT, then records of VIOLATION_STRIDE words.
 export const V_COUNT = 0;
@@ -271,9 +274,12 @@ export const VR_TIME = 6; // ms since arena creation
 
 // eventpoll instance: the waiter sleeps on EP_WAKE; a ring wakeup of any event whose E_EPOLL
 // names this instance bumps EP_WAKE and notifies it (the wait-queue callback of epoll).
-export const EPOLL_STRIDE = 2;
+export const EPOLL_STRIDE = 3;
 export const EP_STATE = 0;
 export const EP_WAKE = 1;
+// An eventfd registered in the instance, as cilium/ebpf's reader adds one for Flush: a write
+// sets it and wakes the waiter; the consumer takes (and clears) it after its wait.
+export const EP_EVENTFD = 2;
 
 // ---------------------------------------------------------------------------------------
 // Ring buffer: (1 + 2^n) pages per event. The control page starts with struct
@@ -311,6 +317,11 @@ export const RB_OUTPUTS = 10; // samples written (producer)
 export const RB_LOST_TOTAL = 11; // outputs lost for lack of room (producer)
 export const RB_READ_SAMPLES = 12; // samples the reader walked (consumer)
 export const RB_READ_LOST = 13; // sum of the lost counts of the LOST records walked (consumer)
+export const RB_OVERWRITE = 14; // rb->overwrite: mapped without PROT_WRITE, the producer never checks data_tail
+// perfemu instrumentation: the ring's event has attr.write_backward (set when the ring is made;
+// the kernel asks the event, is_write_backward(), and only that event writes here), so readers
+// and the audit know which way records run.
+export const RB_BACKWARD = 15;
 export const RB_DATA_HEAD = 1024 / 4; // perf_event_mmap_page.data_head (low 32 bits)
 export const RB_DATA_TAIL = 1032 / 4; // perf_event_mmap_page.data_tail (low 32 bits)
 export const RB_DATA_OFFSET = 1040 / 4;
@@ -455,12 +466,12 @@ export function describeWord(L: Layout, i: number, i32?: Int32Array): string {
           return `rcu ${who} .${({ [RC_NESTING]: 'nesting', [RC_CTR]: 'qs_ctr', [RC_SNAP]: 'gp_snap' } as Record<number, string>)[f] ?? f}`;
         })()
       : null) ??
-    field(L.cpuBase, CPU_STRIDE, L.cpus, { [C_NEST]: 'nest', [C_OUTPUTS]: 'outputs', [C_LOST]: 'lost' }, 'cpu') ??
+    field(L.cpuBase, CPU_STRIDE, L.cpus, { [C_NEST]: 'nest', [C_OUTPUTS]: 'outputs', [C_LOST]: 'lost', [C_OFFLINE]: 'offline' }, 'cpu') ??
     (i >= L.ringBase
       ? (() => {
           const off = (i - L.ringBase) % (PAGE_SIZE / 4);
           const page = Math.floor((i - L.ringBase) / (PAGE_SIZE / 4));
-          const names: Record<number, string> = { [RB_DATA_HEAD]: 'data_head', [RB_DATA_TAIL]: 'data_tail', [RB_POLL]: 'poll', [RB_HEAD]: 'head', [RB_LOST]: 'lost' };
+          const names: Record<number, string> = { [RB_DATA_HEAD]: 'data_head', [RB_DATA_TAIL]: 'data_tail', [RB_POLL]: 'poll', [RB_HEAD]: 'head', [RB_LOST]: 'lost', [RB_PAUSED]: 'paused', [RB_OVERWRITE]: 'overwrite' };
           return `ring page ${page} ${names[off] ?? `word ${off}`}`;
         })()
       : null) ??

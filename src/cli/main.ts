@@ -11,6 +11,7 @@ import {
 } from '../kernel/bpf/arraymap.js';
 import { conformCommand } from './conform.js';
 import { demoCommand } from './demo.js';
+import { recorderCommand } from './recorder.js';
 import { exploreCommand, replayCommand } from './explore.js';
 import { SCENARIOS, SCENARIO_FOR_FAULT } from '../explore/scenarios.js';
 import { stressCommand } from './stress.js';
@@ -224,6 +225,7 @@ const COMMANDS: Record<string, Command> = {
       return 0;
     },
   },
+  recorder: recorderCommand,
 };
 
 function version(): string {

@@ -1,26 +1,44 @@
 /**
  * A consumer in the spirit of libbpf's perf buffer (tools/lib/bpf/libbpf.c perf_buffer__*):
- * one BPF output event per CPU, each mapped and put in the map at key = CPU through this
- * process's map fd, all watched by one epoll instance; poll() blocks until a ring wakes and
- * drains every ready ring; sample and lost callbacks get the buffer's CPU.
+ * one BPF output event per online CPU, each mapped and put in the map at key = CPU id through
+ * this process's map fd, all watched by one epoll instance; poll() blocks until a ring wakes
+ * and drains every ready ring; sample and lost callbacks get the buffer's CPU.
+ *
+ * Beyond libbpf, the features of cilium/ebpf's perf.Reader (perf/reader.go): overwritable
+ * rings read newest-first (a flight recorder), Pause/Resume by deleting and restoring this
+ * reader's map entries, Flush through an eventfd in the epoll set, deadlines, WakeupEvents xor
+ * Watermark, its own dup of the map fd; and PERF_EVENT_IOC_PAUSE_OUTPUT to compare with.
  *
  * Ownership: the entries are added through `mapFd`, so they belong to that map file. Closing
  * the buffer unmaps and closes its events; the slots are purged when that map file's last
  * reference goes (4.8+), or deleted here with `deleteOnClose` (what libbpf's free does).
  */
-import { PerfemuError, invalidArgType, validateInt } from '../errors.js';
+import { PerfemuError, invalidArgType, invalidArgValue, validateInt } from '../errors.js';
+import type { Kernel } from '../emulator.js';
+import { epoll_eventfd_signal } from '../kernel/eventpoll.js';
 import type { Process } from '../process/process.js';
 import { POLLHUP } from '../process/process.js';
 
 export interface PerfBufferOptions {
-  /** CPUs to open a buffer for (default: every CPU below the map's size, as libbpf caps it) */
+  /**
+   * CPUs to open a buffer for (default: the online CPUs below the map's size, as libbpf does;
+   * each buffer goes at key = its CPU id, never its position in this list)
+   */
   cpus?: number[];
-  /** data pages per ring, a power of two (default 8) */
-  pages?: number;
-  /** wake the poller every N samples (default 1); ignored when `watermark` is set */
+  /** data pages per ring, a power of two (default 8); or per CPU id: `{ 0: 16, 3: 2 }` (others 8) */
+  pages?: number | Record<number, number>;
+  /** wake the poller every N samples (default 1); an error together with `watermark` */
   wakeupEvents?: number;
-  /** wake the poller every N bytes instead (attr.watermark) */
+  /** wake the poller every N bytes instead (attr.watermark); an error together with `wakeupEvents` */
   watermark?: number;
+  /**
+   * overwritable rings (cilium/ebpf's Overwritable): write_backward events mapped read-only, so
+   * the kernel overwrites the oldest records instead of losing new ones. Every read pauses the
+   * ring's output, reads newest-first, and resumes.
+   */
+  overwritable?: boolean;
+  /** keep a dup of `mapFd`, so closing the caller's fd does not release the map file (default false) */
+  ownMap?: boolean;
   /** called per sample with a view valid only during the call */
   onSample?: (cpu: number, data: Uint8Array, size: number) => void;
   onLost?: (cpu: number, lost: number) => void;
@@ -36,13 +54,53 @@ export interface PerfBufferStats {
   wakeups: number;
 }
 
+/** one buffer's counts: this reader's, beside the kernel's (which a real reader cannot see) */
+export interface PerfBufferCpuStats {
+  cpu: number;
+  /** samples this reader delivered */
+  samples: number;
+  /** losses reported to this reader by PERF_RECORD_LOST records */
+  lost: number;
+  /** kernel: losses not yet reported (rb->lost; a LOST record carries them with the next sample) */
+  lostPending: number;
+  /** kernel: samples written into the ring */
+  written: number;
+  /** kernel: outputs lost (no room, or output paused) */
+  lostTotal: number;
+  /** bytes in the ring not yet read (0 for an overwritable ring) */
+  unreadBytes: number;
+  /** overwritable: bytes written that were overwritten before a read reached them */
+  overwrittenBytes: number;
+}
+
+export interface PerfBufferDetailedStats {
+  cpus: PerfBufferCpuStats[];
+  total: Omit<PerfBufferCpuStats, 'cpu'>;
+}
+
+/** what another thread needs to flush this buffer (PerfBuffer.flushFrom) */
+export interface PerfBufferFlushHandle {
+  epoll: number;
+}
+
+export interface PerfBufferPollOptions {
+  /** wait at most this long (ms) */
+  timeoutMs?: number;
+  /** wait until this time (Date.now() ms, or a Date); a past deadline never blocks */
+  deadline?: number | Date;
+}
+
 interface Buf {
   cpu: number;
   fd: number;
+  samples: number;
+  lost: number;
+  overwritten: number;
 }
 
 export class PerfBuffer {
   readonly process: Process;
+  /** the map fd the entries go through (a dup of the caller's with `ownMap`) */
   readonly mapFd: number;
   readonly stats: PerfBufferStats = { samples: 0, lost: 0, wakeups: 0 };
   #bufs: Buf[] = [];
@@ -50,37 +108,69 @@ export class PerfBuffer {
   #epfd: number;
   #opts: PerfBufferOptions;
   #closed = false;
+  #ownMap: boolean;
+  #paused = false;
+  #deadline: number | null = null;
 
-  private constructor(process: Process, mapFd: number, epfd: number, opts: PerfBufferOptions) {
+  private constructor(process: Process, mapFd: number, epfd: number, opts: PerfBufferOptions, ownMap: boolean) {
     this.process = process;
     this.mapFd = mapFd;
     this.#epfd = epfd;
     this.#opts = opts;
+    this.#ownMap = ownMap;
   }
 
   /** perf_buffer__new: opens, maps and installs one event per CPU; undone on any error */
   static open(process: Process, mapFd: number, opts: PerfBufferOptions = {}): PerfBuffer {
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    const bool = (n: string, v: unknown): boolean => {
+      if (v !== undefined && typeof v !== 'boolean') throw invalidArgType(n, 'a boolean', v);
+      return v === true;
+    };
+    const overwritable = bool('overwritable', opts.overwritable);
+    const ownMap = bool('ownMap', opts.ownMap);
+    // cilium/ebpf's ReaderOptions: WakeupEvents and Watermark are mutually exclusive
+    if ((opts.wakeupEvents ?? 0) > 0 && (opts.watermark ?? 0) > 0) {
+      throw invalidArgValue('watermark', 'cannot be set together with wakeupEvents (one wakes by bytes, the other by samples)', opts.watermark);
+    }
+    const pagesOf = pagesFor(opts.pages);
     const cpus = opts.cpus ?? defaultCpus(process, mapFd);
     if (!Array.isArray(cpus) || cpus.length === 0) throw invalidArgType('cpus', 'a non-empty array of CPU numbers', cpus);
-    const epfd = process.epollCreate();
-    const pb = new PerfBuffer(process, mapFd, epfd, opts);
+    const fd = ownMap ? process.dup(mapFd) : mapFd;
+    let epfd: number;
+    try {
+      epfd = process.epollCreate();
+    } catch (err) {
+      if (ownMap) process.close(fd);
+      throw err;
+    }
+    const pb = new PerfBuffer(process, fd, epfd, opts, ownMap);
     try {
       for (const cpu of cpus) {
-        const fd = process.perfEventOpen({
-          cpu, pages: opts.pages ?? 8, wakeupEvents: opts.wakeupEvents ?? 1, watermark: opts.watermark ?? 0,
+        const pfd = process.perfEventOpen({
+          cpu, pages: pagesOf(cpu), wakeupEvents: opts.wakeupEvents ?? 1, watermark: opts.watermark ?? 0,
+          writeBackward: overwritable, mmapWrite: !overwritable,
         });
-        const b = { cpu, fd };
+        const b: Buf = { cpu, fd: pfd, samples: 0, lost: 0, overwritten: 0 };
         pb.#bufs.push(b);
-        pb.#byFd.set(fd, b);
-        process.bpf.mapUpdateElem(mapFd, cpu, fd);
-        process.epollCtlAdd(epfd, fd);
+        pb.#byFd.set(pfd, b);
+        process.bpf.mapUpdateElem(fd, cpu, pfd); // key = CPU id (cilium/ebpf #2100: never the position)
+        process.epollCtlAdd(epfd, pfd);
       }
     } catch (err) {
       pb.close();
       throw err;
     }
     return pb;
+  }
+
+  /**
+   * Flushes a buffer from any thread (`kernel` is that thread's Kernel.attach of the same
+   * arena): a poll blocked on it wakes and drains every ring.
+   */
+  static flushFrom(kernel: Kernel, handle: PerfBufferFlushHandle): void {
+    if (typeof handle !== 'object' || handle === null) throw invalidArgType('handle', 'a PerfBufferFlushHandle', handle);
+    epoll_eventfd_signal(kernel.k, validateInt('handle.epoll', handle.epoll, 0, kernel.arena.L.maxEpoll - 1));
   }
 
   get bufferCount(): number {
@@ -93,22 +183,74 @@ export class PerfBuffer {
   bufferCpu(i: number): number {
     return this.#buf(i).cpu;
   }
+  get overwritable(): boolean {
+    return this.#opts.overwritable === true;
+  }
+  /** whether pause() removed this reader's entries */
+  get paused(): boolean {
+    return this.#paused;
+  }
 
   /**
-   * perf_buffer__poll: waits up to `timeoutMs` for a wakeup, then drains every ready buffer.
-   * Returns the number of ready buffers. Blocks the calling thread (use it in a worker, or with
-   * short timeouts on the main thread).
+   * perf_buffer__poll: waits for a wakeup, then drains every ready buffer; after a flush()
+   * it drains every buffer, including records below the wakeup threshold. Waits `timeoutMs`,
+   * or until `{ deadline }`, or (no argument) until the deadline set with setDeadline(); a past
+   * deadline does not block. Returns the number of ready buffers (every buffer after a flush).
+   * Blocks the calling thread
+   * (use it in a worker, or with short timeouts on the main thread).
    */
-  poll(timeoutMs: number): number {
+  poll(timeout?: number | PerfBufferPollOptions): number {
     this.#open('poll');
-    validateInt('timeoutMs', timeoutMs, 0, 3_600_000);
-    const ready = this.process.epollWait(this.#epfd, timeoutMs);
-    for (const r of ready) {
-      const b = this.#byFd.get(r.fd);
-      if (b && r.revents !== POLLHUP) this.#drain(b);
+    let timeoutMs: number;
+    if (typeof timeout === 'number') timeoutMs = validateInt('timeoutMs', timeout, 0, 3_600_000);
+    else if (timeout === undefined && this.#deadline === null) throw invalidArgType('timeoutMs', 'a number of ms (or set a deadline first)', timeout);
+    else {
+      if (timeout !== undefined && (typeof timeout !== 'object' || timeout === null)) throw invalidArgType('timeout', 'a number of ms or { timeoutMs, deadline }', timeout);
+      const o = timeout ?? {};
+      if (o.timeoutMs !== undefined && o.deadline !== undefined) throw invalidArgValue('deadline', 'cannot be given together with timeoutMs', o.deadline);
+      if (o.timeoutMs !== undefined) timeoutMs = validateInt('timeoutMs', o.timeoutMs, 0, 3_600_000);
+      else {
+        const d = o.deadline !== undefined ? deadlineMs(o.deadline) : this.#deadline!;
+        timeoutMs = Math.min(3_600_000, Math.max(0, d - Date.now()));
+      }
+    }
+    const p = this.process;
+    const ready = p.epollWait(this.#epfd, timeoutMs);
+    const flushed = p.epollTakeSignal(this.#epfd);
+    if (flushed) for (const b of this.#bufs) this.#drain(b);
+    else {
+      for (const r of ready) {
+        const b = this.#byFd.get(r.fd);
+        if (b && r.revents !== POLLHUP) this.#drain(b);
+      }
     }
     if (ready.length > 0) this.stats.wakeups++;
-    return ready.length;
+    return flushed ? this.#bufs.length : ready.length;
+  }
+
+  /**
+   * cilium/ebpf's SetDeadline: the deadline poll() waits until when called without a timeout
+   * (Date.now() ms, or a Date); null clears it.
+   */
+  setDeadline(deadline: number | Date | null): void {
+    this.#open('setDeadline');
+    this.#deadline = deadline === null ? null : deadlineMs(deadline);
+  }
+
+  /**
+   * cilium/ebpf's Flush: signals the eventfd in this buffer's epoll set, so a poll blocked on
+   * it (or the next poll) returns at once and drains every ring, records below the wakeup
+   * threshold included. From another thread use flushHandle() and PerfBuffer.flushFrom.
+   */
+  flush(): void {
+    this.#open('flush');
+    this.process.epollSignal(this.#epfd);
+  }
+
+  /** what PerfBuffer.flushFrom needs; plain data, so it can be posted to another thread */
+  flushHandle(): PerfBufferFlushHandle {
+    this.#open('flushHandle');
+    return { epoll: this.process.epollIndex(this.#epfd) };
   }
 
   /** perf_buffer__consume: drains every buffer, ready or not; returns records delivered */
@@ -125,6 +267,68 @@ export class PerfBuffer {
     return this.#drain(this.#buf(i));
   }
 
+  /**
+   * cilium/ebpf's Pause: deletes this reader's entries from the map, so the program's outputs
+   * find an empty slot (ENOENT) and nothing is counted lost in the rings. Idempotent.
+   */
+  pause(): void {
+    this.#open('pause');
+    if (this.#paused) return;
+    for (const b of this.#bufs) {
+      try {
+        this.process.bpf.mapDeleteElem(this.mapFd, b.cpu);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ENOENT') throw err;
+      }
+    }
+    this.#paused = true;
+  }
+
+  /** cilium/ebpf's Resume: puts this reader's events back at their CPU ids. Idempotent. */
+  resume(): void {
+    this.#open('resume');
+    if (!this.#paused) return;
+    for (const b of this.#bufs) this.process.bpf.mapUpdateElem(this.mapFd, b.cpu, b.fd);
+    this.#paused = false;
+  }
+
+  /**
+   * PERF_EVENT_IOC_PAUSE_OUTPUT 1 on every ring: the entries stay, and each output while paused
+   * is counted lost (reported by a PERF_RECORD_LOST after resumeOutput; 5.10+ programs get
+   * -ENOSPC, 4.x programs 0). What cilium/ebpf #29 moved away from; here to compare.
+   */
+  pauseOutput(): void {
+    this.#open('pauseOutput');
+    for (const b of this.#bufs) this.process.ioctl(b.fd, 'PERF_EVENT_IOC_PAUSE_OUTPUT', 1);
+  }
+
+  /** PERF_EVENT_IOC_PAUSE_OUTPUT 0 on every ring */
+  resumeOutput(): void {
+    this.#open('resumeOutput');
+    for (const b of this.#bufs) this.process.ioctl(b.fd, 'PERF_EVENT_IOC_PAUSE_OUTPUT', 0);
+  }
+
+  /**
+   * Per CPU: what this reader got (samples, losses reported) beside the kernel's own counts
+   * (losses still pending in rb->lost, samples written, outputs lost), and the totals. Once
+   * every ring is drained, samples = written and lost + lostPending = lostTotal, per CPU
+   * (for an overwritable ring, samples + the overwritten ones = written).
+   */
+  statsByCpu(): PerfBufferDetailedStats {
+    this.#open('statsByCpu');
+    const cpus = this.#bufs.map((b): PerfBufferCpuStats => {
+      const r = this.process.ringState(b.fd);
+      const unread = r === null || r.overwrite ? 0 : r.backward ? (r.tail - r.head) >>> 0 : (r.head - r.tail) >>> 0;
+      return {
+        cpu: b.cpu, samples: b.samples, lost: b.lost, lostPending: r?.lostPending ?? 0, written: r?.written ?? 0,
+        lostTotal: r?.lostTotal ?? 0, unreadBytes: unread, overwrittenBytes: b.overwritten,
+      };
+    });
+    const total = { samples: 0, lost: 0, lostPending: 0, written: 0, lostTotal: 0, unreadBytes: 0, overwrittenBytes: 0 };
+    for (const c of cpus) for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += c[key];
+    return { cpus, total };
+  }
+
   /** unmaps and closes every event (and deletes the slots with `deleteOnClose`); idempotent */
   close(): void {
     if (this.#closed) return;
@@ -132,7 +336,7 @@ export class PerfBuffer {
     const p = this.process;
     if (!p.alive) return;
     for (const b of this.#bufs) {
-      if (this.#opts.deleteOnClose) {
+      if (this.#opts.deleteOnClose && !this.#paused) {
         try {
           p.bpf.mapDeleteElem(this.mapFd, b.cpu);
         } catch (err) {
@@ -143,22 +347,34 @@ export class PerfBuffer {
       p.close(b.fd);
     }
     p.close(this.#epfd);
+    if (this.#ownMap) p.close(this.mapFd);
   }
 
   #drain(b: Buf): number {
     const { onSample, onLost } = this.#opts;
     const st = this.stats;
-    return this.process.consumeRing(
-      b.fd,
-      (data, size) => {
-        st.samples++;
-        onSample?.(b.cpu, data, size);
-      },
-      (_id, lost) => {
-        st.lost += lost;
-        onLost?.(b.cpu, lost);
-      },
-    );
+    const sample = (data: Uint8Array, size: number) => {
+      st.samples++;
+      b.samples++;
+      onSample?.(b.cpu, data, size);
+    };
+    const lost = (_id: number, n: number) => {
+      st.lost += n;
+      b.lost += n;
+      onLost?.(b.cpu, n);
+    };
+    if (!this.#opts.overwritable) return this.process.consumeRing(b.fd, sample, lost);
+    // as perf tools read an overwrite ring: pause the output, walk back from the newest
+    // record, resume (outputs in between are counted lost, reported with the next sample)
+    const p = this.process;
+    p.ioctl(b.fd, 'PERF_EVENT_IOC_PAUSE_OUTPUT', 1);
+    try {
+      const r = p.consumeRingOverwrite(b.fd, sample, lost);
+      b.overwritten += r.overwrittenBytes;
+      return r.records;
+    } finally {
+      p.ioctl(b.fd, 'PERF_EVENT_IOC_PAUSE_OUTPUT', 0);
+    }
   }
 
   #buf(i: number): Buf {
@@ -171,9 +387,26 @@ export class PerfBuffer {
   }
 }
 
+function deadlineMs(d: unknown): number {
+  if (d instanceof Date) return d.getTime();
+  if (typeof d !== 'number' || !Number.isFinite(d)) throw invalidArgType('deadline', 'a Date or a Date.now() number', d);
+  return d;
+}
+
+function pagesFor(pages: PerfBufferOptions['pages']): (cpu: number) => number {
+  if (pages === undefined || typeof pages === 'number') return () => pages ?? 8;
+  if (typeof pages !== 'object' || pages === null) throw invalidArgType('pages', 'a number or { [cpu]: pages }', pages);
+  for (const [cpu, n] of Object.entries(pages)) {
+    if (!/^\d+$/.test(cpu)) throw invalidArgValue('pages', `keys must be CPU ids (got '${cpu}')`, pages);
+    validateInt(`pages[${cpu}]`, n, 0, 1 << 18);
+  }
+  return (cpu) => pages[cpu] ?? 8;
+}
+
 function defaultCpus(process: Process, mapFd: number): number[] {
-  // libbpf opens a buffer per possible CPU, capped at the map's max_entries; find the size by
-  // walking keys (the only way user space can learn it here)
+  // libbpf opens a buffer per online CPU (parse_cpu_mask_file of .../cpu/online), keyed by CPU
+  // id and capped at the map's max_entries; find the size by walking keys (the only way user
+  // space can learn it here)
   let n = 1;
   try {
     for (let key = 0; ; key = process.bpf.mapGetNextKey(mapFd, key)) {
@@ -183,5 +416,5 @@ function defaultCpus(process: Process, mapFd: number): number[] {
   } catch (err) {
     if ((err as { code?: string }).code !== 'ENOENT') throw err;
   }
-  return Array.from({ length: Math.min(n, process.nrCpus) }, (_, c) => c);
+  return process.onlineCpus.filter((c) => c < n);
 }

@@ -4,7 +4,7 @@
  * at once (Atomics.wait takes one word). An epoll instance is a file, so exit closes it.
  */
 import {
-  E_EPOLL, EP_WAKE, EPOLL_STRIDE, EVENT_STRIDE, FILE_KIND_EPOLL, FMODE_READ, S_LIVE,
+  E_EPOLL, EP_EVENTFD, EP_WAKE, EPOLL_STRIDE, EVENT_STRIDE, FILE_KIND_EPOLL, FMODE_READ, S_LIVE,
 } from '../arena/layout.js';
 import type { Kctx } from './context.js';
 import { EMFILE, ENOMEM } from './errno.js';
@@ -19,6 +19,7 @@ export function epoll_create(k: Kctx): number {
   const a = k.a;
   const ep = a.allocRecordLocked('epoll', S_LIVE);
   if (ep < 0) return -ENOMEM;
+  a.store(epw(k, ep, EP_EVENTFD), 0);
   const f = alloc_file(k, FILE_KIND_EPOLL, ep, FMODE_READ);
   if (f < 0) {
     a.freeRecord('epoll', ep);
@@ -35,6 +36,27 @@ export function epoll_watch(k: Kctx, ep: number, event: number): void {
 /** the word a waiter sleeps on */
 export function epoll_wake_word(k: Kctx, ep: number): number {
   return epw(k, ep, EP_WAKE);
+}
+
+/**
+ * eventfd_write on the eventfd registered in this instance (how cilium/ebpf's reader implements
+ * Flush): any thread may call it; it wakes the instance's waiter as a ring wakeup does.
+ */
+export function epoll_eventfd_signal(k: Kctx, ep: number): void {
+  const a = k.a;
+  a.store(epw(k, ep, EP_EVENTFD), 1);
+  a.add(epw(k, ep, EP_WAKE), 1);
+  Atomics.notify(a.i32, epw(k, ep, EP_WAKE));
+}
+
+/** the registered eventfd's read: 1 if it was signalled since the last take (and clears it) */
+export function epoll_eventfd_take(k: Kctx, ep: number): number {
+  return k.a.xchg(epw(k, ep, EP_EVENTFD), 0);
+}
+
+/** whether the registered eventfd is signalled (a waiter's readiness test; does not clear) */
+export function epoll_eventfd_pending(k: Kctx, ep: number): boolean {
+  return k.a.load(epw(k, ep, EP_EVENTFD)) !== 0;
 }
 
 register_file_release(FILE_KIND_EPOLL, (k, ep) => {

@@ -3,17 +3,17 @@
  * mapping (perf_mmap / perf_mmap_close), enable/disable, poll, release, and perf_event_output.
  */
 import {
-  ATTR_DISABLED, ATTR_INHERIT, ATTR_SAMPLE_RAW, ATTR_WATERMARK, E_ATTR, E_CONFIG, E_CPU, E_FILE, E_GEN,
+  ATTR_DISABLED, ATTR_INHERIT, ATTR_SAMPLE_RAW, ATTR_WATERMARK, ATTR_WRITE_BACKWARD, C_OFFLINE, CPU_STRIDE, E_ATTR, E_CONFIG, E_CPU, E_FILE, E_GEN,
   E_COUNT, E_ID, E_LOST_SAMPLES, E_MMAPS, E_ONCPU, E_RB, E_RB_PAGES, E_STATE, E_TYPE, E_WAKEUP_EVENTS,
   E_WATERMARK, EVENT_STRIDE, FILE_KIND_PERF, FMODE_READ, FMODE_WRITE, H_NEXT_EVENT_ID, PAGE_SIZE, RB_EVENT, S_DEAD, S_LIVE,
 } from '../arena/layout.js';
 import type { Kctx } from './context.js';
-import { EINVAL, EMFILE, ENOENT, ENOMEM, ESRCH } from './errno.js';
+import { EINVAL, EMFILE, ENODEV, ENOENT, ENOMEM, ESRCH } from './errno.js';
 import { alloc_file, fput, get_file, register_file_release } from './file.js';
 import { RCU_CB, call_rcu, rcu_register } from './rcu.js';
 import {
   OUTPUT_LOST, OUTPUT_RESERVED, perf_output_begin, perf_output_end, perf_output_sample_raw, rb_nest,
-  ring_buffer_init, type OutputHandle,
+  rb_toggle_paused, ring_buffer_init, type OutputHandle,
 } from './ring_buffer.js';
 
 // include/uapi/linux/perf_event.h
@@ -37,6 +37,13 @@ export interface PerfEventAttr {
   wakeupEvents: number;
   /** wakeup_watermark in bytes; > 0 sets attr.watermark */
   watermark: number;
+  /** attr.write_backward (4.7+, every version modelled) */
+  writeBackward?: boolean;
+}
+
+/** cpu_online(cpu): a possible CPU that is online (Kernel.create's `online`) */
+export function cpu_online(k: Kctx, cpu: number): boolean {
+  return k.a.i32[k.a.L.cpuBase + cpu * CPU_STRIDE + C_OFFLINE] === 0;
 }
 
 function ew(k: Kctx, e: number, field: number): number {
@@ -70,6 +77,9 @@ export function perf_event_open(k: Kctx, attr: PerfEventAttr, pid: number, cpu: 
     default:
       return -ENOENT;
   }
+  // A CPU-wide event on a possible but offline CPU: -ENODEV, after the PMU's checks (4.7/4.8:
+  // find_get_context's cpu_online() test; 5.10, 6.18: perf_event_open's !cpuctx->online test).
+  if (pid === -1 && !cpu_online(k, cpu)) return -ENODEV;
   const a = k.a;
   const e = a.allocRecordLocked('event', S_LIVE, E_GEN);
   if (e < 0) return -ENOMEM;
@@ -80,7 +90,8 @@ export function perf_event_open(k: Kctx, attr: PerfEventAttr, pid: number, cpu: 
   i32[ew(k, e, E_CONFIG)] = attr.config;
   i32[ew(k, e, E_ATTR)] =
     (attr.inherit ? ATTR_INHERIT : 0) | (attr.sampleRaw ? ATTR_SAMPLE_RAW : 0) |
-    (attr.watermark > 0 ? ATTR_WATERMARK : 0) | (attr.disabled ? ATTR_DISABLED : 0);
+    (attr.watermark > 0 ? ATTR_WATERMARK : 0) | (attr.disabled ? ATTR_DISABLED : 0) |
+    (attr.writeBackward ? ATTR_WRITE_BACKWARD : 0);
   i32[ew(k, e, E_WAKEUP_EVENTS)] = attr.wakeupEvents;
   i32[ew(k, e, E_WATERMARK)] = attr.watermark;
   i32[ew(k, e, E_RB)] = -1;
@@ -110,9 +121,11 @@ export function event_rb(k: Kctx, e: number): number {
 /**
  * perf_mmap: maps (1 + pages) pages; the first mapping creates the ring, a later one must ask
  * for the same size. The mapping holds a reference on the perf file, as a vma does.
- * `pages` must be 0 or a power of two (EINVAL), as the kernel requires.
+ * `pages` must be 0 or a power of two (EINVAL), as the kernel requires. `writable`: the vma has
+ * VM_WRITE; the mapping that creates the ring decides rb->overwrite (RING_BUFFER_WRITABLE only
+ * for a writable one); a later mapping of either kind shares that ring as it is.
  */
-export function perf_mmap(k: Kctx, e: number, pages: number): number {
+export function perf_mmap(k: Kctx, e: number, pages: number, writable = true): number {
   if (pages !== 0 && (pages & (pages - 1)) !== 0) return -EINVAL;
   const a = k.a;
   const rbNow = event_rb(k, e);
@@ -128,7 +141,8 @@ export function perf_mmap(k: Kctx, e: number, pages: number): number {
     }
     if (first < 0) return -ENOMEM;
     const rb = a.L.ringBase + first * (PAGE_SIZE / 4);
-    ring_buffer_init(k, rb, pages, a.i32[ew(k, e, E_WATERMARK)]!, e);
+    const attr = a.i32[ew(k, e, E_ATTR)]!;
+    ring_buffer_init(k, rb, pages, a.i32[ew(k, e, E_WATERMARK)]!, e, !writable, (attr & ATTR_WRITE_BACKWARD) !== 0);
     a.i32[ew(k, e, E_RB_PAGES)] = pages;
     a.store(ew(k, e, E_RB), rb); // publishes the initialised control page to the CPUs
   }
@@ -167,6 +181,17 @@ export function perf_event_enable(k: Kctx, e: number, on: boolean): void {
   k.a.store(ew(k, e, E_ONCPU), on && cpu >= 0 ? cpu : -1);
 }
 
+/**
+ * PERF_EVENT_IOC_PAUSE_OUTPUT (_perf_ioctl, 4.7+): -EINVAL without a ring or with no data
+ * pages, else rb_toggle_paused(rb, !!arg).
+ */
+export function perf_event_pause_output(k: Kctx, e: number, arg: number): number {
+  const rb = event_rb(k, e);
+  if (rb < 0 || k.a.i32[ew(k, e, E_RB_PAGES)] === 0) return -EINVAL;
+  rb_toggle_paused(k, rb, arg !== 0);
+  return 0;
+}
+
 /** perf_release: the last reference to the perf file is gone; the event dies. */
 register_file_release(FILE_KIND_PERF, (k, e) => {
   const a = k.a;
@@ -197,7 +222,8 @@ export function perf_event_output(k: Kctx, e: number, data: Uint8Array, len: num
   const attr = i32[at + E_ATTR]!;
   const raw = (attr & ATTR_SAMPLE_RAW) !== 0;
   const size = 8 + (raw ? (len + 4 + 7) & ~7 : 0);
-  const got = perf_output_begin(k, h, rb, size, i32[at + E_ID]!);
+  // perf_output_begin passes is_write_backward(event)
+  const got = perf_output_begin(k, h, rb, size, i32[at + E_ID]!, (attr & ATTR_WRITE_BACKWARD) !== 0);
   if (got !== OUTPUT_RESERVED) {
     if (got === OUTPUT_LOST) {
       a.add(at + E_LOST_SAMPLES, 1);

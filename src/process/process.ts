@@ -11,7 +11,9 @@ import {
 import type { Kctx } from '../kernel/context.js';
 import { EBADF, EINVAL, EMFILE, ENODEV, ENOTTY, ESRCH } from '../kernel/errno.js';
 import { alloc_file, file_kind, file_obj, file_serial, fput, get_file } from '../kernel/file.js';
-import { epoll_create, epoll_wake_word, epoll_watch } from '../kernel/eventpoll.js';
+import {
+  epoll_create, epoll_eventfd_pending, epoll_eventfd_signal, epoll_eventfd_take, epoll_wake_word, epoll_watch,
+} from '../kernel/eventpoll.js';
 import { bpf_obj_get, bpf_obj_pin, bpf_unlink } from '../kernel/bpf/inode.js';
 import {
   BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, map_create, map_delete_elem,
@@ -19,12 +21,13 @@ import {
 } from '../kernel/bpf/syscall.js';
 import {
   PERF_COUNT_SW_BPF_OUTPUT, PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_BREAKPOINT, PERF_TYPE_HARDWARE,
-  PERF_TYPE_HW_CACHE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT, event_field,
-  event_rb, perf_event_enable, perf_event_open, perf_mmap, perf_munmap,
+  PERF_TYPE_HW_CACHE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT, cpu_online, event_field,
+  event_rb, perf_event_enable, perf_event_open, perf_event_pause_output, perf_mmap, perf_munmap,
 } from '../kernel/perf_event.js';
 import { ARENA_MAGIC, E_CPU, H_MAGIC } from '../arena/layout.js';
 import {
-  perf_ring_consume, perf_ring_read, rb_poll_and_clear, rb_wait, type LostFn, type RingRecord, type SampleFn,
+  perf_ring_consume, perf_ring_read, perf_ring_read_overwrite, rb_poll_and_clear, rb_state, rb_wait, type LostFn,
+  type OverwriteRead, type RingRecord, type SampleFn,
 } from '../kernel/ring_buffer.js';
 
 export const RLIMIT_NOFILE = 1024;
@@ -53,6 +56,49 @@ export interface PerfEventOpenOptions {
   wakeupEvents?: number;
   /** wakeup_watermark in bytes; > 0 sets attr.watermark and disables wakeupEvents */
   watermark?: number;
+  /** attr.write_backward (4.7+): records are written from the end of the ring backwards */
+  writeBackward?: boolean;
+  /**
+   * map the ring with PROT_WRITE (default true). false maps it read-only: data_tail cannot be
+   * written, and the ring is overwritable (rb->overwrite): the producer never checks data_tail.
+   */
+  mmapWrite?: boolean;
+}
+
+/** options of Process.mmap */
+export interface MmapOptions {
+  /** PROT_WRITE (default true); a read-only first mapping makes the ring overwritable */
+  write?: boolean;
+}
+
+/** what readRingOverwrite returns */
+export interface OverwriteRecords {
+  /** newest first for a write_backward ring, oldest first for a forward one */
+  records: RingRecord[];
+  /** bytes written since the previous read that were overwritten before this one */
+  overwrittenBytes: number;
+  /** forward ring only: more than the data area was written since; nothing could be read */
+  overrun: boolean;
+}
+
+/** the emulator's view of a ring (what user space cannot see is marked) */
+export interface RingState {
+  /** data_head, data_tail (byte counters, low 32 bits) */
+  head: number;
+  tail: number;
+  /** data_size in bytes */
+  size: number;
+  /** kernel-private: rb->lost, losses not yet reported by a PERF_RECORD_LOST */
+  lostPending: number;
+  /** kernel-private: rb->paused */
+  paused: boolean;
+  watermark: number;
+  /** kernel-private: rb->overwrite */
+  overwrite: boolean;
+  backward: boolean;
+  /** instrumentation: samples written into the ring, and outputs lost, since it was made */
+  written: number;
+  lostTotal: number;
 }
 
 export interface MapCreateOptions {
@@ -97,6 +143,10 @@ export class Process {
   #fds = new Map<number, number>();
   /** perf file index -> event index, for each ring this process has mapped */
   #maps = new Map<number, number>();
+  /** perf file index -> data_head at the previous overwrite read, for read-only mappings */
+  #readOnly = new Map<number, number>();
+  /** same, for writable mappings of overwrite rings read with readRingOverwrite */
+  #lastHead = new Map<number, number>();
   #alive = true;
   /** epoll file index -> the perf fds it watches */
   #epolls = new Map<number, number[]>();
@@ -125,9 +175,15 @@ export class Process {
     return this.#alive;
   }
 
-  /** the number of CPUs (sysconf(_SC_NPROCESSORS_CONF)) */
+  /** the number of CPUs (sysconf(_SC_NPROCESSORS_CONF)): the possible ones */
   get nrCpus(): number {
     return this.#host.k.a.L.cpus;
+  }
+
+  /** the online CPUs, ascending (/sys/devices/system/cpu/online) */
+  get onlineCpus(): number[] {
+    const k = this.#host.k;
+    return Array.from({ length: k.a.L.cpus }, (_, c) => c).filter((c) => cpu_online(k, c));
   }
 
   /** @internal the file behind an fd, or -1 */
@@ -198,13 +254,15 @@ export class Process {
       inherit: flag('inherit', opts.inherit, false),
       sampleRaw: flag('sampleRaw', opts.sampleRaw, true),
       disabled: flag('disabled', opts.disabled, false),
+      writeBackward: flag('writeBackward', opts.writeBackward, false),
     };
     const doMmap = flag('mmap', opts.mmap, true);
+    const mmapWrite = flag('mmapWrite', opts.mmapWrite, true);
     const f = check(perf_event_open(k, attr, pid, cpu), 'perf_event_open', `type ${type}, config ${config}, pid ${pid}, cpu ${cpu}`);
     const fd = this.install(f, 'perf_event_open');
     if (doMmap) {
       try {
-        this.mmap(fd, pages);
+        this.mmap(fd, pages, { write: mmapWrite });
       } catch (err) {
         this.close(fd);
         throw err;
@@ -213,8 +271,13 @@ export class Process {
     return fd;
   }
 
-  /** maps the event's ring: 1 control page + `pages` data pages (0 or a power of two) */
-  mmap(fd: number, pages = 8): void {
+  /**
+   * maps the event's ring: 1 control page + `pages` data pages (0 or a power of two).
+   * `{ write: false }` maps it without PROT_WRITE: if this mapping creates the ring, the ring is
+   * overwritable (rb->overwrite); this process cannot write data_tail through it (readRing
+   * refuses; use readRingOverwrite).
+   */
+  mmap(fd: number, pages = 8, opts: MmapOptions = {}): void {
     const k = this.live('mmap');
     validateInt('pages', pages, 0, 1 << 18);
     const mf = this.#fds.get(fd);
@@ -224,10 +287,14 @@ export class Process {
     if (mf !== undefined && (file_kind(k, mf) === FILE_KIND_PROG || file_kind(k, mf) === FILE_KIND_EPOLL)) {
       throw new SystemCallError('mmap', -ENODEV, `fd ${fd}`, 'the file has no mmap operation');
     }
+    if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    if (opts.write !== undefined && typeof opts.write !== 'boolean') throw invalidArgType('write', 'a boolean', opts.write);
+    const write = opts.write ?? true;
     const f = this.#perfFile(fd, 'mmap');
     if (this.#maps.has(f)) throw new SystemCallError('mmap', -EINVAL, `fd ${fd}`, 'this process has mapped that ring already');
-    check(perf_mmap(k, file_obj(k, f), pages), 'mmap', `fd ${fd}, ${1 + pages} pages`, pages & (pages - 1) ? 'the data page count must be 0 or a power of two' : undefined);
+    check(perf_mmap(k, file_obj(k, f), pages, write), 'mmap', `fd ${fd}, ${1 + pages} pages${write ? '' : ', PROT_READ'}`, pages & (pages - 1) ? 'the data page count must be 0 or a power of two' : undefined);
     this.#maps.set(f, file_obj(k, f));
+    if (!write) this.#readOnly.set(f, 0);
   }
 
   /** unmaps a ring; the last mapping of a ring detaches it from its event */
@@ -235,13 +302,15 @@ export class Process {
     const k = this.live('munmap');
     const f = this.#mappedFile(target, 'munmap');
     this.#maps.delete(f);
+    this.#readOnly.delete(f);
+    this.#lastHead.delete(f);
     perf_munmap(k, file_obj(k, f));
   }
 
   /** every record since the last read, advancing data_tail (perf_event_read_simple) */
   readRing(target: RingTarget, max?: number): RingRecord[] {
     const k = this.live('readRing');
-    const f = this.#mappedFile(target, 'readRing');
+    const f = this.#writableMapping(target, 'readRing');
     const e = file_obj(k, f);
     const rb = event_rb(k, e);
     if (rb < 0) return [];
@@ -254,10 +323,62 @@ export class Process {
    */
   consumeRing(target: RingTarget, onSample: SampleFn, onLost: LostFn = () => true, max?: number): number {
     const k = this.live('consumeRing');
-    const f = this.#mappedFile(target, 'consumeRing');
+    const f = this.#writableMapping(target, 'consumeRing');
     const rb = event_rb(k, file_obj(k, f));
     if (rb < 0) return 0;
     return perf_ring_consume(k, rb, onSample, onLost, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff));
+  }
+
+  /**
+   * Reads an overwritable ring (made by a read-only mapping) without writing data_tail: the
+   * records written since this process's previous overwrite read of it that survive. A
+   * write_backward ring gives them newest first, the oldest partly overwritten one left out;
+   * a forward ring gives them oldest first, or nothing (`overrun`) once more than the data area
+   * was written since, because then the start of the oldest surviving record is unknown.
+   * Pause the output around it (ioctl PERF_EVENT_IOC_PAUSE_OUTPUT) as perf tools do, or a
+   * writer may overwrite the oldest records while they are read. With `max`, the newest `max`
+   * records (backward) are delivered and the older ones skipped: the next read starts at the
+   * data_head this one saw.
+   */
+  readRingOverwrite(target: RingTarget, max?: number): OverwriteRecords {
+    const records: RingRecord[] = [];
+    let cpu = -1;
+    const r = this.#overwriteRead(target, 'readRingOverwrite', (c) => (cpu = c),
+      (data, size) => void records.push({ type: 'sample', cpu, size, data: data.slice() }),
+      (id, lost) => void records.push({ type: 'lost', cpu, id, lost }), max);
+    return { records, overwrittenBytes: r.overwrittenBytes, overrun: r.overrun };
+  }
+
+  /** readRingOverwrite with callbacks and views (valid only during the call), no copies */
+  consumeRingOverwrite(target: RingTarget, onSample: SampleFn, onLost: LostFn = () => true, max?: number): OverwriteRead {
+    return this.#overwriteRead(target, 'consumeRingOverwrite', () => {}, onSample, onLost, max);
+  }
+
+  #overwriteRead(target: RingTarget, syscall: string, setCpu: (cpu: number) => void, onSample: SampleFn, onLost: LostFn, max?: number): OverwriteRead {
+    const k = this.live(syscall);
+    const f = this.#mappedFile(target, syscall);
+    const e = file_obj(k, f);
+    const rb = event_rb(k, e);
+    if (rb < 0) return { head: 0, records: 0, overwrittenBytes: 0, overrun: false };
+    if (!rb_state(k, rb).overwrite) {
+      throw new PerfemuError('ERR_PERFEMU_NOT_OVERWRITE', `${syscall}: the ring was mapped writable first, so it is not overwritable; read it with readRing`);
+    }
+    setCpu(event_field(k, e, E_CPU));
+    const seen = this.#readOnly.has(f) ? this.#readOnly : this.#lastHead;
+    const r = perf_ring_read_overwrite(k, rb, seen.get(f) ?? 0, onSample, onLost, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff));
+    seen.set(f, r.head);
+    return r;
+  }
+
+  /**
+   * the emulator's view of a mapped ring: data_head/data_tail and the kernel's private words
+   * (rb->lost, rb->paused, rb->overwrite) and counters, which a real process cannot read
+   */
+  ringState(target: RingTarget): RingState | null {
+    const k = this.live('ringState');
+    const f = this.#mappedFile(target, 'ringState');
+    const rb = event_rb(k, file_obj(k, f));
+    return rb < 0 ? null : rb_state(k, rb);
   }
 
   /** the CPU a perf fd's event is bound to (-1: per-task) */
@@ -318,6 +439,7 @@ export class Process {
     const ef = this.#epollFile(epfd, 'epoll_wait');
     const word = epoll_wake_word(k, file_obj(k, ef));
     const watched = this.#epolls.get(ef)!.filter((fd) => this.#fds.has(fd));
+    const ep = file_obj(k, ef);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const seq = k.a.load(word); // before the checks: a wakeup after them changes it
@@ -328,9 +450,31 @@ export class Process {
         else if (rb_poll_and_clear(k, rb)) ready.push({ fd, revents: POLLIN });
       }
       const left = deadline - Date.now();
-      if (ready.length > 0 || left <= 0) return ready;
+      // a signalled eventfd (epollSignal) ends the wait too; the caller takes it
+      if (ready.length > 0 || left <= 0 || epoll_eventfd_pending(k, ep)) return ready;
       Atomics.wait(k.a.i32, word, seq, left);
     }
+  }
+
+  /**
+   * eventfd_write on the eventfd registered in an epoll instance: wakes a thread blocked in
+   * epollWait on it (cilium/ebpf's Flush). Any thread can do it with epollSignalFrom.
+   */
+  epollSignal(epfd: number): void {
+    const k = this.live('write');
+    epoll_eventfd_signal(k, file_obj(k, this.#epollFile(epfd, 'write')));
+  }
+
+  /** reads (and clears) that eventfd: true if it was signalled since the last take */
+  epollTakeSignal(epfd: number): boolean {
+    const k = this.live('read');
+    return epoll_eventfd_take(k, file_obj(k, this.#epollFile(epfd, 'read'))) !== 0;
+  }
+
+  /** @internal the epoll instance behind an epoll fd (for a signal from another thread) */
+  epollIndex(epfd: number): number {
+    const k = this.live('epoll');
+    return file_obj(k, this.#epollFile(epfd, 'epoll'));
   }
 
   #epollFile(epfd: number, syscall: string): number {
@@ -340,14 +484,24 @@ export class Process {
     return f;
   }
 
-  ioctl(fd: number, request: 'PERF_EVENT_IOC_ENABLE' | 'PERF_EVENT_IOC_DISABLE'): void {
+  /**
+   * ioctl on a perf fd: PERF_EVENT_IOC_ENABLE / DISABLE, or PERF_EVENT_IOC_PAUSE_OUTPUT with
+   * `arg` 1 (pause: every output is counted lost until resumed) or 0 (resume); EINVAL when
+   * the event has no ring with data pages.
+   */
+  ioctl(fd: number, request: 'PERF_EVENT_IOC_ENABLE' | 'PERF_EVENT_IOC_DISABLE' | 'PERF_EVENT_IOC_PAUSE_OUTPUT', arg = 0): void {
     const k = this.live('ioctl');
-    if (request !== 'PERF_EVENT_IOC_ENABLE' && request !== 'PERF_EVENT_IOC_DISABLE') {
-      throw invalidArgValue('request', "must be 'PERF_EVENT_IOC_ENABLE' or 'PERF_EVENT_IOC_DISABLE'", request);
+    if (request !== 'PERF_EVENT_IOC_ENABLE' && request !== 'PERF_EVENT_IOC_DISABLE' && request !== 'PERF_EVENT_IOC_PAUSE_OUTPUT') {
+      throw invalidArgValue('request', "must be 'PERF_EVENT_IOC_ENABLE', 'PERF_EVENT_IOC_DISABLE' or 'PERF_EVENT_IOC_PAUSE_OUTPUT'", request);
     }
+    validateU32('arg', arg);
     const f = this.#fds.get(fd);
     if (f === undefined) throw new SystemCallError('ioctl', -EBADF, `fd ${fd}, ${request}`);
     if (file_kind(k, f) !== FILE_KIND_PERF) throw new SystemCallError('ioctl', -ENOTTY, `fd ${fd}, ${request}`);
+    if (request === 'PERF_EVENT_IOC_PAUSE_OUTPUT') {
+      check(perf_event_pause_output(k, file_obj(k, f), arg), 'ioctl', `fd ${fd}, ${request}, ${arg}`, 'the event has no ring with data pages');
+      return;
+    }
     perf_event_enable(k, file_obj(k, f), request === 'PERF_EVENT_IOC_ENABLE');
   }
 
@@ -395,6 +549,8 @@ export class Process {
     const k = this.live('exit');
     for (const f of [...this.#maps.keys()]) {
       this.#maps.delete(f);
+      this.#readOnly.delete(f);
+      this.#lastHead.delete(f);
       perf_munmap(k, file_obj(k, f));
     }
     for (const fd of [...this.#fds.keys()].sort((x, y) => x - y)) {
@@ -410,6 +566,15 @@ export class Process {
     const f = this.#fds.get(fd);
     if (f === undefined) throw new SystemCallError(syscall, -EBADF, `fd ${fd}`);
     if (file_kind(this.#host.k, f) !== FILE_KIND_PERF) throw new SystemCallError(syscall, -EINVAL, `fd ${fd}`, 'not a perf event fd');
+    return f;
+  }
+
+  /** a mapping through which data_tail can be written (not a read-only one) */
+  #writableMapping(target: RingTarget, syscall: string): number {
+    const f = this.#mappedFile(target, syscall);
+    if (this.#readOnly.has(f)) {
+      throw new PerfemuError('ERR_PERFEMU_READ_ONLY_MAPPING', `${syscall}: the ring is mapped without PROT_WRITE, so data_tail cannot be written (a real reader would fault); read it with readRingOverwrite`);
+    }
     return f;
   }
 
