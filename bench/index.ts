@@ -108,7 +108,8 @@ if (result.control) {
 }
 if (result.consumer) {
   const c = result.consumer;
-  out.push('', `Consumer (${c.size}-byte records): drain ${fmt(c.drainRecords)} records/s, ${fmt(c.drainBytes)} B/s; bare walk ${fmt(c.floorRecords)}/s (ratio ${c.ratio.toFixed(2)})`);
+  out.push('', `Consumer (${c.size}-byte records): PerfBuffer.consume ${fmt(c.drainRecords)} records/s with a view per record (ratio ${c.ratio.toFixed(2)}), ` +
+    `${fmt(c.zeroCopyRecords)}/s zero-copy with onSampleAt (ratio ${c.zeroCopyRatio.toFixed(2)}); bare header walk ${fmt(c.floorRecords)}/s`);
   out.push(`wake-up latency: ${c.wakeup.medianUs.toFixed(0)} µs median, ${c.wakeup.p99Us.toFixed(0)} µs p99 (${c.wakeup.samples} samples); bare Atomics.notify: ${c.bareWakeup.medianUs.toFixed(0)} µs median, ${c.bareWakeup.p99Us.toFixed(0)} µs p99`);
 }
 if (result.system) {

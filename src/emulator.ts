@@ -22,7 +22,7 @@ import { EBADF, EINVAL } from './kernel/errno.js';
 import { alloc_file } from './kernel/file.js';
 import { rcu_barrier, rcu_tick, synchronize_rcu } from './kernel/rcu.js';
 import { read_violations, type Violation } from './kernel/violation.js';
-import { Process, type ProcessHost } from './process/process.js';
+import { Process, fdTableEpoch, type ProcessHost } from './process/process.js';
 // Modules that register file releases and RCU callbacks must be loaded in every thread.
 import './kernel/bpf/inode.js';
 import './kernel/eventpoll.js';
@@ -57,6 +57,7 @@ export class Kernel {
   /** @internal */
   readonly k: Kctx;
   #procs = new Set<Process>();
+  #progCache = { ref: -1, epoch: -1, prog: -1 };
   #cpus: Cpu[] = [];
 
   private constructor(arena: Arena) {
@@ -213,6 +214,9 @@ export class Kernel {
       return p;
     }
     if (typeof ref !== 'number') throw invalidArgType('prog', 'a prog fd or { process, fd }', ref);
+    // a loop of outputs names the same fd every time: reuse the answer while no fd table changed
+    const c = this.#progCache;
+    if (c.ref === ref && c.epoch === fdTableEpoch()) return c.prog;
     const found = new Set<number>();
     for (const p of this.#procs) {
       const prog = p.bpf.progIndex(ref);
@@ -222,7 +226,9 @@ export class Kernel {
     if (found.size > 1) {
       throw new PerfemuError('ERR_PERFEMU_AMBIGUOUS_PROG', `prog fd ${ref} names different programs in several processes; pass { process, fd }`);
     }
-    return [...found][0]!;
+    const prog = [...found][0]!;
+    this.#progCache = { ref, epoch: fdTableEpoch(), prog };
+    return prog;
   }
 }
 
@@ -242,7 +248,10 @@ export class Cpu {
    */
   perfEventOutput(prog: ProgRef, mapIndexInProg: number, flags: number | bigint, data: Uint8Array | ArrayBufferView): number {
     const k = this.#kernel.k;
-    const [p, lo, hi] = this.#args(prog, mapIndexInProg, flags);
+    const a = this.#args(prog, mapIndexInProg, flags);
+    const p = a.prog;
+    const lo = a.lo;
+    const hi = a.hi;
     const bytes = data instanceof Uint8Array ? data
       : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
       : null;
@@ -260,7 +269,10 @@ export class Cpu {
    * number of samples written into it.
    */
   perfEventRead(prog: ProgRef, mapIndexInProg: number, flags: number | bigint): number {
-    const [p, lo, hi] = this.#args(prog, mapIndexInProg, flags);
+    const a = this.#args(prog, mapIndexInProg, flags);
+    const p = a.prog;
+    const lo = a.lo;
+    const hi = a.hi;
     return bpf_perf_event_read(this.#kernel.k, this.id, p, mapIndexInProg, lo, hi);
   }
 
@@ -271,7 +283,10 @@ export class Cpu {
   perfEventReadValue(prog: ProgRef, mapIndexInProg: number, flags: number | bigint, size = BPF_PERF_EVENT_VALUE_SIZE): PerfEventValue & { ret: number } {
     const k = this.#kernel.k;
     if (!k.b.readValue) throw new SystemCallError('bpf', -EINVAL, 'BPF_PROG_LOAD', `kernel ${k.b.version} has no bpf_perf_event_read_value (4.15+)`);
-    const [p, lo, hi] = this.#args(prog, mapIndexInProg, flags);
+    const a = this.#args(prog, mapIndexInProg, flags);
+    const p = a.prog;
+    const lo = a.lo;
+    const hi = a.hi;
     validateInt('size', size, 0, 0xffffffff);
     const out: PerfEventValue = { counter: 0, enabled: 0, running: 0 };
     const ret = bpf_perf_event_read_value(k, this.id, p, mapIndexInProg, lo, hi, size, out);
@@ -279,15 +294,24 @@ export class Cpu {
   }
 
   /** the program, and flags split into their low and high 32 bits (validated once) */
-  #args(prog: ProgRef, mapIndexInProg: number, flags: number | bigint): [number, number, number] {
+  /** the resolved arguments of a helper call (one scratch object per CPU: no allocation per call) */
+  #scratch = { prog: 0, lo: 0, hi: 0 };
+  #args(prog: ProgRef, mapIndexInProg: number, flags: number | bigint): { prog: number; lo: number; hi: number } {
     const k = this.#kernel.k;
+    const out = this.#scratch;
     const p = this.#kernel.progIndex(prog);
     validateInt('mapIndexInProg', mapIndexInProg, 0, prog_nmaps(k, p) - 1);
+    out.prog = p;
     if (typeof flags === 'bigint') {
       if (flags < 0n || flags > 0xffff_ffff_ffff_ffffn) throw outOfRange('flags', 'a u64', flags);
-      return [p, Number(flags & 0xffff_ffffn), Number(flags >> 32n)];
+      out.lo = Number(flags & 0xffff_ffffn);
+      out.hi = Number(flags >> 32n);
+      return out;
     }
     validateInt('flags', flags, 0, Number.MAX_SAFE_INTEGER);
-    return [p, flags >>> 0, Math.floor(flags / 0x1_0000_0000)];
+    out.lo = flags >>> 0;
+    out.hi = Math.floor(flags / 0x1_0000_0000);
+    return out;
   }
+
 }

@@ -96,3 +96,24 @@ test('a failure while opening undoes what was opened', () => {
 });
 
 test.run();
+
+test('onSampleAt delivers the same bytes as onSample without a view per record, also for a record that wraps the ring end', () => {
+  const { app, m, out } = setup(1);
+  const viewed: number[][] = [];
+  const raw: number[][] = [];
+  const a = PerfBuffer.open(app, m, { pages: 1, wakeupEvents: 0, onSample: (_c, d) => viewed.push([...d]) });
+  // 100-byte payloads make 112-byte records: 36 fill 4032 of the 4096-byte data area, and the
+  // 37th (written after they are read) wraps around its end
+  for (let i = 0; i < 36; i++) out(0, payload(100, i));
+  a.consume();
+  a.close();
+  const b = PerfBuffer.open(app, m, { pages: 1, wakeupEvents: 0, onSampleAt: (_c, buf, off, size) => raw.push([...buf.subarray(off, off + size)]) });
+  for (let i = 0; i < 36; i++) out(0, payload(100, i));
+  b.consume();
+  assert.equal(raw, viewed);
+  assert.is(b.stats.samples, 36);
+  assert.is(app.consumeRingRaw(b.bufferFd(0), () => undefined), 0, 'nothing left to read');
+  for (let i = 0; i < 3; i++) out(0, payload(100, 50 + i));
+  b.consume();
+  assert.equal(raw.slice(36).map((r) => r.slice(0, 100)), [0, 1, 2].map((i) => [...payload(100, 50 + i)]));
+});

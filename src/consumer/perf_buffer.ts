@@ -41,6 +41,11 @@ export interface PerfBufferOptions {
   ownMap?: boolean;
   /** called per sample with a view valid only during the call */
   onSample?: (cpu: number, data: Uint8Array, size: number) => void;
+  /**
+   * instead of onSample, zero-copy: the raw bytes are buf[offset, offset + size) (the arena's
+   * bytes, or a scratch copy when a record wraps), valid only during the call; no view per record
+   */
+  onSampleAt?: (cpu: number, buf: Uint8Array, offset: number, size: number) => void;
   onLost?: (cpu: number, lost: number) => void;
   /** delete the slots on close, as libbpf's perf_buffer__free does (default false) */
   deleteOnClose?: boolean;
@@ -363,6 +368,18 @@ export class PerfBuffer {
       b.lost += n;
       onLost?.(b.cpu, n);
     };
+    const { onSampleAt } = this.#opts;
+    if (onSampleAt && !this.#opts.overwritable) {
+      const cpu = b.cpu;
+      let samples = 0;
+      const n = this.process.consumeRingRaw(b.fd, (buf, offset, size) => {
+        samples++;
+        onSampleAt(cpu, buf, offset, size);
+      }, lost);
+      st.samples += samples;
+      b.samples += samples;
+      return n;
+    }
     if (!this.#opts.overwritable) return this.process.consumeRing(b.fd, sample, lost);
     // as perf tools read an overwrite ring: pause the output, walk back from the newest
     // record, resume (outputs in between are counted lost, reported with the next sample)

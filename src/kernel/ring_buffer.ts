@@ -256,6 +256,12 @@ export type RingRecord =
  */
 export type SampleFn = (data: Uint8Array, size: number) => boolean | void;
 export type LostFn = (id: number, lost: number) => boolean | void;
+/**
+ * The zero-copy form of SampleFn: the raw bytes are `buf[offset, offset + size)`, where `buf`
+ * is the arena's bytes (or a scratch copy, offset 0, when the record wraps). No view is made
+ * per record; valid only during the call.
+ */
+export type SampleAtFn = (buf: Uint8Array, offset: number, size: number) => boolean | void;
 
 /** records delivered by the last ring_walk */
 let walked = 0;
@@ -268,7 +274,10 @@ let walked = 0;
  * window (`window`), where a writer may be overwriting the oldest record as it is read: there
  * the walk just stops.
  */
-function ring_walk(k: Kctx, rb: number, from: number, to: number, onSample: SampleFn, onLost: LostFn, max: number, window: boolean): number {
+function ring_walk(
+  k: Kctx, rb: number, from: number, to: number, onSample: SampleFn, onLost: LostFn, max: number, window: boolean,
+  onSampleAt: SampleAtFn | null = null,
+): number {
   const i32 = k.a.i32;
   const u8 = k.a.u8;
   const dsize = i32[rb + RB_DATA_SIZE]!;
@@ -290,7 +299,12 @@ function ring_walk(k: Kctx, rb: number, from: number, to: number, onSample: Samp
     if (type === PERF_RECORD_SAMPLE) {
       const rawSize = size > PERF_HEADER_SIZE ? i32[ringWord(rb, dsize, pos + 8)]! : 0;
       samples++;
-      more = onSample(viewOrCopy(u8, base, dsize, pos + 12, rawSize), rawSize) !== false;
+      if (onSampleAt) {
+        const off = (pos + 12) & (dsize - 1);
+        more = (off + rawSize <= dsize
+          ? onSampleAt(u8, base + off, rawSize)
+          : onSampleAt(viewOrCopy(u8, base, dsize, pos + 12, rawSize), 0, rawSize)) !== false;
+      } else more = onSample(viewOrCopy(u8, base, dsize, pos + 12, rawSize), rawSize) !== false;
     } else if (type === PERF_RECORD_LOST) {
       const lost = i32[ringWord(rb, dsize, pos + 16)]!;
       lostSeen += lost;
@@ -333,7 +347,7 @@ function backward_rb_find_range(k: Kctx, rb: number, head: number, limit: number
  * data_head up to data_tail, newest first, and a read consumes them all (data_tail = data_head;
  * `max` does not apply, since the space a reader frees must be the oldest).
  */
-export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLost: LostFn, max = Infinity): number {
+export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLost: LostFn, max = Infinity, onSampleAt: SampleAtFn | null = null): number {
   const i32 = k.a.i32;
   const dsize = i32[rb + RB_DATA_SIZE]!;
   if (dsize === 0) return 0;
@@ -344,12 +358,12 @@ export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLos
   if (i32[rb + RB_BACKWARD] !== 0) { // [consumer branch: write_backward]
     // newest first, so only the whole unread region can be released: `max` does not apply
     // (a callback's early stop drops the older records)
-    ring_walk(k, rb, head, tail, onSample, onLost, Infinity, false);
+    ring_walk(k, rb, head, tail, onSample, onLost, Infinity, false, onSampleAt);
     const n = walked; // before the store: the explorer may run another reader at any access
     k.a.store(rb + RB_DATA_TAIL, head); // (D)
     return n;
   }
-  const end = ring_walk(k, rb, tail, head, onSample, onLost, max, false);
+  const end = ring_walk(k, rb, tail, head, onSample, onLost, max, false, onSampleAt);
   const n = walked;
   k.a.store(rb + RB_DATA_TAIL, end); // (D): the producer may now reuse the bytes
   return n;

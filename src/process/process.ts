@@ -27,7 +27,7 @@ import {
 import { ARENA_MAGIC, E_CPU, H_MAGIC } from '../arena/layout.js';
 import {
   perf_ring_consume, perf_ring_read, perf_ring_read_overwrite, rb_poll_and_clear, rb_state, rb_wait, type LostFn,
-  type OverwriteRead, type RingRecord, type SampleFn,
+  type OverwriteRead, type RingRecord, type SampleAtFn, type SampleFn,
 } from '../kernel/ring_buffer.js';
 
 export const RLIMIT_NOFILE = 1024;
@@ -133,6 +133,21 @@ const MAP_TYPE_NAMES: Record<string, number> = { perf_event_array: BPF_MAP_TYPE_
 /** types the kernel knows that perfemu does not model (their numbers up to BPF_MAP_TYPE_ARENA) */
 const KNOWN_MAP_TYPE_MAX = 33;
 
+/**
+ * Bumped whenever any fd table of this thread changes: Kernel.progIndex caches the program
+ * behind a numeric prog fd until then. Per-thread by nature (fd tables are plain objects of the
+ * thread that owns the processes), so a module variable is the right scope.
+ */
+let fdEpoch = 0;
+function fdTableChanged(): void {
+  fdEpoch++;
+}
+export function fdTableEpoch(): number {
+  return fdEpoch;
+}
+
+const noSample: SampleFn = () => true;
+
 export class Process {
   readonly name: string;
   readonly pid: number;
@@ -160,11 +175,13 @@ export class Process {
     if (inherit) {
       for (const [fd, f] of inherit.#fds) {
         get_file(host.k, f);
+        fdTableChanged();
         this.#fds.set(fd, f);
       }
     } else {
       for (let fd = 0; fd < 3; fd++) {
         get_file(host.k, host.consoleFile);
+        fdTableChanged();
         this.#fds.set(fd, host.consoleFile);
       }
     }
@@ -201,6 +218,7 @@ export class Process {
   install(f: number, syscall: string): number {
     for (let fd = 0; fd < RLIMIT_NOFILE; fd++) {
       if (!this.#fds.has(fd)) {
+        fdTableChanged();
         this.#fds.set(fd, f);
         return fd;
       }
@@ -327,6 +345,20 @@ export class Process {
     const rb = event_rb(k, file_obj(k, f));
     if (rb < 0) return 0;
     return perf_ring_consume(k, rb, onSample, onLost, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff));
+  }
+
+  /**
+   * consumeRing without a view per record: `onSampleAt(buf, offset, size)` gets the raw bytes
+   * at buf[offset, offset + size) (the arena's bytes, or a scratch copy when a record wraps),
+   * valid only during the call. The same walk, for readers that parse in place.
+   */
+  consumeRingRaw(target: RingTarget, onSampleAt: SampleAtFn, onLost: LostFn = () => true, max?: number): number {
+    const k = this.live('consumeRingRaw');
+    if (typeof onSampleAt !== 'function') throw invalidArgType('onSampleAt', 'a function', onSampleAt);
+    const f = this.#writableMapping(target, 'consumeRingRaw');
+    const rb = event_rb(k, file_obj(k, f));
+    if (rb < 0) return 0;
+    return perf_ring_consume(k, rb, noSample, onLost, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff), onSampleAt);
   }
 
   /**
@@ -518,6 +550,7 @@ export class Process {
     const k = this.live('close');
     const f = this.#fds.get(fd);
     if (f === undefined) throw new SystemCallError('close', -EBADF, `fd ${fd}`);
+    fdTableChanged();
     this.#fds.delete(fd);
     if (![...this.#fds.values()].includes(f)) this.#epolls.delete(f);
     fput(k, f);
@@ -555,6 +588,7 @@ export class Process {
     }
     for (const fd of [...this.#fds.keys()].sort((x, y) => x - y)) {
       const f = this.#fds.get(fd)!;
+      fdTableChanged();
       this.#fds.delete(fd);
       fput(k, f);
     }
