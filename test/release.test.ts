@@ -472,13 +472,18 @@ for (const v of VERSIONS) {
     app.bpf.mapUpdateElem(m, 0, fd);
     app.close(fd);
     const mapId = kernel.inspect().maps[0]!.id;
+    if (MODERN.includes(v)) assert.is(app.bpf.mapGetNextId(0), mapId);
+    else throwsCode(() => app.bpf.mapGetNextId(0), 'EINVAL', 'no BPF_MAP_GET_NEXT_ID before 4.13');
     app.close(m);
     const s = kernel.inspect();
     assert.equal(s.work, [{ kind: 'bpf_map_free_deferred', object: mapId }]);
     assert.equal([s.maps[0]!.alive, s.maps[0]!.refcnt, s.maps[0]!.usercnt], [true, 0, 0]);
     if (v === '4.7') assert.is(event(kernel, id).alive, true, 'no map_release on 4.7: the entry lives until map free runs');
     else assert.is(s.maps[0]!.slots[0], null, 'map_release purged the entry at close');
-    if (MODERN.includes(v)) throwsCode(() => app.bpf.mapGetFdById(mapId), 'ENOENT', 'bpf_map_inc_not_zero');
+    if (MODERN.includes(v)) {
+      throwsCode(() => app.bpf.mapGetFdById(mapId), 'ENOENT', 'bpf_map_inc_not_zero');
+      throwsCode(() => app.bpf.mapGetNextId(0), 'ENOENT', 'bpf_map_free_id ran in bpf_map_put, before the work');
+    }
     kernel.rcuBarrier();
     assert.equal(kernel.inspect().work, []);
     assert.is(kernel.inspect().maps[0]!.alive, false);

@@ -17,7 +17,7 @@ import {
 import { bpf_obj_get, bpf_obj_pin, bpf_unlink } from '../kernel/bpf/inode.js';
 import {
   BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, map_create, map_delete_elem,
-  map_freeze, map_get_fd_by_id, map_get_next_key, map_lookup_elem, map_update_elem, prog_load,
+  map_freeze, map_get_fd_by_id, map_get_next_id, map_get_next_key, map_lookup_elem, map_update_elem, prog_load,
 } from '../kernel/bpf/syscall.js';
 import {
   PERF_COUNT_SW_BPF_OUTPUT, PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_BREAKPOINT, PERF_TYPE_HARDWARE,
@@ -717,6 +717,19 @@ export class BpfSyscalls {
     const info = `BPF_MAP_GET_FD_BY_ID, id ${id}, open_flags ${openFlags}`;
     if (!k.b.mapGetFdById) throw new SystemCallError('bpf', -EINVAL, info, `kernel ${k.b.version} has no BPF_MAP_GET_FD_BY_ID`);
     return this.#p.install(check(map_get_fd_by_id(k, id, openFlags, this.#p), 'bpf', info), 'bpf');
+  }
+
+  /**
+   * BPF_MAP_GET_NEXT_ID (4.13+; EINVAL, an unknown command, on 4.7/4.8): the smallest map id
+   * above `startId` in the kernel's map idr, or ENOENT. A map leaves the idr when its last
+   * reference goes (bpf_map_put -> bpf_map_free_id), before its deferred free runs.
+   */
+  mapGetNextId(startId: number): number {
+    const k = this.#p.live('bpf');
+    validateU32('startId', startId);
+    const info = `BPF_MAP_GET_NEXT_ID, start_id ${startId}`;
+    if (!k.b.mapGetFdById) throw new SystemCallError('bpf', -EINVAL, info, `kernel ${k.b.version} has no BPF_MAP_GET_NEXT_ID`);
+    return check(map_get_next_id(k, startId, this.#p), 'bpf', info);
   }
 
   objPin(fd: number, path: string, flags = 0): void {

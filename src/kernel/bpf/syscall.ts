@@ -284,6 +284,23 @@ export function map_freeze(k: Kctx, f: number, caller: Caller): number {
  * BPF_MAP_GET_FD_BY_ID (4.13+; the facade reports EINVAL, an unknown command, on 4.7/4.8):
  * a new map file for the map with that id: a new frontend, a new owner identity.
  */
+/**
+ * BPF_MAP_GET_NEXT_ID (bpf_obj_get_next_id over map_idr): the smallest id above `startId` of a
+ * map still in the idr (refcnt > 0), or -ENOENT; CAP_SYS_ADMIN only.
+ */
+export function map_get_next_id(k: Kctx, startId: number, caller: Caller): number {
+  const err = bpf_entry_check(k, caller);
+  if (err) return err;
+  if (!caller.privileged) return -EPERM;
+  let next = -1;
+  k.a.forEachInUse('map', (m) => {
+    if (k.a.load(mw(k, m, M_STATE)) !== S_LIVE || k.a.load(mw(k, m, M_REFCNT)) <= 0) return;
+    const id = k.a.i32[mw(k, m, M_ID)]! >>> 0;
+    if (id > startId && (next < 0 || id < next)) next = id;
+  });
+  return next < 0 ? -ENOENT : next;
+}
+
 export function map_get_fd_by_id(k: Kctx, id: number, openFlags: number, caller: Caller): number {
   const err = bpf_entry_check(k, caller);
   if (err) return err;
