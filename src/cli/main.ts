@@ -9,7 +9,9 @@ import {
   perf_event_array_map_ops, perf_event_array_map_ops_strict, perf_event_array_map_ops_v47,
   perf_event_array_map_ops_v48,
 } from '../kernel/bpf/arraymap.js';
+import { campaignCommand } from './campaign.js';
 import { demoCommand } from './demo.js';
+import { mergeCommand } from './merge.js';
 import { exploreCommand, replayCommand } from './explore.js';
 import { SCENARIOS, SCENARIO_FOR_FAULT } from '../explore/scenarios.js';
 import { stressCommand } from './stress.js';
@@ -222,6 +224,8 @@ const COMMANDS: Record<string, Command> = {
       return 0;
     },
   },
+  campaign: campaignCommand,
+  merge: mergeCommand,
 };
 
 function version(): string {
