@@ -3,7 +3,7 @@
  * belong to one campaign, reports missing or overlapping slices, sums the counts and prints each
  * distinct finding once with the units that hit it and one command that reproduces it.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { formatSchedule, writeExclusive } from '../explore/explore.js';
 import { count } from '../format.js';
@@ -35,6 +35,7 @@ export function readResult(file: string): CampaignResult {
 export function writeReplayFiles(m: MergedCampaign, dir: string): void {
   for (const f of m.findings) {
     if (f.reproduce || !f.replay) continue;
+    mkdirSync(dir, { recursive: true });
     const path = writeExclusive(resolve(join(dir, `perfemu-${f.replay.scenario}-${f.kind}.replay.json`)), `${JSON.stringify(f.replay, null, 2)}\n`);
     f.reproduce = `npx perfemu replay ${path}`;
   }
