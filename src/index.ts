@@ -24,3 +24,6 @@ export { CpuPool, CpuCrashError, type CpuRunOptions, type CpuResult, type Progra
 export { AppPool, AppCrashError, type AppSpec, type AppPoolOptions, type AppLive, type AppResult } from './apps.js';
 export { encodeRecord, verifyRecord, RECORD_HEADER_BYTES, type RecordCheck } from './record.js';
 export { BPF_PERF_EVENT_VALUE_SIZE, type PerfEventValue } from './kernel/bpf_trace.js';
+export { runCampaign, type CampaignRunOptions, type CampaignProgress } from './campaign/run.js';
+export { mergeResults, sameCampaign, type CampaignSpec, type CampaignResult, type CampaignFinding, type MergedCampaign } from './campaign/result.js';
+export { shardSlice, coverage, type Range as SeedRange, type Shard } from './campaign/shard.js';
