@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { explore } from '../src/explore/explore.js';
+import { explore, replay } from '../src/explore/explore.js';
 import { scenarioByName } from '../src/explore/scenarios.js';
 import { mergeResults, type CampaignResult, type CampaignSpec } from '../src/campaign/result.js';
 import { campaignSubtrees, runCampaign } from '../src/campaign/run.js';
@@ -130,6 +130,8 @@ test('explore --scheduler random: merging 1, 3 or 4 shards equals one run over a
   let schedules = 0;
   for (let s = 1; s <= 6; s++) schedules += explore(scn, { scheduler: 'random', seed: s, bound: 2, maxSchedules: 200, maxMs: 1e12, kernel: '6.18', strict: false }).schedules;
   assert.is(whole.counts.schedules, schedules);
+  const again = explore(scn, { scheduler: 'random', seed: whole.findings[0]!.first, bound: 2, maxSchedules: 200, maxMs: 1e12, kernel: '6.18', strict: false });
+  assert.equal(again.found?.shrunk, whole.findings[0]!.schedule, 'the reproduce command finds the same shrunk schedule');
   for (const n of [1, 3, 4]) {
     const m = await shardsMerged(randomSpec, seeds, n);
     assert.equal([m.missing, m.overlapping], [[], []], `${n} shards`);
@@ -152,6 +154,11 @@ test('explore exhaustive: the subtrees are disjoint and cover the single-process
   const whole = await runCampaign(exhaustiveSpec, { seeds: null, shard: { index: 0, count: 1 }, workers: 2 });
   assert.ok(whole.findings.some((f) => f.violation), 'the broken update is found');
   assert.ok(whole.findings.every((f) => f.reproduce === null && f.replay !== null), 'subtrees reproduce through replay files');
+  const scn = scenarioByName('update-race')!;
+  for (const f of whole.findings) {
+    const again = replay(scn, { version: f.replay!.kernel, strict: f.replay!.strict, inject: f.replay!.inject! }, f.replay!.schedule);
+    assert.ok(again.findings.some((x) => x.kind === f.kind), `${f.signature} replays`);
+  }
   for (const n of [1, 3, 4]) {
     const m = await shardsMerged(exhaustiveSpec, null, n);
     assert.equal([m.missing, m.overlapping], [[], []], `${n} shards`);

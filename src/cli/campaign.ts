@@ -155,7 +155,8 @@ export const campaignCommand: Command = {
     if (v.json) console.log(JSON.stringify(r, null, 2));
     else {
       const m = mergeResults([{ file: file ?? '-', result: r }]);
-      writeReplayFiles(m, out ?? '.');
+      // not into --out: that directory holds result files only, for `perfemu merge DIR/*.json`
+      if (out === undefined) writeReplayFiles(m, '.');
       console.log(formatMerged(m, { workers: r.measured.workers, perSec: r.measured.perSec, shardOnly: true }));
       if (file) console.log(`\nresult file: ${file}${shard.count > 1 ? '\nmerge the shards: npx perfemu merge <the N result files>' : ''}`);
     }
