@@ -4,15 +4,13 @@
  * number in flight, so a campaign of millions of seeds holds only a few batches at once.
  */
 import { Piscina } from 'piscina';
-import { scenarioByName } from '../explore/scenarios.js';
-import { faultByName } from '../kernel/faults.js';
 import {
   RESULT_FORMAT, RESULT_VERSION, addCounts, addFindings, perfemuVersion, sortFindings, unitKind,
   type CampaignFinding, type CampaignResult, type CampaignSpec, type Counts,
 } from './result.js';
 import { rangeSize, shardSlice, type Range, type Shard } from './shard.js';
 import { splitScheduleTree } from './tree.js';
-import type { UnitResult, UnitTask } from './unit.js';
+import { exploreTarget, type UnitResult, type UnitTask } from './unit.js';
 
 export const CAMPAIGN_WORKER = new URL('../../workers/campaign.js', import.meta.url);
 
@@ -43,11 +41,8 @@ export interface CampaignRunOptions {
 
 /** The subtrees of an exhaustive campaign (the same on every shard: a function of the options). */
 export function campaignSubtrees(spec: Extract<CampaignSpec, { command: 'explore' }>): number[][] {
-  const o = spec.options;
-  const scn = scenarioByName(o.scenario);
-  if (!scn) throw new Error(`unknown scenario ${o.scenario}`);
-  const fault = o.inject ? faultByName(o.inject) : undefined;
-  return splitScheduleTree(scn, { version: fault?.kernel ?? o.kernel, strict: o.strict, ...(o.inject ? { inject: o.inject } : {}) }, o.bound, o.subtrees ?? DEFAULT_SUBTREES);
+  const { scn, run } = exploreTarget(spec.options);
+  return splitScheduleTree(scn, run, spec.options.bound, spec.options.subtrees ?? DEFAULT_SUBTREES);
 }
 
 export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Promise<CampaignResult> {

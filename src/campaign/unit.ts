@@ -4,6 +4,7 @@
  * Each unit runs the unchanged engine (explore(), runStress()) and reports counts and findings.
  */
 import { explore, replayFile } from '../explore/explore.js';
+import type { RunOptions, Scenario } from '../explore/runner.js';
 import { scenarioByName } from '../explore/scenarios.js';
 import { faultByName } from '../kernel/faults.js';
 import { describeViolation } from '../stress/describe.js';
@@ -35,14 +36,20 @@ export function exploreReproduce(o: ExploreCampaignOptions, seed: number): strin
   return parts.join(' ');
 }
 
-function exploreUnit(o: ExploreCampaignOptions, unit: number, prefix: number[] | undefined): UnitResult {
+/** the scenario and the kernel it runs on (a fault may name its own kernel, as in perfemu explore) */
+export function exploreTarget(o: ExploreCampaignOptions): { scn: Scenario; run: RunOptions } {
   const scn = scenarioByName(o.scenario);
   if (!scn) throw new Error(`unknown scenario ${o.scenario}`);
   const fault = o.inject ? faultByName(o.inject) : undefined;
+  return { scn, run: { version: fault?.kernel ?? o.kernel, strict: o.strict, ...(o.inject ? { inject: o.inject } : {}) } };
+}
+
+function exploreUnit(o: ExploreCampaignOptions, unit: number, prefix: number[] | undefined): UnitResult {
+  const { scn, run } = exploreTarget(o);
   const exhaustive = o.scheduler === 'exhaustive';
   const r = explore(scn, {
     scheduler: o.scheduler, seed: exhaustive ? 1 : unit, bound: o.bound, maxSchedules: o.budget, maxMs: Number.MAX_SAFE_INTEGER,
-    kernel: fault?.kernel ?? o.kernel, strict: o.strict, ...(o.inject ? { inject: o.inject } : {}), ...(prefix ? { prefix } : {}),
+    kernel: run.version, strict: run.strict, ...(run.inject ? { inject: run.inject } : {}), ...(prefix ? { prefix } : {}),
   });
   const counts: Counts = {
     units: 1, schedules: r.schedules, decisions: r.decisions, targetHits: r.targetHits,
