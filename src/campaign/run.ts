@@ -17,6 +17,8 @@ export const CAMPAIGN_WORKER = new URL('../../workers/campaign.js', import.meta.
 /** an exhaustive campaign's subtrees unless --subtrees says otherwise */
 export const DEFAULT_SUBTREES = 64;
 
+const TASK_TIMEOUT_MS = 30 * 60_000;
+
 export interface CampaignProgress {
   unitsDone: number;
   units: number;
@@ -37,6 +39,8 @@ export interface CampaignRunOptions {
   shard: Shard;
   workers: number;
   onProgress?: (p: CampaignProgress) => void;
+  /** a batch of units that runs longer than this fails the campaign (default 30 min) */
+  taskTimeoutMs?: number;
 }
 
 /** The subtrees of an exhaustive campaign (the same on every shard: a function of the options). */
@@ -96,7 +100,10 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
       const units: number[] = [];
       while (units.length < batch && next <= slice.last) units.push(next++);
       const task: UnitTask = { spec, units, ...(prefixes ? { prefixes: units.map((u) => prefixes![u]!) } : {}) };
-      const p = (pool.run(task) as Promise<UnitResult[]>).then((rs) => {
+      // the units are bounded by their budgets; this bounds a worker that is stuck anyway
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(new Error(`units ${units.join(', ')} did not finish within ${o.taskTimeoutMs ?? TASK_TIMEOUT_MS} ms; terminated`)), o.taskTimeoutMs ?? TASK_TIMEOUT_MS);
+      const p = (pool.run(task, { signal: ac.signal }) as Promise<UnitResult[]>).finally(() => clearTimeout(timer)).then((rs) => {
         for (const r of rs) {
           addCounts(counts, r.counts);
           addCounts(measured, r.measured);
