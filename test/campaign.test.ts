@@ -16,7 +16,7 @@ import { scenarioByName } from '../src/explore/scenarios.js';
 import { mergeResults, type CampaignResult, type CampaignSpec } from '../src/campaign/result.js';
 import { campaignSubtrees, runCampaign } from '../src/campaign/run.js';
 import { coverage, parseRange, parseShard, rangeSize, shardFromEnv, shardSlice, type Range } from '../src/campaign/shard.js';
-import { resolveShard } from '../src/cli/campaign.js';
+import { campaignProgressLine, resolveShard } from '../src/cli/campaign.js';
 import { run } from '../src/cli/main.js';
 import { Prng } from '../src/stress/prng.js';
 import { parseYaml } from './fixtures/yaml.js';
@@ -238,6 +238,12 @@ test('perfemu campaign usage errors name the option and the rule (exit 2)', asyn
   } finally {
     console.error = error;
   }
+});
+
+test('the progress line says seeds done, the rate, the findings so far and the time left', () => {
+  const line = campaignProgressLine({ unitsDone: 1500, units: 20000, elapsedMs: 9000, perSec: 5824.4, findings: 1, hits: 1500, violations: 0, etaMs: 111_000 }, 'seeds', 'schedules/s');
+  assert.is(line.trim(), 'seeds 1,500/20,000 (7%)  5,824 schedules/s  findings 1 distinct in 1,500 seeds  ETA 1m51s');
+  assert.match(campaignProgressLine({ unitsDone: 0, units: 8, elapsedMs: 1, perSec: 0, findings: 2, hits: 3, violations: 2, etaMs: null }, 'seeds', 'ops/s'), /0 ops\/s  findings 2 distinct \(2 violation\(s\)\) in 3 seeds  ETA \?$/);
 });
 
 test('deploy/: the Kubernetes manifest parses as YAML and is an Indexed Job whose --shards equals its completions', () => {
