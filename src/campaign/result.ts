@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { ReplayFile } from '../explore/explore.js';
 import type { SchedulerName } from '../explore/explore.js';
 import type { KernelVersion } from '../kernel/behaviour.js';
-import { coverage, rangeSize, type Range, type Shard } from './shard.js';
+import { coverage, type Range, type Shard } from './shard.js';
 
 export const RESULT_FORMAT = 'perfemu-campaign-result';
 export const RESULT_VERSION = 1;
@@ -186,5 +186,3 @@ export function checkResult(doc: unknown): string | null {
   if (!isRange(d.range) || !isRange(d.slice) || !d.shard || !d.counts || !Array.isArray(d.findings) || !d.measured || !d.options) return 'a field is missing or malformed (range, slice, shard, counts, findings, measured, options)';
   return null;
 }
-
-export { rangeSize };
