@@ -240,6 +240,25 @@ test('perfemu campaign usage errors name the option and the rule (exit 2)', asyn
   }
 });
 
+test('runCampaign names a bad option in its error (Node codes)', async () => {
+  const shard = { index: 0, count: 1 };
+  const bad: [() => Promise<unknown>, string, RegExp][] = [
+    [() => runCampaign(randomSpec, { seeds: null, shard, workers: 1 }), 'ERR_INVALID_ARG_VALUE', /"seeds"/],
+    [() => runCampaign(randomSpec, { seeds: { first: 1, last: 2 }, shard: { index: 2, count: 2 }, workers: 1 }), 'ERR_INVALID_ARG_VALUE', /"shard"/],
+    [() => runCampaign(randomSpec, { seeds: { first: 1, last: 2 }, shard, workers: 0 }), 'ERR_OUT_OF_RANGE', /"workers"/],
+    [() => runCampaign({ command: 'explore', options: { ...(randomSpec.options as object), scenario: 'nope' } as never }, { seeds: { first: 1, last: 2 }, shard, workers: 1 }), 'ERR_INVALID_ARG_VALUE', /scenario/],
+  ];
+  for (const [call, code, re] of bad) {
+    try {
+      await call();
+      assert.unreachable('should throw');
+    } catch (err) {
+      assert.is((err as { code?: string }).code, code, String(err));
+      assert.match((err as Error).message, re);
+    }
+  }
+});
+
 test('the progress line says seeds done, the rate, the findings so far and the time left', () => {
   const line = campaignProgressLine({ unitsDone: 1500, units: 20000, elapsedMs: 9000, perSec: 5824.4, findings: 1, hits: 1500, violations: 0, etaMs: 111_000 }, 'seeds', 'schedules/s');
   assert.is(line.trim(), 'seeds 1,500/20,000 (7%)  5,824 schedules/s  findings 1 distinct in 1,500 seeds  ETA 1m51s');

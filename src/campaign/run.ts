@@ -4,6 +4,8 @@
  * number in flight, so a campaign of millions of seeds holds only a few batches at once.
  */
 import { Piscina } from 'piscina';
+import { invalidArgValue, outOfRange } from '../errors.js';
+import { scenarioByName } from '../explore/scenarios.js';
 import {
   RESULT_FORMAT, RESULT_VERSION, addCounts, addFindings, perfemuVersion, sortFindings, unitKind,
   type CampaignFinding, type CampaignResult, type CampaignSpec, type Counts,
@@ -49,7 +51,29 @@ export function campaignSubtrees(spec: Extract<CampaignSpec, { command: 'explore
   return splitScheduleTree(scn, run, spec.options.bound, spec.options.subtrees ?? DEFAULT_SUBTREES);
 }
 
+/** the library boundary: every option named in its error (the CLI has checked its own already) */
+function validate(spec: CampaignSpec, o: CampaignRunOptions): void {
+  if (!spec || (spec.command !== 'explore' && spec.command !== 'stress')) throw invalidArgValue('spec.command', "must be 'explore' or 'stress'", (spec as { command?: unknown } | undefined)?.command);
+  if (spec.command === 'explore') {
+    if (!scenarioByName(spec.options.scenario)) throw invalidArgValue('spec.options.scenario', 'must name a scenario', spec.options.scenario);
+    if (!['random', 'pct', 'exhaustive'].includes(spec.options.scheduler)) throw invalidArgValue('spec.options.scheduler', "must be 'random', 'pct' or 'exhaustive'", spec.options.scheduler);
+    if (!Number.isSafeInteger(spec.options.budget) || spec.options.budget < 1) throw outOfRange('spec.options.budget', 'a positive integer (schedules per unit)', spec.options.budget);
+  }
+  if (!Number.isInteger(o.workers) || o.workers < 1 || o.workers > 256) throw outOfRange('workers', 'an integer from 1 to 256', o.workers);
+  const sh = o.shard;
+  if (!sh || !Number.isInteger(sh.count) || !Number.isInteger(sh.index) || sh.count < 1 || sh.index < 0 || sh.index >= sh.count) {
+    throw invalidArgValue('shard', 'must be { index, count } with 0 <= index < count', sh);
+  }
+  if (unitKind(spec) === 'seeds') {
+    const r = o.seeds;
+    if (!r || !Number.isSafeInteger(r.first) || !Number.isSafeInteger(r.last) || r.first < 0 || r.first > r.last) {
+      throw invalidArgValue('seeds', 'must be { first, last } with 0 <= first <= last', r);
+    }
+  }
+}
+
 export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Promise<CampaignResult> {
+  validate(spec, o);
   const kind = unitKind(spec);
   let prefixes: number[][] | undefined;
   let range: Range;
