@@ -27,3 +27,6 @@ export { AppPool, AppCrashError, type AppSpec, type AppPoolOptions, type AppLive
 export { encodeRecord, verifyRecord, RECORD_HEADER_BYTES, type RecordCheck } from './record.js';
 export { BPF_PERF_EVENT_VALUE_SIZE, type PerfEventValue } from './kernel/bpf_trace.js';
 export { conform, detect, type ConformOptions, type ConformResult, type ConformRow, type DetectResult } from './conform/conform.js';
+export { runCampaign, type CampaignRunOptions, type CampaignProgress } from './campaign/run.js';
+export { mergeResults, sameCampaign, type CampaignSpec, type CampaignResult, type CampaignFinding, type MergedCampaign } from './campaign/result.js';
+export { shardSlice, coverage, type Range as SeedRange, type Shard } from './campaign/shard.js';

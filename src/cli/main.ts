@@ -12,6 +12,8 @@ import {
 import { conformCommand } from './conform.js';
 import { demoCommand } from './demo.js';
 import { recorderCommand } from './recorder.js';
+import { campaignCommand } from './campaign.js';
+import { mergeCommand } from './merge.js';
 import { exploreCommand, replayCommand } from './explore.js';
 import { SCENARIOS, SCENARIO_FOR_FAULT } from '../explore/scenarios.js';
 import { stressCommand } from './stress.js';
@@ -226,6 +228,8 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   recorder: recorderCommand,
+  campaign: campaignCommand,
+  merge: mergeCommand,
 };
 
 function version(): string {

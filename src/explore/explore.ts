@@ -26,6 +26,8 @@ export interface ExploreOptions {
   kernel: KernelVersion;
   strict: boolean;
   inject?: string;
+  /** exhaustive: search only the schedules that begin with these choices (one subtree) */
+  prefix?: readonly number[];
 }
 
 export interface Found {
@@ -58,7 +60,7 @@ export interface ExploreResult {
 }
 
 function makeScheduler(o: ExploreOptions, scn: Scenario): Scheduler {
-  if (o.scheduler === 'exhaustive') return new ExhaustiveScheduler(o.bound);
+  if (o.scheduler === 'exhaustive') return new ExhaustiveScheduler(o.bound, o.prefix);
   if (o.scheduler === 'pct') return new PctScheduler(o.seed, o.bound, 64);
   return new RandomScheduler(o.seed, scn.cpus > 0 ? 0.08 : 0.08);
 }

@@ -93,7 +93,7 @@ export interface StressReport {
   series: { tMs: number; ops: number; outputs: number; foreign: number; violations: number; slots: number[] }[];
 }
 
-const INVARIANT_OF: Record<ViolationKind, InvariantName | 'kernel'> = {
+export const INVARIANT_OF: Record<ViolationKind, InvariantName | 'kernel'> = {
   'none': 'kernel',
   'use-after-free-entry': 'use-after-free',
   'use-after-free-event': 'use-after-free',

@@ -2,9 +2,18 @@
  * Exhaustive search with a preemption bound (CHESS-style iterative context bounding): every
  * schedule whose number of preemptions (non-zero `preempt` choices) is at most `bound`, in
  * depth-first order, by replaying a prefix of the previous schedule and changing its last
- * choice that can still change.
+ * choice that can still change. A root prefix confines the search to the subtree of schedules
+ * that begin with it (a campaign splits the tree into such subtrees: src/campaign/tree.ts).
  */
 import type { Decision, Scheduler } from './scheduler.js';
+
+/**
+ * How many alternatives a decision point offers within the bound: a preemption point where
+ * `usedBefore` preemptions already reach the bound offers only 0 (continue).
+ */
+export function allowedChoices(n: number, preempt: boolean, usedBefore: number, bound: number): number {
+  return preempt && usedBefore >= bound ? 1 : n;
+}
 
 interface Made {
   choice: number;
@@ -15,7 +24,9 @@ interface Made {
 export class ExhaustiveScheduler implements Scheduler {
   readonly name = 'exhaustive';
   #bound: number;
-  #prefix: number[] = [];
+  /** choices every schedule of this search starts with (never backtracked) */
+  #root: number[];
+  #prefix: number[];
   #made: Made[] = [];
   #pos = 0;
   #started = false;
@@ -24,8 +35,10 @@ export class ExhaustiveScheduler implements Scheduler {
   maxDepth = 0;
   /** a replayed prefix met a different number of alternatives (the scenario is not deterministic) */
   diverged = 0;
-  constructor(bound: number) {
+  constructor(bound: number, root: readonly number[] = []) {
     this.#bound = bound;
+    this.#root = [...root];
+    this.#prefix = [...root];
   }
   #rewound = false;
   begin(): boolean {
@@ -64,10 +77,9 @@ export class ExhaustiveScheduler implements Scheduler {
   #next(): number[] | null {
     const m = this.#made;
     const used = (upto: number) => m.slice(0, upto).filter((x) => x.preempt && x.choice > 0).length;
-    for (let j = m.length - 1; j >= 0; j--) {
+    for (let j = m.length - 1; j >= this.#root.length; j--) {
       const x = m[j]!;
-      if (x.choice + 1 >= x.n) continue;
-      if (x.preempt && x.choice === 0 && used(j) >= this.#bound) continue; // would exceed the bound
+      if (x.choice + 1 >= allowedChoices(x.n, x.preempt, used(j), this.#bound)) continue; // none left within the bound
       return [...m.slice(0, j).map((y) => y.choice), x.choice + 1];
     }
     return null;
