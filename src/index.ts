@@ -24,3 +24,4 @@ export { CpuPool, CpuCrashError, type CpuRunOptions, type CpuResult, type Progra
 export { AppPool, AppCrashError, type AppSpec, type AppPoolOptions, type AppLive, type AppResult } from './apps.js';
 export { encodeRecord, verifyRecord, RECORD_HEADER_BYTES, type RecordCheck } from './record.js';
 export { BPF_PERF_EVENT_VALUE_SIZE, type PerfEventValue } from './kernel/bpf_trace.js';
+export { lab, type LabOptions, type LabResult, type LabResolvedOptions, type LabRecommendation, type LabPoint, type LabTraceRow } from './lab/lab.js';

@@ -10,6 +10,7 @@ import {
   perf_event_array_map_ops_v48,
 } from '../kernel/bpf/arraymap.js';
 import { demoCommand } from './demo.js';
+import { labCommand } from './lab.js';
 import { exploreCommand, replayCommand } from './explore.js';
 import { SCENARIOS, SCENARIO_FOR_FAULT } from '../explore/scenarios.js';
 import { stressCommand } from './stress.js';
@@ -222,6 +223,7 @@ const COMMANDS: Record<string, Command> = {
       return 0;
     },
   },
+  lab: labCommand,
 };
 
 function version(): string {
