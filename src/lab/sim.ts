@@ -95,6 +95,11 @@ const TWO32 = 0x1_0000_0000;
 const FDS_PER_READER = 1000;
 const PIN_PATH = '/sys/fs/bpf/lab_events';
 
+const K_CONSTANT = 0;
+const K_POISSON = 1;
+const K_BURST = 2;
+const K_TRACE = 3;
+
 const S_SLEEPING = 0;
 const S_BUSY = 1;
 
@@ -143,6 +148,7 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
     readerOf[c] = readers.length - 1;
     rbOf[c] = event_rb(k, file_obj(k, fileIndex(r.proc, fd)));
   }
+  const wakeWordOf = Int32Array.from(readerOf, (r) => readers[r]!.wakeWord);
   const lastWake = new Int32Array(readers.length);
   readers.forEach((r, i) => (lastWake[i] = i32[r.wakeWord]!));
 
@@ -166,36 +172,48 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
   }
   const sizeNow = new Int32Array(cpus);
 
+  /**
+   * constant and burst: output g of all CPUs (CPU g % cpus, its (g / cpus)-th) comes at a time
+   * increasing with g — the CPUs staggered across one period so they do not all tick
+   * together — so these shapes need no queue: the next CPU to act is the next g.
+   */
+  const roundRobinTime = (g: number): number => {
+    const on = (g * periodNs) / cpus;
+    if (shape.kind !== 'burst') return Math.round(on);
+    // burst: the rate holds during each ON window, nothing in the OFF window
+    const cycle = Math.floor(on / onNs);
+    return Math.round(cycle * cycleNs + (on - cycle * onNs));
+  };
+  const kind = p.trace ? K_TRACE : shape.kind === 'constant' ? K_CONSTANT : shape.kind === 'poisson' ? K_POISSON : K_BURST;
+  const fixedSize = sizeSpan === 1;
   /** the time of CPU c's next output (Infinity: none), and its size in sizeNow[c] */
   const nextOutput = (c: number, prevNs: number): number => {
     const i = nth[c]!;
     nth[c] = i + 1;
     let t: number;
-    if (p.trace) {
+    if (kind === K_CONSTANT || kind === K_BURST) {
+      t = roundRobinTime(i * cpus + c);
+    } else if (kind === K_TRACE) {
       const ts = traceT[c]!;
       if (i >= ts.length) return Infinity;
       sizeNow[c] = traceS[c]![i]!;
       return ts[i]!;
-    }
-    const g = prngs[c]!;
-    if (shape.kind === 'constant') {
-      // evenly spaced, CPUs staggered across one period so they do not all tick together
-      t = Math.round(((c / cpus) + i) * periodNs);
-    } else if (shape.kind === 'poisson') {
-      const u = (g.next() + 1) / (TWO32 + 1); // (0, 1)
+    } else if (kind === K_POISSON) {
+      const u = (prngs[c]!.next() + 1) / (TWO32 + 1); // (0, 1)
       t = (i === 0 ? 0 : prevNs) + Math.round(-Math.log(u) * periodNs);
-    } else {
-      // burst: the rate holds during each ON window, nothing in the OFF window
-      const on = ((c / cpus) + i) * periodNs;
-      const cycle = Math.floor(on / onNs);
-      t = Math.round(cycle * cycleNs + (on - cycle * onNs));
-    }
-    sizeNow[c] = sizeSpan === 1 ? p.sizeMin : p.sizeMin + g.below(sizeSpan);
+    } else return Infinity;
+    if (!fixedSize) sizeNow[c] = p.sizeMin + prngs[c]!.below(sizeSpan);
     return t;
   };
-  for (let c = 0; c < cpus; c++) {
-    const t = nextOutput(c, 0);
-    if (t < endNs) q.push(t, c);
+  sizeNow.fill(p.sizeMin);
+  const roundRobin = kind === K_CONSTANT || kind === K_BURST;
+  let g = 0; // roundRobin: the next output of all CPUs
+  let gTime = roundRobin ? roundRobinTime(0) : Infinity;
+  if (!roundRobin) {
+    for (let c = 0; c < cpus; c++) {
+      const t = nextOutput(c, 0);
+      if (t < endNs) q.push(t, c);
+    }
   }
 
   // ---- metrics
@@ -328,17 +346,26 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
   const cpuOfFd = (r: number, fd: number): number => cpuOfFdMaps[r]!.get(fd)!;
 
   // ---- the run
+  const noWakeups = p.noWakeups;
   const payload = new Uint8Array(Math.max(p.sizeMax, LAB_MIN_SIZE) + 8);
   const words = new Uint32Array(payload.buffer, 0, 2);
   for (;;) {
-    const top = q.topKey();
+    let c: number;
+    let top: number;
+    if (roundRobin) {
+      c = g % cpus;
+      top = gTime < endNs ? gTime * ACTOR_SPAN + c : Infinity;
+    } else {
+      top = q.topKey();
+      c = q.topId();
+    }
     if (cNext * ACTOR_SPAN + CONSUMER <= top) {
       if (cNext >= endNs) break;
       consumerRun(cNext, cState === S_SLEEPING && wakeByTimer);
       continue;
     }
-    const c = q.topId();
     const t = (top - c) / ACTOR_SPAN;
+    if (roundRobin && !fixedSize) sizeNow[c] = p.sizeMin + prngs[c]!.below(sizeSpan);
     words[0] = t >>> 0;
     words[1] = Math.floor(t / TWO32);
     const ret = bpf_perf_event_output(k, c, prog, 0, BPF_F_CURRENT_CPU, 0, payload, sizeNow[c]!);
@@ -349,17 +376,20 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
     // a wakeup (perf_output_wakeup bumped the reader's epoll word): a sleeping reader runs
     // after the wake-up delay, unless its poll timeout comes first
     const r = readerOf[c]!;
-    const w = i32[readers[r]!.wakeWord]!;
+    const w = i32[wakeWordOf[c]!]!;
     if (w !== lastWake[r]) {
       lastWake[r] = w;
-      if (cState === S_SLEEPING && !p.noWakeups && t + wakeDelay < cNext) {
+      if (cState === S_SLEEPING && !noWakeups && t + wakeDelay < cNext) {
         cNext = t + wakeDelay;
         wakeByTimer = false;
       }
     }
-    const next = nextOutput(c, t);
-    if (next < endNs) q.replaceTop(next);
-    else q.pop();
+    if (roundRobin) gTime = roundRobinTime(++g);
+    else {
+      const next = nextOutput(c, t);
+      if (next < endNs) q.replaceTop(next);
+      else q.pop();
+    }
   }
 
   // ---- the end: what is still in the rings
