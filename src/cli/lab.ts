@@ -168,8 +168,8 @@ export function formatLab(r: LabResult, notes: LabNotes): string {
     return [chosen ? '*' : '', String(p.pages), p.watermark > 0 ? `${p.watermark} B` : `${p.wakeupEvents} ev`,
       ...(sweptPoll ? [String(p.pollTimeoutMs)] : []), ...(sweptRate ? [count(p.rate)] : []),
       count(p.written), count(p.lost), fmtRate(p.lossRate), count(p.wakeups), `${(p.consumerBusy * 100).toFixed(1)}%`,
-      String(p.latencyUs.p50), String(p.latencyUs.p99), String(p.latencyUs.max), count(p.stranded.records), String(p.stranded.maxWaitUs),
-      bytes(p.ringBytes), String(p.maxInversionUs)];
+      us(p.latencyUs.p50), us(p.latencyUs.p99), us(p.latencyUs.max), count(p.stranded.records), us(p.stranded.maxWaitUs),
+      bytes(p.ringBytes), us(p.maxInversionUs)];
   });
   const work = o.trace ? `trace ${o.trace}` : `${o.rate.map(count).join(',')} records/s per CPU, ${o.shape}, ${Array.isArray(o.size) ? `${o.size[0]}-${o.size[1]}` : o.size} B`;
   const reader = o.noWakeups
@@ -193,6 +193,11 @@ export function formatLab(r: LabResult, notes: LabNotes): string {
     notes.verdict + saw,
     `${count(r.simulatedRecords)} simulated records in ${(r.wallMs / 1000).toFixed(1)} s (${count(r.simulatedRecords / Math.max(1, r.wallMs) * 1000)} records/s of wall time).`,
   ].join('\n');
+}
+
+/** µs for the table: one decimal below 100, whole numbers above (the JSON keeps ns precision) */
+function us(x: number): string {
+  return x < 100 ? x.toFixed(1) : count(x);
 }
 
 function bytes(b: number): string {

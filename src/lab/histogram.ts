@@ -35,10 +35,12 @@ export class Histogram {
 
 function bucketOf(v: number): number {
   if (v < SUB) return v;
-  const e = v < 0x8000_0000 ? 31 - Math.clz32(v) : Math.floor(Math.log2(v)); // 2^e <= v
-  const shift = e - SUB_BITS;
-  const mant = Math.floor(v / 2 ** shift) - SUB; // 0..SUB-1
-  return SUB + (e - SUB_BITS) * SUB + mant;
+  if (v < 0x8000_0000) {
+    const e = 31 - Math.clz32(v); // 2^e <= v
+    return SUB + (e - SUB_BITS) * SUB + ((v >>> (e - SUB_BITS)) - SUB);
+  }
+  const e = Math.floor(Math.log2(v));
+  return SUB + (e - SUB_BITS) * SUB + (Math.floor(v / 2 ** (e - SUB_BITS)) - SUB);
 }
 
 function upperOf(b: number): number {

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { PAGE_SIZE } from '../arena/layout.js';
+import { count } from '../format.js';
 import { MAX_OUTPUT_BYTES } from '../emulator.js';
 import { PerfemuError, invalidArgType, invalidArgValue, outOfRange, validateInt } from '../errors.js';
 import { KERNEL_VERSIONS, kDefaultKernelVersion, type KernelVersion } from '../kernel/behaviour.js';
@@ -375,7 +376,16 @@ export function verdict(r: Pick<LabResult, 'points' | 'recommendation' | 'option
   const bestLat = [...cs].sort((x, y) => x.p99Us - y.p99Us)[0]!;
   let binds: string;
   if (lossOk.length === 0 && latOk.length === 0) binds = `both limits bind: the lowest loss rate is ${fmtRate(bestLoss.lossRate)} (${bestLoss.pages} pages, ${wakeupLabel(bestLoss)}) and the lowest p99 is ${bestLat.p99Us} µs (${bestLat.pages} pages, ${wakeupLabel(bestLat)})`;
-  else if (lossOk.length === 0) binds = `the loss limit binds: the lowest loss rate is ${fmtRate(bestLoss.lossRate)} (${bestLoss.pages} pages, ${wakeupLabel(bestLoss)}); sweep larger --pages or give the reader more (--record-cost-ns, --consumer-share)`;
+  else if (lossOk.length === 0) {
+    binds = `the loss limit binds: the lowest loss rate is ${fmtRate(bestLoss.lossRate)} (${bestLoss.pages} pages, ${wakeupLabel(bestLoss)})`;
+    const saturated = bestLoss.points.every((p) => p.consumerBusy >= 0.99);
+    if (saturated && o.recordCostNs > 0 && !o.trace) {
+      // a reader busy all the time loses what it cannot read, whatever the ring size
+      const canRead = (o.consumerShare * 1e9) / o.recordCostNs;
+      const offered = o.cpus * Math.max(...o.rate);
+      binds += `, and there the reader is busy all the time: at ${o.recordCostNs} ns per record it reads at most ${count(canRead)} records/s against ${count(offered)} offered, which no ring size fixes (a cheaper reader, --record-cost-ns, or fewer records)`;
+    } else binds += '; sweep larger --pages (or a faster reader: --record-cost-ns, --consumer-share)';
+  }
   else if (latOk.length === 0) binds = `the latency limit binds: the lowest p99 is ${bestLat.p99Us} µs (${bestLat.pages} pages, ${wakeupLabel(bestLat)}); sweep smaller --wakeup-events or --watermark`;
   else binds = 'the points that meet the loss limit miss the latency limit and the other way round';
   return `No swept point meets ${limits}: ${binds}.`;
