@@ -26,7 +26,7 @@ function curves(r: LabResult): Curve[] {
 function chart(r: LabResult, cs: Curve[], metric: 'loss' | 'p99'): string {
   const W = 640;
   const H = 300;
-  const L = 70;
+  const L = 84;
   const R = 20;
   const T = 20;
   const B = 50;
@@ -38,7 +38,7 @@ function chart(r: LabResult, cs: Curve[], metric: 'loss' | 'p99'): string {
   const limit = metric === 'loss' ? r.options.maxLoss : r.options.maxLatencyUs;
   const top = Math.max(...r.points.map(val), limit ?? 0) || 1;
   const y = (v: number): number => T + (1 - v / top) * (H - T - B);
-  const fmt = (v: number): string => (metric === 'loss' ? fmtRate(v) : `${Math.round(v * 10) / 10}`);
+  const fmt = (v: number): string => (metric === 'loss' ? fmtRate(v) : v >= 100 ? n(v) : `${Math.round(v * 10) / 10}`);
   let body = `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#333"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#333"/>`;
   for (const pg of pages) body += `<line x1="${x(pg)}" y1="${H - B}" x2="${x(pg)}" y2="${H - B + 5}" stroke="#333"/><text x="${x(pg)}" y="${H - B + 18}" text-anchor="middle">${pg}</text>`;
   body += `<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">pages per CPU (log scale)</text>`;
