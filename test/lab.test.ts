@@ -136,6 +136,15 @@ test('wakeup_events: records below the threshold are stranded until the poll tim
   assert.is(one.lost + many.lost, 0);
 });
 
+test('bursts: the records after the last wakeup of a burst wait below the threshold through the OFF window', async () => {
+  const r = await lab({ cpus: 2, rate: 100_000, shape: 'burst:5/20', pages: 8, wakeupEvents: [1, 16], pollTimeoutMs: 1000, durationMs: 100 });
+  const [one, sixteen] = r.points as [LabResult['points'][0], LabResult['points'][0]];
+  assert.is(one.stranded.records, 0);
+  assert.ok(sixteen.stranded.records > 0);
+  assert.ok(sixteen.stranded.maxWaitUs > 19_000 && sixteen.stranded.maxWaitUs < 21_000, `about the 20 ms OFF window (${sixteen.stranded.maxWaitUs} µs)`);
+  assert.is(sixteen.latencyUs.max, sixteen.stranded.maxWaitUs, 'the longest latency is a stranded record');
+});
+
 test('4.x returns 0 on a full ring, 5.10+ -ENOSPC: what the program sees', async () => {
   const o: LabOptions = { cpus: 1, rate: 1_000_000, pages: 1, noWakeups: true, pollTimeoutMs: 1, durationMs: 5 };
   const old = await labWithNotes({ ...o, kernel: '4.8' });

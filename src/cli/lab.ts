@@ -188,8 +188,8 @@ export function formatLab(r: LabResult, notes: LabNotes): string {
     '',
     table([head, ...rows]),
     '',
-    `latency: output to callback; stranded: records read only because the poll timeout expired, or left below the wakeup`,
-    `threshold at the end; inversion: how far a record's time is behind one of another CPU read before it.`,
+    `latency: output to callback; stranded: records that sat below the wakeup threshold while the reader slept (until a later`,
+    `record crossed it, the poll timeout, or the end); inversion: how far a record's time is behind one of another CPU read before it.`,
     notes.verdict + saw,
     `${count(r.simulatedRecords)} simulated records in ${(r.wallMs / 1000).toFixed(1)} s (${count(r.simulatedRecords / Math.max(1, r.wallMs) * 1000)} records/s of wall time).`,
   ].join('\n');

@@ -16,7 +16,7 @@
  * stores the walked position: producers see the space freed exactly when libbpf frees it, and
  * the bytes walked cannot change meanwhile because the producer never passes data_tail.
  */
-import { PAGE_SIZE, RB_DATA_TAIL, RB_POLL } from '../arena/layout.js';
+import { PAGE_SIZE, RB_DATA_TAIL, RB_OUTPUTS, RB_POLL } from '../arena/layout.js';
 import { Kernel } from '../emulator.js';
 import { BPF_F_CURRENT_CPU, type KernelVersion } from '../kernel/behaviour.js';
 import { bpf_perf_event_output } from '../kernel/bpf_trace.js';
@@ -239,7 +239,23 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
   let cState = S_SLEEPING;
   let cNext = timeoutNs; // the reader starts in epoll_wait (or on its timer) at t = 0
   let wakeByTimer = true; // cNext is the poll timeout's, not a wakeup's
-  let roundByTimer = false; // the round being drained was started by the timeout
+  /**
+   * When the reader last went to sleep with nothing ready. A record delivered later whose time
+   * is not after it sat in its ring below the wakeup threshold while the reader slept: it was
+   * stranded, until a later record crossed the threshold or the poll timeout expired.
+   */
+  let lastSleepNs = -1;
+  /**
+   * Per CPU, whether each record written is below the wakeup threshold while the reader sleeps
+   * (it did not wake the reader): indexed by the record's number among those the CPU wrote,
+   * which the reader knows too (the ring keeps them in order). A ring holds at most one record
+   * per 24 bytes, so the table is a ring of that many entries: memory in proportion to rings.
+   */
+  const belowCap = Math.floor((pages * PAGE_SIZE) / 24) + 1;
+  const below = new Uint8Array(cpus * belowCap);
+  const writtenIdx = new Float64Array(cpus);
+  const readIdx = new Float64Array(cpus);
+  let drainCpu = 0;
   let readyQueue: number[] = []; // CPUs whose rings this round drains, in order
   let readyAt = 0;
   let pendingTailRb = -1; // a drain in progress: its ring and the data_tail it walked to
@@ -247,17 +263,18 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
   // the drain in progress, for the callbacks
   let drainT = 0;
   let drainJ = 0;
-  let drainStranded = false;
 
   const sab = a.sab;
   const dv = new DataView(new ArrayBuffer(8));
   const onSample = (data: Uint8Array): void => {
     const tRec = readTime(data, sab, i32, dv);
+    const ri = readIdx[drainCpu]!;
+    readIdx[drainCpu] = ri + 1;
     const at = drainT + drainJ * recordCost;
     drainJ++;
     const wait = at - tRec;
     lat.add(wait);
-    if (drainStranded) {
+    if (tRec <= lastSleepNs || below[drainCpu * belowCap + (ri % belowCap)] === 1) {
       stranded++;
       if (wait > strandedMaxNs) strandedMaxNs = wait;
     }
@@ -271,10 +288,9 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
   };
 
   /** perf_buffer__process_records of CPU c's ring at time t: returns the time it ends */
-  const drain = (c: number, t: number, timerRead: boolean): number => {
+  const drain = (c: number, t: number): number => {
     const rb = rbOf[c]!;
-    // records a timeout-driven read delivers waited for the timer, not a wakeup: stranded
-    drainStranded = timerRead;
+    drainCpu = c;
     drainT = t;
     drainJ = 0;
     const tail0 = i32[rb + RB_DATA_TAIL]!;
@@ -298,7 +314,7 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
     for (;;) {
       if (readyAt < readyQueue.length) {
         const c = readyQueue[readyAt++]!;
-        const done = drain(c, t, roundByTimer);
+        const done = drain(c, t);
         if (done > t) {
           cState = S_BUSY;
           cNext = done;
@@ -314,16 +330,17 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
           for (const ev of rd.proc.epollWait(rd.epfd, 0)) ready.push(cpuOfFd(r, ev.fd));
         }
       }
-      if (ready.length > 0) roundByTimer = false;
-      else if (timedOut) {
+      if (ready.length > 0) {
+        // a wakeup's round
+      } else if (timedOut) {
         // the timeout with nothing ready: perf_buffer__consume() of every ring (the usual
         // answer to records stranded below the wakeup threshold, libbpf issue 438), or the
         // timer-driven reader's read
-        roundByTimer = true;
         timedOut = false;
         ready = allCpus;
       } else {
         cState = S_SLEEPING;
+        lastSleepNs = t;
         cNext = t + timeoutNs; // epoll_wait(timeout), or the timer's next tick
         wakeByTimer = true;
         return;
@@ -368,6 +385,8 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
     if (roundRobin && !fixedSize) sizeNow[c] = p.sizeMin + prngs[c]!.below(sizeSpan);
     words[0] = t >>> 0;
     words[1] = Math.floor(t / TWO32);
+    const outsWord = rbOf[c]! + RB_OUTPUTS;
+    const outs = i32[outsWord]!;
     const ret = bpf_perf_event_output(k, c, prog, 0, BPF_F_CURRENT_CPU, 0, payload, sizeNow[c]!);
     if (ret !== 0) {
       if (ret === -28) enospc++;
@@ -377,12 +396,20 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
     // after the wake-up delay, unless its poll timeout comes first
     const r = readerOf[c]!;
     const w = i32[wakeWordOf[c]!]!;
+    let woke = false;
     if (w !== lastWake[r]) {
       lastWake[r] = w;
+      woke = true;
       if (cState === S_SLEEPING && !noWakeups && t + wakeDelay < cNext) {
         cNext = t + wakeDelay;
         wakeByTimer = false;
       }
+    }
+    if (i32[outsWord] !== outs) {
+      // written: below the wakeup threshold while the reader sleeps, unless it woke it
+      const wi = writtenIdx[c]!;
+      writtenIdx[c] = wi + 1;
+      below[c * belowCap + (wi % belowCap)] = cState === S_SLEEPING && (!woke || noWakeups) ? 1 : 0;
     }
     if (roundRobin) gTime = roundRobinTime(++g);
     else {
@@ -402,14 +429,16 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
     if (!audit.ok) throw new Error(`lab: ring of CPU ${c} fails its conservation audit (${JSON.stringify(audit)})`);
     written += audit.outputs;
     lost += audit.unreadLost + audit.pendingLost;
-    // left below the wakeup threshold: no wakeup pending and the reader not about to read it
+    // left below the wakeup threshold at the end: no wakeup pending, the reader not about to
+    // read the ring, and asleep since they came (or now)
     if (audit.unreadSamples > 0 && i32[rb + RB_POLL] === 0 && !queued.has(c)) {
-      drainT = endNs;
-      drainJ = 0;
-      drainStranded = true;
+      const asleepSince = cState === S_SLEEPING ? endNs : lastSleepNs;
       readers[readerOf[c]!]!.proc.consumeRing(fdOf[c]!, (data) => {
         // only the wait counts here: these records were never delivered in the run
         const tRec = readTime(data, sab, i32, dv);
+        const ri = readIdx[c]!;
+        readIdx[c] = ri + 1;
+        if (tRec > asleepSince && below[c * belowCap + (ri % belowCap)] !== 1) return;
         stranded++;
         if (endNs - tRec > strandedMaxNs) strandedMaxNs = endNs - tRec;
       }, () => undefined);
