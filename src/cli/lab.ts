@@ -135,7 +135,10 @@ export const labCommand: Command = {
     if (v['max-latency-us'] !== undefined) opts.maxLatencyUs = fracOpt('max-latency-us', v['max-latency-us'], 0, 1e12, false);
     const report = v.report !== undefined ? reportOpt(v.report) : undefined;
     const tty = process.stderr.isTTY;
-    if (tty) opts.onProgress = (done, total) => process.stderr.write(`\rperfemu lab: ${done}/${total} points${done === total ? '\n' : ''}`);
+    if (tty) {
+      opts.onProgress = (done, total, running) => process.stderr.write(`\rperfemu lab: ${done}/${total} points done` +
+        (running.length ? `; running: ${running.map((f) => `${Math.round(f * 100)}%`).join(', ')}` : '') + (done === total ? '\n' : '\x1b[K'));
+    }
     let out: { result: LabResult; notes: LabNotes };
     try {
       out = await labWithNotes(opts);

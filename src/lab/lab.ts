@@ -62,8 +62,11 @@ export interface LabOptions {
   maxLatencyUs?: number;
   /** at most this many points at once (default: the cores) */
   concurrency?: number;
-  /** called after each point (for progress) */
-  onProgress?: (done: number, total: number) => void;
+  /**
+   * progress: called after each point, and about every half second while points run with
+   * each running point's share of virtual time done (0..1)
+   */
+  onProgress?: (done: number, total: number, running: number[]) => void;
 }
 
 /** the options as run: every default filled in, lists as lists */
@@ -281,33 +284,44 @@ type PointOut = PointResult & { extra: PointExtra };
 async function runPoints(specs: PointSpec[], o: LabOptions): Promise<PointOut[]> {
   const total = specs.length;
   let done = 0;
-  const progress = (): void => o.onProgress?.(++done, total);
-  if (total === 1) {
-    const r = simulatePoint(specs[0]!);
-    progress();
-    return [r];
-  }
-  const n = Math.min(total, o.concurrency === undefined ? availableParallelism() : validateInt('concurrency', o.concurrency, 1, 64));
-  const pool = new Piscina({
-    filename: LAB_WORKER.href, minThreads: n, maxThreads: n, concurrentTasksPerWorker: 1, idleTimeout: 1000,
-    atomics: 'disabled', resourceLimits: { maxOldGenerationSizeMb: 512 },
-  });
-  pool.on('error', () => undefined);
+  // each point reports the permille of its virtual time done in its word (any thread)
+  const sab = new SharedArrayBuffer(4 * total);
+  const permille = new Int32Array(sab);
+  const running = (): number[] => [...permille].filter((x) => x > 0 && x < 1000).map((x) => x / 1000);
+  const progress = (): void => o.onProgress?.(++done, total, running());
+  const withProgress = specs.map((s, index) => ({ ...s, progress: { sab, index } }));
+  const ticker = o.onProgress ? setInterval(() => o.onProgress?.(done, total, running()), 500) : undefined;
   try {
-    const runs = specs.map((s) => (pool.run(s) as Promise<PointOut>).then((r) => {
+    if (total === 1 && !o.onProgress) {
+      // one point and nobody watching: run it here (a worker only to keep the event loop free)
+      const r = simulatePoint(withProgress[0]!);
       progress();
-      return r;
-    }));
-    const settled = await Promise.allSettled(runs);
-    const failed = settled.findIndex((s) => s.status === 'rejected');
-    if (failed >= 0) {
-      const s = specs[failed]!;
-      const reason = (settled[failed] as PromiseRejectedResult).reason as Error;
-      throw new PerfemuError('ERR_PERFEMU_LAB_POINT', `lab point pages=${s.pages} wakeupEvents=${s.wakeupEvents} watermark=${s.watermark} pollTimeoutMs=${s.pollTimeoutMs} rate=${s.rate} failed: ${reason?.message ?? reason}`);
+      return [r];
     }
-    return settled.map((s) => (s as PromiseFulfilledResult<PointOut>).value);
+    const n = Math.min(total, o.concurrency === undefined ? availableParallelism() : validateInt('concurrency', o.concurrency, 1, 64));
+    const pool = new Piscina({
+      filename: LAB_WORKER.href, minThreads: n, maxThreads: n, concurrentTasksPerWorker: 1, idleTimeout: 1000,
+      atomics: 'disabled', resourceLimits: { maxOldGenerationSizeMb: 512 },
+    });
+    pool.on('error', () => undefined);
+    try {
+      const runs = withProgress.map((s) => (pool.run(s) as Promise<PointOut>).then((r) => {
+        progress();
+        return r;
+      }));
+      const settled = await Promise.allSettled(runs);
+      const failed = settled.findIndex((s) => s.status === 'rejected');
+      if (failed >= 0) {
+        const s = specs[failed]!;
+        const reason = (settled[failed] as PromiseRejectedResult).reason as Error;
+        throw new PerfemuError('ERR_PERFEMU_LAB_POINT', `lab point pages=${s.pages} wakeupEvents=${s.wakeupEvents} watermark=${s.watermark} pollTimeoutMs=${s.pollTimeoutMs} rate=${s.rate} failed: ${reason?.message ?? reason}`);
+      }
+      return settled.map((s) => (s as PromiseFulfilledResult<PointOut>).value);
+    } finally {
+      await pool.destroy();
+    }
   } finally {
-    await pool.destroy();
+    clearInterval(ticker);
   }
 }
 

@@ -60,6 +60,8 @@ export interface PointSpec {
   noWakeups: boolean;
   durationMs: number;
   seed: number;
+  /** where to report progress: word `index` of `sab` gets the virtual time done, in permille */
+  progress?: { sab: SharedArrayBuffer; index: number };
 }
 
 export interface PointResult {
@@ -364,6 +366,9 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
 
   // ---- the run
   const noWakeups = p.noWakeups;
+  const progress = p.progress ? new Int32Array(p.progress.sab) : null;
+  const progressAt = p.progress?.index ?? 0;
+  let steps = 0;
   const payload = new Uint8Array(Math.max(p.sizeMax, LAB_MIN_SIZE) + 8);
   const words = new Uint32Array(payload.buffer, 0, 2);
   for (;;) {
@@ -382,6 +387,7 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
       continue;
     }
     const t = (top - c) / ACTOR_SPAN;
+    if ((++steps & 0x3ffff) === 0 && progress) Atomics.store(progress, progressAt, Math.floor((t / endNs) * 1000));
     if (roundRobin && !fixedSize) sizeNow[c] = p.sizeMin + prngs[c]!.below(sizeSpan);
     words[0] = t >>> 0;
     words[1] = Math.floor(t / TWO32);
@@ -419,6 +425,7 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
     }
   }
 
+  if (progress) Atomics.store(progress, progressAt, 1000);
   // ---- the end: what is still in the rings
   if (pendingTailRb >= 0) a.store(pendingTailRb + RB_DATA_TAIL, pendingTail);
   const queued = new Set(readyQueue.slice(readyAt));
