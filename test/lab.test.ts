@@ -12,6 +12,7 @@ import * as assert from 'uvu/assert';
 import { CpuPool, Kernel, PerfBuffer, lab, type KernelVersion, type LabOptions, type LabResult } from '../src/index.js';
 import { labWithNotes } from '../src/lab/lab.js';
 import { labReport } from '../src/report/lab.js';
+import { run } from '../src/cli/main.js';
 import { attrs, findChromium, pngVariety, render } from './fixtures/browser.js';
 import { assertNoWorkers } from './fixtures/workers.js';
 
@@ -276,9 +277,25 @@ const badCli: [string[], RegExp][] = [
   [['--report', 'lab.txt'], /--report must name an .html file/],
   [['--bogus'], /Unknown option '--bogus'/],
 ];
+/** runs the CLI in this process, capturing what it prints */
+async function runCli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const { log, error } = console;
+  console.log = (...a: unknown[]) => void out.push(a.join(' ') + '\n');
+  console.error = (...a: unknown[]) => void err.push(a.join(' ') + '\n');
+  try {
+    const status = await run(args);
+    return { status, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
 for (const [args, re] of badCli) {
-  test(`bad input (CLI): perfemu lab ${args.join(' ')} -> one line, exit 2`, () => {
-    const r = spawnSync(process.execPath, [cli, 'lab', ...args], { encoding: 'utf8', timeout: 30_000 });
+  test(`bad input (CLI): perfemu lab ${args.join(' ')} -> one line, exit 2`, async () => {
+    const r = await runCli(['lab', ...args]);
     assert.is(r.status, 2, r.stderr);
     assert.match(r.stderr, re);
     assert.is(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
@@ -286,25 +303,25 @@ for (const [args, re] of badCli) {
   });
 }
 
-test('CLI: a sweep with limits prints the table and the recommendation; --json parses; --help is true', () => {
+test('CLI: a sweep with limits prints the table and the recommendation; --json parses; --help is true', async () => {
   const args = ['lab', '--cpus', '2', '--rate', '100000', '--pages', '1,8', '--wakeup-events', '1,16', '--duration-ms', '30', '--max-loss', '0.001'];
   const t = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000 });
   assert.is(t.status, 0, t.stderr);
   assert.match(t.stdout, /Recommendation: \d+ pages per CPU with wakeup_events \d+/);
   assert.match(t.stdout, /\* +\d+ +\d+ ev/);
-  const j = spawnSync(process.execPath, [cli, ...args, '--json'], { encoding: 'utf8', timeout: 60_000 });
+  const j = await runCli([...args, '--json']);
   const doc = JSON.parse(j.stdout) as LabResult;
   assert.is(doc.points.length, 4);
   assert.ok(doc.recommendation);
-  const h = spawnSync(process.execPath, [cli, 'lab', '--help'], { encoding: 'utf8' });
+  const h = await runCli(['lab', '--help']);
   for (const o of ['--cpus', '--rate', '--shape', '--size', '--trace', '--pages', '--wakeup-events', '--watermark', '--poll-timeout-ms', '--wakeup-us',
     '--record-cost-ns', '--wakeup-cost-ns', '--consumer-share', '--no-wakeups', '--duration-ms', '--seed', '--kernel', '--max-loss', '--max-latency-us', '--report', '--json']) {
     assert.ok(h.stdout.includes(o), `--help documents ${o}`);
   }
 });
 
-test('CLI: no point meets the limits: a plain statement of which limit binds', () => {
-  const r = spawnSync(process.execPath, [cli, 'lab', '--cpus', '2', '--rate', '1000000', '--pages', '1,2', '--record-cost-ns', '2000', '--duration-ms', '10', '--max-loss', '0.001'], { encoding: 'utf8', timeout: 60_000 });
+test('CLI: no point meets the limits: a plain statement of which limit binds', async () => {
+  const r = await runCli(['lab', '--cpus', '2', '--rate', '1000000', '--pages', '1,2', '--record-cost-ns', '2000', '--duration-ms', '10', '--max-loss', '0.001']);
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /No swept point meets loss rate <= 0\.001: the loss limit binds: the lowest loss rate is .*the reader is busy all the time: at 2000 ns per record it reads at most 500,000 records\/s against 2,000,000 offered/);
 });
