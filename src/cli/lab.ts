@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { KERNEL_VERSIONS } from '../index.js';
 import { MAX_OUTPUT_BYTES } from '../emulator.js';
 import { count, table } from '../format.js';
-import { fmtRate, labWithNotes, parseShape, wakeupLabel, type LabOptions, type LabResult, type LabNotes } from '../lab/lab.js';
+import { fmtRate, labWithNotes, parseShape, type LabOptions, type LabResult, type LabNotes } from '../lab/lab.js';
 import { LAB_MIN_SIZE } from '../lab/sim.js';
 import { labReport } from '../report/lab.js';
 import { intOpt, kernelOpt, reportOpt, type Command } from './command.js';
@@ -208,4 +208,3 @@ function bytes(b: number): string {
   if (b >= 2 ** 20) return `${(b / 2 ** 20).toFixed(1)} MiB`;
   return `${Math.round(b / 1024)} KiB`;
 }
-void wakeupLabel;
