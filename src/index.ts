@@ -30,3 +30,4 @@ export { conform, detect, type ConformOptions, type ConformResult, type ConformR
 export { runCampaign, type CampaignRunOptions, type CampaignProgress } from './campaign/run.js';
 export { mergeResults, sameCampaign, type CampaignSpec, type CampaignResult, type CampaignFinding, type MergedCampaign } from './campaign/result.js';
 export { shardSlice, coverage, type Range as SeedRange, type Shard } from './campaign/shard.js';
+export { lab, type LabOptions, type LabResult, type LabResolvedOptions, type LabRecommendation, type LabPoint, type LabTraceRow } from './lab/lab.js';

@@ -14,6 +14,7 @@ import { demoCommand } from './demo.js';
 import { recorderCommand } from './recorder.js';
 import { campaignCommand } from './campaign.js';
 import { mergeCommand } from './merge.js';
+import { labCommand } from './lab.js';
 import { exploreCommand, replayCommand } from './explore.js';
 import { SCENARIOS, SCENARIO_FOR_FAULT } from '../explore/scenarios.js';
 import { stressCommand } from './stress.js';
@@ -230,6 +231,7 @@ const COMMANDS: Record<string, Command> = {
   recorder: recorderCommand,
   campaign: campaignCommand,
   merge: mergeCommand,
+  lab: labCommand,
 };
 
 function version(): string {
