@@ -7,10 +7,11 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FAULTS } from '../kernel/faults.js';
 import {
-  REPLAY_FORMAT, REPLAY_VERSION, explore, formatSchedule, formatTrace, replay, replayFile, writeExclusive,
+  explore, formatSchedule, formatTrace, replay, replayFile, writeExclusive,
   type ExploreOptions, type ExploreResult, type ReplayFile,
 } from '../explore/explore.js';
 import { SCENARIOS, scenarioByName } from '../explore/scenarios.js';
+import { replayFileProblem } from '../explore/replay_file.js';
 import { UsageErrorLike } from './usage.js';
 import { exploreReport, replayReport, writeReport } from '../report/report.js';
 
@@ -77,17 +78,16 @@ export function formatExplore(r: ExploreResult, summary: string, all = false): s
 }
 
 export function replayCommand(path: string, o: { json: boolean; all: boolean; report?: string }): number {
-  let rf: ReplayFile;
+  let doc: unknown;
   try {
-    rf = JSON.parse(readFileSync(path, 'utf8')) as ReplayFile;
+    doc = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new UsageErrorLike(`cannot read replay file ${path}: ${(err as Error).message}`);
+    throw new UsageErrorLike(`cannot read replay file ${path}: ${(err as Error).message.split('\n')[0]}`);
   }
-  if (rf.format !== REPLAY_FORMAT || rf.version !== REPLAY_VERSION) {
-    throw new UsageErrorLike(`${path} is not a perfemu replay file of version ${REPLAY_VERSION} (format ${String(rf.format)}, version ${String(rf.version)})`);
-  }
-  const scn = scenarioByName(rf.scenario);
-  if (!scn) throw new UsageErrorLike(`${path}: unknown scenario '${rf.scenario}'`);
+  const problem = replayFileProblem(doc);
+  if (problem !== null) throw new UsageErrorLike(`${path} is not a valid perfemu replay file: ${problem}`);
+  const rf = doc as ReplayFile;
+  const scn = scenarioByName(rf.scenario)!;
   const ex = replay(scn, { version: rf.kernel, strict: rf.strict, ...(rf.inject ? { inject: rf.inject } : {}) }, rf.schedule);
   const got = ex.findings.find((f) => f.kind === rf.expect.kind);
   if (o.json) {

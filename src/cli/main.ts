@@ -1,6 +1,7 @@
 /**
  * The perfemu command line: one function per command, `node:util` parseArgs for options.
- * Exit codes: 0 ok, 1 the run found a problem (violations, failed checks), 2 bad usage.
+ * Exit codes (EXIT_CODES, printed by --help): 0 ok, 1 the run found a violation or a difference,
+ * 2 bad usage or bad input, 3 a replay that did not reproduce its finding.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -19,13 +20,13 @@ import { table } from '../format.js';
 
 export { UsageError } from './usage.js';
 import { UsageError } from './usage.js';
-import { intOpt, kernelOpt, reportOpt, type Command } from './command.js';
+import { intOpt, joinNegativeValues, kernelOpt, notApplicable, reportOpt, writableOpt, type Command } from './command.js';
 export { kernelOpt } from './command.js';
 
 const COMMANDS: Record<string, Command> = {
   demo: {
     summary: 'per-CPU demux you can watch: CPUs write, consumer apps read, one app exits (its slots purged), then 4.7 (the leak)',
-    usage: 'perfemu demo [--cpus N] [--apps N] [--duration S] [--kernel V] [--rate N] [--size B] [--no-compare] [--json]',
+    usage: 'perfemu demo [--cpus N] [--apps N] [--duration S] [--kernel V] [--rate N] [--size B] [--no-compare] [--report FILE] [--json]',
     options: {
       cpus: { type: 'string', default: '4' },
       apps: { type: 'string', default: '2' },
@@ -51,9 +52,8 @@ const COMMANDS: Record<string, Command> = {
     async run(v) {
       const cpus = intOpt('cpus', v.cpus, 2, 64);
       const apps = intOpt('apps', v.apps, 2, 64);
-      if (v.report !== undefined && !String(v.report).endsWith('.html')) throw new UsageError(`--report must name an .html file; got '${String(v.report)}'`);
       if (apps > cpus) throw new UsageError(`--apps (${apps}) must not exceed --cpus (${cpus}): every app owns at least one CPU`);
-      return demoCommand({
+      const o = {
         cpus, apps,
         durationMs: intOpt('duration', v.duration, 0, 600) * 1000,
         kernel: kernelOpt(v.kernel),
@@ -61,13 +61,13 @@ const COMMANDS: Record<string, Command> = {
         size: intOpt('size', v.size, 16, 65_000),
         compare: v.compare as boolean,
         json: v.json as boolean,
-        ...(v.report !== undefined ? { report: v.report as string } : {}),
-      });
+      };
+      return demoCommand({ ...o, ...(v.report !== undefined ? { report: reportOpt(v.report) } : {}) });
     },
   },
   stress: {
     summary: 'race stress: CPUs write while the main thread and app workers churn the map; invariants checked; faults injectable',
-    usage: 'perfemu stress [--cpus N] [--apps N] [--duration S | --ops N] [--seed N] [--kernel V] [--strict] [--max-entries N] [--inject NAME|all] [--json]',
+    usage: 'perfemu stress [--cpus N] [--apps N] [--duration S | --ops N] [--seed N] [--kernel V] [--strict] [--max-entries N] [--window-us N] [--inject NAME | --inject all [--seeds N]] [--report FILE] [--json]',
     options: {
       cpus: { type: 'string', default: '4' },
       apps: { type: 'string', default: '2' },
@@ -86,29 +86,32 @@ const COMMANDS: Record<string, Command> = {
     optionHelp: [
       ['--cpus N', 'simulated CPUs writing at full speed, one worker each, 1..64 (default 4)'],
       ['--apps N', 'app workers running random user-space actions, 0..16; the main thread is one more (default 2)'],
-      ['--duration S', 'seconds to run, 1..3600 (default 5)'],
-      ['--ops N', 'instead of a duration: actions per actor, then stop (the action sequence is then fixed by the seed)'],
+      ['--duration S', 'seconds to run, 1..3600 (default 5); with --inject all, the most each run may take (default 10)'],
+      ['--ops N', 'instead of a duration: actions per actor, then stop (the action sequence is then fixed by the seed; not with --inject all)'],
       ['--seed N', 'PRNG seed, 0..2^31-1 (default: random, printed)'],
       ['--kernel V', `${KERNEL_VERSIONS.join(', ')} (default 6.18)`],
       ['--strict', "perfemu's strict purge (compare-and-exchange): foreign entries purged must stay 0"],
       ['--max-entries N', 'slots of the shared map, 1..1024 (default 4: few slots, many collisions)'],
       ['--inject NAME', `a deliberately broken kernel: ${FAULTS.map((f) => f.name).join(', ')}; or all (each up to 10 s, a table)`],
-      ['--seeds N', 'with --inject all: seeds per fault, and as many runs of the correct kernel (default 1)'],
+      ['--seeds N', 'with --inject all only: seeds per fault (--seed, --seed+1, ...), and the correct kernel on the same seeds (default 1)'],
       ['--window-us N', "µs the release purge is preempted between its load and its exchange, 0..10000 (default 20; 0 = the kernel's timing)"],
-      ['--report FILE', 'also write a self-contained HTML report (invariants, counters, foreign purges over time, slot timeline)'],
+      ['--report FILE', 'also write a self-contained HTML report (invariants, counters, foreign purges over time, slot timeline); not with --inject all'],
       ['--json', 'print one JSON report (progress goes to stderr on a terminal only)'],
     ],
-    run(v) {
+    run(v, _p, given) {
       if (v.duration !== undefined && v.ops !== undefined) throw new UsageError('--duration and --ops exclude each other: give one');
       const inject = v.inject as string | undefined;
       if (inject !== undefined && inject !== 'all' && !FAULTS.some((f) => f.name === inject)) {
         throw new UsageError(`--inject must be one of ${FAULTS.map((f) => f.name).join(', ')}, or all; got '${inject}'`);
       }
+      if (inject === 'all') notApplicable(given, ['ops', 'report'], 'with --inject all (each fault runs until caught, at most --duration; the result is a table)');
+      else notApplicable(given, ['seeds'], 'without --inject all (give --seed for one run)');
       const seed = v.seed === undefined ? Math.floor(Math.random() * 0x7fffffff) : intOpt('seed', v.seed, 0, 0x7fffffff);
       return stressCommand({
         cpus: intOpt('cpus', v.cpus, 1, 64),
         apps: intOpt('apps', v.apps, 0, 16),
-        ...(v.ops !== undefined ? { ops: intOpt('ops', v.ops, 1, 100_000_000) } : { durationMs: intOpt('duration', v.duration ?? '5', 1, 3600) * 1000 }),
+        ...(v.ops !== undefined ? { ops: intOpt('ops', v.ops, 1, 100_000_000) }
+          : { durationMs: intOpt('duration', v.duration ?? (inject === 'all' ? '10' : '5'), 1, 3600) * 1000 }),
         seed,
         kernel: kernelOpt(v.kernel),
         strict: v.strict as boolean,
@@ -123,7 +126,7 @@ const COMMANDS: Record<string, Command> = {
   },
   explore: {
     summary: 'deterministic interleaving explorer: search schedules of a small scenario, shrink what it finds, write a replay file',
-    usage: 'perfemu explore [--scenario NAME] [--scheduler random|pct|exhaustive] [--seed N] [--bound N] [--budget N|Ns] [--kernel V] [--strict] [--inject NAME] [--out FILE] [--json]',
+    usage: 'perfemu explore [--scenario NAME] [--scheduler random|pct|exhaustive] [--seed N] [--bound N] [--budget N|Ns] [--kernel V] [--strict] [--inject NAME] [--out FILE] [--all] [--report FILE] [--json]',
     options: {
       scenario: { type: 'string' },
       scheduler: { type: 'string', default: 'exhaustive' },
@@ -152,9 +155,12 @@ const COMMANDS: Record<string, Command> = {
       ['--report FILE', 'also write a self-contained HTML report (the interleaving as swim lanes)'],
       ['--json', 'print one JSON document'],
     ],
-    run(v) {
+    run(v, _p, given) {
       const sch = v.scheduler as string;
       if (!['random', 'pct', 'exhaustive'].includes(sch)) throw new UsageError(`--scheduler must be random, pct or exhaustive; got '${sch}'`);
+      if (sch === 'exhaustive') notApplicable(given, ['seed'], 'to the exhaustive scheduler (it tries every schedule; --seed is for random and pct)');
+      if (sch === 'random') notApplicable(given, ['bound'], 'to the random scheduler (--bound is for exhaustive and pct)');
+      if (v.json) notApplicable(given, ['all'], 'with --json (the JSON trace has every access)');
       const inject = v.inject as string | undefined;
       if (inject !== undefined && !FAULTS.some((f) => f.name === inject)) throw new UsageError(`--inject must be one of ${FAULTS.map((f) => f.name).join(', ')}; got '${inject}'`);
       const budget = String(v.budget);
@@ -170,7 +176,7 @@ const COMMANDS: Record<string, Command> = {
         kernel: kernelOpt(v.kernel),
         strict: v.strict as boolean,
         ...(inject ? { inject } : {}),
-        ...(v.out !== undefined ? { out: v.out as string } : {}),
+        ...(v.out !== undefined ? { out: writableOpt('out', v.out as string) } : {}),
         json: v.json as boolean,
         all: v.all as boolean,
         ...(v.report !== undefined ? { report: reportOpt(v.report) } : {}),
@@ -179,13 +185,14 @@ const COMMANDS: Record<string, Command> = {
   },
   replay: {
     summary: 're-execute a replay file written by explore, step for step, to the same finding',
-    usage: 'perfemu replay FILE [--all] [--json]',
+    usage: 'perfemu replay FILE [--all] [--report FILE] [--json]',
     options: { all: { type: 'boolean', default: false }, report: { type: 'string' }, json: { type: 'boolean', default: false } },
     optionHelp: [['FILE', 'a replay file from perfemu explore'], ['--all', 'print every shared-memory access'],
       ['--report FILE', 'also write a self-contained HTML report (the interleaving as swim lanes)'], ['--json', 'print one JSON document']],
     positionals: 1,
-    run(v, positionals) {
+    run(v, positionals, given) {
       if (positionals.length !== 1) throw new UsageError('replay takes one FILE (a replay file written by perfemu explore)');
+      if (v.json) notApplicable(given, ['all'], 'with --json (the JSON trace has every access)');
       return replayCommand(positionals[0]!, { json: v.json as boolean, all: v.all as boolean, ...(v.report !== undefined ? { report: reportOpt(v.report) } : {}) });
     },
   },
@@ -244,8 +251,11 @@ export function helpText(): string {
     '  --help     this text; `perfemu <command> --help` for a command',
     '  --version  the perfemu version',
     '',
+    'Exit codes: 0 ok; 1 a violation or a failed check was found; 2 bad usage or a bad input file;',
+    '3 a replay file did not reproduce its finding.',
+    '',
     'Kernel versions: 4.7 (before the fix), 4.8 (commit 3b1efb196eee), 5.10 (BPF_F_PRESERVE_ELEMS), 6.18 (default).',
-    "The library: import { Kernel } from 'perfemu' (see README.md).",
+    "The library: import { Kernel } from 'perfemu' (see README.md, docs/api.md; what is modelled: docs/semantics.md).",
   ].join('\n');
 }
 
@@ -259,6 +269,8 @@ function commandHelp(name: string, c: Command): string {
     'Options:',
     ...c.optionHelp.map(([o, d]) => `  ${o.padEnd(w)}  ${d}`),
     `  ${'--help'.padEnd(w)}  this text`,
+    '',
+    'Exit codes: 0 ok; 1 a violation or a failed check was found; 2 bad usage or a bad input file; 3 not reproduced (replay).',
   ].join('\n');
 }
 
@@ -281,11 +293,15 @@ export async function run(argv: string[]): Promise<number> {
     }
     let parsed;
     try {
-      parsed = parseArgs({ args: rest, options: cmd.options, allowPositionals: (cmd.positionals ?? 0) > 0, strict: true, allowNegative: true });
+      parsed = parseArgs({
+        args: joinNegativeValues(rest, cmd.options), options: cmd.options, allowPositionals: (cmd.positionals ?? 0) > 0,
+        strict: true, allowNegative: true, tokens: true,
+      });
     } catch (err) {
       throw new UsageError(`${(err as Error).message.split('\n')[0]} (see 'perfemu ${name} --help')`);
     }
-    return await cmd.run(parsed.values, parsed.positionals);
+    const given = new Set(parsed.tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : [])));
+    return await cmd.run(parsed.values, parsed.positionals, given);
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`perfemu: ${err.message}`);

@@ -1,0 +1,132 @@
+/**
+ * What a new user trips on (issue 15): files they hand us, paths we write, numbers and options
+ * the CLI must refuse rather than ignore, the statistic it prints.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { median } from '../src/cli/stress.js';
+
+const bin = fileURLToPath(new URL('../../bin/perfemu.js', import.meta.url));
+const benchJs = fileURLToPath(new URL('../bench/index.js', import.meta.url));
+const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
+const dir = mkdtempSync(join(tmpdir(), 'perfemu-usertrips-'));
+const oneLine = (s: string) => s.trim().split('\n').length === 1;
+
+const good = {
+  format: 'perfemu-schedule', version: 1, scenario: 'purge-window', kernel: '6.18', strict: false, inject: null,
+  schedule: [0, 1], expect: { kind: 'foreign-entry-purged', violation: false, detail: 'x' },
+};
+
+test('(1) a replay file is checked field by field before it runs: one line naming the field, exit 2', () => {
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['kernel 9.9', { ...good, kernel: '9.9' }, '"kernel" must be one of'],
+    ['kernel null', { ...good, kernel: null }, '"kernel" must be one of'],
+    ['no schedule', { ...good, schedule: undefined }, '"schedule" must be an array'],
+    ['no expect', { ...good, expect: undefined }, '"expect" must be an object'],
+    ['schedule a string', { ...good, schedule: '01' }, '"schedule" must be an array'],
+    ['schedule with junk', { ...good, schedule: ['x', -1] }, '"schedule"[0] must be an integer >= 0'],
+    ['negative choice', { ...good, schedule: [0, -1] }, '"schedule"[1] must be an integer >= 0'],
+    ['inject nosuch', { ...good, inject: 'nosuch' }, '"inject" must be null or one of'],
+    ['strict yes', { ...good, strict: 'yes' }, '"strict" must be true or false'],
+    ['expect.kind missing', { ...good, expect: { violation: false, detail: '' } }, '"expect.kind"'],
+    ['unknown field', { ...good, shedule: [] }, 'unknown field "shedule"'],
+    ['scenario', { ...good, scenario: 'nope' }, '"scenario" must be one of'],
+  ];
+  for (const [name, doc, msg] of cases) {
+    const f = join(dir, `bad-${name.replace(/\W/g, '_')}.json`);
+    writeFileSync(f, JSON.stringify(doc));
+    const r = cli('replay', f);
+    assert.is(r.status, 2, `${name}: exit 2, got ${r.status}: ${r.stderr}`);
+    assert.ok(oneLine(r.stderr), `${name}: one line, got ${r.stderr}`);
+    assert.match(r.stderr, msg, name);
+    assert.not.match(r.stderr, /TypeError|    at /, `${name}: no stack trace`);
+  }
+  writeFileSync(join(dir, 'bad.json'), '{ not json');
+  const r = cli('replay', join(dir, 'bad.json'));
+  assert.equal([r.status, oneLine(r.stderr)], [2, true], r.stderr);
+});
+
+test('(1) exit codes are distinct and documented: 3 for a replay that does not reproduce', () => {
+  const f = join(dir, 'nothing.json');
+  writeFileSync(f, JSON.stringify({ ...good, schedule: [], expect: { kind: 'no-such-finding', violation: true, detail: '' } }));
+  assert.is(cli('replay', f).status, 3);
+  const h = cli('--help');
+  assert.match(h.stdout, /Exit codes: 0 ok; 1 a violation.*2 bad usage.*\n3 a replay/);
+  assert.match(cli('stress', '--help').stdout, 'Exit codes: 0 ok; 1');
+});
+
+test('(2) every output path is checked writable before the run starts', () => {
+  const cases: string[][] = [
+    ['demo', '--report', '/proc/x.html'],
+    ['stress', '--duration', '60', '--report', '/proc/x.html'],
+    ['stress', '--duration', '60', '--report', join(dir, 'no/such/dir/x.html')],
+    ['explore', '--budget', '600s', '--report', '/proc/x.html'],
+    ['explore', '--budget', '600s', '--out', '/proc/x.json'],
+  ];
+  for (const args of cases) {
+    const t0 = Date.now();
+    const r = cli(...args);
+    assert.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.ok(oneLine(r.stderr) && /cannot be written/.test(r.stderr), r.stderr);
+    assert.ok(Date.now() - t0 < 30_000, 'refused before the run');
+  }
+  const f = join(dir, 'ok.json');
+  writeFileSync(f, JSON.stringify({ ...good, schedule: [] }));
+  const r = cli('replay', f, '--report', '/proc/x.html');
+  assert.equal([r.status, /cannot be written/.test(r.stderr)], [2, true], r.stderr);
+  const b = spawnSync(process.execPath, [benchJs, '--out', '/proc/x.json', '--only', 'system'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal([b.status, /cannot be written/.test(b.stderr)], [2, true], b.stderr);
+  // a writable path is left as it was: not created by the check
+  const later = join(dir, 'later.html');
+  const s = cli('explore', '--scenario', 'nope', '--report', later);
+  assert.equal([s.status, /--scenario must be one of/.test(s.stderr)], [2, true], s.stderr);
+  assert.not.ok(existsSync(later));
+});
+
+test('(3) negative numbers give the range error, whichever form', () => {
+  for (const [cmd, opt, msg] of [
+    ['story', '--cpus', '--cpus must be an integer from 1 to 64'], ['demo', '--duration', '--duration must be an integer from 0 to 600'],
+    ['stress', '--seed', '--seed must be an integer from 0 to'], ['explore', '--bound', '--bound must be an integer from 0 to 10'],
+  ] as const) {
+    for (const args of [[opt, '-3'], [`${opt}=-3`]]) {
+      const r = cli(cmd, ...args);
+      assert.is(r.status, 2, r.stderr);
+      assert.match(r.stderr, msg);
+      assert.match(r.stderr, "got '-3'");
+    }
+  }
+});
+
+test('(4) an option that does not apply is an error, not silence', () => {
+  const cases: [string[], string][] = [
+    [['stress', '--inject', 'all', '--report', join(dir, 'r.html')], '--report does not apply with --inject all'],
+    [['stress', '--inject', 'all', '--ops', '100'], '--ops does not apply with --inject all'],
+    [['stress', '--seeds', '3'], '--seeds does not apply without --inject all'],
+    [['stress', '--inject', 'double-drop', '--seeds', '3'], '--seeds does not apply without --inject all'],
+    [['explore', '--seed', '3'], '--seed does not apply to the exhaustive scheduler'],
+    [['explore', '--scheduler', 'random', '--bound', '3'], '--bound does not apply to the random scheduler'],
+    [['replay', 'x.json', '--json', '--all'], '--all does not apply with --json'],
+  ];
+  for (const [args, msg] of cases) {
+    const r = cli(...args);
+    assert.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, msg);
+  }
+  assert.match(cli('stress', '--help').stdout, /Usage: perfemu stress .*--window-us N.*--seeds N.*--report FILE/);
+  assert.match(cli('demo', '--help').stdout, /Usage: perfemu demo .*--report FILE/);
+});
+
+test('(5) the median of an even count is the mean of the middle two, not the maximum', () => {
+  assert.is(median([3, 1]), 2);
+  assert.is(median([4, 1, 3, 2]), 2.5);
+  assert.is(median([5, 1, 9]), 5);
+  assert.is(median([]), null);
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+test.run();
