@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { median } from '../src/cli/stress.js';
+import { Kernel } from '../src/index.js';
 
 const bin = fileURLToPath(new URL('../../bin/perfemu.js', import.meta.url));
 const benchJs = fileURLToPath(new URL('../bench/index.js', import.meta.url));
@@ -126,6 +127,59 @@ test('(5) the median of an even count is the mean of the middle two, not the max
   assert.is(median([4, 1, 3, 2]), 2.5);
   assert.is(median([5, 1, 9]), 5);
   assert.is(median([]), null);
+});
+
+test('(6) hooks report the public ids: map id as inspect() shows it, file id as fileOf returns it', () => {
+  const kernel = Kernel.create({ cpus: 2, version: '6.18' });
+  const app = kernel.process('app');
+  const F = app.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 2 });
+  const ev = app.perfEventOpen({ cpu: 0 });
+  app.bpf.mapUpdateElem(F, 0, ev);
+  const mapId = kernel.inspect().maps[0]!.id;
+  const fileId = app.fileOf(F);
+  const eventId = kernel.inspect().perfEvents[0]!.id;
+  const seen: Record<string, unknown>[] = [];
+  kernel.hooks = {
+    purgeLoaded: (i) => seen.push({ hook: 'purgeLoaded', map: i.map }),
+    purged: (i) => seen.push({ hook: 'purged', map: i.map, file: i.file }),
+    released: (i) => seen.push({ hook: 'released', map: i.map, file: i.file }),
+    ringFreed: (i) => seen.push({ hook: 'ringFreed', event: i.event }),
+  };
+  app.close(F);
+  app.exit();
+  kernel.rcuBarrier();
+  kernel.hooks = {};
+  assert.equal(seen, [
+    { hook: 'purgeLoaded', map: mapId }, { hook: 'purged', map: mapId, file: fileId }, { hook: 'released', map: mapId, file: fileId },
+    { hook: 'ringFreed', event: eventId },
+  ]);
+  assert.ok(mapId !== 0 || fileId !== 1, 'the ids differ from the table indices');
+});
+
+test('(7) wrongly typed arguments are ERR_INVALID_ARG_TYPE; unknown option keys name the key and the nearest valid one', () => {
+  const kernel = Kernel.create({ cpus: 2 });
+  const app = kernel.process('app');
+  const code = (fn: () => unknown) => { try { fn(); } catch (e) { return [(e as { code?: string }).code, (e as Error).message]; } return ['no error', '']; };
+  for (const fn of [
+    () => app.close('3' as never), () => app.dup('3' as never), () => app.fileOf('3' as never), () => app.mmap('3' as never),
+    () => app.bpf.mapDeleteElem('3' as never, 0), () => app.bpf.mapUpdateElem(3, 0, '4' as never), () => app.poll(['3' as never]),
+    () => app.ioctl('3' as never, 'PERF_EVENT_IOC_ENABLE'), () => app.cpuOf('3' as never),
+  ]) assert.is(code(fn)[0], 'ERR_INVALID_ARG_TYPE', fn.toString());
+  assert.is(code(() => app.close(99))[0], 'EBADF', 'a number that is no fd is still EBADF');
+  let [c, m] = code(() => Kernel.create({ cpus: 2, strcit: true } as never));
+  assert.is(c, 'ERR_INVALID_ARG_VALUE');
+  assert.match(m!, "unknown key 'strcit'; did you mean 'strict'?");
+  [c, m] = code(() => Kernel.create({ cpus: 2, limits: { maxMap: 3 } } as never));
+  assert.match(m!, "unknown key 'maxMap'; did you mean 'maxMaps'?");
+  [c, m] = code(() => app.perfEventOpen({ cpu: 0, page: 8 } as never));
+  assert.match(m!, "unknown key 'page'; did you mean 'pages'?");
+  [c, m] = code(() => app.bpf.mapCreate({ type: 'array', keySize: 4, valueSize: 4, maxEntry: 1 } as never));
+  assert.match(m!, "unknown key 'maxEntry'; did you mean 'maxEntries'?");
+  [c, m] = code(() => kernel.process('x', { privileges: true } as never));
+  assert.match(m!, "unknown key 'privileges'; did you mean 'privileged'?");
+  [c, m] = code(() => { kernel.hooks = { purgeLoad: () => {} } as never; });
+  assert.match(m!, "unknown key 'purgeLoad'; did you mean 'purgeLoaded'?");
+  app.exit();
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -112,8 +112,9 @@ export function execute(scn: Scenario, opts: RunOptions, sched: Scheduler, wantT
     }) as T);
   const rh = releaseHooks(k);
   const ch = conservationHooks(k, { ringsChecked: 0 });
-  const hooks: KernelHooks = { ...kernel.hooks, purged: q(rh.purged)!, released: q(rh.released)!, ringFreed: q(ch.ringFreed)! };
-  kernel.hooks = hooks;
+  // the kernel-side hooks (internal indices), not the public Kernel.hooks (public ids)
+  const hooks: KernelHooks = { ...k.hooks, purged: q(rh.purged)!, released: q(rh.released)!, ringFreed: q(ch.ringFreed)! };
+  k.hooks = hooks;
 
   const next = actors.map(() => 0);
   const stack: number[] = [];

@@ -6,7 +6,7 @@
  */
 import { FILE_KIND_PERF, FILE_KIND_PROG, FILE_KIND_REGULAR, FMODE_READ, FMODE_WRITE } from '../arena/layout.js';
 import {
-  PerfemuError, SystemCallError, check, invalidArgType, invalidArgValue, validateInt, validateU32,
+  PerfemuError, SystemCallError, check, checkKeys, invalidArgType, optionKeys, invalidArgValue, validateInt, validateU32,
 } from '../errors.js';
 import type { Kctx } from '../kernel/context.js';
 import { EBADF, EINVAL, EMFILE, ENOTTY, ESRCH } from '../kernel/errno.js';
@@ -65,6 +65,11 @@ export interface MapCreateOptions {
   /** stands for any attr field this kernel does not know or requires to be 0 (CHECK_ATTR) */
   mapExtra?: number;
 }
+
+const PERF_EVENT_OPEN_KEYS = optionKeys<PerfEventOpenOptions>({
+  cpu: true, pid: true, type: true, config: true, inherit: true, sampleRaw: true, disabled: true, mmap: true, pages: true, wakeupEvents: true, watermark: true,
+});
+const MAP_CREATE_KEYS = optionKeys<MapCreateOptions>({ type: true, keySize: true, valueSize: true, maxEntries: true, flags: true, mapExtra: true });
 
 /** what a process needs of the kernel facade that made it */
 export interface ProcessHost {
@@ -131,8 +136,14 @@ export class Process {
   }
 
   /** @internal the file behind an fd, or -1 */
-  fileIndex(fd: number): number {
-    return this.#fds.get(fd) ?? -1;
+  fileIndex(fd: number, name = 'fd'): number {
+    return this.#fdFile(fd, name) ?? -1;
+  }
+
+  /** the file behind `fd`; an fd that is not a number is the caller's type error, not EBADF */
+  #fdFile(fd: number, name = 'fd'): number | undefined {
+    if (typeof fd !== 'number') throw invalidArgType(name, 'an integer fd', fd);
+    return this.#fds.get(fd);
   }
 
   /** @internal */
@@ -156,7 +167,7 @@ export class Process {
   /** the id of the file behind `fd` (map files' ids are the owners shown by inspect()) */
   fileOf(fd: number): number {
     const k = this.live('fileOf');
-    const f = this.#fds.get(fd);
+    const f = this.#fdFile(fd);
     if (f === undefined) throw new SystemCallError('fcntl', -EBADF, `fd ${fd}`);
     return file_serial(k, f);
   }
@@ -181,6 +192,7 @@ export class Process {
   perfEventOpen(opts: PerfEventOpenOptions): number {
     const k = this.live('perf_event_open');
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    checkKeys('options', opts, PERF_EVENT_OPEN_KEYS);
     const cpu = validateInt('cpu', opts.cpu, -1, 0x7fffffff);
     const pid = validateInt('pid', opts.pid ?? -1, -1, 0x7fffffff);
     const type = named('type', opts.type ?? PERF_TYPE_SOFTWARE, TYPE_NAMES);
@@ -327,7 +339,7 @@ export class Process {
   }
 
   #epollFile(epfd: number, syscall: string): number {
-    const f = this.#fds.get(epfd);
+    const f = this.#fdFile(epfd, 'epfd');
     if (f === undefined) throw new SystemCallError(syscall, -EBADF, `fd ${epfd}`);
     if (!this.#epolls.has(f)) throw new SystemCallError(syscall, -EINVAL, `fd ${epfd}`, 'not an epoll fd');
     return f;
@@ -338,7 +350,7 @@ export class Process {
     if (request !== 'PERF_EVENT_IOC_ENABLE' && request !== 'PERF_EVENT_IOC_DISABLE') {
       throw invalidArgValue('request', "must be 'PERF_EVENT_IOC_ENABLE' or 'PERF_EVENT_IOC_DISABLE'", request);
     }
-    const f = this.#fds.get(fd);
+    const f = this.#fdFile(fd);
     if (f === undefined) throw new SystemCallError('ioctl', -EBADF, `fd ${fd}, ${request}`);
     if (file_kind(k, f) !== FILE_KIND_PERF) throw new SystemCallError('ioctl', -ENOTTY, `fd ${fd}, ${request}`);
     perf_event_enable(k, file_obj(k, f), request === 'PERF_EVENT_IOC_ENABLE');
@@ -355,7 +367,7 @@ export class Process {
 
   close(fd: number): void {
     const k = this.live('close');
-    const f = this.#fds.get(fd);
+    const f = this.#fdFile(fd);
     if (f === undefined) throw new SystemCallError('close', -EBADF, `fd ${fd}`);
     this.#fds.delete(fd);
     if (![...this.#fds.values()].includes(f)) this.#epolls.delete(f);
@@ -364,7 +376,7 @@ export class Process {
 
   dup(fd: number): number {
     const k = this.live('dup');
-    const f = this.#fds.get(fd);
+    const f = this.#fdFile(fd);
     if (f === undefined) throw new SystemCallError('dup', -EBADF, `fd ${fd}`);
     get_file(k, f);
     return this.install(f, 'dup');
@@ -400,7 +412,7 @@ export class Process {
   }
 
   #perfFile(fd: number, syscall: string): number {
-    const f = this.#fds.get(fd);
+    const f = this.#fdFile(fd);
     if (f === undefined) throw new SystemCallError(syscall, -EBADF, `fd ${fd}`);
     if (file_kind(this.#host.k, f) !== FILE_KIND_PERF) throw new SystemCallError(syscall, -EINVAL, `fd ${fd}`, 'not a perf event fd');
     return f;
@@ -440,6 +452,7 @@ export class BpfSyscalls {
   mapCreate(opts: MapCreateOptions): number {
     const k = this.#p.live('bpf');
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    checkKeys('options', opts, MAP_CREATE_KEYS);
     let mapType: number;
     if (typeof opts.type === 'string') {
       const t = MAP_TYPE_NAMES[opts.type];
@@ -471,7 +484,7 @@ export class BpfSyscalls {
     validateU32('key', key);
     validateU32('value', value);
     validateU32('flags', flags);
-    check(map_update_elem(k, this.#p.fileIndex(fd), key, this.#p.fileIndex(value), flags, this.#p), 'bpf', `BPF_MAP_UPDATE_ELEM, fd ${fd}, key ${key}, value ${value}, flags ${flags}`);
+    check(map_update_elem(k, this.#p.fileIndex(fd), key, this.#p.fileIndex(value, 'value'), flags, this.#p), 'bpf', `BPF_MAP_UPDATE_ELEM, fd ${fd}, key ${key}, value ${value}, flags ${flags}`);
   }
 
   /** BPF_MAP_LOOKUP_ELEM: a perf event array never returns its entries (always throws) */

@@ -145,7 +145,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
   });
   const k = kernel.k;
   const stats = { ringsChecked: 0 };
-  kernel.hooks = { ...releaseHooks(k, leakCheck), ...conservationHooks(k, stats), ...windowHook(o.windowUs ?? 20) };
+  k.hooks = { ...releaseHooks(k, leakCheck), ...conservationHooks(k, stats), ...windowHook(o.windowUs ?? 20) };
 
   // the loader: the pinned map the CPUs' program writes to
   const loader = kernel.process('loader');
