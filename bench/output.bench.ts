@@ -5,7 +5,7 @@
  * peer: one postMessage per record. Every implementation runs under the same policy: the
  * consumer drains a ring once 16 KiB wait (a watermark), a producer finding its ring full
  * sleeps 200 µs. Windows interleave (ours, floor, peer, rotated each round) and are labelled
- * near/far by the probe before and after (BENCH.md).
+ * near/far by the probe before and after (see bench/probe.ts).
  */
 import { Worker } from 'node:worker_threads';
 import { CpuPool } from '../src/cpus.js';

@@ -71,7 +71,7 @@ export interface KernelSnapshot {
   entriesPendingFree: number;
   rcu: { gpSeq: number; pending: { kind: string; arg: number; gp: number }[] };
   cpuCounters: CpuCounters[];
-  /** purges that removed an entry another frontend had just put in the slot (SPEC §8.1) */
+  /** purges that removed an entry another frontend had just put in the slot (docs/semantics.md, "The purge window") */
   foreignEntriesPurged: number;
   violations: Violation[];
 }

@@ -3,18 +3,35 @@
  * the CLI must refuse rather than ignore, the statistic it prints.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { median } from '../src/cli/stress.js';
+import { run } from '../src/cli/main.js';
 import { Kernel } from '../src/index.js';
 
+const root = fileURLToPath(new URL('../../', import.meta.url));
 const bin = fileURLToPath(new URL('../../bin/perfemu.js', import.meta.url));
 const benchJs = fileURLToPath(new URL('../bench/index.js', import.meta.url));
-const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
+const spawnCli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
+/** the CLI in this process (fast; every case here stops before a run starts): exit code and output */
+async function cli(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const { log, error } = console;
+  console.log = (...a: unknown[]) => void out.push(a.join(' '));
+  console.error = (...a: unknown[]) => void err.push(a.join(' '));
+  try {
+    const status = await run(args);
+    return { status, stdout: out.join('\n'), stderr: err.join('\n') };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
 const dir = mkdtempSync(join(tmpdir(), 'perfemu-usertrips-'));
 const oneLine = (s: string) => s.trim().split('\n').length === 1;
 
@@ -23,7 +40,7 @@ const good = {
   schedule: [0, 1], expect: { kind: 'foreign-entry-purged', violation: false, detail: 'x' },
 };
 
-test('(1) a replay file is checked field by field before it runs: one line naming the field, exit 2', () => {
+test('(1) a replay file is checked field by field before it runs: one line naming the field, exit 2', async () => {
   const cases: [string, Record<string, unknown>, string][] = [
     ['kernel 9.9', { ...good, kernel: '9.9' }, '"kernel" must be one of'],
     ['kernel null', { ...good, kernel: null }, '"kernel" must be one of'],
@@ -41,27 +58,27 @@ test('(1) a replay file is checked field by field before it runs: one line namin
   for (const [name, doc, msg] of cases) {
     const f = join(dir, `bad-${name.replace(/\W/g, '_')}.json`);
     writeFileSync(f, JSON.stringify(doc));
-    const r = cli('replay', f);
+    const r = await cli('replay', f);
     assert.is(r.status, 2, `${name}: exit 2, got ${r.status}: ${r.stderr}`);
     assert.ok(oneLine(r.stderr), `${name}: one line, got ${r.stderr}`);
     assert.match(r.stderr, msg, name);
     assert.not.match(r.stderr, /TypeError|    at /, `${name}: no stack trace`);
   }
   writeFileSync(join(dir, 'bad.json'), '{ not json');
-  const r = cli('replay', join(dir, 'bad.json'));
+  const r = spawnCli('replay', join(dir, 'bad.json'));
   assert.equal([r.status, oneLine(r.stderr)], [2, true], r.stderr);
 });
 
-test('(1) exit codes are distinct and documented: 3 for a replay that does not reproduce', () => {
+test('(1) exit codes are distinct and documented: 3 for a replay that does not reproduce', async () => {
   const f = join(dir, 'nothing.json');
   writeFileSync(f, JSON.stringify({ ...good, schedule: [], expect: { kind: 'no-such-finding', violation: true, detail: '' } }));
-  assert.is(cli('replay', f).status, 3);
-  const h = cli('--help');
+  assert.is(spawnCli('replay', f).status, 3);
+  const h = await cli('--help');
   assert.match(h.stdout, /Exit codes: 0 ok; 1 a violation.*2 bad usage.*\n3 a replay/);
-  assert.match(cli('stress', '--help').stdout, 'Exit codes: 0 ok; 1');
+  assert.match((await cli('stress', '--help')).stdout, 'Exit codes: 0 ok; 1');
 });
 
-test('(2) every output path is checked writable before the run starts', () => {
+test('(2) every output path is checked writable before the run starts', async () => {
   const cases: string[][] = [
     ['demo', '--report', '/proc/x.html'],
     ['stress', '--duration', '60', '--report', '/proc/x.html'],
@@ -71,31 +88,31 @@ test('(2) every output path is checked writable before the run starts', () => {
   ];
   for (const args of cases) {
     const t0 = Date.now();
-    const r = cli(...args);
+    const r = await cli(...args);
     assert.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.ok(oneLine(r.stderr) && /cannot be written/.test(r.stderr), r.stderr);
     assert.ok(Date.now() - t0 < 30_000, 'refused before the run');
   }
   const f = join(dir, 'ok.json');
   writeFileSync(f, JSON.stringify({ ...good, schedule: [] }));
-  const r = cli('replay', f, '--report', '/proc/x.html');
+  const r = await cli('replay', f, '--report', '/proc/x.html');
   assert.equal([r.status, /cannot be written/.test(r.stderr)], [2, true], r.stderr);
   const b = spawnSync(process.execPath, [benchJs, '--out', '/proc/x.json', '--only', 'system'], { encoding: 'utf8', timeout: 30_000 });
   assert.equal([b.status, /cannot be written/.test(b.stderr)], [2, true], b.stderr);
   // a writable path is left as it was: not created by the check
   const later = join(dir, 'later.html');
-  const s = cli('explore', '--scenario', 'nope', '--report', later);
+  const s = await cli('explore', '--scenario', 'nope', '--report', later);
   assert.equal([s.status, /--scenario must be one of/.test(s.stderr)], [2, true], s.stderr);
   assert.not.ok(existsSync(later));
 });
 
-test('(3) negative numbers give the range error, whichever form', () => {
+test('(3) negative numbers give the range error, whichever form', async () => {
   for (const [cmd, opt, msg] of [
     ['story', '--cpus', '--cpus must be an integer from 1 to 64'], ['demo', '--duration', '--duration must be an integer from 0 to 600'],
     ['stress', '--seed', '--seed must be an integer from 0 to'], ['explore', '--bound', '--bound must be an integer from 0 to 10'],
   ] as const) {
     for (const args of [[opt, '-3'], [`${opt}=-3`]]) {
-      const r = cli(cmd, ...args);
+      const r = await cli(cmd, ...args);
       assert.is(r.status, 2, r.stderr);
       assert.match(r.stderr, msg);
       assert.match(r.stderr, "got '-3'");
@@ -103,7 +120,7 @@ test('(3) negative numbers give the range error, whichever form', () => {
   }
 });
 
-test('(4) an option that does not apply is an error, not silence', () => {
+test('(4) an option that does not apply is an error, not silence', async () => {
   const cases: [string[], string][] = [
     [['stress', '--inject', 'all', '--report', join(dir, 'r.html')], '--report does not apply with --inject all'],
     [['stress', '--inject', 'all', '--ops', '100'], '--ops does not apply with --inject all'],
@@ -114,22 +131,22 @@ test('(4) an option that does not apply is an error, not silence', () => {
     [['replay', 'x.json', '--json', '--all'], '--all does not apply with --json'],
   ];
   for (const [args, msg] of cases) {
-    const r = cli(...args);
+    const r = await cli(...args);
     assert.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, msg);
   }
-  assert.match(cli('stress', '--help').stdout, /Usage: perfemu stress .*--window-us N.*--seeds N.*--report FILE/);
-  assert.match(cli('demo', '--help').stdout, /Usage: perfemu demo .*--report FILE/);
+  assert.match((await cli('stress', '--help')).stdout, /Usage: perfemu stress .*--window-us N.*--seeds N.*--report FILE/);
+  assert.match((await cli('demo', '--help')).stdout, /Usage: perfemu demo .*--report FILE/);
 });
 
-test('(5) the median of an even count is the mean of the middle two, not the maximum', () => {
+test('(5) the median of an even count is the mean of the middle two, not the maximum', async () => {
   assert.is(median([3, 1]), 2);
   assert.is(median([4, 1, 3, 2]), 2.5);
   assert.is(median([5, 1, 9]), 5);
   assert.is(median([]), null);
 });
 
-test('(6) hooks report the public ids: map id as inspect() shows it, file id as fileOf returns it', () => {
+test('(6) hooks report the public ids: map id as inspect() shows it, file id as fileOf returns it', async () => {
   const kernel = Kernel.create({ cpus: 2, version: '6.18' });
   const app = kernel.process('app');
   const F = app.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 2 });
@@ -156,7 +173,7 @@ test('(6) hooks report the public ids: map id as inspect() shows it, file id as 
   assert.ok(mapId !== 0 || fileId !== 1, 'the ids differ from the table indices');
 });
 
-test('(7) wrongly typed arguments are ERR_INVALID_ARG_TYPE; unknown option keys name the key and the nearest valid one', () => {
+test('(7) wrongly typed arguments are ERR_INVALID_ARG_TYPE; unknown option keys name the key and the nearest valid one', async () => {
   const kernel = Kernel.create({ cpus: 2 });
   const app = kernel.process('app');
   const code = (fn: () => unknown) => { try { fn(); } catch (e) { return [(e as { code?: string }).code, (e as Error).message]; } return ['no error', '']; };
@@ -180,6 +197,52 @@ test('(7) wrongly typed arguments are ERR_INVALID_ARG_TYPE; unknown option keys 
   [c, m] = code(() => { kernel.hooks = { purgeLoad: () => {} } as never; });
   assert.match(m!, "unknown key 'purgeLoad'; did you mean 'purgeLoaded'?");
   app.exit();
+});
+
+test('(10) docs stay inside the repo: no ../shared, SPEC, BENCH.md or scenario ids; semantics and API pages; LICENSE; maps carry their sources', async () => {
+  const files: string[] = [join(root, 'README.md')];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(ts|js|md)$/.test(e.name)) files.push(p);
+    }
+  };
+  for (const d of ['docs', 'src', 'bin', 'bench']) walk(join(root, d));
+  const bad = files.flatMap((f) => readFileSync(f, 'utf8').split('\n').map((l, i) => [f, i + 1, l] as const))
+    .filter(([, , l]) => /\.\.\/shared|SPEC|BENCH\.md|\bA[0-9]{1,2}\b/.test(l));
+  assert.equal(bad.map(([f, n, l]) => `${f.slice(root.length)}:${n}: ${l.trim()}`), []);
+  const sem = readFileSync(join(root, 'docs/semantics.md'), 'utf8');
+  for (const v of ['4.7', '4.8', '5.10', '6.18']) assert.ok(sem.includes(v), v);
+  for (const h of ['## Lifetimes', '## The release purge', '## The purge window', '## Errno ladders', '## The ring buffer', '## Race windows']) assert.ok(sem.includes(h), h);
+  for (const fn of ['perf_event_fd_array_release', '__bpf_perf_event_output', 'bpf_map_release', 'perf_output_put_handle']) assert.ok(sem.includes(fn), fn);
+  const api = readFileSync(join(root, 'docs/api.md'), 'utf8');
+  for (const w of ['AppPool.start', 'onSample?: (cpu: number, data: Uint8Array, size: number)', 'onLost?: (cpu: number, lost: number)', 'purgeLoaded?(', 'outputLoaded?(', 'outputReserved?(', 'purged?(', 'released?(', 'ringFreed?(']) {
+    assert.ok(api.includes(w), w);
+  }
+  assert.match(readFileSync(join(root, 'README.md'), 'utf8'), 'docs/semantics.md');
+  assert.match(readFileSync(join(root, 'LICENSE'), 'utf8'), /^MIT License/);
+  const maps: string[] = [];
+  const walkDist = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walkDist(join(d, e.name));
+      else if (e.name.endsWith('.js.map')) maps.push(join(d, e.name));
+    }
+  };
+  walkDist(join(root, 'dist/src'));
+  for (const m of maps) {
+    const j = JSON.parse(readFileSync(m, 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
+    assert.ok(j.sourcesContent?.length === j.sources.length && j.sourcesContent.every((s) => typeof s === 'string'), `${m} ships its sources`);
+  }
+});
+
+test('(10) every usage line names every option its help lists', async () => {
+  for (const c of ['demo', 'stress', 'explore', 'replay', 'story', 'explain']) {
+    const h = (await cli(c, '--help')).stdout;
+    const usage = /Usage: (.*)/.exec(h)![1]!;
+    const opts = [...h.matchAll(/^ {2}(--[\w-]+)/gm)].map((m) => m[1]!).filter((o) => o !== '--help');
+    for (const o of opts) assert.ok(usage.includes(o), `${c}: usage lacks ${o}: ${usage}`);
+  }
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

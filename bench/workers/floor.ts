@@ -1,6 +1,6 @@
 /**
  * The floor: the best plain SharedArrayBuffer single-producer ring write of the same records,
- * with no kernel checks (BENCH.md): header + payload by plain stores, then one Atomics.store of
+ * with no kernel checks (the floor): header + payload by plain stores, then one Atomics.store of
  * the head; when full, sleep 200 µs rather than spin. Ring: [head, tail] words, then the data.
  */
 import { parentPort, workerData } from 'node:worker_threads';

@@ -1,5 +1,5 @@
 /**
- * The naive peer (BENCH.md): one postMessage of a Uint8Array per record, at most `cap` in
+ * The naive peer (the baseline without shared memory): one postMessage of a Uint8Array per record, at most `cap` in
  * flight (the fair, capped form); the main thread counts 'message' events into word 0.
  */
 import { parentPort, workerData } from 'node:worker_threads';

@@ -47,7 +47,8 @@ export function reading(run: DemoRun): string[] {
   lines.push(`The other app(s) kept receiving: ${survivors.map((a) => `${a.name} ${n(a.received)} records`).join(', ')}.`);
   const cons = run.conservation.every((c) => c.ok);
   lines.push(`Checks: ${n(run.appResults.reduce((s, a) => s + a.received, 0))} records verified, ${run.badRecords} torn or misrouted; ` +
-    `conservation (read + lost = written + lost) ${cons ? 'holds' : 'FAILS'} on every surviving CPU; ${run.violations} kernel violations.`);
+    `on every surviving CPU, records received + losses reported to the app ${cons ? '=' : 'DIFFER FROM'} records the CPU wrote + losses the kernel counted; ` +
+    `${run.violations} kernel violations.`);
   return lines;
 }
 

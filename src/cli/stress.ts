@@ -40,7 +40,7 @@ export function formatReport(r: StressReport): string {
     ...r.invariants.map((i) => [i.name, i.result, String(i.count), i.firstMs === null ? '-' : `${(i.firstMs / 1000).toFixed(3)}s`, i.note ? `${i.rule} (${i.note})` : i.rule]),
   ]));
   lines.push('');
-  lines.push(`foreign entries purged (SPEC §8.1: a purge removed an entry another frontend had just put in; ` +
+  lines.push(`foreign entries purged (a purge removed an entry another frontend had just put in: the purge window, docs/semantics.md; ` +
     `counted, not a violation): ${n(r.foreignEntriesPurged)}${o.strict ? ' (strict purge: must be 0)' : ''}`);
   if (r.leftOver.length) lines.push(`left after everything was closed: ${r.leftOver.join(', ')}`);
   const shown = r.violations.slice(0, 8);

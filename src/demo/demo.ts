@@ -108,7 +108,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
     name: `app-${i}`,
     cpus: Array.from({ length: o.cpus }, (_, c) => c).filter((c) => c % o.apps === i),
   }));
-  // Rings wake their reader every quarter ring (a watermark), not per record: see BENCH.md.
+  // Rings wake their reader every quarter ring (a watermark), not per record: a wakeup per record would cost more than the records.
   const pages = 16;
   const apps = AppPool.start(kernel, { pinPath: DEMO_PIN, apps: appSpecs, pages, watermark: (pages * PAGE_SIZE) / 4, pollMs: 20 });
   let cpus: CpuPool | undefined;

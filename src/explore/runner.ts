@@ -7,7 +7,7 @@
  * What it can reach: every interleaving in which an operation runs entirely between two
  * accesses of the operations it preempts. What it cannot: two operations that each stop
  * half-way and alternate (A, B, A, B); with the kernel's short critical windows, the races
- * this map is known for (SPEC §8) are of the first kind.
+ * this map is known for (docs/semantics.md, "Race windows") are of the first kind.
  */
 import { describeWord } from '../arena/layout.js';
 import { Kernel, type KernelOptions } from '../emulator.js';

@@ -74,14 +74,14 @@ export function stressReport(r: StressReport): string {
     html: table(['what', 'count'], [
       ['actions (syscalls and ring reads)', r.ops], ['actions per second', r.opsPerSec], ['records written by the CPUs', r.cpu.outputs],
       ['records lost to full rings', r.cpu.lost], ['outputs into unmapped rings', r.cpu.noRing], ['records verified by readers', r.recordsVerified],
-      ['pause audits', r.audits], ['rings audited at free', r.ringsChecked], ['foreign entries purged (SPEC §8.1)', r.foreignEntriesPurged],
+      ['pause audits', r.audits], ['rings audited at free', r.ringsChecked], ['foreign entries purged (the purge window)', r.foreignEntriesPurged],
       ...Object.entries(r.cpu.errors).map(([k, v]) => [`helper returned ${esc(k)}`, v] as [string, number]),
     ], [false, true]),
   });
   const times = r.series.map((s) => s.tMs);
   sections.push({
     id: 'foreign', title: 'Foreign entries purged over time',
-    html: `<p>A purge that removed an entry another frontend had just put in the slot (the load-then-exchange window of SPEC §8.1): counted, not a violation of the kernel's contract${o.strict ? '; with the strict purge it must stay 0' : ''}.</p>` +
+    html: `<p>A purge that removed an entry another frontend had just put in the slot (the load-then-exchange window of kernel/bpf/arraymap.c perf_event_fd_array_release; see docs/semantics.md, "The purge window"): counted, not a violation of the kernel's contract${o.strict ? '; with the strict purge it must stay 0' : ''}.</p>` +
       seriesChart(r.series.map((s) => ({ tMs: s.tMs, value: s.foreign })), 'Foreign entries purged over time', 'foreign entries purged'),
   });
   const slots = r.series[0]?.slots.length ?? 0;

@@ -43,7 +43,7 @@ export interface StressOptions {
   auditMs?: number;
   /**
    * µs the release purge is preempted between its load of a slot and its exchange (default 20;
-   * 0 = as the kernel runs it): widens SPEC §8.1's window so a run reaches it.
+   * 0 = as the kernel runs it): widens the purge window (docs/semantics.md) so a run reaches it.
    */
   windowUs?: number;
   /** called about once a second */
@@ -308,7 +308,7 @@ function buildInvariants(all: Violation[], b: KernelBehaviour, leakCheck: boolea
       return { ...base, result: 'not checked' as const, note: '4.7 has no release purge' };
     }
     if (real.length) return { ...base, result: 'violated' as const };
-    if (vs.length) return { ...base, result: 'expected' as const, count: vs.length, note: "4.7's immediate fput frees an event a CPU may still be using (SPEC A21): the old kernel's behaviour" };
+    if (vs.length) return { ...base, result: 'expected' as const, count: vs.length, note: "4.7's immediate fput frees an event a CPU may still be using (4.7's perf_event_fd_array_put_ptr): the old kernel's behaviour" };
     return { ...base, result: 'ok' as const };
   });
 }
