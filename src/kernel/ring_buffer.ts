@@ -13,6 +13,7 @@ import {
 } from '../arena/layout.js';
 import type { Kctx } from './context.js';
 import { FAULT_PRODUCER_EARLY_HEAD, FAULT_READER_EARLY_TAIL } from './fault_ids.js';
+import { fault_producer_window, fault_reader_window } from './fault_windows.js';
 
 const PAGE_WORDS = PAGE_SIZE / 4;
 
@@ -84,7 +85,10 @@ export function perf_output_begin(k: Kctx, h: OutputHandle, rb: number, size: nu
   const head = (offset + total) | 0;
   i32[rb + RB_HEAD] = head;
   // FAULT_PRODUCER_EARLY_HEAD: publish before the bytes are written (breaks (A) of the diagram)
-  if (k.fault === FAULT_PRODUCER_EARLY_HEAD && i32[rb + RB_NEST] === 1) k.a.store(rb + RB_DATA_HEAD, head);
+  if (k.fault === FAULT_PRODUCER_EARLY_HEAD && i32[rb + RB_NEST] === 1) {
+    k.a.store(rb + RB_DATA_HEAD, head);
+    fault_producer_window(k, rb, offset);
+  }
   // byte trigger of the wakeup mark (always active)
   if (((head - i32[rb + RB_WAKEUP]!) >>> 0) > i32[rb + RB_WATERMARK]!) {
     i32[rb + RB_WAKEUP] = (i32[rb + RB_WAKEUP]! + i32[rb + RB_WATERMARK]!) | 0;
@@ -230,7 +234,10 @@ export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLos
   const head = k.a.load(rb + RB_DATA_HEAD); // (B): pairs with the producer's (A)
   let tail = i32[rb + RB_DATA_TAIL]!; // our own word
   // FAULT_READER_EARLY_TAIL: release the space before copying out of it (breaks (D))
-  if (k.fault === FAULT_READER_EARLY_TAIL) k.a.store(rb + RB_DATA_TAIL, head);
+  if (k.fault === FAULT_READER_EARLY_TAIL) {
+    k.a.store(rb + RB_DATA_TAIL, head);
+    fault_reader_window(k, rb, tail, head, dsize);
+  }
   const base = dataByte(rb);
   let n = 0;
   let samples = 0;
