@@ -91,7 +91,7 @@ export interface DemoRun {
   /** per surviving app's CPU: received + lost reported + lost pending == written + lost */
   conservation: { cpu: number; ok: boolean; received: number; lostReported: number; lostPending: number; written: number; lostCounted: number }[];
   violations: number;
-  /** the slot timeline, a sample every 100 ms */
+  /** the slot timeline, ~120 samples a run (every duration/120 ms, 5 to 100 ms apart) */
   timeline: TimelineSample[];
   /** when app-0 was told to exit, and when it was gone (ms since the start) */
   exitAtMs: number;
@@ -125,7 +125,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
       enoent: f.rows.map((r) => r.enoent), noRing: f.rows.map((r) => r.noRing), lost: f.rows.map((r) => r.lost),
     });
   };
-  const sampler = setInterval(sample, 100);
+  // at least ~120 samples a run, so a short run's timeline still shows what happened
+  const sampler = setInterval(sample, Math.max(5, Math.min(100, o.durationMs / 120)));
   let exitAtMs = 0;
   let exitedAtMs = 0;
   try {

@@ -209,21 +209,36 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
   const outputsNow = () => kernel.inspect().cpuCounters.reduce((s, c) => s + c.outputs, 0);
   let leftOver: string[] = [];
   record(); // the series spans the whole run: its start, each audit, its end
+  let sampler: NodeJS.Timeout | undefined;
   try {
     let lastAudit = t0;
     let lastProgress = t0;
+    let lastSample = t0;
+    // the series: ~200 samples a run (every 20 ms when the run is a number of ops), taken
+    // between the main actor's steps so a slow iteration does not thin it out
+    const sampleMs = o.ops !== undefined ? 20 : Math.max(5, durationMs / 200);
+    const sampleDue = (): void => {
+      if (performance.now() - lastSample < sampleMs) return;
+      record();
+      lastSample = performance.now();
+    };
+    // ... and while the main thread waits (audits wait for the actors to park)
+    sampler = setInterval(sampleDue, sampleMs);
     for (;;) {
       const now = performance.now();
       if (workerError) throw workerError;
       if (now - t0 >= durationMs) break;
       if (o.ops !== undefined && mainActor.ops >= maxOps && tasks.every((_, i) => Atomics.load(ctl, CTL_OPS + i + 1) >= maxOps)) break;
       if (o.stopOnViolation && violations().length > 0) break;
-      for (let i = 0; i < 32 && mainActor.ops < maxOps; i++) mainActor.step();
+      for (let i = 0; i < 32 && mainActor.ops < maxOps; i++) {
+        mainActor.step();
+        sampleDue();
+      }
       if (now - lastAudit >= (o.auditMs ?? 250)) {
         await audit();
-        record();
         lastAudit = performance.now();
       }
+      sampleDue();
       if (o.onProgress && now - lastProgress >= 1000) {
         lastProgress = now;
         const el = now - t0;
@@ -233,9 +248,11 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
       }
       await new Promise((r) => setImmediate(r)); // let the RCU ticker and the audit timers run
     }
+    clearInterval(sampler);
     await audit(); // one last look at the running system
     record();
   } finally {
+    clearInterval(sampler);
     // Shutdown: actors exit every process; the CPUs stop; the loader goes; every pin goes.
     Atomics.store(ctl, CTL_STOP, 1);
     Atomics.notify(ctl, CTL_PAUSE);
