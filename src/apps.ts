@@ -62,6 +62,7 @@ export class AppPool {
 
   static start(kernel: Kernel, opts: AppPoolOptions): AppPool {
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    if (typeof opts.pinPath !== 'string') throw invalidArgType('pinPath', 'a bpffs path string', opts.pinPath);
     if (!Array.isArray(opts.apps) || opts.apps.length === 0) throw invalidArgType('apps', 'a non-empty array', opts.apps);
     const ctls = opts.apps.map(() => new SharedArrayBuffer(appControlBytes(kernel.cpus)));
     const tasks: AppTask[] = opts.apps.map((a, i) => {

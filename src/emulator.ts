@@ -121,6 +121,7 @@ export class Kernel {
 
   /** a handle on an existing kernel, in any thread (the arena's SharedArrayBuffer) */
   static attach(sab: SharedArrayBuffer): Kernel {
+    if (!(sab instanceof SharedArrayBuffer)) throw invalidArgType('sab', 'a SharedArrayBuffer (kernel.sab)', sab);
     return new Kernel(attachArena(sab));
   }
 

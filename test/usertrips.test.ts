@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { median } from '../src/cli/stress.js';
 import { run } from '../src/cli/main.js';
-import { Kernel } from '../src/index.js';
+import { AppPool, Kernel, PerfBuffer, encodeRecord, verifyRecord } from '../src/index.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const bin = fileURLToPath(new URL('../../bin/perfemu.js', import.meta.url));
@@ -183,6 +183,14 @@ test('(7) wrongly typed arguments are ERR_INVALID_ARG_TYPE; unknown option keys 
     () => app.ioctl('3' as never, 'PERF_EVENT_IOC_ENABLE'), () => app.cpuOf('3' as never),
   ]) assert.is(code(fn)[0], 'ERR_INVALID_ARG_TYPE', fn.toString());
   assert.is(code(() => app.close(99))[0], 'EBADF', 'a number that is no fd is still EBADF');
+  const mf = app.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 2 });
+  const ev = app.perfEventOpen({ cpu: 0 });
+  for (const fn of [
+    () => app.consumeRing(ev, 'x' as never), () => app.epollCtlAdd(3, '4' as never), () => app.ioctl(ev, 3 as never),
+    () => PerfBuffer.open(app, '3' as never), () => PerfBuffer.open(app, mf, { onSample: 3 as never }), () => PerfBuffer.open(null as never, mf),
+    () => AppPool.start(kernel, { pinPath: 3 as never, apps: [{ name: 'x', cpus: [0] }] }), () => Kernel.attach(3 as never),
+    () => verifyRecord('x' as never), () => encodeRecord('x' as never, 1, 1, 16),
+  ]) assert.is(code(fn)[0], 'ERR_INVALID_ARG_TYPE', fn.toString());
   let [c, m] = code(() => Kernel.create({ cpus: 2, strcit: true } as never));
   assert.is(c, 'ERR_INVALID_ARG_VALUE');
   assert.match(m!, "unknown key 'strcit'; did you mean 'strict'?");

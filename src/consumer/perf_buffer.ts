@@ -61,6 +61,9 @@ export class PerfBuffer {
   /** perf_buffer__new: opens, maps and installs one event per CPU; undone on any error */
   static open(process: Process, mapFd: number, opts: PerfBufferOptions = {}): PerfBuffer {
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    if (typeof process !== 'object' || process === null || typeof process.epollCreate !== 'function') throw invalidArgType('process', 'a Process', process);
+    if (typeof mapFd !== 'number') throw invalidArgType('mapFd', 'an integer fd', mapFd);
+    for (const cb of ['onSample', 'onLost'] as const) if (opts[cb] !== undefined && typeof opts[cb] !== 'function') throw invalidArgType(cb, 'a function', opts[cb]);
     const cpus = opts.cpus ?? defaultCpus(process, mapFd);
     if (!Array.isArray(cpus) || cpus.length === 0) throw invalidArgType('cpus', 'a non-empty array of CPU numbers', cpus);
     const epfd = process.epollCreate();

@@ -259,6 +259,8 @@ export class Process {
    */
   consumeRing(target: RingTarget, onSample: SampleFn, onLost: LostFn = () => true, max?: number): number {
     const k = this.live('consumeRing');
+    if (typeof onSample !== 'function') throw invalidArgType('onSample', 'a function', onSample);
+    if (typeof onLost !== 'function') throw invalidArgType('onLost', 'a function', onLost);
     const f = this.#mappedFile(target, 'consumeRing');
     const rb = event_rb(k, file_obj(k, f));
     if (rb < 0) return 0;
@@ -307,6 +309,7 @@ export class Process {
   /** epoll_ctl(EPOLL_CTL_ADD, perfFd, EPOLLIN) */
   epollCtlAdd(epfd: number, perfFd: number): void {
     const k = this.live('epoll_ctl');
+    if (typeof perfFd !== 'number') throw invalidArgType('perfFd', 'an integer fd', perfFd);
     const ef = this.#epollFile(epfd, 'epoll_ctl');
     const pf = this.#perfFile(perfFd, 'epoll_ctl');
     epoll_watch(k, file_obj(k, ef), file_obj(k, pf));
@@ -347,6 +350,7 @@ export class Process {
 
   ioctl(fd: number, request: 'PERF_EVENT_IOC_ENABLE' | 'PERF_EVENT_IOC_DISABLE'): void {
     const k = this.live('ioctl');
+    if (typeof request !== 'string') throw invalidArgType('request', "'PERF_EVENT_IOC_ENABLE' or 'PERF_EVENT_IOC_DISABLE'", request);
     if (request !== 'PERF_EVENT_IOC_ENABLE' && request !== 'PERF_EVENT_IOC_DISABLE') {
       throw invalidArgValue('request', "must be 'PERF_EVENT_IOC_ENABLE' or 'PERF_EVENT_IOC_DISABLE'", request);
     }
