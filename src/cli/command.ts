@@ -77,3 +77,106 @@ export function joinNegativeValues(args: string[], options: Command['options']):
   }
   return out;
 }
+
+// ---------------------------------------------------------------------------------------
+// Option specs: each option declared once, in its command's file; the parseArgs config, the
+// help row, the usage line and the range check are all derived from that one declaration.
+
+interface Described {
+  /** what the option does (the range and the default are appended) */
+  help: string;
+  /** appended after the range and default */
+  note?: string;
+}
+export type OptionSpec = Described & (
+  | { type: 'int'; arg: string; min: number; max: number; default?: number; rangeText?: string; defaultText?: string }
+  | { type: 'flag'; default?: boolean }
+  | { type: 'kernel'; default: KernelVersion }
+  | { type: 'choice'; arg: string; choices: readonly string[]; default?: string; defaultText?: string }
+  | { type: 'report' }
+  | { type: 'path'; arg: string }
+  | { type: 'string'; arg: string; default?: string; defaultText?: string }
+);
+
+/** the value a spec parses to */
+export type OptionValue<O> =
+  O extends { type: 'int'; default: number } ? number :
+  O extends { type: 'int' } ? number | undefined :
+  O extends { type: 'flag' } ? boolean :
+  O extends { type: 'kernel' } ? KernelVersion :
+  O extends { type: 'choice' | 'string'; default: string } ? string :
+  string | undefined;
+export type OptionValues<S> = { [K in keyof S]: OptionValue<S[K]> };
+
+export interface CommandSpec<S extends Record<string, OptionSpec>> {
+  name: string;
+  summary: string;
+  /** positional arguments: name and help (replay's FILE) */
+  positionals?: { name: string; help: string }[];
+  options: S;
+  /** the options parsed and checked; `given`: those written on the command line */
+  run(o: OptionValues<S>, positionals: string[], given: ReadonlySet<string>): Promise<number> | number;
+}
+
+function optArg(name: string, o: OptionSpec): string {
+  if (o.type === 'flag') return o.default === true ? `--no-${name}` : `--${name}`;
+  if (o.type === 'kernel') return `--${name} V`;
+  if (o.type === 'report') return `--${name} FILE`;
+  return `--${name} ${o.arg}`;
+}
+
+function optHelp(o: OptionSpec): string {
+  const dflt = (d: unknown, text?: string): string => (text !== undefined ? ` (default: ${text})` : d !== undefined ? ` (default ${String(d)})` : '');
+  let s: string;
+  switch (o.type) {
+    case 'int': s = `${o.help}, ${o.rangeText ?? `${o.min}..${o.max}`}${dflt(o.default, o.defaultText)}`; break;
+    case 'kernel': s = `${o.help}${o.help ? ': ' : ''}${KERNEL_VERSIONS.join(', ')}${dflt(o.default)}`; break;
+    case 'choice': s = `${o.help}${dflt(o.default, o.defaultText)}`; break;
+    case 'string': s = `${o.help}${dflt(o.default, o.defaultText)}`; break;
+    default: s = o.help;
+  }
+  return o.note ? `${s}; ${o.note}` : s;
+}
+
+/** parses one option's raw value by its spec (the range error names the option) */
+function readOpt(name: string, o: OptionSpec, v: unknown): unknown {
+  if (v === undefined) return undefined;
+  switch (o.type) {
+    case 'int': return intOpt(name, v, o.min, o.max);
+    case 'kernel': return kernelOpt(v);
+    case 'choice':
+      if (!o.choices.includes(String(v))) throw new UsageError(`--${name} must be one of ${o.choices.join(', ')}; got '${String(v)}'`);
+      return v;
+    case 'report': return reportOpt(v, name);
+    case 'path': return writableOpt(name, String(v));
+    default: return v;
+  }
+}
+
+/** a Command from one declaration per option */
+export function command<S extends Record<string, OptionSpec>>(spec: CommandSpec<S>): Command {
+  const entries = Object.entries(spec.options) as [string, OptionSpec][];
+  const options: Command['options'] = {};
+  for (const [name, o] of entries) {
+    const d = 'default' in o ? o.default : undefined;
+    options[name] = o.type === 'flag'
+      ? { type: 'boolean', default: d === true }
+      : { type: 'string', ...(d !== undefined ? { default: String(d) } : {}) };
+  }
+  const pos = spec.positionals ?? [];
+  return {
+    summary: spec.summary,
+    usage: [`perfemu ${spec.name}`, ...pos.map((p) => p.name), ...entries.map(([n, o]) => `[${optArg(n, o)}]`)].join(' '),
+    positionals: pos.length,
+    options,
+    optionHelp: [...pos.map((p) => [p.name, p.help] as [string, string]), ...entries.map(([n, o]) => [optArg(n, o), optHelp(o)] as [string, string])],
+    run(values, positionals, given) {
+      if (positionals.length !== pos.length) {
+        throw new UsageError(`${spec.name} takes ${pos.length ? pos.map((p) => `${p.name} (${p.help})`).join(' ') : 'no arguments'}; got ${positionals.length}`);
+      }
+      const o: Record<string, unknown> = {};
+      for (const [name, s] of entries) o[name] = readOpt(name, s, values[name]);
+      return spec.run(o as OptionValues<S>, positionals, given ?? new Set());
+    },
+  };
+}

@@ -8,6 +8,48 @@ import { FAULTS } from '../kernel/faults.js';
 import { describeViolation } from '../stress/describe.js';
 import { reproduceCommand, runStress, type StressOptions, type StressProgress, type StressReport } from '../stress/engine.js';
 import { stressReport, writeReport } from '../report/report.js';
+import { command, notApplicable } from './command.js';
+import { UsageError } from './usage.js';
+
+const faultNames = FAULTS.map((f) => f.name).join(', ');
+
+export const stress = command({
+  name: 'stress',
+  summary: 'race stress: CPUs write while the main thread and app workers churn the map; invariants checked; faults injectable',
+  options: {
+    cpus: { type: 'int', arg: 'N', min: 1, max: 64, default: 4, help: 'simulated CPUs writing at full speed, one worker each' },
+    apps: { type: 'int', arg: 'N', min: 0, max: 16, default: 2, help: 'app workers running random user-space actions (the main thread is one more)' },
+    duration: { type: 'int', arg: 'S', min: 1, max: 3600, defaultText: '5; with --inject all 10, the most each run may take', help: 'seconds to run', note: 'excludes --ops' },
+    ops: { type: 'int', arg: 'N', min: 1, max: 100_000_000, help: 'actions per actor, then stop, instead of a duration (the action sequence is then fixed by the seed)', note: 'not with --inject all' },
+    seed: { type: 'int', arg: 'N', min: 0, max: 0x7fffffff, rangeText: '0..2^31-1', defaultText: 'random, printed', help: 'PRNG seed' },
+    kernel: { type: 'kernel', default: '6.18', help: '' },
+    strict: { type: 'flag', help: "perfemu's strict purge (compare-and-exchange): foreign entries purged must stay 0" },
+    'max-entries': { type: 'int', arg: 'N', min: 1, max: 1024, default: 4, help: 'slots of the shared map (few slots, many collisions)' },
+    'window-us': { type: 'int', arg: 'N', min: 0, max: 10_000, default: 20, help: "µs the release purge is preempted between its load and its exchange (0 = the kernel's timing)" },
+    inject: { type: 'string', arg: 'NAME', help: `a deliberately broken kernel: ${faultNames}; or all (each fault in turn, a table)` },
+    seeds: { type: 'int', arg: 'N', min: 1, max: 100, default: 1, help: 'with --inject all only: seeds per fault (--seed, --seed+1, ...), and the correct kernel on the same seeds' },
+    report: { type: 'report', help: 'also write a self-contained HTML report (invariants, first violations, counters, foreign purges over time, slot timeline); not with --inject all' },
+    json: { type: 'flag', help: 'print one JSON report (progress goes to stderr on a terminal only)' },
+  },
+  run(o, _p, given) {
+    if (o.duration !== undefined && o.ops !== undefined) throw new UsageError('--duration and --ops exclude each other: give one');
+    const inject = o.inject;
+    if (inject !== undefined && inject !== 'all' && !FAULTS.some((f) => f.name === inject)) {
+      throw new UsageError(`--inject must be one of ${faultNames}, or all; got '${inject}'`);
+    }
+    if (inject === 'all') notApplicable(given, ['ops', 'report'], 'with --inject all (each fault runs until caught, at most --duration; the result is a table)');
+    else notApplicable(given, ['seeds'], 'without --inject all (give --seed for one run)');
+    return stressCommand({
+      cpus: o.cpus, apps: o.apps,
+      ...(o.ops !== undefined ? { ops: o.ops } : { durationMs: (o.duration ?? (inject === 'all' ? 10 : 5)) * 1000 }),
+      seed: o.seed ?? Math.floor(Math.random() * 0x7fffffff),
+      kernel: o.kernel, strict: o.strict, maxEntries: o['max-entries'],
+      ...(inject ? { inject } : {}),
+      seeds: o.seeds, windowUs: o['window-us'], json: o.json,
+      ...(o.report !== undefined ? { report: o.report } : {}),
+    });
+  },
+});
 
 export type StressCliOptions = Pick<StressOptions, 'cpus' | 'apps' | 'durationMs' | 'ops' | 'seed' | 'kernel' | 'strict' | 'maxEntries' | 'inject'> & {
   /** with --inject all: seeds per fault */
