@@ -139,6 +139,14 @@ test('(4) an option that does not apply is an error, not silence', async () => {
   assert.match((await cli('demo', '--help')).stdout, /Usage: perfemu demo .*--report FILE/);
 });
 
+test('(4) --inject all runs the correct kernel on the same seeds even with the default --seeds 1; --duration caps each run', () => {
+  const r = spawnCli('stress', '--inject', 'all', '--duration', '1', '--seed', '7', '--cpus', '2', '--apps', '1', '--json');
+  const doc = JSON.parse(r.stdout) as { capMs: number; correctKernel: { seed: number; ok: boolean }[]; faults: { seeds: number }[] };
+  assert.is(doc.capMs, 1000);
+  assert.equal(doc.correctKernel.map((c) => [c.seed, c.ok]), [[7, true]]);
+  assert.ok(doc.faults.every((f) => f.seeds === 1));
+});
+
 test('(5) the median of an even count is the mean of the middle two, not the maximum', async () => {
   assert.is(median([3, 1]), 2);
   assert.is(median([4, 1, 3, 2]), 2.5);
@@ -216,7 +224,7 @@ test('(10) docs stay inside the repo: no ../shared, SPEC, BENCH.md or scenario i
       else if (/\.(ts|js|md)$/.test(e.name)) files.push(p);
     }
   };
-  for (const d of ['docs', 'src', 'bin', 'bench']) walk(join(root, d));
+  for (const d of ['docs', 'src', 'bin', 'bench', 'workers']) walk(join(root, d));
   const bad = files.flatMap((f) => readFileSync(f, 'utf8').split('\n').map((l, i) => [f, i + 1, l] as const))
     .filter(([, , l]) => /\.\.\/shared|SPEC|BENCH\.md|\bA[0-9]{1,2}\b/.test(l));
   assert.equal(bad.map(([f, n, l]) => `${f.slice(root.length)}:${n}: ${l.trim()}`), []);
