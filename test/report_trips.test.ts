@@ -102,7 +102,7 @@ browserTest('demo report: owner colours disjoint from data colours; 4.7 no-ring 
 });
 
 browserTest('stress report: first violations listed as the terminal prints them; >= 100 samples; legend names explained; only drawn items', async () => {
-  const r = await runStress({ cpus: 2, apps: 1, durationMs: 3000, seed: 5, kernel: '6.18', strict: false, maxEntries: 4, inject: 'double-drop' });
+  const r = await runStress({ cpus: 2, apps: 1, ops: 3000, seed: 5, kernel: '6.18', strict: false, maxEntries: 4, inject: 'double-drop' });
   assert.ok(r.violations.length > 0, 'the fault was caught');
   assert.ok(r.series.length >= 100, `${r.series.length} samples`);
   const html = stressReport(r);

@@ -161,6 +161,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
     const final = buildFrame(kernel, o.kernel, liveAfter, appSpecs, performance.now() - t0, phase, true, stopped);
     o.onFrame?.(final);
     const snap = kernel.inspect();
+    // samples taken before an app had published its map file named the owner 'file N': the
+    // same owner as the app's name, so name it so (a rename is not a replace)
+    const named = new Map(liveAfter.map((a) => [`file ${a.mapFile}`, a.name]));
+    for (const s of timeline) s.slots = s.slots.map((x) => (x !== null ? named.get(x) ?? x : x));
     return {
       kernel: o.kernel, cpus: o.cpus, apps: o.apps, durationMs: o.durationMs, rate: o.rate, exitedApp: 'app-0',
       beforeExit, final,

@@ -38,7 +38,8 @@ export function demoReport(runs: DemoRun[]): string {
             noRing: OLD_OUTPUT.includes(r.kernel)
               ? `outputs that returned 0 into no ring (nobody maps it: on ${r.kernel} the record is dropped without an error)`
               : `outputs into no ring (nobody maps it): ENOSPC on ${r.kernel}`,
-            owners: 'app-N: the consumer app whose map file (its own fd from BPF_OBJ_GET of the pinned map) put the entry in the slot; that file is the slot\'s owner.',
+            owners: 'app-N: the consumer app whose map file (its own fd from BPF_OBJ_GET of the pinned map) put the entry in the slot; that file is the slot\'s owner.' +
+              (lanes.some((l) => l.owners.some((x) => x?.startsWith('file '))) ? ' file N: a map file with id N that no app claims.' : ''),
           })),
     });
   }

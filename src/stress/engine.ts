@@ -214,16 +214,22 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
     let lastAudit = t0;
     let lastProgress = t0;
     let lastSample = t0;
-    // the series: ~200 samples a run (every 20 ms when the run is a number of ops), taken
-    // between the main actor's steps so a slow iteration does not thin it out
-    const sampleMs = o.ops !== undefined ? 20 : Math.max(5, durationMs / 200);
+    // the series: a run of N ops is sampled every N/200 of the main actor's steps (200 samples
+    // whatever the load); a timed run every duration/300 ms (a loaded machine gets fewer, as the
+    // main thread waits its turn), checked between steps so a slow iteration does not thin it out
+    const sampleMs = Math.max(5, durationMs / 300);
+    const sampleSteps = o.ops !== undefined ? Math.max(1, Math.floor(o.ops / 200)) : 0;
+    let sampledAtOps = -1;
     const sampleDue = (): void => {
-      if (performance.now() - lastSample < sampleMs) return;
+      if (sampleSteps) {
+        if (mainActor.ops === sampledAtOps || mainActor.ops % sampleSteps !== 0 || mainActor.ops >= maxOps) return;
+        sampledAtOps = mainActor.ops;
+      } else if (performance.now() - lastSample < sampleMs) return;
       record();
       lastSample = performance.now();
     };
     // ... and while the main thread waits (audits wait for the actors to park)
-    sampler = setInterval(sampleDue, sampleMs);
+    if (!sampleSteps) sampler = setInterval(sampleDue, sampleMs);
     for (;;) {
       const now = performance.now();
       if (workerError) throw workerError;
