@@ -129,6 +129,10 @@ test('(4) an option that does not apply is an error, not silence', async () => {
     [['explore', '--seed', '3'], '--seed does not apply to the exhaustive scheduler'],
     [['explore', '--scheduler', 'random', '--bound', '3'], '--bound does not apply to the random scheduler'],
     [['replay', 'x.json', '--json', '--all'], '--all does not apply with --json'],
+    [['demo', '--kernel', '4.7', '--no-compare'], '--no-compare does not apply with --kernel 4.7'],
+    [['stress', '--kernel', '4.7', '--strict'], '--strict does not apply on kernel 4.7'],
+    [['stress', '--inject', 'leak-4.7', '--window-us', '5'], '--window-us does not apply on kernel 4.7'],
+    [['explore', '--kernel', '4.7', '--strict'], '--strict does not apply on kernel 4.7'],
   ];
   for (const [args, msg] of cases) {
     const r = await cli(...args);

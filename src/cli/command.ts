@@ -14,7 +14,8 @@ export interface Command {
   positionals?: number;
   options: NonNullable<ParseArgsConfig['options']>;
   optionHelp: [string, string][];
-  /** `given`: the options the user wrote on the command line (not filled in from defaults) */
+  /** `given`: the options the user wrote on the command line, as written (`no-compare`), not
+   *  those filled in from defaults */
   run(values: Record<string, unknown>, positionals: string[], given: ReadonlySet<string>): Promise<number> | number;
 }
 

@@ -7,7 +7,7 @@ import { styleText } from 'node:util';
 import type { KernelVersion } from '../kernel/behaviour.js';
 import { runDemo, type DemoFrame, type DemoOptions, type DemoRun } from '../demo/demo.js';
 import { demoReport, writeReport } from '../report/report.js';
-import { command } from './command.js';
+import { command, notApplicable } from './command.js';
 import { UsageError } from './usage.js';
 
 export const demo = command({
@@ -24,7 +24,8 @@ export const demo = command({
     report: { type: 'report', help: 'also write a self-contained HTML report (demux diagram, slot timelines) to FILE' },
     json: { type: 'flag', help: 'print one JSON summary instead of tables' },
   },
-  run(o) {
+  run(o, _p, given) {
+    if (o.kernel === '4.7') notApplicable(given, ['no-compare'], 'with --kernel 4.7 (the comparison run is on 4.7: there is none)');
     if (o.apps > o.cpus) throw new UsageError(`--apps (${o.apps}) must not exceed --cpus (${o.cpus}): every app owns at least one CPU`);
     return demoCommand({
       cpus: o.cpus, apps: o.apps, durationMs: o.duration * 1000, kernel: o.kernel, rate: o.rate, size: o.size,

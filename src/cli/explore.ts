@@ -38,6 +38,7 @@ export const exploreCmd = command({
     if (o.scheduler === 'exhaustive') notApplicable(given, ['seed'], 'to the exhaustive scheduler (it tries every schedule; --seed is for random and pct)');
     if (o.scheduler === 'random') notApplicable(given, ['bound'], 'to the random scheduler (--bound is for exhaustive and pct)');
     if (o.json) notApplicable(given, ['all'], 'with --json (the JSON trace has every access)');
+    if (o.kernel === '4.7' || o.inject === 'leak-4.7') notApplicable(given, ['strict'], 'on kernel 4.7 (it has no release purge to make strict)');
     const m = /^(\d+)(s?)$/.exec(o.budget);
     if (!m || Number(m[1]) < 1) throw new UsageErrorLike(`--budget must be a number of schedules (1000) or of seconds (20s); got '${o.budget}'`);
     const inject = o.inject;

@@ -96,7 +96,8 @@ export async function run(argv: string[]): Promise<number> {
     } catch (err) {
       throw new UsageError(`${(err as Error).message.split('\n')[0]} (see 'perfemu ${name} --help')`);
     }
-    const given = new Set(parsed.tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : [])));
+    // the options as written (`no-compare` for --no-compare), for "does not apply" checks
+    const given = new Set(parsed.tokens.flatMap((t) => (t.kind === 'option' ? [t.rawName.replace(/^--?/, '')] : [])));
     return await cmd.run(parsed.values, parsed.positionals, given);
   } catch (err) {
     if (err instanceof UsageError) {

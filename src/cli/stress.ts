@@ -39,6 +39,9 @@ export const stress = command({
     }
     if (inject === 'all') notApplicable(given, ['ops', 'report'], 'with --inject all (each fault runs until caught, at most --duration; the result is a table)');
     else notApplicable(given, ['seeds'], 'without --inject all (give --seed for one run)');
+    if (inject !== 'all' && (o.kernel === '4.7' || inject === 'leak-4.7')) {
+      notApplicable(given, ['strict', 'window-us'], 'on kernel 4.7 (it has no release purge to make strict or to preempt)');
+    }
     return stressCommand({
       cpus: o.cpus, apps: o.apps,
       ...(o.ops !== undefined ? { ops: o.ops } : { durationMs: (o.duration ?? (inject === 'all' ? 10 : 5)) * 1000 }),
