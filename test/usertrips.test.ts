@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { median } from '../src/cli/stress.js';
 import { run } from '../src/cli/main.js';
-import { AppPool, Kernel, PerfBuffer, encodeRecord, verifyRecord } from '../src/index.js';
+import { AppPool, CpuPool, Kernel, PerfBuffer, encodeRecord, verifyRecord } from '../src/index.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const bin = fileURLToPath(new URL('../../bin/perfemu.js', import.meta.url));
@@ -216,6 +216,18 @@ test('(7) wrongly typed arguments are ERR_INVALID_ARG_TYPE; unknown option keys 
   assert.match(m!, "unknown key 'privileges'; did you mean 'privileged'?");
   [c, m] = code(() => { kernel.hooks = { purgeLoad: () => {} } as never; });
   assert.match(m!, "unknown key 'purgeLoad'; did you mean 'purgeLoaded'?");
+  [c, m] = code(() => PerfBuffer.open(app, mf, { onSampel: () => {} } as never));
+  assert.match(m!, "unknown key 'onSampel'; did you mean 'onSample'?");
+  [c, m] = code(() => AppPool.start(kernel, { pinPath: '/sys/fs/bpf/x', apps: [{ name: 'x', cpus: [0] }], pollMS: 3 } as never));
+  assert.match(m!, "unknown key 'pollMS'; did you mean 'pollMs'?");
+  [c, m] = code(() => AppPool.start(kernel, { pinPath: '/sys/fs/bpf/x', apps: [{ name: 'x', cpu: [0] }] } as never));
+  assert.match(m!, "The \"apps[0]\" object has an unknown key 'cpu'; did you mean 'cpus'?");
+  const prog = app.bpf.progLoad({ maps: [mf] });
+  [c, m] = code(() => CpuPool.start(kernel, { prog, program: { records: 1 }, stopTimeout: 5 } as never));
+  assert.match(m!, "unknown key 'stopTimeout'; did you mean 'stopTimeoutMs'?");
+  [c, m] = code(() => CpuPool.start(kernel, { prog, program: { record: 1 } } as never));
+  assert.match(m!, "unknown key 'record'; did you mean 'records'?");
+  assert.is(c, 'ERR_INVALID_ARG_VALUE');
   app.exit();
 });
 

@@ -8,7 +8,7 @@
  * the buffer unmaps and closes its events; the slots are purged when that map file's last
  * reference goes (4.8+), or deleted here with `deleteOnClose` (what libbpf's free does).
  */
-import { PerfemuError, invalidArgType, validateInt } from '../errors.js';
+import { PerfemuError, checkKeys, invalidArgType, optionKeys, validateInt } from '../errors.js';
 import type { Process } from '../process/process.js';
 import { POLLHUP } from '../process/process.js';
 
@@ -27,6 +27,10 @@ export interface PerfBufferOptions {
   /** delete the slots on close, as libbpf's perf_buffer__free does (default false) */
   deleteOnClose?: boolean;
 }
+
+const PERF_BUFFER_KEYS = optionKeys<PerfBufferOptions>({
+  cpus: true, pages: true, wakeupEvents: true, watermark: true, onSample: true, onLost: true, deleteOnClose: true,
+});
 
 export interface PerfBufferStats {
   samples: number;
@@ -63,6 +67,7 @@ export class PerfBuffer {
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
     if (typeof process !== 'object' || process === null || typeof process.epollCreate !== 'function') throw invalidArgType('process', 'a Process', process);
     if (typeof mapFd !== 'number') throw invalidArgType('mapFd', 'an integer fd', mapFd);
+    checkKeys('options', opts, PERF_BUFFER_KEYS);
     for (const cb of ['onSample', 'onLost'] as const) if (opts[cb] !== undefined && typeof opts[cb] !== 'function') throw invalidArgType(cb, 'a function', opts[cb]);
     const cpus = opts.cpus ?? defaultCpus(process, mapFd);
     if (!Array.isArray(cpus) || cpus.length === 0) throw invalidArgType('cpus', 'a non-empty array of CPU numbers', cpus);
