@@ -231,7 +231,8 @@ export function highlightStep(trace: TraceStep[]): number {
 export function swimLanes(trace: TraceStep[], title: string, all = false): string {
   if (trace.length === 0) return `<p class="empty" role="status">The schedule has no shared-memory access to show.</p>`;
   const hi = highlightStep(trace);
-  const shown = trace.filter((s) => all || isKeyAccess(s) || s.step === hi).slice(0, 240);
+  const key = trace.filter((s) => all || isKeyAccess(s) || s.step === hi);
+  const shown = key.slice(0, 240);
   const actors = [...new Set(trace.map((s) => s.actor))];
   // each box is as wide as its longest line (never clipped); the page scrolls sideways for a
   // long trace instead of shrinking it (7 px per character of 12 px text, with a margin)
@@ -258,6 +259,7 @@ export function swimLanes(trace: TraceStep[], title: string, all = false): strin
       `<text x="${x + 4}" y="${y + 13}">${esc(l1)}</text><text x="${x + 4}" y="${y + 26}">${esc(l2)}</text><text x="${x + 4}" y="${y + 38}">${esc(what)}</text></g>`);
   });
   const desc = `${shown.length} accesses in order; actors ${actors.join(', ')}; highlighted: step ${hi}`;
-  return legend([{ color: '#fde7dc', label: 'the access where the interleaving shows (thick red border)' }, { color: '#fff', label: 'a shared-memory access (hover for details)' }]) +
+  const cut = key.length > shown.length ? `<p class="note">The first ${shown.length} of ${key.length} accesses are drawn; the terminal's trace (perfemu replay FILE) has them all.</p>` : '';
+  return legend([{ color: '#fde7dc', label: 'the access where the interleaving shows (thick red border)' }, { color: '#fff', label: 'a shared-memory access (hover for details)' }]) + cut +
     `<div style="overflow-x:auto" data-scroll="">${svg(w, h, title, desc, parts.join('\n'), 'style="max-width:none"')}</div>`;
 }
