@@ -233,6 +233,8 @@ export function swimLanes(trace: TraceStep[], title: string, all = false): strin
   const hi = highlightStep(trace);
   const key = trace.filter((s) => all || isKeyAccess(s) || s.step === hi);
   const shown = key.slice(0, 240);
+  const hiStep = key.find((s) => s.step === hi);
+  if (hiStep && !shown.includes(hiStep)) shown.push(hiStep); // the telling access is always drawn
   const actors = [...new Set(trace.map((s) => s.actor))];
   // each box is as wide as its longest line (never clipped); the page scrolls sideways for a
   // long trace instead of shrinking it (7 px per character of 12 px text, with a margin)
