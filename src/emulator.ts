@@ -5,7 +5,7 @@
  */
 import { Arena, allocateArena, attachArena, kDefaultArenaConfig } from './arena/arena.js';
 import {
-  FILE_KIND_REGULAR, FMODE_READ, PERF_HEADER_SIZE, PERF_RECORD_MAX, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS, H_KERNEL_VERSION, H_FAULT, H_NEXT_PID, H_STRICT, H_T0_HI, H_T0_LO,
+  E_ID, FILE_KIND_REGULAR, FMODE_READ, PERF_HEADER_SIZE, PERF_RECORD_MAX, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS, H_KERNEL_VERSION, H_FAULT, H_NEXT_PID, H_STRICT, H_T0_HI, H_T0_LO,
   H_UNPRIV_BPF_DISABLED, type ArenaConfig,
 } from './arena/layout.js';
 import { PerfemuError, SystemCallError, checkKeys, invalidArgType, optionKeys, invalidArgValue, outOfRange, validateInt } from './errors.js';
@@ -17,12 +17,10 @@ import {
 import { FAULTS, faultByName } from './kernel/faults.js';
 import { prog_nmaps } from './kernel/bpf/core.js';
 import { map_id } from './kernel/bpf/map.js';
-import { file_serial } from './kernel/file.js';
 import { event_field } from './kernel/perf_event.js';
-import { E_ID } from './arena/layout.js';
 import { kctxOf, type Kctx, type KernelHooks } from './kernel/context.js';
 import { EBADF, EINVAL } from './kernel/errno.js';
-import { alloc_file } from './kernel/file.js';
+import { alloc_file, file_serial } from './kernel/file.js';
 import { rcu_barrier, rcu_tick, synchronize_rcu } from './kernel/rcu.js';
 import { read_violations, type Violation } from './kernel/violation.js';
 import { Process, type ProcessHost } from './process/process.js';
@@ -43,7 +41,7 @@ export interface KernelOptions {
   inject?: string;
 }
 
-const HOOK_NAMES = ['purgeLoaded', 'outputLoaded', 'outputReserved', 'purged', 'released', 'ringFreed'] as const;
+const HOOK_NAMES = optionKeys<KernelHooks>({ purgeLoaded: true, outputLoaded: true, outputReserved: true, purged: true, released: true, ringFreed: true });
 const KERNEL_OPTION_KEYS = optionKeys<KernelOptions>({ cpus: true, version: true, strict: true, limits: true, inject: true });
 
 /**
@@ -154,7 +152,7 @@ export class Kernel {
     if (typeof h !== 'object' || h === null) throw invalidArgType('hooks', 'an object', h);
     checkKeys('hooks', h, HOOK_NAMES);
     for (const name of HOOK_NAMES) {
-      const fn = h[name];
+      const fn = (h as Record<string, unknown>)[name];
       if (fn !== undefined && typeof fn !== 'function') throw invalidArgType(`hooks.${name}`, 'a function', fn);
     }
     this.#hooks = h;

@@ -10,11 +10,10 @@ import {
   explore, formatSchedule, formatTrace, replay, replayFile, writeExclusive,
   type ExploreOptions, type ExploreResult, type ReplayFile,
 } from '../explore/explore.js';
-import { SCENARIOS, scenarioByName } from '../explore/scenarios.js';
+import { SCENARIOS, SCENARIO_FOR_FAULT, scenarioByName } from '../explore/scenarios.js';
 import { replayFileProblem } from '../explore/replay_file.js';
 import { UsageErrorLike } from './usage.js';
 import { exploreReport, replayReport, writeReport } from '../report/report.js';
-import { SCENARIO_FOR_FAULT } from '../explore/scenarios.js';
 import { command, notApplicable } from './command.js';
 
 export const exploreCmd = command({
