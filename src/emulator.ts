@@ -188,6 +188,8 @@ export class Kernel {
 
   /** sysctl kernel.unprivileged_bpf_disabled (0 by default) */
   sysctl(settings: { unprivilegedBpfDisabled?: number }): void {
+    if (typeof settings !== 'object' || settings === null) throw invalidArgType('settings', 'an object', settings);
+    checkKeys('settings', settings, ['unprivilegedBpfDisabled']);
     if (settings.unprivilegedBpfDisabled !== undefined) {
       this.arena.store(H_UNPRIV_BPF_DISABLED, validateInt('unprivilegedBpfDisabled', settings.unprivilegedBpfDisabled, 0, 2));
     }
