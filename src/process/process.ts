@@ -550,6 +550,7 @@ export class BpfSyscalls {
   progLoad(opts: { maps: number[] }): number {
     const k = this.#p.live('bpf');
     if (typeof opts !== 'object' || opts === null || !Array.isArray(opts.maps)) throw invalidArgType('maps', 'an array of map fds', opts?.maps);
+    checkKeys('options', opts, ['maps']);
     const files = opts.maps.map((fd, i) => this.#p.fileIndex(validateInt(`maps[${i}]`, fd, 0, 0x7fffffff)));
     const f = check(prog_load(k, files, this.#p), 'bpf', `BPF_PROG_LOAD, maps [${opts.maps.join(', ')}]`);
     return this.#p.install(f, 'bpf');
