@@ -2,7 +2,7 @@
  * Consumer: drain throughput of the perf-buffer reader over a full ring, beside a bare walk of
  * the same bytes (the floor: headers only, tail stored once); and wake-up latency from a
  * record's publication to the poller's callback, beside a bare Atomics.notify -> Atomics.wait
- * round (BENCH.md: a distribution, never one number).
+ * round (a distribution, never one number).
  */
 import { Worker } from 'node:worker_threads';
 import { BPF_F_CURRENT_CPU } from '../src/kernel/behaviour.js';

@@ -1,8 +1,8 @@
 /**
  * `npm run bench [-- --quick] [-- --only NAME]`: every figure beside a baseline measured in
  * the same run, printed as tables and written to bench/results/<date>.json. Benchmarks measure
- * and report; they never fail the test suite. See ../shared/BENCH.md for why windows are
- * interleaved and labelled near/far.
+ * and report; they never fail the test suite. Windows are interleaved (baseline and subject
+ * alternate) so machine load affects both alike, and labelled near/far by the memory probe.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
@@ -15,6 +15,7 @@ import { Probe } from './probe.js';
 import { fmt } from './stats.js';
 import { systemBench, type SystemResult } from './system.bench.js';
 import { table } from '../src/format.js';
+import { writableOpt } from '../src/cli/command.js';
 
 const GROUPS = ['output', 'control', 'consumer', 'system', 'kernel'] as const;
 
@@ -33,6 +34,15 @@ if (values.help) {
 if (values.only !== undefined && !GROUPS.includes(values.only as (typeof GROUPS)[number])) {
   console.error(`bench: --only must be one of ${GROUPS.join(', ')}; got '${values.only}'`);
   process.exit(2);
+}
+if (values.out !== undefined) {
+  // checked before a long run, not after it
+  try {
+    writableOpt('out', values.out);
+  } catch (err) {
+    console.error(`bench: ${(err as Error).message}`);
+    process.exit(2);
+  }
 }
 const want = (g: (typeof GROUPS)[number]): boolean => values.only === undefined || values.only === g;
 const quick = values.quick;

@@ -1,11 +1,11 @@
 /**
- * The cache-line probe of BENCH.md: main and a worker bounce one Int32Array word; the round
+ * The cache-line probe: main and a worker bounce one Int32Array word; the round
  * trip reads about 110 ns when the two vCPUs sit near each other and about 500 ns when far.
  */
 import { Worker } from 'node:worker_threads';
 import type { Placement } from './stats.js';
 
-/** midway between the ~110 ns (near) and ~500 ns (far) round trips of BENCH.md */
+/** midway between the ~110 ns (near) and ~500 ns (far) round trips measured on the two placements */
 export const NEAR_FAR_NS = 300;
 
 export class Probe {

@@ -1,4 +1,4 @@
-/** Small statistics for benchmark windows (BENCH.md: report near and far apart, with min/max). */
+/** Small statistics for benchmark windows (near and far windows reported apart, with min/max). */
 export function quantile(xs: number[], q: number): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);

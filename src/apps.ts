@@ -3,7 +3,7 @@
  * until each is ready, tell one to exit, read their live counters, and collect their results.
  * Every wait is bounded; nothing is left running when wait() settles.
  */
-import { PerfemuError, invalidArgType, validateInt } from './errors.js';
+import { PerfemuError, checkKeys, invalidArgType, optionKeys, validateInt } from './errors.js';
 import type { Kernel } from './emulator.js';
 import {
   AC_BAD, AC_EVENT, AC_FILE, AC_GAPS, AC_LOST, AC_RECEIVED, APP_CMD, APP_CPU_STRIDE, APP_MAP_FILE, APP_PER_CPU,
@@ -39,6 +39,9 @@ export interface AppLive {
   perCpu: { cpu: number; event: number; file: number; received: number; lost: number; gaps: number; bad: number }[];
 }
 
+const APP_POOL_KEYS = optionKeys<AppPoolOptions>({ pinPath: true, apps: true, pages: true, wakeupEvents: true, watermark: true, pollMs: true });
+const APP_ENTRY_KEYS = optionKeys<AppSpec>({ name: true, cpus: true });
+
 export class AppCrashError extends PerfemuError {
   readonly app: string;
   constructor(app: string, cause: unknown) {
@@ -62,10 +65,15 @@ export class AppPool {
 
   static start(kernel: Kernel, opts: AppPoolOptions): AppPool {
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    checkKeys('options', opts, APP_POOL_KEYS);
+    if (typeof opts.pinPath !== 'string') throw invalidArgType('pinPath', 'a bpffs path string', opts.pinPath);
     if (!Array.isArray(opts.apps) || opts.apps.length === 0) throw invalidArgType('apps', 'a non-empty array', opts.apps);
     const ctls = opts.apps.map(() => new SharedArrayBuffer(appControlBytes(kernel.cpus)));
     const tasks: AppTask[] = opts.apps.map((a, i) => {
+      if (typeof a !== 'object' || a === null) throw invalidArgType(`apps[${i}]`, 'an object { name, cpus }', a);
+      checkKeys(`apps[${i}]`, a, APP_ENTRY_KEYS);
       if (typeof a.name !== 'string') throw invalidArgType(`apps[${i}].name`, 'a string', a.name);
+      if (!Array.isArray(a.cpus)) throw invalidArgType(`apps[${i}].cpus`, 'an array of CPU numbers', a.cpus);
       a.cpus.forEach((c, j) => validateInt(`apps[${i}].cpus[${j}]`, c, 0, kernel.cpus - 1));
       return {
         sab: kernel.sab, control: ctls[i]!, name: a.name, pinPath: opts.pinPath, cpus: a.cpus,

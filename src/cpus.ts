@@ -5,7 +5,7 @@
  * every worker is gone. Nothing is left running when wait() settles.
  */
 import { H_CPUS_PAUSED, H_CPUS_STARTED, H_STOP } from './arena/layout.js';
-import { PerfemuError, invalidArgType, invalidArgValue, validateInt } from './errors.js';
+import { PerfemuError, checkKeys, invalidArgType, invalidArgValue, optionKeys, validateInt } from './errors.js';
 import type { Kernel, ProgRef } from './emulator.js';
 import { bpf_prog_inc, bpf_prog_put, prog_nmaps } from './kernel/bpf/core.js';
 import { RECORD_MIN_BYTES } from './record.js';
@@ -64,6 +64,7 @@ export class CpuPool {
   /** Starts the CPUs; returns at once. Call wait() (after stop(), or for bounded programs). */
   static start(kernel: Kernel, opts: CpuRunOptions): CpuPool {
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    checkKeys('options', opts, CPU_RUN_KEYS);
     const prog = kernel.progIndex(opts.prog);
     const mapRef = validateInt('mapIndexInProg', opts.mapIndexInProg ?? 0, 0, prog_nmaps(kernel.k, prog) - 1);
     const cpus = opts.cpus ?? kernel.online; // offline CPUs run no program
@@ -164,8 +165,14 @@ export class CpuPool {
   }
 }
 
+const CPU_RUN_KEYS = optionKeys<CpuRunOptions>({ prog: true, mapIndexInProg: true, program: true, cpus: true, stopTimeoutMs: true, paused: true });
+const PROGRAM_KEYS = optionKeys<ProgramSpec>({
+  index: true, size: true, records: true, durationMs: true, rate: true, seed: true, backoffUs: true, payload: true, module: true, args: true,
+});
+
 function validateSpec(s: ProgramSpec, name: string): void {
   if (typeof s !== 'object' || s === null) throw invalidArgType(name, 'a program spec object', s);
+  checkKeys(name, s, PROGRAM_KEYS);
   const idx = s.index ?? 'current';
   if (idx !== 'current' && idx !== 'random') validateInt(`${name}.index`, idx, 0, 0xfffffffe);
   if (Array.isArray(s.size)) {

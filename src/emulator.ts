@@ -5,10 +5,10 @@
  */
 import { Arena, allocateArena, attachArena, kDefaultArenaConfig } from './arena/arena.js';
 import {
-  C_OFFLINE, CPU_STRIDE, FILE_KIND_REGULAR, FMODE_READ, PERF_HEADER_SIZE, PERF_RECORD_MAX, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS, H_KERNEL_VERSION, H_FAULT, H_NEXT_PID, H_STRICT, H_T0_HI, H_T0_LO,
+  C_OFFLINE, CPU_STRIDE, E_ID, FILE_KIND_REGULAR, FMODE_READ, PERF_HEADER_SIZE, PERF_RECORD_MAX, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS, H_KERNEL_VERSION, H_FAULT, H_NEXT_PID, H_STRICT, H_T0_HI, H_T0_LO,
   H_UNPRIV_BPF_DISABLED, type ArenaConfig,
 } from './arena/layout.js';
-import { PerfemuError, SystemCallError, invalidArgType, invalidArgValue, outOfRange, validateInt } from './errors.js';
+import { PerfemuError, SystemCallError, checkKeys, invalidArgType, optionKeys, invalidArgValue, outOfRange, validateInt } from './errors.js';
 import { inspect, type KernelSnapshot } from './inspect.js';
 import { BEHAVIOURS, KERNEL_VERSIONS, kDefaultKernelVersion, type KernelVersion } from './kernel/behaviour.js';
 import {
@@ -16,10 +16,12 @@ import {
 } from './kernel/bpf_trace.js';
 import { FAULTS, faultByName } from './kernel/faults.js';
 import { prog_nmaps } from './kernel/bpf/core.js';
+import { map_id } from './kernel/bpf/map.js';
+import { event_field } from './kernel/perf_event.js';
 import { kctxOf, type Kctx, type KernelHooks } from './kernel/context.js';
 import { cpu_online } from './kernel/perf_event.js';
 import { EBADF, EINVAL } from './kernel/errno.js';
-import { alloc_file } from './kernel/file.js';
+import { alloc_file, file_serial } from './kernel/file.js';
 import { rcu_barrier, rcu_tick, synchronize_rcu } from './kernel/rcu.js';
 import { read_violations, type Violation } from './kernel/violation.js';
 import { Process, fdTableEpoch, type ProcessHost } from './process/process.js';
@@ -45,6 +47,24 @@ export interface KernelOptions {
   online?: number[];
 }
 
+const HOOK_NAMES = optionKeys<KernelHooks>({ purgeLoaded: true, outputLoaded: true, outputReserved: true, purged: true, released: true, ringFreed: true });
+const KERNEL_OPTION_KEYS = optionKeys<KernelOptions>({ cpus: true, version: true, strict: true, limits: true, inject: true, online: true });
+
+/**
+ * The kernel-side hooks (table indices) that call the user's hooks with the public ids: the
+ * map's id, the file's serial (fileOf), the perf event's id.
+ */
+function publicHooks(k: Kctx, h: KernelHooks): KernelHooks {
+  const out: KernelHooks = {};
+  if (h.purgeLoaded) { const f = h.purgeLoaded; out.purgeLoaded = (i) => f({ ...i, map: map_id(k, i.map) }); }
+  if (h.outputLoaded) out.outputLoaded = h.outputLoaded;
+  if (h.outputReserved) out.outputReserved = h.outputReserved;
+  if (h.purged) { const f = h.purged; out.purged = (i) => f({ ...i, map: map_id(k, i.map), file: file_serial(k, i.file) }); }
+  if (h.released) { const f = h.released; out.released = (i) => f({ map: map_id(k, i.map), file: file_serial(k, i.file) }); }
+  if (h.ringFreed) { const f = h.ringFreed; out.ringFreed = (i) => f({ ...i, event: event_field(k, i.event, E_ID) }); }
+  return out;
+}
+
 /** a program reference for the helper: a prog fd of one of this thread's processes */
 export type ProgRef = number | { process: Process; fd: number };
 
@@ -59,6 +79,7 @@ export class Kernel {
   #procs = new Set<Process>();
   #progCache = { ref: -1, epoch: -1, prog: -1 };
   #cpus: Cpu[] = [];
+  #hooks: KernelHooks = {};
 
   private constructor(arena: Arena) {
     this.arena = arena;
@@ -68,6 +89,7 @@ export class Kernel {
   /** `ArenaClass` (internal): the explorer's arena, whose accesses are scheduling points */
   static create(opts: KernelOptions, ArenaClass?: typeof Arena): Kernel {
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    checkKeys('options', opts, KERNEL_OPTION_KEYS);
     const cpus = validateInt('cpus', opts.cpus, 1, 1024);
     const version = opts.version ?? kDefaultKernelVersion;
     if (!KERNEL_VERSIONS.includes(version)) {
@@ -78,9 +100,7 @@ export class Kernel {
     if (typeof limits !== 'object' || limits === null) throw invalidArgType('limits', 'an object', limits);
     const cfg: ArenaConfig = { cpus, ...kDefaultArenaConfig };
     for (const [key, v] of Object.entries(limits)) {
-      if (!(key in kDefaultArenaConfig)) {
-        throw invalidArgValue(`limits.${key}`, `is not a known limit (${Object.keys(kDefaultArenaConfig).join(', ')})`, key);
-      }
+      if (!(key in kDefaultArenaConfig)) checkKeys('limits', { [key]: v }, Object.keys(kDefaultArenaConfig));
       cfg[key as keyof typeof kDefaultArenaConfig] = validateInt(`limits.${key}`, v, 1, 1 << 24);
     }
     let fault = 0;
@@ -113,6 +133,7 @@ export class Kernel {
 
   /** a handle on an existing kernel, in any thread (the arena's SharedArrayBuffer) */
   static attach(sab: SharedArrayBuffer): Kernel {
+    if (!(sab instanceof SharedArrayBuffer)) throw invalidArgType('sab', 'a SharedArrayBuffer (kernel.sab)', sab);
     return new Kernel(attachArena(sab));
   }
 
@@ -137,18 +158,30 @@ export class Kernel {
     return Array.from({ length: this.cpus }, (_, c) => c).filter((c) => cpu_online(this.k, c));
   }
 
-  /** hook points for forcing interleavings (see KernelHooks); they run in this thread */
+  /**
+   * hook points for forcing interleavings (see KernelHooks); they run in this thread and see
+   * the public ids (map ids as inspect() shows them, file ids as Process.fileOf returns them).
+   * Assign the whole object: the hooks present when it is assigned are the ones called.
+   */
   get hooks(): KernelHooks {
-    return this.k.hooks;
+    return this.#hooks;
   }
   set hooks(h: KernelHooks) {
     if (typeof h !== 'object' || h === null) throw invalidArgType('hooks', 'an object', h);
-    this.k.hooks = h;
+    checkKeys('hooks', h, HOOK_NAMES);
+    for (const name of HOOK_NAMES) {
+      const fn = (h as Record<string, unknown>)[name];
+      if (fn !== undefined && typeof fn !== 'function') throw invalidArgType(`hooks.${name}`, 'a function', fn);
+    }
+    this.#hooks = h;
+    this.k.hooks = publicHooks(this.k, h);
   }
 
   /** a new process with fds 0-2 open (on a tty file) */
   process(name: string, opts: { privileged?: boolean } = {}): Process {
     if (typeof name !== 'string') throw invalidArgType('name', 'a string', name);
+    if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    checkKeys('options', opts, ['privileged']);
     if (opts.privileged !== undefined && typeof opts.privileged !== 'boolean') throw invalidArgType('privileged', 'a boolean', opts.privileged);
     const host: ProcessHost = {
       k: this.k,
@@ -174,6 +207,8 @@ export class Kernel {
 
   /** sysctl kernel.unprivileged_bpf_disabled (0 by default) */
   sysctl(settings: { unprivilegedBpfDisabled?: number }): void {
+    if (typeof settings !== 'object' || settings === null) throw invalidArgType('settings', 'an object', settings);
+    checkKeys('settings', settings, ['unprivilegedBpfDisabled']);
     if (settings.unprivilegedBpfDisabled !== undefined) {
       this.arena.store(H_UNPRIV_BPF_DISABLED, validateInt('unprivilegedBpfDisabled', settings.unprivilegedBpfDisabled, 0, 2));
     }

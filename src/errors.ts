@@ -75,3 +75,42 @@ export function validateInt(name: string, v: unknown, min: number, max: number):
 export function validateU32(name: string, v: unknown): number {
   return validateInt(name, v, 0, 0xffffffff);
 }
+
+/** the keys of an options type, listed once; the type checker makes the list complete and exact */
+export function optionKeys<T>(keys: Record<keyof T, true>): readonly string[] {
+  return Object.keys(keys);
+}
+
+/** edit distance, for naming the option a typo meant */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** the valid key nearest to `key` (a typo's intent) */
+export function nearestKey(key: string, valid: readonly string[]): string {
+  let best = valid[0]!;
+  for (const v of valid) if (distance(key.toLowerCase(), v.toLowerCase()) < distance(key.toLowerCase(), best.toLowerCase())) best = v;
+  return best;
+}
+
+/**
+ * An options object with a key we do not know is a typo, not an option to ignore:
+ * ERR_INVALID_ARG_VALUE naming the key and the nearest valid one.
+ */
+export function checkKeys(name: string, obj: object, valid: readonly string[]): void {
+  for (const key of Object.keys(obj)) {
+    if (valid.includes(key)) continue;
+    const e = new TypeError(`The "${name}" object has an unknown key '${key}'; did you mean '${nearestKey(key, valid)}'? ` +
+      `(valid keys: ${valid.join(', ')})`) as TypeError & { code: string };
+    e.code = 'ERR_INVALID_ARG_VALUE';
+    throw e;
+  }
+}

@@ -77,7 +77,7 @@ export interface KernelSnapshot {
    */
   work: { kind: string; object: number }[];
   cpuCounters: CpuCounters[];
-  /** purges that removed an entry another frontend had just put in the slot (SPEC §8.1) */
+  /** purges that removed an entry another frontend had just put in the slot (docs/semantics.md, "The purge window") */
   foreignEntriesPurged: number;
   violations: Violation[];
 }

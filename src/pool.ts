@@ -1,5 +1,5 @@
 /**
- * Long-lived tasks on piscina, one thread each (the settings ../shared/TOOLCHAIN.md verified):
+ * Long-lived tasks on piscina, one thread each (settings verified against piscina 5):
  * minThreads = maxThreads = the task count (a task that waits on another must not queue),
  * one task per worker, atomics 'disabled' (so a worker's timers keep running between tasks).
  */

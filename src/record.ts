@@ -9,6 +9,8 @@
  * (cpu, seq), so a record torn between two writes cannot pass; `check` hashes the header words
  * and the body. Little-endian, as the ring is.
  */
+import { invalidArgType } from './errors.js';
+
 export const RECORD_HEADER_BYTES = 16;
 export const RECORD_MIN_BYTES = RECORD_HEADER_BYTES;
 
@@ -24,6 +26,7 @@ function bodyWord(cpu: number, seq: number, j: number): number {
  * words); returns the check value. Bytes past `len` in the last word are don't-care.
  */
 export function encodeRecord(words: Uint32Array, cpu: number, seq: number, len: number): number {
+  if (!(words instanceof Uint32Array)) throw invalidArgType('words', 'a Uint32Array', words);
   const n = (len + 3) >>> 2;
   let h = FNV_BASIS;
   words[0] = cpu;
@@ -48,6 +51,7 @@ export type RecordCheck =
 
 /** Verifies a record read back (`data` may be longer than `len`: the kernel pads samples). */
 export function verifyRecord(data: Uint8Array): RecordCheck {
+  if (!(data instanceof Uint8Array)) throw invalidArgType('data', 'a Uint8Array', data);
   if (data.length < RECORD_HEADER_BYTES) return { ok: false, reason: `short record: ${data.length} bytes` };
   const aligned = data.byteOffset % 4 === 0 ? data : data.slice();
   const words = new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.length >>> 2);

@@ -1,4 +1,4 @@
-/** The cache-line probe's far side: answer each odd value the main thread writes (BENCH.md). */
+/** The cache-line probe's far side: answer each odd value the main thread writes (see bench/probe.ts). */
 import { workerData } from 'node:worker_threads';
 
 // word 0: the bounced value; word 1: stop; word 2: active (the worker sleeps while 0)

@@ -93,7 +93,7 @@ export const H_CUR_MAP = 16;
 export const H_CUR_ENTRY = 17;
 export const H_CUR_PROG = 18;
 export const H_CUR_PIN = 19;
-/** purges whose exchange removed an entry other than the one they checked (SPEC §8.1) */
+/** purges whose exchange removed an entry other than the one they checked (the load-then-xchg window of perf_event_fd_array_release) */
 export const H_FOREIGN_PURGED = 20;
 /** next RCU task-reader index for a thread that makes syscalls (see RCU_TASK_READERS) */
 export const H_NEXT_TASK_READER = 21;

@@ -7,12 +7,69 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FAULTS } from '../kernel/faults.js';
 import {
-  REPLAY_FORMAT, REPLAY_VERSION, explore, formatSchedule, formatTrace, replay, replayFile, writeExclusive,
+  explore, formatSchedule, formatTrace, replay, replayFile, writeExclusive,
   type ExploreOptions, type ExploreResult, type ReplayFile,
 } from '../explore/explore.js';
-import { SCENARIOS, scenarioByName } from '../explore/scenarios.js';
+import { SCENARIOS, SCENARIO_FOR_FAULT, scenarioByName } from '../explore/scenarios.js';
+import { replayFileProblem } from '../explore/replay_file.js';
 import { UsageErrorLike } from './usage.js';
 import { exploreReport, replayReport, writeReport } from '../report/report.js';
+import { command, notApplicable } from './command.js';
+
+export const exploreCmd = command({
+  name: 'explore',
+  summary: 'deterministic interleaving explorer: search schedules of a small scenario, shrink what it finds, write a replay file',
+  options: {
+    scenario: { type: 'choice', arg: 'NAME', choices: SCENARIOS.map((s) => s.name), defaultText: 'purge-window, or the one built for --inject', help: SCENARIOS.map((s) => s.name).join(', ') },
+    scheduler: { type: 'choice', arg: 'S', choices: ['random', 'pct', 'exhaustive'], default: 'exhaustive', help: 'random (seeded random walk), pct (priorities with change points), exhaustive (every schedule within --bound preemptions)' },
+    seed: { type: 'int', arg: 'N', min: 0, max: 0x7fffffff, rangeText: '0..2^31-1', default: 1, help: 'random and pct only: seed' },
+    bound: { type: 'int', arg: 'N', min: 0, max: 10, default: 2, help: 'exhaustive: preemption bound; pct: depth (not for random)' },
+    budget: { type: 'string', arg: 'N|Ns', default: '20s', help: 'stop after N schedules, or N seconds with an s' },
+    kernel: { type: 'kernel', default: '6.18', help: '' },
+    strict: { type: 'flag', help: "perfemu's strict purge" },
+    inject: { type: 'choice', arg: 'NAME', choices: FAULTS.map((f) => f.name), help: `a broken kernel: ${FAULTS.map((f) => f.name).join(', ')}` },
+    out: { type: 'path', arg: 'FILE', help: 'where to write the replay file (default ./perfemu-<scenario>-<finding>.replay.json; never overwritten)' },
+    all: { type: 'flag', help: 'print every shared-memory access of the trace (not with --json: its trace has every access)' },
+    report: { type: 'report', help: 'also write a self-contained HTML report (the interleaving as swim lanes)' },
+    json: { type: 'flag', help: 'print one JSON document' },
+  },
+  run(o, _p, given) {
+    if (o.scheduler === 'exhaustive') notApplicable(given, ['seed'], 'to the exhaustive scheduler (it tries every schedule; --seed is for random and pct)');
+    if (o.scheduler === 'random') notApplicable(given, ['bound'], 'to the random scheduler (--bound is for exhaustive and pct)');
+    if (o.json) notApplicable(given, ['all'], 'with --json (the JSON trace has every access)');
+    if (o.kernel === '4.7' || o.inject === 'leak-4.7') notApplicable(given, ['strict'], 'on kernel 4.7 (it has no release purge to make strict)');
+    const m = /^(\d+)(s?)$/.exec(o.budget);
+    if (!m || Number(m[1]) < 1) throw new UsageErrorLike(`--budget must be a number of schedules (1000) or of seconds (20s); got '${o.budget}'`);
+    const inject = o.inject;
+    return exploreCommand({
+      scenario: o.scenario ?? (inject ? SCENARIO_FOR_FAULT[inject] ?? 'purge-window' : 'purge-window'),
+      scheduler: o.scheduler as 'random' | 'pct' | 'exhaustive',
+      seed: o.seed, bound: o.bound,
+      maxSchedules: m[2] ? Number.MAX_SAFE_INTEGER : Number(m[1]),
+      maxMs: m[2] ? Number(m[1]) * 1000 : 3_600_000,
+      kernel: o.kernel, strict: o.strict,
+      ...(inject ? { inject } : {}),
+      ...(o.out !== undefined ? { out: o.out } : {}),
+      json: o.json, all: o.all,
+      ...(o.report !== undefined ? { report: o.report } : {}),
+    });
+  },
+});
+
+export const replayCmd = command({
+  name: 'replay',
+  summary: 're-execute a replay file written by explore, step for step, to the same finding',
+  positionals: [{ name: 'FILE', help: 'a replay file from perfemu explore' }],
+  options: {
+    all: { type: 'flag', help: 'print every shared-memory access (not with --json: its trace has every access)' },
+    report: { type: 'report', help: 'also write a self-contained HTML report (the interleaving as swim lanes)' },
+    json: { type: 'flag', help: 'print one JSON document' },
+  },
+  run(o, positionals, given) {
+    if (o.json) notApplicable(given, ['all'], 'with --json (the JSON trace has every access)');
+    return replayCommand(positionals[0]!, { json: o.json, all: o.all, ...(o.report !== undefined ? { report: o.report } : {}) });
+  },
+});
 
 export type ExploreCliOptions = Pick<ExploreOptions, 'scheduler' | 'seed' | 'bound' | 'maxSchedules' | 'maxMs' | 'kernel' | 'strict' | 'inject'> & {
   scenario: string;
@@ -77,17 +134,16 @@ export function formatExplore(r: ExploreResult, summary: string, all = false): s
 }
 
 export function replayCommand(path: string, o: { json: boolean; all: boolean; report?: string }): number {
-  let rf: ReplayFile;
+  let doc: unknown;
   try {
-    rf = JSON.parse(readFileSync(path, 'utf8')) as ReplayFile;
+    doc = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new UsageErrorLike(`cannot read replay file ${path}: ${(err as Error).message}`);
+    throw new UsageErrorLike(`cannot read replay file ${path}: ${(err as Error).message.split('\n')[0]}`);
   }
-  if (rf.format !== REPLAY_FORMAT || rf.version !== REPLAY_VERSION) {
-    throw new UsageErrorLike(`${path} is not a perfemu replay file of version ${REPLAY_VERSION} (format ${String(rf.format)}, version ${String(rf.version)})`);
-  }
-  const scn = scenarioByName(rf.scenario);
-  if (!scn) throw new UsageErrorLike(`${path}: unknown scenario '${rf.scenario}'`);
+  const problem = replayFileProblem(doc);
+  if (problem !== null) throw new UsageErrorLike(`${path} is not a valid perfemu replay file: ${problem}`);
+  const rf = doc as ReplayFile;
+  const scn = scenarioByName(rf.scenario)!;
   const ex = replay(scn, { version: rf.kernel, strict: rf.strict, ...(rf.inject ? { inject: rf.inject } : {}) }, rf.schedule);
   const got = ex.findings.find((f) => f.kind === rf.expect.kind);
   if (o.json) {

@@ -13,7 +13,7 @@
  * the buffer unmaps and closes its events; the slots are purged when that map file's last
  * reference goes (4.8+), or deleted here with `deleteOnClose` (what libbpf's free does).
  */
-import { PerfemuError, invalidArgType, invalidArgValue, validateInt } from '../errors.js';
+import { PerfemuError, checkKeys, invalidArgType, invalidArgValue, optionKeys, validateInt } from '../errors.js';
 import type { Kernel } from '../emulator.js';
 import { epoll_eventfd_signal } from '../kernel/eventpoll.js';
 import type { Process } from '../process/process.js';
@@ -50,6 +50,11 @@ export interface PerfBufferOptions {
   /** delete the slots on close, as libbpf's perf_buffer__free does (default false) */
   deleteOnClose?: boolean;
 }
+
+const PERF_BUFFER_KEYS = optionKeys<PerfBufferOptions>({
+  cpus: true, pages: true, wakeupEvents: true, watermark: true, overwritable: true, ownMap: true, onSample: true, onSampleAt: true,
+  onLost: true, deleteOnClose: true,
+});
 
 export interface PerfBufferStats {
   samples: number;
@@ -128,6 +133,10 @@ export class PerfBuffer {
   /** perf_buffer__new: opens, maps and installs one event per CPU; undone on any error */
   static open(process: Process, mapFd: number, opts: PerfBufferOptions = {}): PerfBuffer {
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    if (typeof process !== 'object' || process === null || typeof process.epollCreate !== 'function') throw invalidArgType('process', 'a Process', process);
+    if (typeof mapFd !== 'number') throw invalidArgType('mapFd', 'an integer fd', mapFd);
+    checkKeys('options', opts, PERF_BUFFER_KEYS);
+    for (const cb of ['onSample', 'onSampleAt', 'onLost'] as const) if (opts[cb] !== undefined && typeof opts[cb] !== 'function') throw invalidArgType(cb, 'a function', opts[cb]);
     const bool = (n: string, v: unknown): boolean => {
       if (v !== undefined && typeof v !== 'boolean') throw invalidArgType(n, 'a boolean', v);
       return v === true;

@@ -91,7 +91,7 @@ export interface DemoRun {
   /** per surviving app's CPU: received + lost reported + lost pending == written + lost */
   conservation: { cpu: number; ok: boolean; received: number; lostReported: number; lostPending: number; written: number; lostCounted: number }[];
   violations: number;
-  /** the slot timeline, a sample every 100 ms */
+  /** the slot timeline, ~120 samples a run (every duration/120 ms, 5 to 100 ms apart) */
   timeline: TimelineSample[];
   /** when app-0 was told to exit, and when it was gone (ms since the start) */
   exitAtMs: number;
@@ -108,7 +108,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
     name: `app-${i}`,
     cpus: Array.from({ length: o.cpus }, (_, c) => c).filter((c) => c % o.apps === i),
   }));
-  // Rings wake their reader every quarter ring (a watermark), not per record: see BENCH.md.
+  // Rings wake their reader every quarter ring (a watermark), not per record: a wakeup per record would cost more than the records.
   const pages = 16;
   const apps = AppPool.start(kernel, { pinPath: DEMO_PIN, apps: appSpecs, pages, watermark: (pages * PAGE_SIZE) / 4, pollMs: 20 });
   let cpus: CpuPool | undefined;
@@ -125,7 +125,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
       enoent: f.rows.map((r) => r.enoent), noRing: f.rows.map((r) => r.noRing), lost: f.rows.map((r) => r.lost),
     });
   };
-  const sampler = setInterval(sample, 100);
+  // at least ~120 samples a run, so a short run's timeline still shows what happened
+  const sampler = setInterval(sample, Math.max(5, Math.min(100, o.durationMs / 120)));
   let exitAtMs = 0;
   let exitedAtMs = 0;
   try {
@@ -160,6 +161,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
     const final = buildFrame(kernel, o.kernel, liveAfter, appSpecs, performance.now() - t0, phase, true, stopped);
     o.onFrame?.(final);
     const snap = kernel.inspect();
+    // samples taken before an app had published its map file named the owner 'file N': the
+    // same owner as the app's name, so name it so (a rename is not a replace)
+    const named = new Map(liveAfter.map((a) => [`file ${a.mapFile}`, a.name]));
+    for (const s of timeline) s.slots = s.slots.map((x) => (x !== null ? named.get(x) ?? x : x));
     return {
       kernel: o.kernel, cpus: o.cpus, apps: o.apps, durationMs: o.durationMs, rate: o.rate, exitedApp: 'app-0',
       beforeExit, final,

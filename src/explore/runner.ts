@@ -7,7 +7,7 @@
  * What it can reach: every interleaving in which an operation runs entirely between two
  * accesses of the operations it preempts. What it cannot: two operations that each stop
  * half-way and alternate (A, B, A, B); with the kernel's short critical windows, the races
- * this map is known for (SPEC §8) are of the first kind.
+ * this map is known for (docs/semantics.md, "Race windows") are of the first kind.
  */
 import { describeWord } from '../arena/layout.js';
 import { Kernel, type KernelOptions } from '../emulator.js';
@@ -110,8 +110,9 @@ export function execute(scn: Scenario, opts: RunOptions, sched: Scheduler, wantT
     }) as T);
   const rh = releaseHooks(k);
   const ch = conservationHooks(k, { ringsChecked: 0 });
-  const hooks: KernelHooks = { ...kernel.hooks, purged: q(rh.purged)!, released: q(rh.released)!, ringFreed: q(ch.ringFreed)! };
-  kernel.hooks = hooks;
+  // the kernel-side hooks (internal indices), not the public Kernel.hooks (public ids)
+  const hooks: KernelHooks = { ...k.hooks, purged: q(rh.purged)!, released: q(rh.released)!, ringFreed: q(ch.ringFreed)! };
+  k.hooks = hooks;
 
   const next = actors.map(() => 0);
   const stack: number[] = [];

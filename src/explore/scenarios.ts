@@ -21,7 +21,7 @@ function record(cpu: number, seq: number, len: number): Uint8Array {
   return new Uint8Array(words.buffer, 0, len);
 }
 
-/** SPEC §8.1 / A14: F's release purge against G's update of the same slot */
+/** the purge window (perf_event_fd_array_release): F's release purge against G's update of the same slot */
 const purgeWindow: Scenario = {
   name: 'purge-window',
   summary: "app A releases its map file F (the purge) while app B updates slot 0 through its own frontend G",
@@ -43,13 +43,13 @@ const purgeWindow: Scenario = {
       ],
       check(): Finding[] {
         const n = kernel.inspect().foreignEntriesPurged;
-        return n > 0 ? [{ kind: 'foreign-entry-purged', violation: false, detail: `A's purge removed B's fresh entry from slot 0 (foreign entries purged: ${n}): the load-then-exchange window of SPEC §8.1` }] : [];
+        return n > 0 ? [{ kind: 'foreign-entry-purged', violation: false, detail: `A's purge removed B's fresh entry from slot 0 (foreign entries purged: ${n}): the load-then-exchange window of perf_event_fd_array_release (kernel/bpf/arraymap.c; docs/semantics.md, "The purge window")` }] : [];
       },
     };
   },
 };
 
-/** SPEC §8.2 / A21: a CPU inside its read-side section against a delete and grace periods */
+/** __bpf_perf_event_output's RCU section: a CPU inside its read-side section against a delete and grace periods */
 const outputVsDelete: Scenario = {
   name: 'output-vs-delete',
   summary: 'CPU 0 outputs through slot 0 while app A deletes and refills it and the RCU machinery runs',
@@ -94,7 +94,7 @@ const updateRace: Scenario = {
   },
 };
 
-/** SPEC §6.2: one producer and one consumer on a ring that is nearly full */
+/** ring_buffer_has_space / perf_output_put_handle: one producer and one consumer on a ring that is nearly full */
 const ring: Scenario = {
   name: 'ring',
   summary: 'CPU 0 writes five 1000-byte records into a one-page ring (four fit) while app A reads it',

@@ -1,5 +1,5 @@
 /**
- * Kernel versions as data (SPEC.md, the version table and §11). Every behaviour that changed
+ * Kernel versions as data (docs/semantics.md, "Differences by version"). Every behaviour that changed
  * across kernels is a named field read here, never a version comparison inside an op.
  * Structural differences (whether a map type has `map_release`, which `map_free` it uses)
  * are ops tables chosen in kernel/bpf/arraymap.ts (ops_of) from these fields.

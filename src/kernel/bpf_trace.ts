@@ -1,11 +1,11 @@
 /**
  * kernel/trace/bpf_trace.c: the bpf_perf_event_output helper and its errno ladder, in the
- * kernel's order (SPEC §5.1): nesting (5.10+) -> flags -> index -> empty slot -> event type ->
+ * kernel's order (kernel/trace/bpf_trace.c, bpf_perf_event_output): nesting (5.10+) -> flags -> index -> empty slot -> event type ->
  * event on another CPU -> ring. Runs "as CPU `cpu`": on a CPU worker, or synchronously in any
  * thread through kernel.cpu(c).
  *
  * The read-side section spans the slot load and every use of the entry and event, so a delete,
- * replace or purge racing with it cannot free them before it is done (SPEC §8.2).
+ * replace or purge racing with it cannot free them before it is done (perf_event_fd_array_put_ptr's call_rcu).
  */
 import {
   C_E2BIG, C_EBUSY, C_EINVAL, C_ENOENT, C_ENOSPC, C_EOPNOTSUPP, C_LOST, C_NEST, C_NORB, C_OUTPUTS, CPU_STRIDE,
@@ -117,7 +117,7 @@ function count(k: Kctx, cpu: number, counter: number, ret: number): number {
 }
 
 // ---------------------------------------------------------------------------------------
-// bpf_perf_event_read / bpf_perf_event_read_value (SPEC §5.2)
+// bpf_perf_event_read / bpf_perf_event_read_value (kernel/trace/bpf_trace.c, get_map_perf_counter)
 
 /** struct bpf_perf_event_value: counter, enabled, running (u64 each) */
 export const BPF_PERF_EVENT_VALUE_SIZE = 24;

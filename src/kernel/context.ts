@@ -13,16 +13,25 @@ import type { BpfMapOps } from './bpf/map_ops.js';
  * Hook points where a test (or the explorer) can run code in the middle of a kernel
  * operation, to force an interleaving instead of hoping for it. They run on the thread that
  * performs the operation; a hook may perform syscalls or outputs itself.
+ *
+ * Set through `Kernel.hooks`, `map` is the map's id (as in inspect().maps[].id), `file` a file
+ * id (as Process.fileOf(fd) returns and inspect().files[].id shows) and `event` a perf event's
+ * id (inspect().perfEvents[].id). `entry`, `loaded`, `removed` and `rb` are opaque handles:
+ * equal numbers are the same map entry or ring. (Inside the kernel, on Kctx.hooks, map, file
+ * and event are table indices.)
  */
 export interface KernelHooks {
   /** perf_event_fd_array_release has loaded slot `index` and found its own entry there; the
-   *  exchange (or compare-exchange, strict) has not happened yet (SPEC §8.1). */
+   *  exchange (or compare-exchange, strict) has not happened yet: the window in which an
+   *  update by another file can be purged (kernel/bpf/arraymap.c, perf_event_fd_array_release). */
   purgeLoaded?: (info: { map: number; index: number; entry: number }) => void;
   /** bpf_perf_event_output on `cpu` has loaded slot `index` and the entry's event inside its
-   *  RCU read-side section, and is about to check and use them (SPEC A21). */
+   *  RCU read-side section, and is about to check and use them (kernel/trace/bpf_trace.c,
+   *  __bpf_perf_event_output). */
   outputLoaded?: (info: { cpu: number; index: number; entry: number }) => void;
   /** bpf_perf_event_output on `cpu` has reserved ring space and not yet published data_head;
-   *  an output called from here nests, as an interrupt on that CPU would (SPEC A23). */
+   *  an output called from here nests, as an interrupt on that CPU would
+   *  (kernel/events/ring_buffer.c, perf_output_begin / perf_output_put_handle). */
   outputReserved?: (info: { cpu: number; nest: number }) => void;
   /** the release purge of `file` exchanged slot `index` and got `removed` back; it had loaded
    *  and checked `loaded` (different from `removed` only when a concurrent update got in). */

@@ -13,6 +13,7 @@ import {
 } from '../arena/layout.js';
 import type { Kctx } from './context.js';
 import { FAULT_PRODUCER_EARLY_HEAD, FAULT_READER_EARLY_TAIL } from './fault_ids.js';
+import { fault_producer_window, fault_reader_window } from './fault_windows.js';
 
 const PAGE_WORDS = PAGE_SIZE / 4;
 
@@ -86,7 +87,10 @@ export function perf_output_begin(k: Kctx, h: OutputHandle, rb: number, size: nu
   const head = (backward ? offset - total : offset + total) | 0;
   i32[rb + RB_HEAD] = head;
   // FAULT_PRODUCER_EARLY_HEAD: publish before the bytes are written (breaks (A) of the diagram)
-  if (k.fault === FAULT_PRODUCER_EARLY_HEAD && i32[rb + RB_NEST] === 1) k.a.storeRelease(rb + RB_DATA_HEAD, head);
+  if (k.fault === FAULT_PRODUCER_EARLY_HEAD && i32[rb + RB_NEST] === 1) {
+    k.a.storeRelease(rb + RB_DATA_HEAD, head);
+    fault_producer_window(k, rb, offset);
+  }
   // byte trigger of the wakeup mark (always active). Backward, the kernel sets offset = head
   // and head = -head after the cmpxchg: the record starts at the new head, and the mark counts
   // the bytes written (-head).
@@ -354,8 +358,11 @@ export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLos
   const head = k.a.load(rb + RB_DATA_HEAD); // (B): pairs with the producer's (A)
   const tail = i32[rb + RB_DATA_TAIL]!; // our own word
   // FAULT_READER_EARLY_TAIL: release the space before copying out of it (breaks (D))
-  if (k.fault === FAULT_READER_EARLY_TAIL) k.a.store(rb + RB_DATA_TAIL, head);
-  if (i32[rb + RB_BACKWARD] !== 0) { // [consumer branch: write_backward]
+  if (k.fault === FAULT_READER_EARLY_TAIL) {
+    k.a.store(rb + RB_DATA_TAIL, head);
+    fault_reader_window(k, rb, tail, head, dsize);
+  }
+  if (i32[rb + RB_BACKWARD] !== 0) { // write_backward
     // newest first, so only the whole unread region can be released: `max` does not apply
     // (a callback's early stop drops the older records)
     ring_walk(k, rb, head, tail, onSample, onLost, Infinity, false, onSampleAt);

@@ -73,7 +73,7 @@ export function arena_ms(k: Kctx): number {
 
 /**
  * A violation that is the emulated kernel's own behaviour, not a bug: before 4.8 a put was an
- * immediate fput, so a CPU may still use a perf event whose file was just released (SPEC A21).
+ * immediate fput, so a CPU may still use a perf event whose file was just released (kernel/bpf/arraymap.c of 4.7, perf_event_fd_array_put_ptr: fput without call_rcu).
  */
 export function is_old_kernel_behaviour(b: KernelBehaviour, v: Violation): boolean {
   return !b.putDeferred && v.kind === 'use-after-free-event';

@@ -6,7 +6,7 @@
  */
 import { FILE_KIND_EPOLL, FILE_KIND_MAP, FILE_KIND_PERF, FILE_KIND_PROG, FILE_KIND_REGULAR, FMODE_READ, FMODE_WRITE } from '../arena/layout.js';
 import {
-  PerfemuError, SystemCallError, check, invalidArgType, invalidArgValue, validateInt, validateU32,
+  PerfemuError, SystemCallError, check, checkKeys, invalidArgType, optionKeys, invalidArgValue, validateInt, validateU32,
 } from '../errors.js';
 import type { Kctx } from '../kernel/context.js';
 import { EBADF, EINVAL, EMFILE, ENODEV, ENOTTY, ESRCH } from '../kernel/errno.js';
@@ -112,6 +112,12 @@ export interface MapCreateOptions {
   mapExtra?: number;
 }
 
+const PERF_EVENT_OPEN_KEYS = optionKeys<PerfEventOpenOptions>({
+  cpu: true, pid: true, type: true, config: true, inherit: true, sampleRaw: true, disabled: true, mmap: true, pages: true, wakeupEvents: true, watermark: true,
+  mmapWrite: true, writeBackward: true,
+});
+const MAP_CREATE_KEYS = optionKeys<MapCreateOptions>({ type: true, keySize: true, valueSize: true, maxEntries: true, flags: true, mapExtra: true });
+
 /** what a process needs of the kernel facade that made it */
 export interface ProcessHost {
   readonly k: Kctx;
@@ -204,8 +210,14 @@ export class Process {
   }
 
   /** @internal the file behind an fd, or -1 */
-  fileIndex(fd: number): number {
-    return this.#fds.get(fd) ?? -1;
+  fileIndex(fd: number, name = 'fd'): number {
+    return this.#fdFile(fd, name) ?? -1;
+  }
+
+  /** the file behind `fd`; an fd that is not a number is the caller's type error, not EBADF */
+  #fdFile(fd: number, name = 'fd'): number | undefined {
+    if (typeof fd !== 'number') throw invalidArgType(name, 'an integer fd', fd);
+    return this.#fds.get(fd);
   }
 
   /** @internal */
@@ -230,7 +242,7 @@ export class Process {
   /** the id of the file behind `fd` (map files' ids are the owners shown by inspect()) */
   fileOf(fd: number): number {
     const k = this.live('fileOf');
-    const f = this.#fds.get(fd);
+    const f = this.#fdFile(fd);
     if (f === undefined) throw new SystemCallError('fcntl', -EBADF, `fd ${fd}`);
     return file_serial(k, f);
   }
@@ -255,6 +267,7 @@ export class Process {
   perfEventOpen(opts: PerfEventOpenOptions): number {
     const k = this.live('perf_event_open');
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    checkKeys('options', opts, PERF_EVENT_OPEN_KEYS);
     const cpu = validateInt('cpu', opts.cpu, -1, 0x7fffffff);
     const pid = validateInt('pid', opts.pid ?? -1, -1, 0x7fffffff);
     const type = named('type', opts.type ?? PERF_TYPE_SOFTWARE, TYPE_NAMES);
@@ -341,6 +354,8 @@ export class Process {
    */
   consumeRing(target: RingTarget, onSample: SampleFn, onLost: LostFn = () => true, max?: number): number {
     const k = this.live('consumeRing');
+    if (typeof onSample !== 'function') throw invalidArgType('onSample', 'a function', onSample);
+    if (typeof onLost !== 'function') throw invalidArgType('onLost', 'a function', onLost);
     const f = this.#writableMapping(target, 'consumeRing');
     const rb = event_rb(k, file_obj(k, f));
     if (rb < 0) return 0;
@@ -455,6 +470,7 @@ export class Process {
   /** epoll_ctl(EPOLL_CTL_ADD, perfFd, EPOLLIN) */
   epollCtlAdd(epfd: number, perfFd: number): void {
     const k = this.live('epoll_ctl');
+    if (typeof perfFd !== 'number') throw invalidArgType('perfFd', 'an integer fd', perfFd);
     const ef = this.#epollFile(epfd, 'epoll_ctl');
     const pf = this.#perfFile(perfFd, 'epoll_ctl');
     epoll_watch(k, file_obj(k, ef), file_obj(k, pf));
@@ -510,7 +526,7 @@ export class Process {
   }
 
   #epollFile(epfd: number, syscall: string): number {
-    const f = this.#fds.get(epfd);
+    const f = this.#fdFile(epfd, 'epfd');
     if (f === undefined) throw new SystemCallError(syscall, -EBADF, `fd ${epfd}`);
     if (!this.#epolls.has(f)) throw new SystemCallError(syscall, -EINVAL, `fd ${epfd}`, 'not an epoll fd');
     return f;
@@ -523,11 +539,12 @@ export class Process {
    */
   ioctl(fd: number, request: 'PERF_EVENT_IOC_ENABLE' | 'PERF_EVENT_IOC_DISABLE' | 'PERF_EVENT_IOC_PAUSE_OUTPUT', arg = 0): void {
     const k = this.live('ioctl');
+    if (typeof request !== 'string') throw invalidArgType('request', "'PERF_EVENT_IOC_ENABLE', 'PERF_EVENT_IOC_DISABLE' or 'PERF_EVENT_IOC_PAUSE_OUTPUT'", request);
     if (request !== 'PERF_EVENT_IOC_ENABLE' && request !== 'PERF_EVENT_IOC_DISABLE' && request !== 'PERF_EVENT_IOC_PAUSE_OUTPUT') {
       throw invalidArgValue('request', "must be 'PERF_EVENT_IOC_ENABLE', 'PERF_EVENT_IOC_DISABLE' or 'PERF_EVENT_IOC_PAUSE_OUTPUT'", request);
     }
     validateU32('arg', arg);
-    const f = this.#fds.get(fd);
+    const f = this.#fdFile(fd);
     if (f === undefined) throw new SystemCallError('ioctl', -EBADF, `fd ${fd}, ${request}`);
     if (file_kind(k, f) !== FILE_KIND_PERF) throw new SystemCallError('ioctl', -ENOTTY, `fd ${fd}, ${request}`);
     if (request === 'PERF_EVENT_IOC_PAUSE_OUTPUT') {
@@ -548,7 +565,7 @@ export class Process {
 
   close(fd: number): void {
     const k = this.live('close');
-    const f = this.#fds.get(fd);
+    const f = this.#fdFile(fd);
     if (f === undefined) throw new SystemCallError('close', -EBADF, `fd ${fd}`);
     fdTableChanged();
     this.#fds.delete(fd);
@@ -558,7 +575,7 @@ export class Process {
 
   dup(fd: number): number {
     const k = this.live('dup');
-    const f = this.#fds.get(fd);
+    const f = this.#fdFile(fd);
     if (f === undefined) throw new SystemCallError('dup', -EBADF, `fd ${fd}`);
     get_file(k, f);
     return this.install(f, 'dup');
@@ -597,7 +614,7 @@ export class Process {
   }
 
   #perfFile(fd: number, syscall: string): number {
-    const f = this.#fds.get(fd);
+    const f = this.#fdFile(fd);
     if (f === undefined) throw new SystemCallError(syscall, -EBADF, `fd ${fd}`);
     if (file_kind(this.#host.k, f) !== FILE_KIND_PERF) throw new SystemCallError(syscall, -EINVAL, `fd ${fd}`, 'not a perf event fd');
     return f;
@@ -646,6 +663,7 @@ export class BpfSyscalls {
   mapCreate(opts: MapCreateOptions): number {
     const k = this.#p.live('bpf');
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
+    checkKeys('options', opts, MAP_CREATE_KEYS);
     let mapType: number;
     if (typeof opts.type === 'string') {
       const t = MAP_TYPE_NAMES[opts.type];
@@ -677,7 +695,7 @@ export class BpfSyscalls {
     validateU32('key', key);
     validateU32('value', value);
     validateU32('flags', flags);
-    check(map_update_elem(k, this.#p.fileIndex(fd), key, this.#p.fileIndex(value), flags, this.#p), 'bpf', `BPF_MAP_UPDATE_ELEM, fd ${fd}, key ${key}, value ${value}, flags ${flags}`);
+    check(map_update_elem(k, this.#p.fileIndex(fd), key, this.#p.fileIndex(value, 'value'), flags, this.#p), 'bpf', `BPF_MAP_UPDATE_ELEM, fd ${fd}, key ${key}, value ${value}, flags ${flags}`);
   }
 
   /** BPF_MAP_LOOKUP_ELEM: a perf event array never returns its entries (always throws) */
@@ -752,6 +770,7 @@ export class BpfSyscalls {
   progLoad(opts: { maps: number[] }): number {
     const k = this.#p.live('bpf');
     if (typeof opts !== 'object' || opts === null || !Array.isArray(opts.maps)) throw invalidArgType('maps', 'an array of map fds', opts?.maps);
+    checkKeys('options', opts, ['maps']);
     const files = opts.maps.map((fd, i) => this.#p.fileIndex(validateInt(`maps[${i}]`, fd, 0, 0x7fffffff)));
     const f = check(prog_load(k, files, this.#p), 'bpf', `BPF_PROG_LOAD, maps [${opts.maps.join(', ')}]`);
     return this.#p.install(f, 'bpf');

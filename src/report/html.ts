@@ -7,14 +7,23 @@ import { count as n } from '../format.js';
 
 /** Okabe-Ito: distinguishable with the common colour-vision deficiencies */
 export const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#F0E442', '#000000'];
+/** the data colours: what happened to outputs and slots */
 export const COLOR = {
   ok: '#009E73',
   enoent: '#D55E00',
   lost: '#E69F00',
   noRing: '#999999',
+  replace: '#0072B2',
   empty: '#ffffff',
   highlight: '#D55E00',
 };
+
+/**
+ * Slot owners' colours: Paul Tol's "light" scheme (distinguishable with the common
+ * colour-vision deficiencies, and always labelled), pale tints that share no colour with the
+ * saturated data colours above, so an owner never reads as "written", "lost" or "replace".
+ */
+export const OWNER_PALETTE = ['#77AADD', '#EEDD88', '#FFAABB', '#99DDFF', '#BBCC33', '#44BB99', '#AAAA00', '#DDDDDD'];
 
 export function esc(s: string | number): string {
   return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -69,8 +78,8 @@ ${sections.map((s) => `<section id="${esc(s.id)}" aria-labelledby="${esc(s.id)}-
 }
 
 export function legend(items: { color: string; label: string; pattern?: boolean }[]): string {
-  return `<div class="legend" role="list">${items
-    .map((i) => `<span role="listitem"><span class="sw" style="background:${i.pattern ? `repeating-linear-gradient(45deg,#fff,#fff 3px,#bbb 3px,#bbb 5px)` : i.color}"></span>${esc(i.label)}</span>`)
+  return `<div class="legend" role="list" data-legend="">${items
+    .map((i) => `<span role="listitem" data-color="${i.color}"><span class="sw" style="background:${i.pattern ? `repeating-linear-gradient(45deg,#fff,#fff 3px,#bbb 3px,#bbb 5px)` : i.color}"></span>${esc(i.label)}</span>`)
     .join('')}</div>`;
 }
 
@@ -89,8 +98,8 @@ ${body}
 </svg>`;
 }
 
-/** a stable colour per owner name */
+/** a stable colour per owner name, from the owner palette */
 export function ownerColor(owners: string[], owner: string): string {
   const i = owners.indexOf(owner);
-  return PALETTE[(i < 0 ? owners.length : i) % PALETTE.length]!;
+  return OWNER_PALETTE[(i < 0 ? owners.length : i) % OWNER_PALETTE.length]!;
 }

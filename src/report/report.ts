@@ -8,6 +8,7 @@ import { formatSchedule, type ExploreResult } from '../explore/explore.js';
 import type { Execution, TraceStep } from '../explore/runner.js';
 import type { StressReport } from '../stress/engine.js';
 import { esc, n, page, table, type Section } from './html.js';
+import { describeViolation } from '../stress/describe.js';
 import { demuxDiagram, demuxLegend, emptyTimeline, seriesChart, slotTimeline, swimLanes, type Lane } from './views.js';
 
 export function demoReport(runs: DemoRun[]): string {
@@ -16,7 +17,7 @@ export function demoReport(runs: DemoRun[]): string {
   sections.push({
     id: 'demux', title: 'Per-CPU demux: CPU → slot → perf event → consumer app',
     html: `<p class="note">Each CPU's program calls <code>bpf_perf_event_output</code> with <code>BPF_F_CURRENT_CPU</code>, so CPU <i>c</i> writes through slot <i>c</i> into the perf event its consumer app put there. Midway, ${esc(main.exitedApp)} exits while the CPUs keep writing.</p>` +
-      demuxLegend +
+      demuxLegend(runs) +
       `<div class="sidebyside">${runs.map((r) => `<div data-run="${r.kernel}"><h3>kernel ${esc(r.kernel)}${r.kernel === '4.7' ? ' — before the fix: the leak' : ' — the fix: the exited app\'s slots are purged'}</h3>${demuxDiagram(r)}<p>${esc(readingLine(r))}</p></div>`).join('')}</div>`,
   });
   for (const r of runs) {
@@ -24,15 +25,22 @@ export function demoReport(runs: DemoRun[]): string {
     const lanes: Lane[] = r.timeline[0]
       ? r.timeline[0].slots.map((_, slot) => ({
           label: `slot ${slot}`, owners: r.timeline.map((s) => s.slots[slot] ?? null),
-          written: r.timeline.map((s) => s.written[slot]!), failed: r.timeline.map((s) => s.enoent[slot]! + s.noRing[slot]!), lost: r.timeline.map((s) => s.lost[slot]!),
+          written: r.timeline.map((s) => s.written[slot]!), failed: r.timeline.map((s) => s.enoent[slot]!),
+          noRing: r.timeline.map((s) => s.noRing[slot]!), lost: r.timeline.map((s) => s.lost[slot]!),
         }))
       : [];
     sections.push({
       id: `timeline-${r.kernel}`, title: `Slot timeline, kernel ${r.kernel}`,
-      html: `<p>One lane per slot, coloured by the app whose map file owns the entry; the bars under each lane are the outputs of that slot's CPU per interval (written, failed, lost).</p>` +
+      html: `<p>One lane per slot, coloured by the app whose map file owns the entry; the bars under each lane are the outputs of that slot's CPU per interval.</p>` +
         (r.durationMs === 0
           ? emptyTimeline('its duration was 0 s')
-          : slotTimeline(times, lanes, r.exitAtMs ? [{ tMs: r.exitAtMs, label: `${r.exitedApp} exits` }] : [], `Slot timeline on kernel ${r.kernel}`, { app: r.exitedApp, at: r.exitAtMs })),
+          : slotTimeline(times, lanes, r.exitAtMs ? [{ tMs: r.exitAtMs, label: `${r.exitedApp} exits` }] : [], `Slot timeline on kernel ${r.kernel}`, { app: r.exitedApp, at: r.exitAtMs }, {
+            noRing: OLD_OUTPUT.includes(r.kernel)
+              ? `outputs that returned 0 into no ring (nobody maps it: on ${r.kernel} the record is dropped without an error)`
+              : `outputs into no ring (nobody maps it): ENOSPC on ${r.kernel}`,
+            owners: 'app-N: the consumer app whose map file (its own fd from BPF_OBJ_GET of the pinned map) put the entry in the slot; that file is the slot\'s owner.' +
+              (lanes.some((l) => l.owners.some((x) => x?.startsWith('file '))) ? ' file N: a map file with id N that no app claims.' : ''),
+          })),
     });
   }
   sections.push({
@@ -57,6 +65,9 @@ function readingLine(r: DemoRun): string {
   return `${r.exitedApp}'s slots were purged when its map file was released; its CPUs' outputs since then failed with ENOENT (${n(rows.reduce((s, x) => s + x.enoent, 0))}); its perf events were freed after a grace period.`;
 }
 
+/** kernels whose bpf_perf_event_output returns 0 when the event has no ring (5.10+: -ENOSPC) */
+const OLD_OUTPUT = ['4.7', '4.8'];
+
 export function stressReport(r: StressReport): string {
   const o = r.options;
   const sections: Section[] = [];
@@ -69,25 +80,34 @@ export function stressReport(r: StressReport): string {
       (o.inject ? `<p class="note">Injected fault: <code>${esc(o.inject)}</code> — ${r.ok ? '<span class="bad">not caught</span>' : `caught by ${esc(r.invariants.filter((i) => i.result === 'violated').map((i) => i.name).join(', '))}`}.</p>` : '') +
       `<p>Reproduce: <code data-reproduce>${esc(r.reproduce)}</code></p>`,
   });
+  if (r.violations.length) {
+    // the same first violations the terminal prints
+    sections.push({
+      id: 'violations', title: `First violations (${r.violations.length > 8 ? `8 of ${r.violations.length}${r.violations.length === 50 ? '+' : ''}` : r.violations.length})`,
+      html: `<ol data-violations="">${r.violations.slice(0, 8).map((v) => `<li>${esc(describeViolation(v))}</li>`).join('')}</ol>`,
+    });
+  }
   sections.push({
     id: 'counters', title: 'What ran',
     html: table(['what', 'count'], [
       ['actions (syscalls and ring reads)', r.ops], ['actions per second', r.opsPerSec], ['records written by the CPUs', r.cpu.outputs],
       ['records lost to full rings', r.cpu.lost], ['outputs into unmapped rings', r.cpu.noRing], ['records verified by readers', r.recordsVerified],
-      ['pause audits', r.audits], ['rings audited at free', r.ringsChecked], ['foreign entries purged (SPEC §8.1)', r.foreignEntriesPurged],
+      ['pause audits', r.audits], ['rings audited at free', r.ringsChecked], ['foreign entries purged (the purge window)', r.foreignEntriesPurged],
       ...Object.entries(r.cpu.errors).map(([k, v]) => [`helper returned ${esc(k)}`, v] as [string, number]),
     ], [false, true]),
   });
   const times = r.series.map((s) => s.tMs);
   sections.push({
     id: 'foreign', title: 'Foreign entries purged over time',
-    html: `<p>A purge that removed an entry another frontend had just put in the slot (the load-then-exchange window of SPEC §8.1): counted, not a violation of the kernel's contract${o.strict ? '; with the strict purge it must stay 0' : ''}.</p>` +
+    html: `<p>A purge that removed an entry another frontend had just put in the slot (the load-then-exchange window of kernel/bpf/arraymap.c perf_event_fd_array_release; see docs/semantics.md, "The purge window"): counted, not a violation of the kernel's contract${o.strict ? '; with the strict purge it must stay 0' : ''}.</p>` +
       seriesChart(r.series.map((s) => ({ tMs: s.tMs, value: s.foreign })), 'Foreign entries purged over time', 'foreign entries purged'),
   });
   const slots = r.series[0]?.slots.length ?? 0;
   sections.push({
-    id: 'timeline', title: 'Slot timeline of the shared map (sampled at each audit)',
-    html: slotTimeline(times, Array.from({ length: slots }, (_, i) => ({ label: `slot ${i}`, owners: r.series.map((s) => (s.slots[i] ? `file ${s.slots[i]}` : null)) })), [], 'Slot owners of the shared map'),
+    id: 'timeline', title: `Slot timeline of the shared map (${r.series.length} samples)`,
+    html: slotTimeline(times, Array.from({ length: slots }, (_, i) => ({ label: `slot ${i}`, owners: r.series.map((s) => (s.slots[i] ? `file ${s.slots[i]}` : null)) })), [], 'Slot owners of the shared map', undefined, {
+      owners: 'file N: the map file with id N (one open map fd\'s file, as Process.fileOf returns it) whose update put the entry in the slot: the slot\'s owner, whose release purges it.',
+    }),
   });
   return page(
     `perfemu stress — kernel ${o.kernel}${o.strict ? ' (strict purge)' : ''}${o.inject ? `, fault ${o.inject}` : ''}: ${r.ok ? 'clean' : 'VIOLATED'}`,

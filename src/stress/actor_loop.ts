@@ -25,7 +25,7 @@ const PARK_LIMIT_MS = 60_000;
 
 export function runActorTask(task: ActorTask): ActorResult {
   const kernel = Kernel.attach(task.sab);
-  kernel.hooks = { ...releaseHooks(kernel.k, task.leakCheck), ...windowHook(task.windowUs) };
+  kernel.k.hooks = { ...releaseHooks(kernel.k, task.leakCheck), ...windowHook(task.windowUs) };
   const ctl = new Int32Array(task.control);
   const actor = new Actor(kernel, task.cfg);
   const id = task.cfg.id;

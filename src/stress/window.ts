@@ -1,6 +1,6 @@
 /**
  * Race-window amplification: a preemption of `us` microseconds between the release purge's
- * load of a slot and its exchange (SPEC §8.1), installed through the purgeLoaded hook in every
+ * load of a slot and its exchange (perf_event_fd_array_release's load-then-xchg), installed through the purgeLoaded hook in every
  * thread that releases map files. The kernel's window is a few instructions wide; widening it
  * lets a short run reach it. 0 runs the purge as the kernel does.
  */

@@ -118,7 +118,7 @@ export function entry_mark_put(k: Kctx, ee: number): boolean {
 /**
  * perf_event_fd_array_release (4.8+): purge the entries this map file added. Kernel-faithful:
  * load the slot, compare the owner, then exchange the slot with NULL unconditionally. Another
- * frontend's update between the load and the exchange is removed too (SPEC §8.1); we count it.
+ * frontend's update between the load and the exchange is removed too (docs/semantics.md, "The purge window"); we count it.
  * Syscall path; runs in the thread that dropped the file's last reference.
  */
 function perf_event_fd_array_release(k: Kctx, map: number, mapFile: number): void {

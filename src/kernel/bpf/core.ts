@@ -2,7 +2,7 @@
  * BPF programs, reduced to what this map's story needs (kernel/bpf/core.c, syscall.c): a
  * program holds one reference (refcnt, not usercnt) on each distinct map it uses, and drops
  * them one grace period after its own last reference goes. That is how a map can outlive every
- * fd and pin of it (SPEC A12).
+ * fd and pin of it (kernel/bpf/syscall.c, bpf_prog_put; kernel/bpf/inode.c, bpf_any_put).
  */
 import {
   H_NEXT_PROG_ID, P_ID, P_MAPS, P_NMAPS, P_REFCNT, P_STATE, PROG_STRIDE, S_DEAD, S_LIVE,

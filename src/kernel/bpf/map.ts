@@ -4,7 +4,7 @@
  */
 import {
   EE_EVENT, EE_GEN, EE_MAP_FILE, EE_MAP_FILE_SERIAL, EE_PERF_FILE, ENTRY_STRIDE,
-  M_FLAGS, M_MAX_ENTRIES, M_SLOT_BASE, M_STATE, MAP_STRIDE,
+  M_FLAGS, M_ID, M_MAX_ENTRIES, M_SLOT_BASE, M_STATE, MAP_STRIDE,
 } from '../../arena/layout.js';
 import type { Kctx } from '../context.js';
 
@@ -13,6 +13,10 @@ export function mw(k: Kctx, map: number, field: number): number {
 }
 export function map_max_entries(k: Kctx, map: number): number {
   return k.a.i32[mw(k, map, M_MAX_ENTRIES)]! >>> 0;
+}
+/** the map's id (bpf_map->id), as BPF_OBJ_GET_INFO_BY_FD and inspect() show it */
+export function map_id(k: Kctx, map: number): number {
+  return k.a.i32[mw(k, map, M_ID)]!;
 }
 export function map_flags(k: Kctx, map: number): number {
   return k.a.i32[mw(k, map, M_FLAGS)]!;

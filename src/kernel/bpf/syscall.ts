@@ -88,7 +88,7 @@ const ARRAY_CREATE_FLAG_MASK =
 
 /**
  * map_create -> find_and_alloc_map -> map_alloc_check / map_alloc, in the order of the
- * version's code (SPEC §2). Returns the new map file's index, or -errno.
+ * version's code (kernel/bpf/syscall.c, map_create; kernel/bpf/arraymap.c, array_map_alloc_check). Returns the new map file's index, or -errno.
  * Only BPF_MAP_TYPE_PERF_EVENT_ARRAY is created; other array types are checked (so their
  * create-time errno is right) and the facade refuses to go further.
  */
@@ -202,7 +202,7 @@ rcu_register(RCU_CB.MAP_FREE_WORK, (k, map) => {
 });
 
 export function bpf_map_put_with_uref(k: Kctx, map: number): void {
-  // usercnt reaching 0 would run map_release_uref; perf event arrays have none (SPEC §1.6)
+  // usercnt reaching 0 would run map_release_uref; perf event arrays have none (kernel/bpf/arraymap.c, perf_event_array_map_ops)
   k.a.add(mw(k, map, M_USERCNT), -1);
   bpf_map_put(k, map);
 }

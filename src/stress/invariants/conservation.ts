@@ -1,5 +1,5 @@
 /**
- * Conservation of records (SPEC A18): for every ring, when it is freed (its last unmap plus a
+ * Conservation of records (kernel/events/ring_buffer.c, __perf_output_begin: a record is written or counted lost): for every ring, when it is freed (its last unmap plus a
  * grace period, so nobody writes or reads it any more), samples written = samples read +
  * samples left unread, and outputs lost for lack of room = losses reported in LOST records
  * (read or unread) + losses still pending. Checked from the ring-free hook.

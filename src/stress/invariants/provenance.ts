@@ -1,5 +1,5 @@
 /**
- * Demux provenance (SPEC A16, DESIGN "conservation ... came from the CPU that owns it"): every
+ * Demux provenance (BPF_F_CURRENT_CPU selects the slot of the CPU that runs the program): every
  * record read from the ring of an event bound to CPU c was written by CPU c, is whole (its
  * check holds), and arrives after the previous one of that ring (sequence numbers increase).
  */

@@ -1,8 +1,9 @@
 /**
- * References balance (DESIGN "Stress engine and checking"): on a paused kernel, every file's
- * f_count equals its holders (fds and ring mappings of every process, entries holding perf
- * files), every live entry sits in exactly one slot, and every map's refcnt and usercnt equal
- * their holders (map files, pins, programs). After everything is closed, nothing is left.
+ * References balance (fs/file_table.c fget/fput, kernel/bpf/syscall.c bpf_map_inc/bpf_map_put):
+ * on a paused kernel, every file's f_count equals its holders (fds and ring mappings of every
+ * process, entries holding perf files), every live entry sits in exactly one slot, and every
+ * map's refcnt and usercnt equal their holders (map files, pins, programs). After everything is
+ * closed, nothing is left.
  */
 import {
   EE_PERF_FILE, EE_STATE, ENTRY_STRIDE, F_COUNT, F_KIND, F_OBJ, F_STATE, FILE_KIND_MAP, FILE_STRIDE,

@@ -1,5 +1,5 @@
 /**
- * The release purge (commit 3b1efb196eee, SPEC §1.4, §8.1): when a map file's last reference
+ * The release purge (commit 3b1efb196eee; kernel/bpf/arraymap.c, perf_event_fd_array_release): when a map file's last reference
  * goes, the entries it added are gone (unless BPF_F_PRESERVE_ELEMS), and it removes no entry
  * of another map file that it loaded and checked itself. The kernel's load-then-exchange can
  * still remove another frontend's entry put in between: that window is counted by the kernel

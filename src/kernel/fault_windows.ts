@@ -1,0 +1,42 @@
+/**
+ * The ring faults' windows, forced. reader-early-tail and producer-early-head break the ring
+ * protocol only if the other side acts inside a window of a few instructions; left to the OS
+ * scheduler, a loaded machine rarely lets it (a run could end with the fault unseen). So the
+ * broken step waits, bounded, for the other side to act in the window, as a badly timed
+ * preemption would: detection then depends on the other side running at all within the bound,
+ * not on it running at the right microsecond.
+ *
+ * Only real threads are waited for: the explorer's arena (ScheduledArena, which has an
+ * `observer`) runs every actor in this thread, where its scheduler opens the window instead.
+ */
+import { RB_DATA_HEAD, RB_DATA_TAIL } from '../arena/layout.js';
+import type { Kctx } from './context.js';
+
+/** how long a broken step waits for the other side, at most (ms) */
+export const FAULT_WINDOW_MS = 300;
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+function threaded(k: Kctx): boolean {
+  return !('observer' in k.a);
+}
+
+/**
+ * reader-early-tail: data_tail was published before the records in [tail, head) were read;
+ * wait until the producer has written over the first of them (data_head passed tail + size).
+ */
+export function fault_reader_window(k: Kctx, rb: number, tail: number, head: number, dsize: number): void {
+  if (tail === head || !threaded(k)) return;
+  const deadline = Date.now() + FAULT_WINDOW_MS;
+  while (((k.a.load(rb + RB_DATA_HEAD) - tail) >>> 0) < dsize + 8 && Date.now() < deadline) Atomics.wait(sleeper, 0, 0, 1);
+}
+
+/**
+ * producer-early-head: data_head was published before the record at `offset` was written;
+ * wait until a reader has consumed past it (data_tail beyond offset), so it read the stale bytes.
+ */
+export function fault_producer_window(k: Kctx, rb: number, offset: number): void {
+  if (!threaded(k)) return;
+  const deadline = Date.now() + FAULT_WINDOW_MS;
+  while (((k.a.load(rb + RB_DATA_TAIL) - offset) | 0) <= 0 && Date.now() < deadline) Atomics.wait(sleeper, 0, 0, 1);
+}
