@@ -30,7 +30,8 @@ export const RCU_CB = {
   PIN_PUT_PROG: 5,
   /** rb_free_rcu: release a detached ring's pages (kernel/events/core.c) */
   RING_FREE: 6,
-  // 7: the entry_free_twice fault (kernel/faults.ts)
+  /** the double-drop fault's callback (kernel/faults.ts): fputs the perf file twice */
+  ENTRY_FREE_TWICE: 7,
   /**
    * bpf_map_free_deferred: work, not an RCU callback. bpf_map_put schedules it on a workqueue
    * (kernel/bpf/syscall.c) and it runs without waiting for a grace period (queue_work below).

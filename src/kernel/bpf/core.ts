@@ -8,9 +8,8 @@ import {
   H_NEXT_PROG_ID, P_ID, P_MAPS, P_NMAPS, P_REFCNT, P_STATE, PROG_STRIDE, S_DEAD, S_LIVE,
 } from '../../arena/layout.js';
 import type { Kctx } from '../context.js';
-import { RCU_CB, call_rcu, rcu_register } from '../rcu.js';
+import { RCU_CB, call_rcu } from '../rcu.js';
 import { report_violation } from '../violation.js';
-import { bpf_map_put } from './syscall.js';
 
 export function pw(k: Kctx, prog: number, field: number): number {
   return k.a.L.progBase + prog * PROG_STRIDE + field;
@@ -60,9 +59,13 @@ export function bpf_prog_put(k: Kctx, prog: number): void {
   else if (before < 1) report_violation(k, 'refcount-underflow', -1, 3 /* prog */, prog, before);
 }
 
-/** __bpf_prog_put_rcu -> free_used_maps: one put per distinct map */
-rcu_register(RCU_CB.PROG_FREE, (k, prog) => {
+/**
+ * bpf_prog_free's part here: the record goes, and the distinct maps it used are returned for
+ * free_used_maps to put. The map puts are syscall.ts's (bpf_map_put), which registers the RCU
+ * callback (__bpf_prog_put_rcu, kernel/bpf/syscall.c), so this file does not import it back.
+ */
+export function bpf_prog_free(k: Kctx, prog: number): Set<number> {
   const maps = new Set(prog_maps(k, prog));
   k.a.store(pw(k, prog, P_STATE), S_DEAD);
-  for (const m of maps) bpf_map_put(k, m);
-});
+  return maps;
+}
