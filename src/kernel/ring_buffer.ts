@@ -6,14 +6,23 @@
  * Single producer (the CPU the event is bound to, possibly nested), single consumer.
  */
 import {
-  E_EPOLL, EVENT_STRIDE, PAGE_SIZE, PERF_HEADER_SIZE, PERF_LOST_RECORD_SIZE, PERF_RECORD_LOST, PERF_RECORD_MISC_KERNEL,
-  PERF_RECORD_SAMPLE, POLL_IN, RB_DATA_HEAD, RB_DATA_OFFSET, RB_DATA_SIZE, RB_DATA_TAIL, RB_EVENT,
-  RB_BACKWARD, RB_EVENTS, RB_HEAD, RB_LOST, RB_LOST_TOTAL, RB_NEST, RB_OUTPUTS, RB_OVERWRITE, RB_PAUSED, RB_POLL,
-  RB_READ_LOST, RB_READ_SAMPLES, RB_WAKEUP, RB_WATERMARK,
+  E_EPOLL, PAGE_SIZE, PERF_HEADER_SIZE, PERF_LOST_RECORD_SIZE, PERF_RECORD_LOST, PERF_RECORD_MISC_KERNEL,
+  PERF_RECORD_SAMPLE, POLL_IN, RB_DATA_HEAD, RB_DATA_OFFSET, RB_DATA_SIZE, RB_DATA_TAIL, RB_EVENT, RB_BACKWARD,
+  RB_EVENTS, RB_HEAD, RB_LOST, RB_LOST_TOTAL, RB_NEST, RB_OUTPUTS, RB_OVERWRITE, RB_PAUSED, RB_POLL, RB_READ_LOST,
+  RB_READ_SAMPLES, RB_WAKEUP, RB_WATERMARK,
 } from '../arena/layout.js';
+import { eventWord } from '../arena/records.js';
 import type { Kctx } from './context.js';
 import { FAULT_PRODUCER_EARLY_HEAD, FAULT_READER_EARLY_TAIL } from './fault_ids.js';
 
+/**
+ * The ring's words are addressed here as `rb + RB_*` (control page) and `rb + PAGE_WORDS + ...`
+ * (data pages), where `rb` is the event's E_RB word. arena/records.ts's ringWord(rb, field) is
+ * the same sum; this file keeps the sums written out because perf_output_* is the output hot
+ * path, tuned with them inline, and the data-page offsets are byte arithmetic on the wrapped
+ * position that an accessor would only hide. This file and records.ts are the two places that
+ * know where a ring's words are.
+ */
 const PAGE_WORDS = PAGE_SIZE / 4;
 
 /**
@@ -222,7 +231,7 @@ function perf_output_wakeup(k: Kctx, rb: number): void {
   const a = k.a;
   a.store(rb + RB_POLL, POLL_IN);
   Atomics.notify(a.i32, rb + RB_POLL);
-  const ep = a.load(a.L.eventBase + a.i32[rb + RB_EVENT]! * EVENT_STRIDE + E_EPOLL);
+  const ep = a.load(eventWord(a.L, a.i32[rb + RB_EVENT]!, E_EPOLL));
   if (ep !== 0) {
     a.add(ep, 1);
     Atomics.notify(a.i32, ep);

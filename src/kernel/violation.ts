@@ -3,9 +3,8 @@
  * BUG_ON, WARN or corrupt memory). They are logged in the arena so that any thread, and the
  * stress engine's checks, see them; the operation goes on as the kernel's would.
  */
-import {
-  H_T0_HI, H_T0_LO, V_COUNT, VIOLATION_STRIDE, VR_A, VR_B, VR_C, VR_CPU, VR_D, VR_KIND, VR_TIME,
-} from '../arena/layout.js';
+import { H_T0_HI, H_T0_LO, V_COUNT, VR_A, VR_B, VR_C, VR_CPU, VR_D, VR_KIND, VR_TIME } from '../arena/layout.js';
+import { violationLogWord, violationWord } from '../arena/records.js';
 import type { KernelBehaviour } from './behaviour.js';
 import type { Kctx } from './context.js';
 
@@ -50,10 +49,9 @@ export interface Violation {
 }
 
 export function report_violation(k: Kctx, kind: ViolationKind, cpu: number, a = 0, b = 0, c = 0, d = 0): void {
-  const base = k.a.L.violationBase;
-  const n = k.a.add(base + V_COUNT, 1);
+  const n = k.a.add(violationLogWord(k.a.L, V_COUNT), 1);
   if (n >= k.a.L.violationLog) return;
-  const r = base + 1 + n * VIOLATION_STRIDE;
+  const r = violationWord(k.a.L, n, 0);
   const i32 = k.a.i32;
   i32[r + VR_CPU] = cpu;
   i32[r + VR_A] = a;
@@ -80,11 +78,10 @@ export function is_old_kernel_behaviour(b: KernelBehaviour, v: Violation): boole
 }
 
 export function read_violations(k: Kctx): Violation[] {
-  const base = k.a.L.violationBase;
-  const n = Math.min(k.a.load(base + V_COUNT), k.a.L.violationLog);
+  const n = Math.min(k.a.load(violationLogWord(k.a.L, V_COUNT)), k.a.L.violationLog);
   const out: Violation[] = [];
   for (let i = 0; i < n; i++) {
-    const r = base + 1 + i * VIOLATION_STRIDE;
+    const r = violationWord(k.a.L, i, 0);
     const kind = VIOLATION_KINDS[k.a.load(r + VR_KIND)] ?? 'none';
     const i32 = k.a.i32;
     out.push({ kind, cpu: i32[r + VR_CPU]!, args: [i32[r + VR_A]!, i32[r + VR_B]!, i32[r + VR_C]!, i32[r + VR_D]!], timeMs: i32[r + VR_TIME]! });

@@ -11,6 +11,7 @@ import {
   EE_PERF_FILE, EE_STATE, FILE_KIND_PERF, H_FOREIGN_PURGED, H_NEXT_MAP_ID, M_FLAGS, M_ID, M_KEY_SIZE, M_MAX_ENTRIES,
   M_REFCNT, M_SLOT_BASE, M_STATE, M_TYPE, M_USERCNT, M_VALUE_SIZE, PAGE_SIZE, S_LIVE, S_RCU,
 } from '../../arena/layout.js';
+import { entryWord, mapWord, slotRegionWord } from '../../arena/records.js';
 import {
   BPF_ANY, BPF_F_INNER_MAP, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY, BPF_F_RDONLY_PROG,
   BPF_F_WRONLY, BPF_F_WRONLY_PROG,
@@ -29,7 +30,7 @@ import {
   type MapCreateAttr,
 } from './map_ops.js';
 import {
-  eew, entry_owner, entry_perf_file, map_flags, map_max_entries, mw, slot_word,
+  entry_owner, entry_perf_file, map_flags, map_max_entries, slot_word,
 } from './map.js';
 
 // ---------------------------------------------------------------------------------------
@@ -42,11 +43,11 @@ function bpf_event_entry_gen(k: Kctx, perfFile: number, mapFile: number, map: nu
   if (ee < 0) return -1;
   const i32 = a.i32;
   // Plain stores: the slot exchange that publishes the entry orders them before any reader.
-  i32[eew(k, ee, EE_EVENT)] = file_obj(k, perfFile);
-  i32[eew(k, ee, EE_PERF_FILE)] = perfFile;
-  i32[eew(k, ee, EE_MAP_FILE)] = mapFile;
-  i32[eew(k, ee, EE_MAP_FILE_SERIAL)] = file_serial(k, mapFile);
-  i32[eew(k, ee, EE_MAP)] = map;
+  i32[entryWord(k.a.L, ee, EE_EVENT)] = file_obj(k, perfFile);
+  i32[entryWord(k.a.L, ee, EE_PERF_FILE)] = perfFile;
+  i32[entryWord(k.a.L, ee, EE_MAP_FILE)] = mapFile;
+  i32[entryWord(k.a.L, ee, EE_MAP_FILE_SERIAL)] = file_serial(k, mapFile);
+  i32[entryWord(k.a.L, ee, EE_MAP)] = map;
   return ee;
 }
 
@@ -59,7 +60,7 @@ rcu_register(RCU_CB.ENTRY_FREE, (k, ee) => {
 rcu_register(RCU_CB.ENTRY_RECYCLE, (k, ee) => entry_recycle(k, ee));
 
 export function entry_recycle(k: Kctx, ee: number): void {
-  k.a.add(eew(k, ee, EE_GEN), 1); // a CPU still holding it would see the generation move
+  k.a.add(entryWord(k.a.L, ee, EE_GEN), 1); // a CPU still holding it would see the generation move
   k.a.freeRecord('entry', ee);
 }
 
@@ -117,8 +118,8 @@ function perf_event_fd_array_put_ptr_v47(k: Kctx, ee: number, _needDefer: boolea
 
 /** Only the thread whose exchange got the entry back puts it; a second put is a bug. */
 export function entry_mark_put(k: Kctx, ee: number): boolean {
-  if (k.a.cmpxchg(eew(k, ee, EE_STATE), S_LIVE, S_RCU) !== S_LIVE) {
-    report_violation(k, 'double-put', -1, ee, k.a.load(eew(k, ee, EE_STATE)));
+  if (k.a.cmpxchg(entryWord(k.a.L, ee, EE_STATE), S_LIVE, S_RCU) !== S_LIVE) {
+    report_violation(k, 'double-put', -1, ee, k.a.load(entryWord(k.a.L, ee, EE_STATE)));
     return false;
   }
   return true;
@@ -400,25 +401,25 @@ function fd_array_map_alloc(k: Kctx, attr: MapCreateAttr): number {
     if (map < 0) return -ENOMEM;
     slots = a.allocExtent(a.L.slotExtentBase, a.L.maxSlots, attr.maxEntries);
     if (slots < 0) {
-      a.store(mw(k, map, M_STATE), 0);
+      a.store(mapWord(k.a.L, map, M_STATE), 0);
       return -ENOMEM;
     }
   } finally {
     a.unlock();
   }
   const i32 = a.i32;
-  const base = a.L.slotBase + slots;
+  const base = slotRegionWord(a.L, slots);
   for (let i = 0; i < attr.maxEntries; i++) a.store(base + i, 0);
-  i32[mw(k, map, M_ID)] = a.add(H_NEXT_MAP_ID, 1) + 1;
-  i32[mw(k, map, M_TYPE)] = attr.mapType;
-  i32[mw(k, map, M_KEY_SIZE)] = attr.keySize;
-  i32[mw(k, map, M_VALUE_SIZE)] = attr.valueSize;
-  i32[mw(k, map, M_MAX_ENTRIES)] = attr.maxEntries;
+  i32[mapWord(k.a.L, map, M_ID)] = a.add(H_NEXT_MAP_ID, 1) + 1;
+  i32[mapWord(k.a.L, map, M_TYPE)] = attr.mapType;
+  i32[mapWord(k.a.L, map, M_KEY_SIZE)] = attr.keySize;
+  i32[mapWord(k.a.L, map, M_VALUE_SIZE)] = attr.valueSize;
+  i32[mapWord(k.a.L, map, M_MAX_ENTRIES)] = attr.maxEntries;
   // bpf_map_flags_retain_permanent: the access bits belong to the fd, not the map
-  i32[mw(k, map, M_FLAGS)] = attr.mapFlags & ~(BPF_F_RDONLY | BPF_F_WRONLY);
-  i32[mw(k, map, M_SLOT_BASE)] = base;
-  a.store(mw(k, map, M_REFCNT), 1);
-  a.store(mw(k, map, M_USERCNT), 1);
+  i32[mapWord(k.a.L, map, M_FLAGS)] = attr.mapFlags & ~(BPF_F_RDONLY | BPF_F_WRONLY);
+  i32[mapWord(k.a.L, map, M_SLOT_BASE)] = base;
+  a.store(mapWord(k.a.L, map, M_REFCNT), 1);
+  a.store(mapWord(k.a.L, map, M_USERCNT), 1);
   return map;
 }
 

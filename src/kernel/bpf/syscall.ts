@@ -7,9 +7,10 @@
  * fd, or -1 when the fd is not open.
  */
 import {
-  F_MODE, FILE_KIND_MAP, FILE_KIND_PROG, FILE_STRIDE, FMODE_READ, FMODE_WRITE, H_UNPRIV_BPF_DISABLED, M_FROZEN, M_ID,
-  M_REFCNT, M_SLOT_BASE, M_STATE, M_USERCNT, PROG_MAX_MAPS, S_DEAD, S_LIVE,
+  F_MODE, FILE_KIND_MAP, FILE_KIND_PROG, FMODE_READ, FMODE_WRITE, H_UNPRIV_BPF_DISABLED, M_FROZEN, M_ID, M_REFCNT,
+  M_SLOT_BASE, M_STATE, M_USERCNT, PROG_MAX_MAPS, S_DEAD, S_LIVE,
 } from '../../arena/layout.js';
+import { fileWord, mapWord, slotRegionOf } from '../../arena/records.js';
 import { BPF_F_LOCK, BPF_F_RDONLY, BPF_F_WRONLY } from '../behaviour.js';
 import type { Kctx } from '../context.js';
 import { E2BIG, EBADF, EBUSY, EFAULT, EINVAL, EMFILE, ENOENT, ENOMEM, EPERM } from '../errno.js';
@@ -18,7 +19,6 @@ import { RCU_CB, queue_work, rcu_register } from '../rcu.js';
 import { report_violation } from '../violation.js';
 import { BPF_MAP_TYPES, ops_of } from './arraymap.js';
 import { bpf_prog_alloc, bpf_prog_free, bpf_prog_put } from './core.js';
-import { mw } from './map.js';
 
 import type { MapCreateAttr } from './map_ops.js';
 export { BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, type MapCreateAttr } from './map_ops.js';
@@ -56,8 +56,8 @@ export function bpf_map_get(k: Kctx, f: number): number {
 
 /** map_get_sys_perms: the file's mode, without write access once the map is frozen */
 function map_get_sys_perms(k: Kctx, map: number, f: number): number {
-  let mode = k.a.i32[k.a.L.fileBase + f * FILE_STRIDE + F_MODE]!;
-  if (k.a.load(mw(k, map, M_FROZEN))) mode &= ~FMODE_WRITE;
+  let mode = k.a.i32[fileWord(k.a.L, f, F_MODE)]!;
+  if (k.a.load(mapWord(k.a.L, map, M_FROZEN))) mode &= ~FMODE_WRITE;
   return mode;
 }
 
@@ -98,8 +98,8 @@ export function map_create(k: Kctx, attr: MapCreateAttr, caller: Caller): number
 // Reference counting (bpf_map_inc, bpf_map_put, bpf_map_put_with_uref) and release
 
 export function bpf_map_inc(k: Kctx, map: number, uref: boolean): void {
-  k.a.add(mw(k, map, M_REFCNT), 1);
-  if (uref) k.a.add(mw(k, map, M_USERCNT), 1);
+  k.a.add(mapWord(k.a.L, map, M_REFCNT), 1);
+  if (uref) k.a.add(mapWord(k.a.L, map, M_USERCNT), 1);
 }
 
 /**
@@ -109,7 +109,7 @@ export function bpf_map_inc(k: Kctx, map: number, uref: boolean): void {
  * BPF_MAP_GET_FD_BY_ID cannot find it (bpf_map_inc_not_zero).
  */
 export function bpf_map_put(k: Kctx, map: number): void {
-  const before = k.a.add(mw(k, map, M_REFCNT), -1);
+  const before = k.a.add(mapWord(k.a.L, map, M_REFCNT), -1);
   if (before > 1) return;
   if (before < 1) {
     report_violation(k, 'refcount-underflow', -1, 2 /* map */, map, before);
@@ -124,16 +124,16 @@ rcu_register(RCU_CB.MAP_FREE_WORK, (k, map) => {
   const a = k.a;
   a.lock();
   try {
-    a.freeExtent(a.L.slotExtentBase, a.i32[mw(k, map, M_SLOT_BASE)]! - a.L.slotBase);
+    a.freeExtent(a.L.slotExtentBase, slotRegionOf(a.L, a.i32[mapWord(k.a.L, map, M_SLOT_BASE)]!));
   } finally {
     a.unlock();
   }
-  a.store(mw(k, map, M_STATE), S_DEAD);
+  a.store(mapWord(k.a.L, map, M_STATE), S_DEAD);
 });
 
 export function bpf_map_put_with_uref(k: Kctx, map: number): void {
   // usercnt reaching 0 would run map_release_uref; perf event arrays have none (SPEC §1.6)
-  k.a.add(mw(k, map, M_USERCNT), -1);
+  k.a.add(mapWord(k.a.L, map, M_USERCNT), -1);
   bpf_map_put(k, map);
 }
 
@@ -206,7 +206,7 @@ export function map_freeze(k: Kctx, f: number, caller: Caller): number {
   const map = bpf_map_get(k, f);
   if (map < 0) return map;
   if (k.b.freezeNeedsWrite && !(map_get_sys_perms(k, map, f) & FMODE_WRITE)) return -EPERM;
-  if (k.a.cmpxchg(mw(k, map, M_FROZEN), 0, 1) !== 0) return -EBUSY;
+  if (k.a.cmpxchg(mapWord(k.a.L, map, M_FROZEN), 0, 1) !== 0) return -EBUSY;
   return 0;
 }
 
@@ -227,7 +227,7 @@ export function map_get_fd_by_id(k: Kctx, id: number, openFlags: number, caller:
   try {
     for (let m = 0; m < a.L.maxMaps; m++) {
       // bpf_map_inc_not_zero: a map on its way to being freed is not found
-      if (a.load(mw(k, m, M_STATE)) === S_LIVE && a.i32[mw(k, m, M_ID)] === id && a.load(mw(k, m, M_REFCNT)) > 0) {
+      if (a.load(mapWord(k.a.L, m, M_STATE)) === S_LIVE && a.i32[mapWord(k.a.L, m, M_ID)] === id && a.load(mapWord(k.a.L, m, M_REFCNT)) > 0) {
         map = m;
         bpf_map_inc(k, m, true);
         break;

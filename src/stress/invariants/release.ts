@@ -6,7 +6,8 @@
  * (foreign entries purged), not reported as a violation. 4.7 has no purge: there, an entry
  * outliving its map file is the leak the commit fixed, reported as a leaked event when asked.
  */
-import { EE_GEN, ENTRY_STRIDE, S_LIVE } from '../../arena/layout.js';
+import { EE_GEN, S_LIVE } from '../../arena/layout.js';
+import { entryWord } from '../../arena/records.js';
 import { BPF_F_PRESERVE_ELEMS } from '../../kernel/behaviour.js';
 import type { Kctx, KernelHooks } from '../../kernel/context.js';
 import { entry_event, entry_map_file, entry_owner, map_flags, map_max_entries, map_state, slot_word } from '../../kernel/bpf/map.js';
@@ -54,7 +55,7 @@ export function auditRelease(k: Kctx, leakCheck: boolean, seen: Set<string>): nu
       const ee = h - 1;
       const f = entry_map_file(k, ee);
       if (file_live(k, f) && file_serial(k, f) === entry_owner(k, ee)) continue;
-      const key = `${ee}:${a.load(a.L.entryBase + ee * ENTRY_STRIDE + EE_GEN)}`;
+      const key = `${ee}:${a.load(entryWord(a.L, ee, EE_GEN))}`;
       if (seen.has(key)) continue; // reported at an earlier audit
       seen.add(key);
       found++;
