@@ -5,7 +5,7 @@ export type { MmapOptions, OverwriteRecords, RingState } from './process/process
 export { SystemCallError, PerfemuError } from './errors.js';
 export type { KernelSnapshot, MapSnapshot, PerfEventSnapshot, FileSnapshot, SlotSnapshot, CpuCounters } from './inspect.js';
 export type { KernelHooks } from './kernel/context.js';
-export type { RingRecord } from './kernel/ring_buffer.js';
+export type { RingRecord } from './consumer/ring_reader.js';
 export type { Violation, ViolationKind } from './kernel/violation.js';
 export {
   KERNEL_VERSIONS, type KernelVersion, BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK,

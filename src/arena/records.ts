@@ -10,9 +10,9 @@
  * acquire/release accessors stays the caller's choice (the role contract in layout.ts).
  */
 import {
-  CPU_STRIDE, ENTRY_STRIDE, EPOLL_STRIDE, EVENT_STRIDE, FILE_STRIDE, MAP_STRIDE, PAGE_SIZE, PIN_STRIDE,
-  PROG_STRIDE, RCU_CB_STRIDE, RCU_CPU_STRIDE, RCU_PER_CPU, TABLE_STRIDE, VIOLATION_STRIDE, tableBase,
-  type Layout, type TableName,
+  CPU_STRIDE, ENTRY_STRIDE, EPOLL_STRIDE, EVENT_STRIDE, FILE_STRIDE, HEADER_WORDS, M_MAX_ENTRIES, M_SLOT_BASE, M_STATE,
+  MAP_STRIDE, PAGE_SIZE, PIN_STRIDE, PROG_STRIDE, RCU_CB_STRIDE, RCU_CPU_STRIDE, RCU_PER_CPU, S_FREE, TABLE_STRIDE,
+  TABLES, VIOLATION_STRIDE, tableBase, tableCount, type Layout, type TableName,
 } from './layout.js';
 
 /** struct file (F_*) */
@@ -98,4 +98,44 @@ export function violationWord(L: Layout, n: number, field: number): number {
 /** field `field` of record `i` of any table (for walks over every table) */
 export function recordWord(L: Layout, t: TableName, i: number, field: number): number {
   return tableBase(L, t) + i * TABLE_STRIDE[t] + field;
+}
+
+// ---------------------------------------------------------------------------------------
+// The inverse: which record a word belongs to (for traces: the explorer names the words it
+// schedules on).
+
+/** where word `i` lies: a region, the record's index in it, and the field (word within it) */
+export interface WordPlace {
+  region: 'header' | TableName | 'slot' | 'rcu' | 'rcu reader' | 'rcu callback' | 'cpu' | 'violation' | 'ring page' | 'other';
+  index: number;
+  field: number;
+}
+
+export function wordPlace(L: Layout, i: number): WordPlace {
+  const within = (region: WordPlace['region'], base: number, stride: number, count: number): WordPlace | null =>
+    i >= base && i < base + stride * count ? { region, index: Math.floor((i - base) / stride), field: (i - base) % stride } : null;
+  if (i < HEADER_WORDS) return { region: 'header', index: 0, field: i };
+  for (const t of TABLES) {
+    const p = within(t, tableBase(L, t), TABLE_STRIDE[t], tableCount(L, t));
+    if (p) return p;
+  }
+  return (
+    within('slot', L.slotBase, 1, L.maxSlots) ??
+    within('rcu', L.rcuBase, RCU_PER_CPU, 1) ??
+    within('rcu reader', L.rcuBase + RCU_PER_CPU, RCU_CPU_STRIDE, (L.rcuQueueBase - L.rcuBase - RCU_PER_CPU) / RCU_CPU_STRIDE) ??
+    within('rcu callback', L.rcuQueueBase, RCU_CB_STRIDE, L.rcuQueue) ??
+    within('cpu', L.cpuBase, CPU_STRIDE, L.cpus) ??
+    within('violation', L.violationBase + 1, VIOLATION_STRIDE, L.violationLog) ??
+    (i >= L.ringBase ? within('ring page', L.ringBase, PAGE_SIZE / 4, Infinity) : null) ??
+    { region: 'other', index: 0, field: i }
+  );
+}
+
+/** the map whose slots include word `i`, and the slot's index, when the arena is at hand */
+export function slotPlace(L: Layout, i32: Int32Array, i: number): { map: number; index: number } | null {
+  for (let m = 0; m < L.maxMaps; m++) {
+    const base = i32[mapWord(L, m, M_SLOT_BASE)]!;
+    if (i32[mapWord(L, m, M_STATE)] !== S_FREE && i >= base && i < base + i32[mapWord(L, m, M_MAX_ENTRIES)]!) return { map: m, index: i - base };
+  }
+  return null;
 }

@@ -9,7 +9,7 @@
  * half-way and alternate (A, B, A, B); with the kernel's short critical windows, the races
  * this map is known for (SPEC §8) are of the first kind.
  */
-import { describeWord } from '../arena/layout.js';
+import { describeWord } from './describe_word.js';
 import { Kernel, type KernelOptions } from '../emulator.js';
 import { SystemCallError } from '../errors.js';
 import type { KernelHooks } from '../kernel/context.js';

@@ -10,15 +10,32 @@ import { EMFILE, ENOMEM } from './errno.js';
 import { alloc_file, register_file_release } from './file.js';
 
 
+/**
+ * ep_alloc: an eventpoll without a file, or -ENOMEM. epoll_create wraps one in a file; poll(2)
+ * uses one for the length of a call, as the kernel's poll hangs its wait entries on the files.
+ */
+export function ep_alloc(k: Kctx): number {
+  const ep = k.a.allocRecordLocked('epoll', S_LIVE);
+  if (ep < 0) return -ENOMEM;
+  k.a.store(epollWord(k.a.L, ep, EP_EVENTFD), 0);
+  return ep;
+}
+
+/** ep_free: unhook the events still pointing here (ep_remove of each watched file), free it */
+export function ep_free(k: Kctx, ep: number): void {
+  const a = k.a;
+  const word = epollWord(a.L, ep, EP_WAKE);
+  a.forEachInUse('event', (e) => void a.cmpxchg(eventWord(a.L, e, E_EPOLL), word, 0));
+  a.freeRecord('epoll', ep);
+}
+
 /** epoll_create: the new epoll file's index, or -errno */
 export function epoll_create(k: Kctx): number {
-  const a = k.a;
-  const ep = a.allocRecordLocked('epoll', S_LIVE);
-  if (ep < 0) return -ENOMEM;
-  a.store(epollWord(k.a.L, ep, EP_EVENTFD), 0);
+  const ep = ep_alloc(k);
+  if (ep < 0) return ep;
   const f = alloc_file(k, FILE_KIND_EPOLL, ep, FMODE_READ);
   if (f < 0) {
-    a.freeRecord('epoll', ep);
+    k.a.freeRecord('epoll', ep);
     return -EMFILE;
   }
   return f;
@@ -27,6 +44,16 @@ export function epoll_create(k: Kctx): number {
 /** epoll_ctl(EPOLL_CTL_ADD) of a perf event: its ring wakeups now also wake this instance */
 export function epoll_watch(k: Kctx, ep: number, event: number): void {
   k.a.store(eventWord(k.a.L, event, E_EPOLL), epollWord(k.a.L, ep, EP_WAKE));
+}
+
+/**
+ * Hooks the event to this instance only if no instance watches it yet: true if it did (or it
+ * already was this one). poll(2)'s private instance must not steal an epoll's event.
+ */
+export function ep_hook(k: Kctx, ep: number, event: number): boolean {
+  const word = epollWord(k.a.L, ep, EP_WAKE);
+  const was = k.a.cmpxchg(eventWord(k.a.L, event, E_EPOLL), 0, word);
+  return was === 0 || was === word;
 }
 
 /** the word a waiter sleeps on */
@@ -55,10 +82,4 @@ export function epoll_eventfd_pending(k: Kctx, ep: number): boolean {
   return k.a.load(epollWord(k.a.L, ep, EP_EVENTFD)) !== 0;
 }
 
-register_file_release(FILE_KIND_EPOLL, (k, ep) => {
-  const a = k.a;
-  const word = epollWord(k.a.L, ep, EP_WAKE);
-  // unhook the events still pointing here (ep_remove of each watched file)
-  a.forEachInUse('event', (e) => void a.cmpxchg(eventWord(a.L, e, E_EPOLL), word, 0));
-  a.freeRecord('epoll', ep);
-});
+register_file_release(FILE_KIND_EPOLL, ep_free);

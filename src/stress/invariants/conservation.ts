@@ -5,7 +5,7 @@
  * (read or unread) + losses still pending. Checked from the ring-free hook.
  */
 import type { KernelHooks } from '../../kernel/context.js';
-import { ring_audit } from '../../kernel/ring_buffer.js';
+import { ring_audit } from './ring_audit.js';
 import { report_violation } from '../../kernel/violation.js';
 import type { Kctx } from '../../kernel/context.js';
 
