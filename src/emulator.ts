@@ -22,7 +22,7 @@ import { cpu_online } from './kernel/perf_event.js';
 import { EBADF, EINVAL } from './kernel/errno.js';
 import { alloc_file } from './kernel/file.js';
 import { rcu_barrier, rcu_tick, synchronize_rcu } from './kernel/rcu.js';
-import { read_violations, type Violation } from './kernel/violation.js';
+import { readViolations, type Violation } from './invariants/registry.js';
 import { Process, type ProcessHost } from './process/process.js';
 // Modules that register file releases and RCU callbacks must be loaded in every thread.
 import './kernel/bpf/inode.js';
@@ -184,7 +184,7 @@ export class Kernel {
   }
 
   violations(): Violation[] {
-    return read_violations(this.k);
+    return readViolations(this.k);
   }
 
   /** waits until every pending RCU callback has run (rcu_barrier); bounded by `timeoutMs` */

@@ -16,7 +16,7 @@ import { list_pins } from './kernel/bpf/inode.js';
 import { prog_id, prog_maps, prog_refcnt } from './kernel/bpf/core.js';
 import { rcu_gp_seq, rcu_pending } from './kernel/rcu.js';
 import { rb_state } from './kernel/ring_buffer.js';
-import { read_violations, type Violation } from './kernel/violation.js';
+import { readViolations, type Violation } from './invariants/registry.js';
 
 export interface SlotSnapshot {
   /** perf event id */
@@ -196,6 +196,6 @@ export function inspect(k: Kctx): KernelSnapshot {
     work: queued.filter((q) => q.work).map((q) => ({ kind: q.kind, object: mapId(q.arg) })),
     cpuCounters,
     foreignEntriesPurged: a.load(H_FOREIGN_PURGED),
-    violations: read_violations(k),
+    violations: readViolations(k),
   };
 }

@@ -6,6 +6,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FAULTS } from '../src/kernel/faults.js';
+import { INVARIANTS, INVARIANT_OF, VIOLATION_KINDS } from '../src/invariants/registry.js';
 import { ROOT, cycles, importGraph } from './fixtures/imports.js';
 
 test('src/ has no import cycles', () => {
@@ -26,6 +28,23 @@ test('no file outside the record accessors computes an arena record address', ()
     });
   }
   assert.equal(offenders, []);
+});
+
+test('src/kernel/ imports nothing from the stress engine, explorer, invariants, consumer or CLI', () => {
+  const forbidden = /^src\/(stress|explore|invariants|consumer|cli|report|process|demo|conform)\//;
+  const offenders: string[] = [];
+  for (const [file, deps] of importGraph('src/kernel', true)) {
+    for (const d of deps) if (forbidden.test(d)) offenders.push(`${file} -> ${d}`);
+  }
+  assert.equal(offenders, []);
+});
+
+test('the invariant registry names every violation kind once, and every fault names a registered invariant', () => {
+  for (const kind of VIOLATION_KINDS) assert.ok(INVARIANT_OF[kind], `${kind} belongs to an invariant`);
+  const listed = INVARIANTS.flatMap((i) => i.kinds);
+  assert.is(new Set(listed).size, listed.length, 'no kind in two invariants');
+  const names = new Set(INVARIANTS.map((i) => i.name));
+  for (const f of FAULTS) assert.ok(names.has(f.invariant as never), `fault ${f.name}: ${f.invariant} is registered`);
 });
 
 test.run();

@@ -13,11 +13,10 @@ import { describeWord } from './describe_word.js';
 import { Kernel, type KernelOptions } from '../emulator.js';
 import { SystemCallError } from '../errors.js';
 import type { KernelHooks } from '../kernel/context.js';
-import { is_old_kernel_behaviour, type Violation } from '../kernel/violation.js';
+import { describeViolation, isOldKernelBehaviour, type Violation } from '../invariants/registry.js';
 import { conservationHooks } from '../stress/invariants/conservation.js';
 import { auditReferences } from '../stress/invariants/references.js';
 import { auditRelease, releaseHooks } from '../stress/invariants/release.js';
-import { describeViolation } from '../stress/describe.js';
 import { ScheduledArena, type AccessOp } from './arena.js';
 import type { Scheduler } from './schedulers/scheduler.js';
 
@@ -195,7 +194,7 @@ function findings(kernel: Kernel, built: Built, crashed: string | null): Finding
   auditReferences(k, holders, new Set());
   auditRelease(k, false, new Set());
   for (const v of kernel.violations()) {
-    if (is_old_kernel_behaviour(k.b, v)) continue;
+    if (isOldKernelBehaviour(k.b, v)) continue;
     out.push({ kind: v.kind, violation: true, detail: violationText(v) });
   }
   out.push(...(built.check?.() ?? []));

@@ -13,20 +13,8 @@ import type { Kctx } from '../../kernel/context.js';
 import { prog_maps } from '../../kernel/bpf/core.js';
 import { list_pins } from '../../kernel/bpf/inode.js';
 import { rcu_pending } from '../../kernel/rcu.js';
-import { report_violation } from '../../kernel/violation.js';
+import { LIFETIME_CONSOLE, LIFETIME_LEFT, REFERENCE_REASON, reportViolation } from '../../invariants/registry.js';
 
-const REASON_FILE = 1;
-const REASON_ENTRY_NOT_IN_SLOT = 2;
-const REASON_ENTRY_IN_TWO_SLOTS = 3;
-const REASON_MAP_REFCNT = 4;
-const REASON_MAP_USERCNT = 5;
-export const REFERENCE_REASONS: Record<number, string> = {
-  [REASON_FILE]: "a file's f_count differs from its holders",
-  [REASON_ENTRY_NOT_IN_SLOT]: 'a live entry sits in no slot (its reference is leaked)',
-  [REASON_ENTRY_IN_TWO_SLOTS]: 'an entry sits in two slots',
-  [REASON_MAP_REFCNT]: "a map's refcnt differs from its files, pins and programs",
-  [REASON_MAP_USERCNT]: "a map's usercnt differs from its files and pins",
-};
 
 /**
  * `userHolders[f]`: how many fds and ring mappings of all processes refer to file index f.
@@ -41,7 +29,7 @@ export function auditReferences(k: Kctx, userHolders: Int32Array, seen: Set<stri
     if (seen.has(key)) return;
     seen.add(key);
     found++;
-    report_violation(k, 'references', -1, reason, x, got, want);
+    reportViolation(k, 'references', -1, reason, x, got, want);
   };
   // entries: which slots hold them, and what they hold
   const inSlots = new Int32Array(L.maxEntries);
@@ -58,8 +46,8 @@ export function auditReferences(k: Kctx, userHolders: Int32Array, seen: Set<stri
   for (let ee = 0; ee < L.maxEntries; ee++) {
     const st = a.load(entryWord(L, ee, EE_STATE));
     if (st === S_LIVE) {
-      if (inSlots[ee] === 0) report(REASON_ENTRY_NOT_IN_SLOT, ee, 0, 1);
-      if (inSlots[ee]! > 1) report(REASON_ENTRY_IN_TWO_SLOTS, ee, inSlots[ee]!, 1);
+      if (inSlots[ee] === 0) report(REFERENCE_REASON.ENTRY_NOT_IN_SLOT, ee, 0, 1);
+      if (inSlots[ee]! > 1) report(REFERENCE_REASON.ENTRY_IN_TWO_SLOTS, ee, inSlots[ee]!, 1);
     }
     // a live entry holds its perf file; a put one too until its callback runs (4.8+)
     if (st === S_LIVE || (st === S_RCU && k.b.putDeferred)) held[a.i32[entryWord(L, ee, EE_PERF_FILE)]!]!++;
@@ -72,7 +60,7 @@ export function auditReferences(k: Kctx, userHolders: Int32Array, seen: Set<stri
     if (a.load(at + F_STATE) !== S_LIVE) continue;
     const want = userHolders[f]! + held[f]! + (f === consoleFile ? 1 : 0);
     const got = a.load(at + F_COUNT);
-    if (got !== want) report(REASON_FILE, f, got, want);
+    if (got !== want) report(REFERENCE_REASON.FILE, f, got, want);
     if (a.i32[at + F_KIND] === FILE_KIND_MAP) mapFiles[a.i32[at + F_OBJ]!]!++;
   }
   // maps: files + pins (+ pins whose put waits for a grace period, 5.10) + programs
@@ -89,8 +77,8 @@ export function auditReferences(k: Kctx, userHolders: Int32Array, seen: Set<stri
     if (a.load(at + M_STATE) !== S_LIVE) continue;
     const refcnt = a.load(at + M_REFCNT);
     const usercnt = a.load(at + M_USERCNT);
-    if (refcnt !== mapFiles[m]! + pins[m]! + progRefs[m]!) report(REASON_MAP_REFCNT, m, refcnt, mapFiles[m]! + pins[m]! + progRefs[m]!);
-    if (usercnt !== mapFiles[m]! + pins[m]!) report(REASON_MAP_USERCNT, m, usercnt, mapFiles[m]! + pins[m]!);
+    if (refcnt !== mapFiles[m]! + pins[m]! + progRefs[m]!) report(REFERENCE_REASON.MAP_REFCNT, m, refcnt, mapFiles[m]! + pins[m]! + progRefs[m]!);
+    if (usercnt !== mapFiles[m]! + pins[m]!) report(REFERENCE_REASON.MAP_USERCNT, m, usercnt, mapFiles[m]! + pins[m]!);
   }
   return found;
 }
@@ -116,18 +104,18 @@ export function auditNothingLeft(k: Kctx): string[] {
   const pending = rcu_pending(k).length;
   let ringPages = 0;
   for (let u = 0; u < L.ringPages; u++) if (a.i32[ringExtentWord(L, u)] !== 0) ringPages++;
-  const items: [string, number][] = [['maps', maps], ['perf events', events], ['entries', entries], ['programs', progs],
-    ['epoll instances', epolls], ['files', files], ['pins', pins], ['pending RCU callbacks', pending], ['ring pages', ringPages]];
+  const counts = [maps, events, entries, progs, epolls, files, pins, pending, ringPages];
+  const items = LIFETIME_LEFT.map((what, i) => [what, counts[i]!] as const);
   for (const [what, n] of items) {
     if (n > 0) {
       left.push(`${n} ${what}`);
-      report_violation(k, 'lifetime', -1, items.findIndex((x) => x[0] === what), n);
+      reportViolation(k, 'lifetime', -1, LIFETIME_LEFT.indexOf(what), n);
     }
   }
   const con = a.load(fileWord(L, a.i32[H_CONSOLE_FILE]!, F_COUNT));
   if (con !== 1) {
     left.push(`console f_count ${con} (want 1)`);
-    report_violation(k, 'lifetime', -1, 99, con);
+    reportViolation(k, 'lifetime', -1, LIFETIME_CONSOLE, con);
   }
   return left;
 }

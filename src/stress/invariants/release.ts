@@ -12,7 +12,7 @@ import { BPF_F_PRESERVE_ELEMS } from '../../kernel/behaviour.js';
 import type { Kctx, KernelHooks } from '../../kernel/context.js';
 import { entry_event, entry_map_file, entry_owner, map_flags, map_max_entries, map_state, slot_word } from '../../kernel/bpf/map.js';
 import { file_live, file_serial } from '../../kernel/file.js';
-import { report_violation } from '../../kernel/violation.js';
+import { reportViolation } from '../../invariants/registry.js';
 
 export function releaseHooks(k: Kctx, leakCheck = false): Pick<KernelHooks, 'purged' | 'released'> {
   const purges = k.b.releasePurges;
@@ -21,7 +21,7 @@ export function releaseHooks(k: Kctx, leakCheck = false): Pick<KernelHooks, 'pur
       // the purge chose this slot because it found its own entry there; if what it removed is
       // the entry it checked, that entry must be its own
       if (removed === loaded && entry_owner(k, removed) !== file_serial(k, file)) {
-        report_violation(k, 'release-foreign', -1, map, index, entry_owner(k, removed), file_serial(k, file));
+        reportViolation(k, 'release-foreign', -1, map, index, entry_owner(k, removed), file_serial(k, file));
       }
     },
     released({ map, file }) {
@@ -31,8 +31,8 @@ export function releaseHooks(k: Kctx, leakCheck = false): Pick<KernelHooks, 'pur
         const h = k.a.load(slot_word(k, map, i));
         if (h === 0 || entry_owner(k, h - 1) !== owner) continue;
         // 4.8+: the purge left it; 4.7: the file is gone and its entry keeps the event (the leak)
-        if (purges) report_violation(k, 'release-left', -1, map, i, owner);
-        else report_violation(k, 'leaked-event', -1, map, i, owner, entry_event(k, h - 1));
+        if (purges) reportViolation(k, 'release-left', -1, map, i, owner);
+        else reportViolation(k, 'leaked-event', -1, map, i, owner, entry_event(k, h - 1));
       }
     },
   };
@@ -59,7 +59,7 @@ export function auditRelease(k: Kctx, leakCheck: boolean, seen: Set<string>): nu
       if (seen.has(key)) continue; // reported at an earlier audit
       seen.add(key);
       found++;
-      report_violation(k, k.b.releasePurges ? 'release-left' : 'leaked-event', -1, m, i, entry_owner(k, ee), entry_event(k, ee));
+      reportViolation(k, k.b.releasePurges ? 'release-left' : 'leaked-event', -1, m, i, entry_owner(k, ee), entry_event(k, ee));
     }
   }
   return found;
