@@ -52,8 +52,8 @@
  *   Arena.loadAcquire / storeRelease (plain accesses on x86-64, Atomics elsewhere), which are
  *   still scheduling points for the explorer:
  *     acquire loads: the slot word, the entry's and event's `gen` (the use-after-free check),
- *     the event's `oncpu` and `rb`, the ring's data_tail (C);
- *     release stores: the ring's data_head (A), and the RCU exit (RC_CTR += 1, whose only writer
+ *     the event's `oncpu` and `rb`, the ring's data_tail ((A) in the ring diagram below);
+ *     release stores: the ring's data_head (after (B)), and the RCU exit (RC_CTR += 1, whose only writer
  *     is that CPU: the section's loads must come before it, nothing more).
  *   Single-writer words of the producer (RB_HEAD, RB_NEST, RB_LOST, RB_WAKEUP, RB_EVENTS, the
  *   conservation counters, E_COUNT, the per-CPU counters) are plain loads and stores.
@@ -289,18 +289,24 @@ export const EP_EVENTFD = 2;
 // the low word of the kernel's u64 fields: offsets (counter & (size-1)) and differences
 // ((head - tail) >>> 0) are the same as with 64 bits while data_size <= 2^30.
 //
-// Ordering (the kernel's perf_output_put_handle diagram, in JS terms):
+// Ordering: the diagram of perf_output_put_handle (kernel/events/ring_buffer.c), with its
+// letters, in JS terms:
 //
-//   producer (the CPU the event is bound to)      consumer (the reader)
+//   kernel (the CPU the event is bound to)        user (the reader)
 //   ---------------------------------------       ------------------------------
-//   tail = Atomics.load(data_tail)       (C)      head = Atomics.load(data_head)   (B)
-//   space test against tail                       plain loads of records [tail, head)
-//   plain stores of the record bytes              Atomics.store(data_tail, new)    (D)
-//   Atomics.store(data_head, new)        (A)
+//   if (tail = loadAcquire(data_tail)) {          head = Atomics.load(data_head)   (C)
+//                                         (A)     (Atomics.load orders the loads below)
+//     plain stores of the record bytes            plain loads of records [tail, head)
+//                                         (B)     (Atomics.store orders the loads above)
+//     storeRelease(data_head, new)                Atomics.store(data_tail, new)    (D)
+//   }
 //
-// (A)->(B): the reader never sees a head beyond bytes not yet written. (D)->(C): the producer
-// never overwrites bytes the reader has not finished copying. Only the outermost of nested
-// writers performs (A) (RB_NEST), as perf_output_put_handle does.
+// As the kernel says: A pairs with D, B pairs with C. (A) is the space test's control
+// dependency on data_tail (here an acquire load): the producer never overwrites bytes the
+// reader has not finished copying before its (D). (B) orders the record's stores before
+// data_head (here a release store): a reader that sees the head after its (C) sees the bytes.
+// Only the outermost of nested writers publishes data_head (RB_NEST), as
+// perf_output_put_handle does.
 export const RB_HEAD = 0; // rb->head: reservation head (producer-local)
 export const RB_NEST = 1; // rb->nest
 export const RB_LOST = 2; // rb->lost: records lost since the last LOST record was written

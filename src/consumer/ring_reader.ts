@@ -109,9 +109,9 @@ export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLos
   const i32 = k.a.i32;
   const dsize = i32[rb + RB_DATA_SIZE]!;
   if (dsize === 0) return 0;
-  const head = k.a.load(rb + RB_DATA_HEAD); // (B): pairs with the producer's (A)
+  const head = k.a.load(rb + RB_DATA_HEAD); // (C): pairs with the producer's (B)
   const tail = i32[rb + RB_DATA_TAIL]!; // our own word
-  // FAULT_READER_EARLY_TAIL: release the space before copying out of it (breaks (D))
+  // FAULT_READER_EARLY_TAIL: release the space before copying out of it (breaks (D), which pairs with the producer's (A))
   if (k.fault === FAULT_READER_EARLY_TAIL) k.a.store(rb + RB_DATA_TAIL, head);
   if (i32[rb + RB_BACKWARD] !== 0) { // [consumer branch: write_backward]
     // newest first, so only the whole unread region can be released: `max` does not apply
@@ -123,7 +123,7 @@ export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLos
   }
   const end = ring_walk(k, rb, tail, head, onSample, onLost, max, false);
   const n = walked;
-  k.a.store(rb + RB_DATA_TAIL, end); // (D): the producer may now reuse the bytes
+  k.a.store(rb + RB_DATA_TAIL, end); // (D): pairs with the producer's (A); it may now reuse the bytes
   return n;
 }
 

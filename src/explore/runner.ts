@@ -88,11 +88,31 @@ const LIMITS = {
 };
 const MAX_ACCESSES = 200_000;
 
-export function execute(scn: Scenario, opts: RunOptions, sched: Scheduler, wantTrace: boolean): Execution {
-  const kernel = Kernel.create(
+function makeKernel(scn: Scenario, opts: RunOptions): Kernel {
+  return Kernel.create(
     { cpus: scn.cpus, version: opts.version, strict: opts.strict, limits: LIMITS, ...(opts.inject ? { inject: opts.inject } : {}) },
     ScheduledArena,
   );
+}
+
+/** how many actors the scenario builds under `opts` (the same every time: scenarios are deterministic) */
+export function actorCount(scn: Scenario, opts: RunOptions): number {
+  const key = `${opts.version}/${opts.strict}/${opts.inject ?? ''}`;
+  let byOpts = actorCounts.get(scn);
+  if (!byOpts) actorCounts.set(scn, (byOpts = new Map()));
+  let n = byOpts.get(key);
+  if (n === undefined) byOpts.set(key, (n = scn.build(makeKernel(scn, opts)).actors.length));
+  return n;
+}
+const actorCounts = new WeakMap<Scenario, Map<string, number>>();
+
+/**
+ * Runs one execution of the scenario under `sched`, whose begin() the caller has called and
+ * seen return true: the scheduler contract is `while (sched.begin(n)) execute(...)`, with `n`
+ * from actorCount, so a scheduler alone says when its search space is exhausted.
+ */
+export function execute(scn: Scenario, opts: RunOptions, sched: Scheduler, wantTrace: boolean): Execution {
+  const kernel = makeKernel(scn, opts);
   const arena = kernel.arena as ScheduledArena;
   const k = kernel.k;
   const built = scn.build(kernel);
@@ -166,7 +186,6 @@ export function execute(scn: Scenario, opts: RunOptions, sched: Scheduler, wantT
       });
     },
   };
-  sched.begin(actors.length);
   try {
     for (;;) {
       const el = actors.map((_, i) => i).filter((i) => next[i]! < actors[i]!.ops.length);

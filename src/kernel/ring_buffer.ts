@@ -89,12 +89,12 @@ export function perf_output_begin(k: Kctx, h: OutputHandle, rb: number, size: nu
   // the ring is never filled completely. Backward it is CIRC_SPACE(tail, head): used is
   // tail - head. An overwrite ring (rb->overwrite) skips the test: data_tail is never read.
   if (i32[rb + RB_OVERWRITE] === 0) {
-    const tail = k.a.loadAcquire(rb + RB_DATA_TAIL); // (C): pairs with the reader's (D)
+    const tail = k.a.loadAcquire(rb + RB_DATA_TAIL); // (A): pairs with the reader's (D)
     if ((((backward ? tail - offset : offset - tail) >>> 0) + total) >= dsize) return output_no_room(k, h, rb);
   }
   const head = (backward ? offset - total : offset + total) | 0;
   i32[rb + RB_HEAD] = head;
-  // FAULT_PRODUCER_EARLY_HEAD: publish before the bytes are written (breaks (A) of the diagram)
+  // FAULT_PRODUCER_EARLY_HEAD: publish before the bytes are written (breaks (B) of the diagram)
   if (k.fault === FAULT_PRODUCER_EARLY_HEAD && i32[rb + RB_NEST] === 1) k.a.storeRelease(rb + RB_DATA_HEAD, head);
   // byte trigger of the wakeup mark (always active). Backward, the kernel sets offset = head
   // and head = -head after the cmpxchg: the record starts at the new head, and the mark counts
@@ -221,7 +221,7 @@ function perf_output_put_handle(k: Kctx, h: OutputHandle): void {
     h.wakeup = i32[rb + RB_WAKEUP]!; // a nested writer leaves the wakeup to the outer one
     return;
   }
-  k.a.storeRelease(rb + RB_DATA_HEAD, i32[rb + RB_HEAD]!); // (A): publishes every byte written before
+  k.a.storeRelease(rb + RB_DATA_HEAD, i32[rb + RB_HEAD]!); // after (B): publishes every byte written before; pairs with the reader's (C)
   i32[rb + RB_NEST] = 0;
   if (h.wakeup !== i32[rb + RB_WAKEUP]) perf_output_wakeup(k, rb);
 }
