@@ -11,14 +11,7 @@ import { SystemCallError, check, invalidArgType, invalidArgValue, validateInt, v
 import type { Kctx } from '../kernel/context.js';
 import { EBADF, EMFILE, ENOTTY, ESRCH } from '../kernel/errno.js';
 import { alloc_file, file_kind, file_obj, file_serial, fput, get_file } from '../kernel/file.js';
-import {
-  epoll_create, epoll_eventfd_pending, epoll_eventfd_signal, epoll_eventfd_take, epoll_wake_word, epoll_watch,
-} from '../kernel/eventpoll.js';
 import { bpf_unlink } from '../kernel/bpf/inode.js';
-import {
-  BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, map_create, map_delete_elem,
-  map_freeze, map_get_fd_by_id, map_get_next_key, map_lookup_elem, map_update_elem, prog_load,
-} from '../kernel/bpf/syscall.js';
 import {
   PERF_COUNT_SW_BPF_OUTPUT, PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_BREAKPOINT, PERF_TYPE_HARDWARE, PERF_TYPE_HW_CACHE,
   PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT, cpu_online, event_field, perf_event_enable,
