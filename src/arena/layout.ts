@@ -1,7 +1,15 @@
 /**
  * THE memory map of the kernel arena: the one SharedArrayBuffer that holds every piece of
  * emulated kernel state more than one thread touches. This is the only file with numeric
- * offsets; everything else reads the layout through the names exported here.
+ * offsets; everything else reads the layout through the names exported here, and reaches a
+ * record's words through its accessor in records.ts (fileWord, eventWord, mapWord, slotWord,
+ * entryWord, progWord, pinWord, cpuWord, epollWord, ringWord, the RCU and violation words),
+ * the one module beside this one that turns a table index into an address (wordPlace there is
+ * the inverse, for traces). The allocator is arena.ts.
+ *
+ * Who reads the arena: the kernel (src/kernel/, which imports nothing but this directory),
+ * user space through it (src/process/, src/consumer/), and the testers (inspect(), the
+ * invariants of src/stress/invariants/ and the explorer), all through records.ts.
  *
  * Regions, in order (all offsets are Int32 word indices unless a name ends in `Byte`):
  *
