@@ -17,6 +17,8 @@ test('src/ has no import cycles', () => {
 
 /** who may turn a table base and an index into an arena address (the app control block is not the arena) */
 const ADDRESSERS = new Set(['src/arena/layout.ts', 'src/arena/records.ts', 'src/arena/arena.ts']);
+/** the output hot path keeps its ring sums inline (ring_buffer.ts says why) */
+const RING_ADDRESSERS = new Set([...ADDRESSERS, 'src/kernel/ring_buffer.ts']);
 
 test('no file outside the record accessors computes an arena record address', () => {
   const offenders: string[] = [];
@@ -24,7 +26,9 @@ test('no file outside the record accessors computes an arena record address', ()
     if (ADDRESSERS.has(file)) continue;
     readFileSync(join(ROOT, file), 'utf8').split('\n').forEach((line, n) => {
       if (/^\s*(\/\/|\*)/.test(line)) return;
-      if (/\b\w+Base\s*\+|\*\s*(?!APP_)[A-Z_]+_STRIDE\b/.test(line)) offenders.push(`${file}:${n + 1}: ${line.trim()}`);
+      const record = /\b\w+Base\s*\+|\*\s*(?!APP_)[A-Z_]+_STRIDE\b/.test(line);
+      const ring = !RING_ADDRESSERS.has(file) && /\+\s*RB_[A-Z_]+\b/.test(line);
+      if (record || ring) offenders.push(`${file}:${n + 1}: ${line.trim()}`);
     });
   }
   assert.equal(offenders, []);

@@ -10,6 +10,7 @@ import {
   PERF_HEADER_SIZE, PERF_RECORD_LOST, PERF_RECORD_SAMPLE, RB_BACKWARD, RB_DATA_HEAD, RB_DATA_SIZE, RB_DATA_TAIL,
   RB_READ_LOST, RB_READ_SAMPLES,
 } from '../arena/layout.js';
+import { ringWord } from '../arena/records.js';
 import type { Kctx } from '../kernel/context.js';
 import { FAULT_READER_EARLY_TAIL } from '../kernel/fault_ids.js';
 import { dataByte, dataWord } from '../kernel/ring_buffer.js';
@@ -43,7 +44,7 @@ let walked = 0;
 function ring_walk(k: Kctx, rb: number, from: number, to: number, onSample: SampleFn, onLost: LostFn, max: number, window: boolean): number {
   const i32 = k.a.i32;
   const u8 = k.a.u8;
-  const dsize = i32[rb + RB_DATA_SIZE]!;
+  const dsize = i32[ringWord(rb, RB_DATA_SIZE)]!;
   const base = dataByte(rb);
   let pos = from;
   let n = 0;
@@ -72,8 +73,8 @@ function ring_walk(k: Kctx, rb: number, from: number, to: number, onSample: Samp
     pos = (pos + size) | 0;
     n++;
   }
-  i32[rb + RB_READ_SAMPLES] = i32[rb + RB_READ_SAMPLES]! + samples;
-  i32[rb + RB_READ_LOST] = i32[rb + RB_READ_LOST]! + lostSeen;
+  i32[ringWord(rb, RB_READ_SAMPLES)] = i32[ringWord(rb, RB_READ_SAMPLES)]! + samples;
+  i32[ringWord(rb, RB_READ_LOST)] = i32[ringWord(rb, RB_READ_LOST)]! + lostSeen;
   walked = n;
   return pos;
 }
@@ -85,7 +86,7 @@ function ring_walk(k: Kctx, rb: number, from: number, to: number, onSample: Samp
  */
 function backward_rb_find_range(k: Kctx, rb: number, head: number, limit: number): number {
   const i32 = k.a.i32;
-  const dsize = i32[rb + RB_DATA_SIZE]!;
+  const dsize = i32[ringWord(rb, RB_DATA_SIZE)]!;
   let pos = head;
   while (pos !== limit) {
     k.a.ringRead(rb, pos);
@@ -107,23 +108,23 @@ function backward_rb_find_range(k: Kctx, rb: number, head: number, limit: number
  */
 export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLost: LostFn, max = Infinity): number {
   const i32 = k.a.i32;
-  const dsize = i32[rb + RB_DATA_SIZE]!;
+  const dsize = i32[ringWord(rb, RB_DATA_SIZE)]!;
   if (dsize === 0) return 0;
-  const head = k.a.load(rb + RB_DATA_HEAD); // (C): pairs with the producer's (B)
-  const tail = i32[rb + RB_DATA_TAIL]!; // our own word
+  const head = k.a.load(ringWord(rb, RB_DATA_HEAD)); // (C): pairs with the producer's (B)
+  const tail = i32[ringWord(rb, RB_DATA_TAIL)]!; // our own word
   // FAULT_READER_EARLY_TAIL: release the space before copying out of it (breaks (D), which pairs with the producer's (A))
-  if (k.fault === FAULT_READER_EARLY_TAIL) k.a.store(rb + RB_DATA_TAIL, head);
-  if (i32[rb + RB_BACKWARD] !== 0) { // [consumer branch: write_backward]
+  if (k.fault === FAULT_READER_EARLY_TAIL) k.a.store(ringWord(rb, RB_DATA_TAIL), head);
+  if (i32[ringWord(rb, RB_BACKWARD)] !== 0) { // [consumer branch: write_backward]
     // newest first, so only the whole unread region can be released: `max` does not apply
     // (a callback's early stop drops the older records)
     ring_walk(k, rb, head, tail, onSample, onLost, Infinity, false);
     const n = walked; // before the store: the explorer may run another reader at any access
-    k.a.store(rb + RB_DATA_TAIL, head); // (D)
+    k.a.store(ringWord(rb, RB_DATA_TAIL), head); // (D)
     return n;
   }
   const end = ring_walk(k, rb, tail, head, onSample, onLost, max, false);
   const n = walked;
-  k.a.store(rb + RB_DATA_TAIL, end); // (D): pairs with the producer's (A); it may now reuse the bytes
+  k.a.store(ringWord(rb, RB_DATA_TAIL), end); // (D): pairs with the producer's (A); it may now reuse the bytes
   return n;
 }
 
@@ -157,10 +158,10 @@ export interface OverwriteRead {
  */
 export function perf_ring_read_overwrite(k: Kctx, rb: number, last: number, onSample: SampleFn, onLost: LostFn, max = Infinity): OverwriteRead {
   const i32 = k.a.i32;
-  const dsize = i32[rb + RB_DATA_SIZE]!;
-  const head = k.a.load(rb + RB_DATA_HEAD);
+  const dsize = i32[ringWord(rb, RB_DATA_SIZE)]!;
+  const head = k.a.load(ringWord(rb, RB_DATA_HEAD));
   if (dsize === 0) return { head, records: 0, overwrittenBytes: 0, overrun: false };
-  if (i32[rb + RB_BACKWARD] !== 0) {
+  if (i32[ringWord(rb, RB_BACKWARD)] !== 0) {
     const since = (last - head) >>> 0;
     const to = backward_rb_find_range(k, rb, head, since > dsize ? (head + dsize) | 0 : last);
     const end = ring_walk(k, rb, head, to, onSample, onLost, max, true);

@@ -7,7 +7,7 @@ import {
   E_CPU, E_FILE, E_GEN, E_COUNT, E_ID, E_LOST_SAMPLES, E_MMAPS, E_ONCPU, E_RB, E_RB_PAGES, E_STATE, E_TYPE,
   E_WAKEUP_EVENTS, E_WATERMARK, FILE_KIND_PERF, FMODE_READ, FMODE_WRITE, H_NEXT_EVENT_ID, RB_EVENT, S_DEAD, S_LIVE,
 } from '../arena/layout.js';
-import { cpuWord, eventWord, ringPageOf, ringPageWord } from '../arena/records.js';
+import { cpuWord, eventWord, ringPageOf, ringPageWord, ringWord } from '../arena/records.js';
 import type { Kctx } from './context.js';
 import { EINVAL, EMFILE, ENODEV, ENOENT, ENOMEM, ESRCH } from './errno.js';
 import { alloc_file, fput, get_file, register_file_release } from './file.js';
@@ -164,7 +164,7 @@ export function perf_munmap(k: Kctx, e: number): void {
 
 rcu_register(RCU_CB.RING_FREE, (k, rb) => {
   const a = k.a;
-  k.hooks.ringFreed?.({ event: a.i32[rb + RB_EVENT]!, rb });
+  k.hooks.ringFreed?.({ event: a.i32[ringWord(rb, RB_EVENT)]!, rb });
   a.lock();
   try {
     a.freeExtent(a.L.ringExtentBase, ringPageOf(a.L, rb));

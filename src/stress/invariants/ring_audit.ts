@@ -6,6 +6,7 @@ import {
   PERF_RECORD_LOST, PERF_RECORD_SAMPLE, RB_BACKWARD, RB_DATA_HEAD, RB_DATA_SIZE, RB_DATA_TAIL, RB_LOST, RB_LOST_TOTAL,
   RB_OUTPUTS, RB_OVERWRITE, RB_READ_LOST, RB_READ_SAMPLES,
 } from '../../arena/layout.js';
+import { ringWord } from '../../arena/records.js';
 import type { Kctx } from '../../kernel/context.js';
 import { dataWord } from '../../kernel/ring_buffer.js';
 
@@ -31,12 +32,12 @@ export interface RingAudit {
  */
 export function ring_audit(k: Kctx, rb: number): RingAudit {
   const i32 = k.a.i32;
-  const dsize = i32[rb + RB_DATA_SIZE]!;
+  const dsize = i32[ringWord(rb, RB_DATA_SIZE)]!;
   // a write_backward ring's unread records run from data_head up to data_tail
-  const backward = i32[rb + RB_BACKWARD] !== 0;
-  const head = backward ? i32[rb + RB_DATA_TAIL]! : i32[rb + RB_DATA_HEAD]!;
-  let tail = backward ? i32[rb + RB_DATA_HEAD]! : i32[rb + RB_DATA_TAIL]!;
-  if (i32[rb + RB_OVERWRITE] !== 0) tail = head; // nothing is "unread" in an overwrite ring
+  const backward = i32[ringWord(rb, RB_BACKWARD)] !== 0;
+  const head = backward ? i32[ringWord(rb, RB_DATA_TAIL)]! : i32[ringWord(rb, RB_DATA_HEAD)]!;
+  let tail = backward ? i32[ringWord(rb, RB_DATA_HEAD)]! : i32[ringWord(rb, RB_DATA_TAIL)]!;
+  if (i32[ringWord(rb, RB_OVERWRITE)] !== 0) tail = head; // nothing is "unread" in an overwrite ring
   let unreadSamples = 0;
   let unreadLost = 0;
   let corrupt = false;
@@ -56,10 +57,10 @@ export function ring_audit(k: Kctx, rb: number): RingAudit {
     tail = (tail + size) | 0;
   }
   const a = {
-    outputs: i32[rb + RB_OUTPUTS]!, lostTotal: i32[rb + RB_LOST_TOTAL]!, readSamples: i32[rb + RB_READ_SAMPLES]!,
-    readLost: i32[rb + RB_READ_LOST]!, unreadSamples, unreadLost, pendingLost: i32[rb + RB_LOST]!, corrupt,
+    outputs: i32[ringWord(rb, RB_OUTPUTS)]!, lostTotal: i32[ringWord(rb, RB_LOST_TOTAL)]!, readSamples: i32[ringWord(rb, RB_READ_SAMPLES)]!,
+    readLost: i32[ringWord(rb, RB_READ_LOST)]!, unreadSamples, unreadLost, pendingLost: i32[ringWord(rb, RB_LOST)]!, corrupt,
   };
-  if (i32[rb + RB_OVERWRITE] !== 0) return { ...a, ok: true, overwrite: true };
+  if (i32[ringWord(rb, RB_OVERWRITE)] !== 0) return { ...a, ok: true, overwrite: true };
   return {
     ...a,
     ok: !corrupt && a.outputs === a.readSamples + unreadSamples && a.lostTotal === a.readLost + unreadLost + a.pendingLost,
