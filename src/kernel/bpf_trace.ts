@@ -22,7 +22,7 @@ import {
   event_field, event_gen, event_oncpu, perf_event_output,
 } from './perf_event.js';
 import { rcu_read_lock, rcu_read_unlock } from './rcu.js';
-import type { OutputHandle } from './ring_buffer.js';
+import type { OutputHandle } from './context.js';
 import { report_violation } from './violation.js';
 
 /**

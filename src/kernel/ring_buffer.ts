@@ -12,7 +12,7 @@ import {
   RB_WATERMARK,
 } from '../arena/layout.js';
 import { eventWord } from '../arena/records.js';
-import type { Kctx } from './context.js';
+import type { Kctx, OutputHandle } from './context.js';
 import { FAULT_PRODUCER_EARLY_HEAD } from './fault_ids.js';
 
 /**
@@ -53,14 +53,7 @@ export function dataByte(rb: number): number {
   return rb * 4 + PAGE_SIZE;
 }
 
-/** A reservation in progress (struct perf_output_handle). */
-export interface OutputHandle {
-  rb: number;
-  /** byte counter where the reserved space starts (after any LOST record) */
-  head: number;
-  /** rb->wakeup as seen at begin */
-  wakeup: number;
-}
+export type { OutputHandle } from './context.js';
 
 export const OUTPUT_RESERVED = 1;
 /** no room, or paused with pages: nothing written, the loss counted */

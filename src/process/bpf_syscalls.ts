@@ -13,7 +13,7 @@ import {
   BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, map_create, map_delete_elem,
   map_freeze, map_get_fd_by_id, map_get_next_key, map_lookup_elem, map_update_elem, prog_load,
 } from '../kernel/bpf/syscall.js';
-import type { Process } from './process.js';
+import type { Task } from './task.js';
 
 export interface MapCreateOptions {
   type: 'perf_event_array' | 'array' | number;
@@ -32,9 +32,9 @@ const KNOWN_MAP_TYPE_MAX = 33;
 
 /** bpf(2) for one process */
 export class BpfSyscalls {
-  #p: Process;
+  #p: Task;
   #k: Kctx;
-  constructor(p: Process, k: Kctx) {
+  constructor(p: Task, k: Kctx) {
     this.#p = p;
     this.#k = k;
   }

@@ -20,9 +20,13 @@ import {
 import { E_CPU } from '../arena/layout.js';
 import type { LostFn, OverwriteRead, RingRecord, SampleFn } from '../consumer/ring_reader.js';
 import { BpfSyscalls } from './bpf_syscalls.js';
-import { POLLHUP, POLLIN, ProcessRings, perfFileOf } from './rings.js';
+import {
+  POLLHUP, POLLIN, ProcessRings, perfFileOf, type MmapOptions, type OverwriteRecords, type RingState, type RingTarget,
+} from './rings.js';
+import type { Task } from './task.js';
 
 export { POLLHUP, POLLIN };
+export type { MmapOptions, OverwriteRecords, RingState, RingTarget } from './rings.js';
 
 export { BpfSyscalls, type MapCreateOptions } from './bpf_syscalls.js';
 
@@ -59,41 +63,8 @@ export interface PerfEventOpenOptions {
   mmapWrite?: boolean;
 }
 
-/** options of Process.mmap */
-export interface MmapOptions {
-  /** PROT_WRITE (default true); a read-only first mapping makes the ring overwritable */
-  write?: boolean;
-}
 
-/** what readRingOverwrite returns */
-export interface OverwriteRecords {
-  /** newest first for a write_backward ring, oldest first for a forward one */
-  records: RingRecord[];
-  /** bytes written since the previous read that were overwritten before this one */
-  overwrittenBytes: number;
-  /** forward ring only: more than the data area was written since; nothing could be read */
-  overrun: boolean;
-}
 
-/** the emulator's view of a ring (what user space cannot see is marked) */
-export interface RingState {
-  /** data_head, data_tail (byte counters, low 32 bits) */
-  head: number;
-  tail: number;
-  /** data_size in bytes */
-  size: number;
-  /** kernel-private: rb->lost, losses not yet reported by a PERF_RECORD_LOST */
-  lostPending: number;
-  /** kernel-private: rb->paused */
-  paused: boolean;
-  watermark: number;
-  /** kernel-private: rb->overwrite */
-  overwrite: boolean;
-  backward: boolean;
-  /** instrumentation: samples written into the ring, and outputs lost, since it was made */
-  written: number;
-  lostTotal: number;
-}
 
 /** what a process needs of the kernel facade that made it */
 export interface ProcessHost {
@@ -104,8 +75,6 @@ export interface ProcessHost {
   unregister(p: Process): void;
 }
 
-/** a ring target: an open perf fd, or the file id of a mapping kept after its fd was closed */
-export type RingTarget = number | { file: number };
 
 const TYPE_NAMES: Record<string, number> = {
   hardware: PERF_TYPE_HARDWARE, software: PERF_TYPE_SOFTWARE, tracepoint: PERF_TYPE_TRACEPOINT,
@@ -113,7 +82,7 @@ const TYPE_NAMES: Record<string, number> = {
 };
 const CONFIG_NAMES: Record<string, number> = { bpf_output: PERF_COUNT_SW_BPF_OUTPUT, cpu_clock: PERF_COUNT_SW_CPU_CLOCK };
 
-export class Process {
+export class Process implements Task {
   readonly name: string;
   readonly pid: number;
   readonly privileged: boolean;

@@ -19,13 +19,53 @@ import {
 import { file_kind, file_obj, file_serial } from '../kernel/file.js';
 import { event_field, event_rb, perf_mmap, perf_munmap } from '../kernel/perf_event.js';
 import { rb_poll_and_clear, rb_state } from '../kernel/ring_buffer.js';
-import type { MmapOptions, OverwriteRecords, Process, RingState, RingTarget } from './process.js';
+import type { Task } from './task.js';
 
 export const POLLIN = 0x1;
 export const POLLHUP = 0x10;
 
+/** options of Process.mmap */
+export interface MmapOptions {
+  /** PROT_WRITE (default true); a read-only first mapping makes the ring overwritable */
+  write?: boolean;
+}
+
+/** what readRingOverwrite returns */
+export interface OverwriteRecords {
+  /** newest first for a write_backward ring, oldest first for a forward one */
+  records: RingRecord[];
+  /** bytes written since the previous read that were overwritten before this one */
+  overwrittenBytes: number;
+  /** forward ring only: more than the data area was written since; nothing could be read */
+  overrun: boolean;
+}
+
+/** the emulator's view of a ring (what user space cannot see is marked) */
+export interface RingState {
+  /** data_head, data_tail (byte counters, low 32 bits) */
+  head: number;
+  tail: number;
+  /** data_size in bytes */
+  size: number;
+  /** kernel-private: rb->lost, losses not yet reported by a PERF_RECORD_LOST */
+  lostPending: number;
+  /** kernel-private: rb->paused */
+  paused: boolean;
+  watermark: number;
+  /** kernel-private: rb->overwrite */
+  overwrite: boolean;
+  backward: boolean;
+  /** instrumentation: samples written into the ring, and outputs lost, since it was made */
+  written: number;
+  lostTotal: number;
+}
+
+/** a ring target: an open perf fd, or the file id of a mapping kept after its fd was closed */
+export type RingTarget = number | { file: number };
+
+
 /** the perf file behind `fd` in `p`'s table: EBADF if none, EINVAL if not a perf event */
-export function perfFileOf(p: Process, k: Kctx, fd: number, syscall: string): number {
+export function perfFileOf(p: Task, k: Kctx, fd: number, syscall: string): number {
   const f = p.fileIndex(fd);
   if (f < 0) throw new SystemCallError(syscall, -EBADF, `fd ${fd}`);
   if (file_kind(k, f) !== FILE_KIND_PERF) throw new SystemCallError(syscall, -EINVAL, `fd ${fd}`, 'not a perf event fd');
@@ -33,7 +73,7 @@ export function perfFileOf(p: Process, k: Kctx, fd: number, syscall: string): nu
 }
 
 export class ProcessRings {
-  readonly #p: Process;
+  readonly #p: Task;
   readonly #k: Kctx;
   /** perf file index -> event index, for each ring this process has mapped */
   #maps = new Map<number, number>();
@@ -44,7 +84,7 @@ export class ProcessRings {
   /** epoll file index -> the perf fds it watches */
   #epolls = new Map<number, number[]>();
 
-  constructor(p: Process, k: Kctx) {
+  constructor(p: Task, k: Kctx) {
     this.#p = p;
     this.#k = k;
   }

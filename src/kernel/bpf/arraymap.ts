@@ -322,7 +322,7 @@ export const perf_event_array_map_ops_strict: BpfMapOps = {
 
 /** the table every perf event array of this arena uses (chosen once per kernel context) */
 export function ops_of(k: Kctx): BpfMapOps {
-  return (k.ops ??= choose_ops(k));
+  return (k.ops ??= choose_ops(k)) as BpfMapOps;
 }
 /** the correct kernel's table for this version and purge */
 export function base_ops(k: Kctx): BpfMapOps {
