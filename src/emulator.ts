@@ -5,9 +5,10 @@
  */
 import { Arena, allocateArena, attachArena, kDefaultArenaConfig } from './arena/arena.js';
 import {
-  C_OFFLINE, CPU_STRIDE, E_ID, FILE_KIND_REGULAR, FMODE_READ, PERF_HEADER_SIZE, PERF_RECORD_MAX, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS, H_KERNEL_VERSION, H_FAULT, H_NEXT_PID, H_STRICT, H_T0_HI, H_T0_LO,
-  H_UNPRIV_BPF_DISABLED, type ArenaConfig,
+  C_OFFLINE, E_ID, FILE_KIND_REGULAR, FMODE_READ, PERF_HEADER_SIZE, PERF_RECORD_MAX, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS,
+  H_KERNEL_VERSION, H_FAULT, H_NEXT_PID, H_STRICT, H_T0_HI, H_T0_LO, H_UNPRIV_BPF_DISABLED, type ArenaConfig,
 } from './arena/layout.js';
+import { cpuWord } from './arena/records.js';
 import { PerfemuError, SystemCallError, checkKeys, invalidArgType, optionKeys, invalidArgValue, outOfRange, validateInt } from './errors.js';
 import { inspect, type KernelSnapshot } from './inspect.js';
 import { BEHAVIOURS, KERNEL_VERSIONS, kDefaultKernelVersion, type KernelVersion } from './kernel/behaviour.js';
@@ -23,7 +24,7 @@ import { cpu_online } from './kernel/perf_event.js';
 import { EBADF, EINVAL } from './kernel/errno.js';
 import { alloc_file, file_serial } from './kernel/file.js';
 import { rcu_barrier, rcu_tick, synchronize_rcu } from './kernel/rcu.js';
-import { read_violations, type Violation } from './kernel/violation.js';
+import { readViolations, type Violation } from './invariants/registry.js';
 import { Process, fdTableEpoch, type ProcessHost } from './process/process.js';
 // Modules that register file releases and RCU callbacks must be loaded in every thread.
 import './kernel/bpf/inode.js';
@@ -117,7 +118,7 @@ export class Kernel {
       if (new Set(online).size !== online.length) throw invalidArgValue('online', 'must not repeat a CPU', opts.online);
     }
     const a = allocateArena(cfg, ArenaClass);
-    if (online) for (let c = 0; c < cpus; c++) a.i32[a.L.cpuBase + c * CPU_STRIDE + C_OFFLINE] = online.includes(c) ? 0 : 1;
+    if (online) for (let c = 0; c < cpus; c++) a.i32[cpuWord(a.L, c, C_OFFLINE)] = online.includes(c) ? 0 : 1;
     a.i32[H_FAULT] = fault;
     a.i32[H_KERNEL_VERSION] = BEHAVIOURS[version].code;
     a.i32[H_STRICT] = opts.strict ? 1 : 0;
@@ -219,7 +220,7 @@ export class Kernel {
   }
 
   violations(): Violation[] {
-    return read_violations(this.k);
+    return readViolations(this.k);
   }
 
   /** waits until every pending RCU callback has run (rcu_barrier); bounded by `timeoutMs` */

@@ -5,8 +5,8 @@ export type { MmapOptions, OverwriteRecords, RingState } from './process/process
 export { SystemCallError, PerfemuError } from './errors.js';
 export type { KernelSnapshot, MapSnapshot, PerfEventSnapshot, FileSnapshot, SlotSnapshot, CpuCounters } from './inspect.js';
 export type { KernelHooks } from './kernel/context.js';
-export type { RingRecord, SampleFn, SampleAtFn, LostFn } from './kernel/ring_buffer.js';
-export type { Violation, ViolationKind } from './kernel/violation.js';
+export type { RingRecord, SampleFn, SampleAtFn, LostFn } from './consumer/ring_reader.js';
+export type { Violation, ViolationKind } from './invariants/registry.js';
 export {
   KERNEL_VERSIONS, type KernelVersion, BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK,
   BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY, BPF_F_WRONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG, BPF_F_MMAPABLE,

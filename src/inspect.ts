@@ -4,20 +4,19 @@
  * it is printed (a slot shown occupied may already be purged), as any /proc read would be.
  */
 import {
-  C_E2BIG, C_EBUSY, C_EINVAL, C_ENOENT, C_ENOSPC, C_EOPNOTSUPP, C_LOST, C_NORB, C_OUTPUTS, CPU_STRIDE,
-  E_CONFIG, E_CPU, E_FILE, E_ID, E_LOST_SAMPLES, E_MMAPS, E_ONCPU, E_RB, E_STATE, E_TYPE, EVENT_STRIDE,
-  F_COUNT, F_KIND, F_MODE, F_OBJ, F_SERIAL, F_STATE, FILE_KIND_EPOLL, FILE_KIND_MAP, FILE_KIND_PERF, FILE_KIND_PROG,
-  FILE_STRIDE, FMODE_READ, FMODE_WRITE, H_FOREIGN_PURGED, M_FLAGS, M_FROZEN, M_ID, M_MAX_ENTRIES,
-  M_REFCNT, M_STATE, M_USERCNT, MAP_STRIDE, P_STATE, PROG_STRIDE, S_DEAD, S_LIVE, S_RCU,
-  EE_STATE, ENTRY_STRIDE, PAGE_SIZE,
+  C_E2BIG, C_EBUSY, C_EINVAL, C_ENOENT, C_ENOSPC, C_EOPNOTSUPP, C_LOST, C_NORB, C_OUTPUTS, E_CONFIG, E_CPU, E_FILE,
+  E_ID, E_LOST_SAMPLES, E_MMAPS, E_ONCPU, E_RB, E_STATE, E_TYPE, F_COUNT, F_KIND, F_MODE, F_OBJ, F_SERIAL, F_STATE,
+  FILE_KIND_EPOLL, FILE_KIND_MAP, FILE_KIND_PERF, FILE_KIND_PROG, FMODE_READ, FMODE_WRITE, H_FOREIGN_PURGED, M_FLAGS,
+  M_FROZEN, M_ID, M_MAX_ENTRIES, M_REFCNT, M_STATE, M_USERCNT, P_STATE, S_DEAD, S_LIVE, S_RCU, EE_STATE, PAGE_SIZE,
 } from './arena/layout.js';
+import { cpuWord, entryWord, eventWord, fileWord, mapWord, progWord } from './arena/records.js';
 import type { Kctx } from './kernel/context.js';
 import { entry_event, entry_owner, slot_word } from './kernel/bpf/map.js';
 import { list_pins } from './kernel/bpf/inode.js';
 import { prog_id, prog_maps, prog_refcnt } from './kernel/bpf/core.js';
 import { rcu_gp_seq, rcu_pending } from './kernel/rcu.js';
 import { rb_state } from './kernel/ring_buffer.js';
-import { read_violations, type Violation } from './kernel/violation.js';
+import { readViolations, type Violation } from './invariants/registry.js';
 
 export interface SlotSnapshot {
   /** perf event id */
@@ -100,15 +99,15 @@ export function inspect(k: Kctx): KernelSnapshot {
   const a = k.a;
   const L = a.L;
   const i32 = a.i32;
-  const fileId = (f: number): number => i32[L.fileBase + f * FILE_STRIDE + F_SERIAL]!;
-  const mapId = (m: number): number => i32[L.mapBase + m * MAP_STRIDE + M_ID]!;
-  const eventId = (e: number): number => i32[L.eventBase + e * EVENT_STRIDE + E_ID]!;
+  const fileId = (f: number): number => i32[fileWord(L, f, F_SERIAL)]!;
+  const mapId = (m: number): number => i32[mapWord(L, m, M_ID)]!;
+  const eventId = (e: number): number => i32[eventWord(L, e, E_ID)]!;
 
   // Each table is visited through its in-use bitmap: the cost is the records in use, not the
   // table size (a script may call inspect() after every step).
   const maps: MapSnapshot[] = [];
   a.forEachInUse('map', (m) => {
-    const at = L.mapBase + m * MAP_STRIDE;
+    const at = mapWord(L, m, 0);
     const st = a.load(at + M_STATE);
     if (st !== S_LIVE && st !== S_DEAD) return;
     const max = i32[at + M_MAX_ENTRIES]!;
@@ -127,7 +126,7 @@ export function inspect(k: Kctx): KernelSnapshot {
 
   const perfEvents: PerfEventSnapshot[] = [];
   a.forEachInUse('event', (e) => {
-    const at = L.eventBase + e * EVENT_STRIDE;
+    const at = eventWord(L, e, 0);
     const st = a.load(at + E_STATE);
     if (st !== S_LIVE && st !== S_DEAD) return;
     const f = i32[at + E_FILE]!;
@@ -136,7 +135,7 @@ export function inspect(k: Kctx): KernelSnapshot {
     perfEvents.push({
       id: i32[at + E_ID]!, cpu: i32[at + E_CPU]!, oncpu: a.load(at + E_ONCPU), type: i32[at + E_TYPE]!,
       config: i32[at + E_CONFIG]!, alive: st === S_LIVE,
-      fileRefs: st === S_LIVE ? a.load(L.fileBase + f * FILE_STRIDE + F_COUNT) : 0,
+      fileRefs: st === S_LIVE ? a.load(fileWord(L, f, F_COUNT)) : 0,
       file: fileId(f), mmaps: a.load(at + E_MMAPS), lostSamples: a.load(at + E_LOST_SAMPLES),
       ring: rs ? { pages: rs.size / PAGE_SIZE, head: rs.head, tail: rs.tail, lostPending: rs.lostPending } : null,
     });
@@ -144,7 +143,7 @@ export function inspect(k: Kctx): KernelSnapshot {
 
   const files: FileSnapshot[] = [];
   a.forEachInUse('file', (f) => {
-    const at = L.fileBase + f * FILE_STRIDE;
+    const at = fileWord(L, f, 0);
     if (a.load(at + F_STATE) !== S_LIVE) return;
     const kind = i32[at + F_KIND]!;
     const obj = i32[at + F_OBJ]!;
@@ -160,19 +159,19 @@ export function inspect(k: Kctx): KernelSnapshot {
 
   const progs: KernelSnapshot['progs'] = [];
   a.forEachInUse('prog', (p) => {
-    const st = a.load(L.progBase + p * PROG_STRIDE + P_STATE);
+    const st = a.load(progWord(L, p, P_STATE));
     if (st !== S_LIVE && st !== S_DEAD) return;
     progs.push({ id: prog_id(k, p), alive: st === S_LIVE, refcnt: prog_refcnt(k, p), maps: prog_maps(k, p).map(mapId) });
   });
 
   let entriesPendingFree = 0;
   a.forEachInUse('entry', (ee) => {
-    if (a.load(L.entryBase + ee * ENTRY_STRIDE + EE_STATE) === S_RCU) entriesPendingFree++;
+    if (a.load(entryWord(L, ee, EE_STATE)) === S_RCU) entriesPendingFree++;
   });
 
   const cpuCounters: CpuCounters[] = [];
   for (let c = 0; c < L.cpus; c++) {
-    const at = L.cpuBase + c * CPU_STRIDE;
+    const at = cpuWord(L, c, 0);
     cpuCounters.push({
       cpu: c, outputs: a.load(at + C_OUTPUTS), lost: a.load(at + C_LOST), noRing: a.load(at + C_NORB),
       EINVAL: a.load(at + C_EINVAL), E2BIG: a.load(at + C_E2BIG), ENOENT: a.load(at + C_ENOENT),
@@ -197,6 +196,6 @@ export function inspect(k: Kctx): KernelSnapshot {
     work: queued.filter((q) => q.work).map((q) => ({ kind: q.kind, object: mapId(q.arg) })),
     cpuCounters,
     foreignEntriesPurged: a.load(H_FOREIGN_PURGED),
-    violations: read_violations(k),
+    violations: readViolations(k),
   };
 }

@@ -9,7 +9,7 @@ import {
   BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_F_WRONLY_PROG, BPF_NOEXIST,
   Kernel, PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT,
 } from '../src/index.js';
-import { FIXED, MODERN, OLD, VERSIONS, eventIdOf, event, mk, payload, perfArray, slots, throwsCode } from './fixtures/scenario.js';
+import { MODERN, OLD, VERSIONS, eventIdOf, event, mk, payload, perfArray, slots, throwsCode } from './fixtures/scenario.js';
 
 const create = (p: import('../src/index.js').Process, o: Partial<{ type: 'perf_event_array' | 'array' | number; keySize: number; valueSize: number; maxEntries: number; flags: number; mapExtra: number }>) =>
   p.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 4, ...o });

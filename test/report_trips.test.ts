@@ -108,7 +108,7 @@ browserTest('stress report: first violations listed as the terminal prints them;
   const html = stressReport(r);
   const { m, dom } = measure('stress.html', html);
   assert.match(dom, 'data-violations=""');
-  const { describeViolation } = await import('../src/stress/describe.js');
+  const { describeViolation } = await import('../src/invariants/registry.js');
   for (const v of r.violations.slice(0, 8)) assert.ok(dom.includes(describeViolation(v).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')), describeViolation(v));
   assert.match(dom, 'file N: the map file with id N');
   const tl = html.slice(html.indexOf('id="timeline"'));

@@ -1,7 +1,15 @@
 /**
  * THE memory map of the kernel arena: the one SharedArrayBuffer that holds every piece of
  * emulated kernel state more than one thread touches. This is the only file with numeric
- * offsets; everything else reads the layout through the names exported here.
+ * offsets; everything else reads the layout through the names exported here, and reaches a
+ * record's words through its accessor in records.ts (fileWord, eventWord, mapWord, slotWord,
+ * entryWord, progWord, pinWord, cpuWord, epollWord, ringWord, the RCU and violation words),
+ * the one module beside this one that turns a table index into an address (wordPlace there is
+ * the inverse, for traces). The allocator is arena.ts.
+ *
+ * Who reads the arena: the kernel (src/kernel/, which imports nothing but this directory),
+ * user space through it (src/process/, src/consumer/), and the testers (inspect(), the
+ * invariants of src/stress/invariants/ and the explorer), all through records.ts.
  *
  * Regions, in order (all offsets are Int32 word indices unless a name ends in `Byte`):
  *
@@ -52,8 +60,8 @@
  *   Arena.loadAcquire / storeRelease (plain accesses on x86-64, Atomics elsewhere), which are
  *   still scheduling points for the explorer:
  *     acquire loads: the slot word, the entry's and event's `gen` (the use-after-free check),
- *     the event's `oncpu` and `rb`, the ring's data_tail (C);
- *     release stores: the ring's data_head (A), and the RCU exit (RC_CTR += 1, whose only writer
+ *     the event's `oncpu` and `rb`, the ring's data_tail ((A) in the ring diagram below);
+ *     release stores: the ring's data_head (after (B)), and the RCU exit (RC_CTR += 1, whose only writer
  *     is that CPU: the section's loads must come before it, nothing more).
  *   Single-writer words of the producer (RB_HEAD, RB_NEST, RB_LOST, RB_WAKEUP, RB_EVENTS, the
  *   conservation counters, E_COUNT, the per-CPU counters) are plain loads and stores.
@@ -289,18 +297,24 @@ export const EP_EVENTFD = 2;
 // the low word of the kernel's u64 fields: offsets (counter & (size-1)) and differences
 // ((head - tail) >>> 0) are the same as with 64 bits while data_size <= 2^30.
 //
-// Ordering (the kernel's perf_output_put_handle diagram, in JS terms):
+// Ordering: the diagram of perf_output_put_handle (kernel/events/ring_buffer.c), with its
+// letters, in JS terms:
 //
-//   producer (the CPU the event is bound to)      consumer (the reader)
+//   kernel (the CPU the event is bound to)        user (the reader)
 //   ---------------------------------------       ------------------------------
-//   tail = Atomics.load(data_tail)       (C)      head = Atomics.load(data_head)   (B)
-//   space test against tail                       plain loads of records [tail, head)
-//   plain stores of the record bytes              Atomics.store(data_tail, new)    (D)
-//   Atomics.store(data_head, new)        (A)
+//   if (tail = loadAcquire(data_tail)) {          head = Atomics.load(data_head)   (C)
+//                                         (A)     (Atomics.load orders the loads below)
+//     plain stores of the record bytes            plain loads of records [tail, head)
+//                                         (B)     (Atomics.store orders the loads above)
+//     storeRelease(data_head, new)                Atomics.store(data_tail, new)    (D)
+//   }
 //
-// (A)->(B): the reader never sees a head beyond bytes not yet written. (D)->(C): the producer
-// never overwrites bytes the reader has not finished copying. Only the outermost of nested
-// writers performs (A) (RB_NEST), as perf_output_put_handle does.
+// As the kernel says: A pairs with D, B pairs with C. (A) is the space test's control
+// dependency on data_tail (here an acquire load): the producer never overwrites bytes the
+// reader has not finished copying before its (D). (B) orders the record's stores before
+// data_head (here a release store): a reader that sees the head after its (C) sees the bytes.
+// Only the outermost of nested writers publishes data_head (RB_NEST), as
+// perf_output_put_handle does.
 export const RB_HEAD = 0; // rb->head: reservation head (producer-local)
 export const RB_NEST = 1; // rb->nest
 export const RB_LOST = 2; // rb->lost: records lost since the last LOST record was written
@@ -434,59 +448,4 @@ export function computeLayout(cfg: ArenaConfig): Layout {
     ...cfg, fileBase, eventBase, mapBase, slotBase, slotExtentBase, entryBase, progBase,
     pinBase, rcuBase, rcuQueueBase, cpuBase, violationBase, epollBase, ringExtentBase, inUse, ringBase, totalBytes,
   };
-}
-
-/**
- * A word index in words a person can read ("slot 1 of map 0", "entry 3 .state",
- * "ring of event 2 data_head"), for traces. Pure: the layout decides.
- */
-export function describeWord(L: Layout, i: number, i32?: Int32Array): string {
-  const field = (base: number, stride: number, count: number, names: Record<number, string>, what: string): string | null => {
-    if (i < base || i >= base + stride * count) return null;
-    const rec = Math.floor((i - base) / stride);
-    const f = (i - base) % stride;
-    return `${what} ${rec} .${names[f] ?? f}`;
-  };
-  if (i < HEADER_WORDS) return `header[${i}]`;
-  return (
-    field(L.fileBase, FILE_STRIDE, L.maxFiles, { [F_STATE]: 'state', [F_KIND]: 'kind', [F_OBJ]: 'obj', [F_COUNT]: 'f_count', [F_MODE]: 'f_mode', [F_SERIAL]: 'serial' }, 'file') ??
-    field(L.eventBase, EVENT_STRIDE, L.maxEvents, { [E_STATE]: 'state', [E_ONCPU]: 'oncpu', [E_RB]: 'rb', [E_MMAPS]: 'mmaps', [E_GEN]: 'gen', [E_LOST_SAMPLES]: 'lost_samples', [E_EPOLL]: 'epoll', [E_COUNT]: 'count' }, 'event') ??
-    field(L.mapBase, MAP_STRIDE, L.maxMaps, { [M_STATE]: 'state', [M_REFCNT]: 'refcnt', [M_USERCNT]: 'usercnt', [M_FROZEN]: 'frozen' }, 'map') ??
-    (i >= L.slotBase && i < L.slotBase + L.maxSlots ? slotName(L, i, i32) : null) ??
-    field(L.entryBase, ENTRY_STRIDE, L.maxEntries, { [EE_STATE]: 'state', [EE_EVENT]: 'event', [EE_PERF_FILE]: 'perf_file', [EE_MAP_FILE]: 'map_file', [EE_MAP_FILE_SERIAL]: 'owner', [EE_GEN]: 'gen' }, 'entry') ??
-    field(L.progBase, PROG_STRIDE, L.maxProgs, { [P_STATE]: 'state', [P_REFCNT]: 'refcnt' }, 'prog') ??
-    (i >= L.rcuBase && i < L.rcuBase + RCU_PER_CPU
-      ? `rcu ${({ [RCU_GP_SEQ]: 'gp_seq', [RCU_GP_REQ]: 'gp_req', [RCU_Q_HEAD]: 'cb_head', [RCU_Q_TAIL]: 'cb_tail', [RCU_WAKE]: 'wake' } as Record<number, string>)[i - L.rcuBase] ?? i - L.rcuBase}`
-      : null) ??
-    (i >= L.rcuBase + RCU_PER_CPU && i < L.rcuQueueBase
-      ? (() => {
-          const r = Math.floor((i - L.rcuBase - RCU_PER_CPU) / RCU_CPU_STRIDE);
-          const f = (i - L.rcuBase - RCU_PER_CPU) % RCU_CPU_STRIDE;
-          const who = r < L.cpus ? `cpu${r}` : `task${r - L.cpus}`;
-          return `rcu ${who} .${({ [RC_NESTING]: 'nesting', [RC_CTR]: 'qs_ctr', [RC_SNAP]: 'gp_snap' } as Record<number, string>)[f] ?? f}`;
-        })()
-      : null) ??
-    field(L.cpuBase, CPU_STRIDE, L.cpus, { [C_NEST]: 'nest', [C_OUTPUTS]: 'outputs', [C_LOST]: 'lost', [C_OFFLINE]: 'offline' }, 'cpu') ??
-    (i >= L.ringBase
-      ? (() => {
-          const off = (i - L.ringBase) % (PAGE_SIZE / 4);
-          const page = Math.floor((i - L.ringBase) / (PAGE_SIZE / 4));
-          const names: Record<number, string> = { [RB_DATA_HEAD]: 'data_head', [RB_DATA_TAIL]: 'data_tail', [RB_POLL]: 'poll', [RB_HEAD]: 'head', [RB_LOST]: 'lost', [RB_PAUSED]: 'paused', [RB_OVERWRITE]: 'overwrite' };
-          return `ring page ${page} ${names[off] ?? `word ${off}`}`;
-        })()
-      : null) ??
-    `word ${i}`
-  );
-}
-
-/** "map 0 slot 1" when the arena is at hand to find the map, else "slot word N" */
-function slotName(L: Layout, i: number, i32?: Int32Array): string {
-  if (i32) {
-    for (let m = 0; m < L.maxMaps; m++) {
-      const at = L.mapBase + m * MAP_STRIDE;
-      const base = i32[at + M_SLOT_BASE]!;
-      if (i32[at + M_STATE] !== S_FREE && i >= base && i < base + i32[at + M_MAX_ENTRIES]!) return `map ${m} slot ${i - base}`;
-    }
-  }
-  return `slot word ${i - L.slotBase}`;
 }

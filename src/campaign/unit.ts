@@ -7,8 +7,9 @@ import { explore, replayFile } from '../explore/explore.js';
 import type { RunOptions, Scenario } from '../explore/runner.js';
 import { scenarioByName } from '../explore/scenarios.js';
 import { faultByName } from '../kernel/faults.js';
-import { describeViolation } from '../stress/describe.js';
-import { INVARIANT_OF, runStress } from '../stress/engine.js';
+import { describeViolation } from '../invariants/registry.js';
+import { runStress } from '../stress/engine.js';
+import { INVARIANT_OF } from '../invariants/registry.js';
 import type { CampaignFinding, CampaignSpec, Counts, ExploreCampaignOptions } from './result.js';
 
 export interface UnitTask {

@@ -5,7 +5,7 @@
 import { count, table } from '../format.js';
 import { styleText } from 'node:util';
 import { FAULTS } from '../kernel/faults.js';
-import { describeViolation } from '../stress/describe.js';
+import { describeViolation } from '../invariants/registry.js';
 import { reproduceCommand, runStress, type StressOptions, type StressProgress, type StressReport } from '../stress/engine.js';
 import { stressReport, writeReport } from '../report/report.js';
 import { command, notApplicable } from './command.js';

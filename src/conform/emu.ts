@@ -4,6 +4,7 @@
  * result (and shows as a difference).
  */
 import { E_ID, RB_DATA_HEAD, RB_DATA_OFFSET, RB_DATA_SIZE, RB_DATA_TAIL } from '../arena/layout.js';
+import { ringWord } from '../arena/records.js';
 import { Kernel } from '../emulator.js';
 import { SystemCallError } from '../errors.js';
 import type { KernelVersion } from '../kernel/behaviour.js';
@@ -112,12 +113,12 @@ export class EmuSys implements Sys {
     const rb = event_rb(k, r[0]);
     if (rb < 0) return [];
     const a = k.a;
-    const head = a.load(rb + RB_DATA_HEAD);
-    const tail = a.i32[rb + RB_DATA_TAIL]!;
-    const off = rb * 4 + a.i32[rb + RB_DATA_OFFSET]!;
-    const size = a.i32[rb + RB_DATA_SIZE]!;
+    const head = a.load(ringWord(rb, RB_DATA_HEAD));
+    const tail = a.i32[ringWord(rb, RB_DATA_TAIL)]!;
+    const off = rb * 4 + a.i32[ringWord(rb, RB_DATA_OFFSET)]!;
+    const size = a.i32[ringWord(rb, RB_DATA_SIZE)]!;
     const out = formatRecords(a.u8.subarray(off, off + size), size ? (tail >>> 0) % size : 0, (head - tail) >>> 0, BigInt(event_field(k, r[0], E_ID)));
-    a.store(rb + RB_DATA_TAIL, head);
+    a.store(ringWord(rb, RB_DATA_TAIL), head);
     return out;
   }
   progLoad(map: number): number {

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { KernelVersion } from '../kernel/behaviour.js';
-import { execute, type Execution, type Finding, type RunOptions, type Scenario, type TraceStep } from './runner.js';
+import { actorCount, execute, type Execution, type Finding, type RunOptions, type Scenario, type TraceStep } from './runner.js';
 import { ExhaustiveScheduler } from './schedulers/exhaustive.js';
 import { PctScheduler } from './schedulers/pct.js';
 import { RandomScheduler } from './schedulers/random.js';
@@ -80,11 +80,11 @@ export function explore(scn: Scenario, o: ExploreOptions): ExploreResult {
   let targetHits = 0;
   let exhausted = false;
   let found: Found | null = null;
+  const n = actorCount(scn, run);
   for (;;) {
     if (schedules >= o.maxSchedules || performance.now() - t0 >= o.maxMs) break;
-    // the scheduler's begin() happens inside execute; an exhausted search says so first
-    if (sched instanceof ExhaustiveScheduler && schedules > 0 && !peekMore(sched)) {
-      exhausted = true;
+    if (!sched.begin(n)) {
+      exhausted = true; // the scheduler's search space is covered
       break;
     }
     const ex = execute(scn, run, sched, false);
@@ -105,16 +105,16 @@ export function explore(scn: Scenario, o: ExploreOptions): ExploreResult {
   };
 }
 
-/** ExhaustiveScheduler decides "exhausted" in begin(); ask it without consuming a schedule */
-function peekMore(s: ExhaustiveScheduler): boolean {
-  const more = s.begin();
-  if (more) s.rewind();
-  return more;
+/** one execution of a fixed schedule (a replay scheduler has exactly one) */
+function replayWith(scn: Scenario, run: RunOptions, choices: number[], wantTrace: boolean): Execution {
+  const sched: Scheduler = new ReplayScheduler(choices);
+  sched.begin(actorCount(scn, run));
+  return execute(scn, run, sched, wantTrace);
 }
 
 /** Re-executes `choices`; the trace is recorded. */
 export function replay(scn: Scenario, run: RunOptions, choices: number[]): Execution {
-  return execute(scn, run, new ReplayScheduler(choices), true);
+  return replayWith(scn, run, choices, true);
 }
 
 /**
@@ -123,7 +123,7 @@ export function replay(scn: Scenario, run: RunOptions, choices: number[]): Execu
  */
 export function shrink(scn: Scenario, run: RunOptions, choices: number[], kind: string): number[] {
   const fails = (c: number[]): boolean => {
-    const ex = execute(scn, run, new ReplayScheduler(c), false);
+    const ex = replayWith(scn, run, c, false);
     return ex.findings.some((f) => f.kind === kind);
   };
   let best = trimZeros(choices);

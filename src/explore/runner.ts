@@ -9,15 +9,14 @@
  * half-way and alternate (A, B, A, B); with the kernel's short critical windows, the races
  * this map is known for (docs/semantics.md, "Race windows") are of the first kind.
  */
-import { describeWord } from '../arena/layout.js';
+import { describeWord } from './describe_word.js';
 import { Kernel, type KernelOptions } from '../emulator.js';
 import { SystemCallError } from '../errors.js';
 import type { KernelHooks } from '../kernel/context.js';
-import { is_old_kernel_behaviour, type Violation } from '../kernel/violation.js';
+import { describeViolation, isOldKernelBehaviour, type Violation } from '../invariants/registry.js';
 import { conservationHooks } from '../stress/invariants/conservation.js';
 import { auditReferences } from '../stress/invariants/references.js';
 import { auditRelease, releaseHooks } from '../stress/invariants/release.js';
-import { describeViolation } from '../stress/describe.js';
 import { ScheduledArena, type AccessOp } from './arena.js';
 import type { Scheduler } from './schedulers/scheduler.js';
 
@@ -89,11 +88,31 @@ const LIMITS = {
 };
 const MAX_ACCESSES = 200_000;
 
-export function execute(scn: Scenario, opts: RunOptions, sched: Scheduler, wantTrace: boolean): Execution {
-  const kernel = Kernel.create(
+function makeKernel(scn: Scenario, opts: RunOptions): Kernel {
+  return Kernel.create(
     { cpus: scn.cpus, version: opts.version, strict: opts.strict, limits: LIMITS, ...(opts.inject ? { inject: opts.inject } : {}) },
     ScheduledArena,
   );
+}
+
+/** how many actors the scenario builds under `opts` (the same every time: scenarios are deterministic) */
+export function actorCount(scn: Scenario, opts: RunOptions): number {
+  const key = `${opts.version}/${opts.strict}/${opts.inject ?? ''}`;
+  let byOpts = actorCounts.get(scn);
+  if (!byOpts) actorCounts.set(scn, (byOpts = new Map()));
+  let n = byOpts.get(key);
+  if (n === undefined) byOpts.set(key, (n = scn.build(makeKernel(scn, opts)).actors.length));
+  return n;
+}
+const actorCounts = new WeakMap<Scenario, Map<string, number>>();
+
+/**
+ * Runs one execution of the scenario under `sched`, whose begin() the caller has called and
+ * seen return true: the scheduler contract is `while (sched.begin(n)) execute(...)`, with `n`
+ * from actorCount, so a scheduler alone says when its search space is exhausted.
+ */
+export function execute(scn: Scenario, opts: RunOptions, sched: Scheduler, wantTrace: boolean): Execution {
+  const kernel = makeKernel(scn, opts);
   const arena = kernel.arena as ScheduledArena;
   const k = kernel.k;
   const built = scn.build(kernel);
@@ -168,7 +187,6 @@ export function execute(scn: Scenario, opts: RunOptions, sched: Scheduler, wantT
       });
     },
   };
-  sched.begin(actors.length);
   try {
     for (;;) {
       const el = actors.map((_, i) => i).filter((i) => next[i]! < actors[i]!.ops.length);
@@ -196,7 +214,7 @@ function findings(kernel: Kernel, built: Built, crashed: string | null): Finding
   auditReferences(k, holders, new Set());
   auditRelease(k, false, new Set());
   for (const v of kernel.violations()) {
-    if (is_old_kernel_behaviour(k.b, v)) continue;
+    if (isOldKernelBehaviour(k.b, v)) continue;
     out.push({ kind: v.kind, violation: true, detail: violationText(v) });
   }
   out.push(...(built.check?.() ?? []));

@@ -8,10 +8,10 @@
  * replace or purge racing with it cannot free them before it is done (perf_event_fd_array_put_ptr's call_rcu).
  */
 import {
-  C_E2BIG, C_EBUSY, C_EINVAL, C_ENOENT, C_ENOSPC, C_EOPNOTSUPP, C_LOST, C_NEST, C_NORB, C_OUTPUTS, CPU_STRIDE,
-  ATTR_INHERIT, E_CONFIG, E_COUNT, E_CPU, E_GEN, E_ONCPU, E_TYPE, EE_EVENT, EE_GEN, ENTRY_STRIDE, EVENT_STRIDE,
-  M_MAX_ENTRIES, M_SLOT_BASE, MAP_STRIDE, P_MAPS, PROG_STRIDE,
+  C_E2BIG, C_EBUSY, C_EINVAL, C_ENOENT, C_ENOSPC, C_EOPNOTSUPP, C_LOST, C_NEST, C_NORB, C_OUTPUTS, ATTR_INHERIT,
+  E_CONFIG, E_COUNT, E_CPU, E_GEN, E_ONCPU, E_TYPE, EE_EVENT, EE_GEN, M_MAX_ENTRIES, M_SLOT_BASE, P_MAPS,
 } from '../arena/layout.js';
+import { cpuWord, entryWord, eventWord, mapWord, progWord } from '../arena/records.js';
 import { BPF_F_CURRENT_CPU } from './behaviour.js';
 import type { Kctx } from './context.js';
 import { E2BIG, EBUSY, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP } from './errno.js';
@@ -22,7 +22,7 @@ import {
   event_field, event_gen, event_oncpu, perf_event_output,
 } from './perf_event.js';
 import { rcu_read_lock, rcu_read_unlock } from './rcu.js';
-import type { OutputHandle } from './ring_buffer.js';
+import type { OutputHandle } from './context.js';
 import { report_violation } from './violation.js';
 
 /**
@@ -30,8 +30,8 @@ import { report_violation } from './violation.js';
  * `mapRef` being the program's n-th map. `flagsLo` is flags' low 32 bits (the index, or
  * BPF_F_CURRENT_CPU), `flagsHi` the high 32 bits (which must be 0). Returns 0 or -errno.
  *
- * This is the hot path: it computes record addresses inline from the layout rather than through
- * the accessor helpers, and touches shared words through the arena's load/add (each one a
+ * This is the hot path: it computes record addresses with arena/records.ts's one-line
+ * accessors (inlined by V8 to the arithmetic they hold), and touches shared words through the arena's load/add (each one a
  * scheduling point for the explorer); single-writer words are plain loads and stores.
  */
 export function bpf_perf_event_output(
@@ -39,14 +39,14 @@ export function bpf_perf_event_output(
   data: Uint8Array, len: number,
 ): number {
   const i32 = k.a.i32;
-  const nestW = k.a.L.cpuBase + cpu * CPU_STRIDE + C_NEST;
+  const nestW = cpuWord(k.a.L, cpu, C_NEST);
   const nest = i32[nestW]! + 1; // bpf_trace_nest_level, written only by this CPU
   i32[nestW] = nest;
   const depth = k.outDepth++;
   const h = k.outHandles[depth] ?? (k.outHandles[depth] = { rb: -1, head: 0, wakeup: 0 });
   try {
     if (k.b.nestLimit > 0 && nest > k.b.nestLimit) return count(k, cpu, C_EBUSY, -EBUSY);
-    return __bpf_perf_event_output(k, cpu, i32[k.a.L.progBase + prog * PROG_STRIDE + P_MAPS + mapRef]!, flagsLo, flagsHi, data, len, h);
+    return __bpf_perf_event_output(k, cpu, i32[progWord(k.a.L, prog, P_MAPS + mapRef)]!, flagsLo, flagsHi, data, len, h);
   } finally {
     k.outDepth = depth;
     i32[nestW] = nest - 1;
@@ -62,17 +62,17 @@ function __bpf_perf_event_output(
   const L = a.L;
   if (flagsHi !== 0) return count(k, cpu, C_EINVAL, -EINVAL);
   const index = flagsLo === BPF_F_CURRENT_CPU ? cpu : flagsLo >>> 0;
-  const m = L.mapBase + map * MAP_STRIDE;
+  const m = mapWord(L, map, 0);
   if (index >= i32[m + M_MAX_ENTRIES]! >>> 0) return count(k, cpu, C_E2BIG, -E2BIG);
   rcu_read_lock(k, cpu);
   try {
     const slot = a.loadAcquire(i32[m + M_SLOT_BASE]! + index); // READ_ONCE(array->ptrs[index])
     if (slot === 0) return count(k, cpu, C_ENOENT, -ENOENT);
     const ee = slot - 1;
-    const eeAt = L.entryBase + ee * ENTRY_STRIDE;
+    const eeAt = entryWord(L, ee, 0);
     const eeGen = a.loadAcquire(eeAt + EE_GEN);
     const e = i32[eeAt + EE_EVENT]!; // ee->event
-    const eAt = L.eventBase + e * EVENT_STRIDE;
+    const eAt = eventWord(L, e, 0);
     const eGen = a.loadAcquire(eAt + E_GEN);
     const loaded = k.hooks.outputLoaded;
     if (loaded) loaded({ cpu, index, entry: ee });
@@ -111,7 +111,7 @@ function use_after_free(k: Kctx, cpu: number, index: number, ee: number, eeGen: 
  */
 function count(k: Kctx, cpu: number, counter: number, ret: number): number {
   const i32 = k.a.i32;
-  const w = k.a.L.cpuBase + cpu * CPU_STRIDE + counter;
+  const w = cpuWord(k.a.L, cpu, counter);
   i32[w] = i32[w]! + 1;
   return ret;
 }

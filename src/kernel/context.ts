@@ -6,8 +6,6 @@
 import type { Arena } from '../arena/arena.js';
 import { H_FAULT, H_KERNEL_VERSION, H_NEXT_TASK_READER, H_STRICT, RCU_TASK_READERS } from '../arena/layout.js';
 import { behaviourByCode, type KernelBehaviour } from './behaviour.js';
-import type { OutputHandle } from './ring_buffer.js';
-import type { BpfMapOps } from './bpf/map_ops.js';
 
 /**
  * Hook points where a test (or the explorer) can run code in the middle of a kernel
@@ -43,6 +41,16 @@ export interface KernelHooks {
   ringFreed?: (info: { event: number; rb: number }) => void;
 }
 
+/** A reservation in progress (struct perf_output_handle, kernel/ring_buffer.ts); here because
+ * Kctx keeps one per nesting depth. */
+export interface OutputHandle {
+  rb: number;
+  /** byte counter where the reserved space starts (after any LOST record) */
+  head: number;
+  /** rb->wakeup as seen at begin */
+  wakeup: number;
+}
+
 export interface Kctx {
   readonly a: Arena;
   readonly b: KernelBehaviour;
@@ -64,8 +72,12 @@ export interface Kctx {
   outDepth: number;
   /** call_rcu records gathered by call_rcu_batched (kind, arg pairs), or null */
   rcuBatch: number[] | null;
-  /** the map ops table of this kernel (version x strict x fault), chosen on first use */
-  ops: BpfMapOps | null;
+  /**
+   * the map ops table of this kernel (version x strict x fault), chosen on first use. Read
+   * only through ops_of (bpf/arraymap.ts), which gives it its type: left opaque here so this
+   * file does not import the map ops' types, which take a Kctx (no type cycle).
+   */
+  ops: object | null;
 }
 
 export function kctxOf(a: Arena, hooks: KernelHooks = {}): Kctx {

@@ -10,6 +10,7 @@
  * `observer`) runs every actor in this thread, where its scheduler opens the window instead.
  */
 import { RB_DATA_HEAD, RB_DATA_TAIL } from '../arena/layout.js';
+import { ringWord } from '../arena/records.js';
 import type { Kctx } from './context.js';
 
 /** how long a broken step waits for the other side, at most (ms) */
@@ -28,7 +29,7 @@ function threaded(k: Kctx): boolean {
 export function fault_reader_window(k: Kctx, rb: number, tail: number, head: number, dsize: number): void {
   if (tail === head || !threaded(k)) return;
   const deadline = Date.now() + FAULT_WINDOW_MS;
-  while (((k.a.load(rb + RB_DATA_HEAD) - tail) >>> 0) < dsize + 8 && Date.now() < deadline) Atomics.wait(sleeper, 0, 0, 1);
+  while (((k.a.load(ringWord(rb, RB_DATA_HEAD)) - tail) >>> 0) < dsize + 8 && Date.now() < deadline) Atomics.wait(sleeper, 0, 0, 1);
 }
 
 /**
@@ -38,5 +39,5 @@ export function fault_reader_window(k: Kctx, rb: number, tail: number, head: num
 export function fault_producer_window(k: Kctx, rb: number, offset: number): void {
   if (!threaded(k)) return;
   const deadline = Date.now() + FAULT_WINDOW_MS;
-  while (((k.a.load(rb + RB_DATA_TAIL) - offset) | 0) <= 0 && Date.now() < deadline) Atomics.wait(sleeper, 0, 0, 1);
+  while (((k.a.load(ringWord(rb, RB_DATA_TAIL)) - offset) | 0) <= 0 && Date.now() < deadline) Atomics.wait(sleeper, 0, 0, 1);
 }

@@ -13,19 +13,23 @@ import {
 } from './fault_ids.js';
 import type { Kctx } from './context.js';
 import { fput } from './file.js';
-import { call_rcu, rcu_register } from './rcu.js';
+import { RCU_CB, call_rcu, rcu_register } from './rcu.js';
 import type { BpfMapOps } from './bpf/map_ops.js';
-import { entry_mark_put, entry_recycle, fd_array_map_update_prepare, ops_of, purge_own_entries } from './bpf/arraymap.js';
+import {
+  __fd_array_map_delete_elem, entry_mark_put, entry_recycle, fd_array_map_update_prepare, fd_array_release_walk, ops_of,
+  register_fault_ops,
+} from './bpf/arraymap.js';
 import { entry_perf_file, slot_word } from './bpf/map.js';
-
-/** the invariant (src/stress/invariants/) that should catch each fault */
-export type InvariantName = 'references' | 'use-after-free' | 'release' | 'conservation' | 'provenance' | 'leaked-events';
 
 export interface FaultInfo {
   id: number;
   name: string;
   summary: string;
-  invariant: InvariantName;
+  /**
+   * the name of the invariant that should catch it, as src/invariants/registry.ts names them
+   * (the kernel does not import its testers; a test holds the two lists together)
+   */
+  invariant: string;
   /** the kernel the fault is about, when it is a kernel version rather than a patch */
   kernel?: KernelVersion;
 }
@@ -60,20 +64,18 @@ export function faultByName(name: string): FaultInfo | undefined {
 // The broken ops
 
 /** FAULT_FREE_WITHOUT_GP: free the entry and its reference now, while CPUs may hold it */
-function put_ptr_without_gp(k: Kctx, ee: number): void {
+function put_ptr_without_gp(k: Kctx, ee: number, _needDefer: boolean): void {
   if (!entry_mark_put(k, ee)) return;
   fput(k, entry_perf_file(k, ee));
   entry_recycle(k, ee);
 }
 
 /** FAULT_DOUBLE_DROP: the RCU callback drops the reference twice */
-function put_ptr_double_drop(k: Kctx, ee: number): void {
+function put_ptr_double_drop(k: Kctx, ee: number, _needDefer: boolean): void {
   if (!entry_mark_put(k, ee)) return;
-  call_rcu(k, RCU_CB_ENTRY_FREE_TWICE, ee);
+  call_rcu(k, RCU_CB.ENTRY_FREE_TWICE, ee);
 }
-/** an RCU callback kind of its own (RCU_CB in rcu.ts holds the correct kernel's) */
-const RCU_CB_ENTRY_FREE_TWICE = 7;
-rcu_register(RCU_CB_ENTRY_FREE_TWICE, (k, ee) => {
+rcu_register(RCU_CB.ENTRY_FREE_TWICE, (k, ee) => {
   fput(k, entry_perf_file(k, ee));
   fput(k, entry_perf_file(k, ee));
   entry_recycle(k, ee);
@@ -95,17 +97,24 @@ function update_load_store(k: Kctx, map: number, mapFile: number, index: number,
   const old = k.a.load(w);
   Atomics.wait(k.a.i32, w, old, 0.05); // preempted between the load and the store
   k.a.store(w, ee + 1);
-  if (old !== 0) ops_of(k).map_fd_put_ptr(k, old - 1);
+  if (old !== 0) ops_of(k).map_fd_put_ptr(k, old - 1, true);
   return 0;
 }
 
-/** FAULT_PURGE_NO_OWNER_CHECK */
+/** FAULT_PURGE_NO_OWNER_CHECK's slot: every loaded entry is deleted, whoever added it */
+function release_any_slot(k: Kctx, map: number, mapFile: number, _owner: number, index: number, h: number): void {
+  k.hooks.purgeLoaded?.({ map, index, entry: h - 1 });
+  __fd_array_map_delete_elem(k, map, index, true, mapFile, h);
+}
 function release_no_owner_check(k: Kctx, map: number, mapFile: number): void {
-  purge_own_entries(k, map, mapFile, false, false);
+  fd_array_release_walk(k, map, mapFile, release_any_slot);
 }
 
 const tables = new Map<string, BpfMapOps>();
-/** `base` with this arena's fault swapped in; `base` itself for faults that are not in the table */
+/**
+ * `base` (the correct kernel's table, arraymap.ts) with this arena's fault swapped in; `base`
+ * itself for faults that are not in the table. Registered with arraymap.ts at load.
+ */
 export function faulty_ops(k: Kctx, base: BpfMapOps): BpfMapOps {
   const key = `${base.name}#${k.fault}`;
   let t = tables.get(key);
@@ -122,3 +131,4 @@ export function faulty_ops(k: Kctx, base: BpfMapOps): BpfMapOps {
   tables.set(key, t);
   return t;
 }
+register_fault_ops(faulty_ops);

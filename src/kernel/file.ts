@@ -3,10 +3,8 @@
  * SCM_RIGHTS share one file; its release hook (the kind's `release` file operation) runs once,
  * when the last reference is dropped, in the thread that dropped it.
  */
-import {
-  F_COUNT, F_KIND, F_MODE, F_OBJ, F_SERIAL, F_STATE, FILE_STRIDE, H_NEXT_FILE_SERIAL,
-  S_LIVE,
-} from '../arena/layout.js';
+import { F_COUNT, F_KIND, F_MODE, F_OBJ, F_SERIAL, F_STATE, H_NEXT_FILE_SERIAL, S_LIVE } from '../arena/layout.js';
+import { fileWord } from '../arena/records.js';
 import type { Kctx } from './context.js';
 import { report_violation } from './violation.js';
 
@@ -16,9 +14,6 @@ export function register_file_release(kind: number, release: (k: Kctx, obj: numb
   releaseOps[kind] = release;
 }
 
-function fw(k: Kctx, f: number, field: number): number {
-  return k.a.L.fileBase + f * FILE_STRIDE + field;
-}
 
 /** Allocates a file with f_count 1 (alloc_file). Returns its index, or -1 when the table is full. */
 export function alloc_file(k: Kctx, kind: number, obj: number, mode: number): number {
@@ -28,11 +23,11 @@ export function alloc_file(k: Kctx, kind: number, obj: number, mode: number): nu
     const f = a.allocRecord('file', S_LIVE);
     if (f < 0) return -1;
     const i32 = a.i32;
-    i32[fw(k, f, F_KIND)] = kind;
-    i32[fw(k, f, F_OBJ)] = obj;
-    i32[fw(k, f, F_MODE)] = mode;
-    i32[fw(k, f, F_SERIAL)] = a.add(H_NEXT_FILE_SERIAL, 1) + 1;
-    a.store(fw(k, f, F_COUNT), 1);
+    i32[fileWord(k.a.L, f, F_KIND)] = kind;
+    i32[fileWord(k.a.L, f, F_OBJ)] = obj;
+    i32[fileWord(k.a.L, f, F_MODE)] = mode;
+    i32[fileWord(k.a.L, f, F_SERIAL)] = a.add(H_NEXT_FILE_SERIAL, 1) + 1;
+    a.store(fileWord(k.a.L, f, F_COUNT), 1);
     return f;
   } finally {
     a.unlock();
@@ -40,26 +35,26 @@ export function alloc_file(k: Kctx, kind: number, obj: number, mode: number): nu
 }
 
 export function file_kind(k: Kctx, f: number): number {
-  return k.a.i32[fw(k, f, F_KIND)]!;
+  return k.a.i32[fileWord(k.a.L, f, F_KIND)]!;
 }
 export function file_obj(k: Kctx, f: number): number {
-  return k.a.i32[fw(k, f, F_OBJ)]!;
+  return k.a.i32[fileWord(k.a.L, f, F_OBJ)]!;
 }
 export function file_serial(k: Kctx, f: number): number {
-  return k.a.i32[fw(k, f, F_SERIAL)]!;
+  return k.a.i32[fileWord(k.a.L, f, F_SERIAL)]!;
 }
 export function file_live(k: Kctx, f: number): boolean {
-  return f >= 0 && f < k.a.L.maxFiles && k.a.load(fw(k, f, F_STATE)) === S_LIVE;
+  return f >= 0 && f < k.a.L.maxFiles && k.a.load(fileWord(k.a.L, f, F_STATE)) === S_LIVE;
 }
 
 /** get_file: takes one more reference on a file the caller already holds one on */
 export function get_file(k: Kctx, f: number): void {
-  k.a.add(fw(k, f, F_COUNT), 1);
+  k.a.add(fileWord(k.a.L, f, F_COUNT), 1);
 }
 
 /** fput: drops a reference; the last one runs the kind's release, then frees the record. */
 export function fput(k: Kctx, f: number): void {
-  const before = k.a.add(fw(k, f, F_COUNT), -1);
+  const before = k.a.add(fileWord(k.a.L, f, F_COUNT), -1);
   if (before > 1) return;
   if (before < 1) {
     report_violation(k, 'refcount-underflow', -1, 1 /* file */, f, before);

@@ -3,10 +3,11 @@
  * mapping (perf_mmap / perf_mmap_close), enable/disable, poll, release, and perf_event_output.
  */
 import {
-  ATTR_DISABLED, ATTR_INHERIT, ATTR_SAMPLE_RAW, ATTR_WATERMARK, ATTR_WRITE_BACKWARD, C_OFFLINE, CPU_STRIDE, E_ATTR, E_CONFIG, E_CPU, E_FILE, E_GEN,
-  E_COUNT, E_ID, E_LOST_SAMPLES, E_MMAPS, E_ONCPU, E_RB, E_RB_PAGES, E_STATE, E_TYPE, E_WAKEUP_EVENTS,
-  E_WATERMARK, EVENT_STRIDE, FILE_KIND_PERF, FMODE_READ, FMODE_WRITE, H_NEXT_EVENT_ID, PAGE_SIZE, RB_EVENT, S_DEAD, S_LIVE,
+  ATTR_DISABLED, ATTR_INHERIT, ATTR_SAMPLE_RAW, ATTR_WATERMARK, ATTR_WRITE_BACKWARD, C_OFFLINE, E_ATTR, E_CONFIG,
+  E_CPU, E_FILE, E_GEN, E_COUNT, E_ID, E_LOST_SAMPLES, E_MMAPS, E_ONCPU, E_RB, E_RB_PAGES, E_STATE, E_TYPE,
+  E_WAKEUP_EVENTS, E_WATERMARK, FILE_KIND_PERF, FMODE_READ, FMODE_WRITE, H_NEXT_EVENT_ID, RB_EVENT, S_DEAD, S_LIVE,
 } from '../arena/layout.js';
+import { cpuWord, eventWord, ringPageOf, ringPageWord, ringWord } from '../arena/records.js';
 import type { Kctx } from './context.js';
 import { EINVAL, EMFILE, ENODEV, ENOENT, ENOMEM, ESRCH } from './errno.js';
 import { alloc_file, fput, get_file, register_file_release } from './file.js';
@@ -43,14 +44,11 @@ export interface PerfEventAttr {
 
 /** cpu_online(cpu): a possible CPU that is online (Kernel.create's `online`) */
 export function cpu_online(k: Kctx, cpu: number): boolean {
-  return k.a.i32[k.a.L.cpuBase + cpu * CPU_STRIDE + C_OFFLINE] === 0;
+  return k.a.i32[cpuWord(k.a.L, cpu, C_OFFLINE)] === 0;
 }
 
-function ew(k: Kctx, e: number, field: number): number {
-  return k.a.L.eventBase + e * EVENT_STRIDE + field;
-}
 export function event_field(k: Kctx, e: number, field: number): number {
-  return k.a.i32[ew(k, e, field)]!;
+  return k.a.i32[eventWord(k.a.L, e, field)]!;
 }
 
 /**
@@ -84,38 +82,38 @@ export function perf_event_open(k: Kctx, attr: PerfEventAttr, pid: number, cpu: 
   const e = a.allocRecordLocked('event', S_LIVE, E_GEN);
   if (e < 0) return -ENOMEM;
   const i32 = a.i32;
-  i32[ew(k, e, E_ID)] = a.add(H_NEXT_EVENT_ID, 1) + 1;
-  i32[ew(k, e, E_CPU)] = cpu;
-  i32[ew(k, e, E_TYPE)] = attr.type;
-  i32[ew(k, e, E_CONFIG)] = attr.config;
-  i32[ew(k, e, E_ATTR)] =
+  i32[eventWord(k.a.L, e, E_ID)] = a.add(H_NEXT_EVENT_ID, 1) + 1;
+  i32[eventWord(k.a.L, e, E_CPU)] = cpu;
+  i32[eventWord(k.a.L, e, E_TYPE)] = attr.type;
+  i32[eventWord(k.a.L, e, E_CONFIG)] = attr.config;
+  i32[eventWord(k.a.L, e, E_ATTR)] =
     (attr.inherit ? ATTR_INHERIT : 0) | (attr.sampleRaw ? ATTR_SAMPLE_RAW : 0) |
     (attr.watermark > 0 ? ATTR_WATERMARK : 0) | (attr.disabled ? ATTR_DISABLED : 0) |
     (attr.writeBackward ? ATTR_WRITE_BACKWARD : 0);
-  i32[ew(k, e, E_WAKEUP_EVENTS)] = attr.wakeupEvents;
-  i32[ew(k, e, E_WATERMARK)] = attr.watermark;
-  i32[ew(k, e, E_RB)] = -1;
-  a.store(ew(k, e, E_ONCPU), attr.disabled || cpu < 0 ? -1 : cpu);
+  i32[eventWord(k.a.L, e, E_WAKEUP_EVENTS)] = attr.wakeupEvents;
+  i32[eventWord(k.a.L, e, E_WATERMARK)] = attr.watermark;
+  i32[eventWord(k.a.L, e, E_RB)] = -1;
+  a.store(eventWord(k.a.L, e, E_ONCPU), attr.disabled || cpu < 0 ? -1 : cpu);
   const f = alloc_file(k, FILE_KIND_PERF, e, FMODE_READ | FMODE_WRITE);
   if (f < 0) {
-    a.store(ew(k, e, E_STATE), S_DEAD);
+    a.store(eventWord(k.a.L, e, E_STATE), S_DEAD);
     return -EMFILE;
   }
-  i32[ew(k, e, E_FILE)] = f;
+  i32[eventWord(k.a.L, e, E_FILE)] = f;
   return f;
 }
 
 export function event_gen(k: Kctx, e: number): number {
-  return k.a.load(ew(k, e, E_GEN));
+  return k.a.load(eventWord(k.a.L, e, E_GEN));
 }
 export function event_attr_bits(k: Kctx, e: number): number {
-  return k.a.i32[ew(k, e, E_ATTR)]!;
+  return k.a.i32[eventWord(k.a.L, e, E_ATTR)]!;
 }
 export function event_oncpu(k: Kctx, e: number): number {
-  return k.a.load(ew(k, e, E_ONCPU));
+  return k.a.load(eventWord(k.a.L, e, E_ONCPU));
 }
 export function event_rb(k: Kctx, e: number): number {
-  return k.a.load(ew(k, e, E_RB));
+  return k.a.load(eventWord(k.a.L, e, E_RB));
 }
 
 /**
@@ -130,7 +128,7 @@ export function perf_mmap(k: Kctx, e: number, pages: number, writable = true): n
   const a = k.a;
   const rbNow = event_rb(k, e);
   if (rbNow >= 0) {
-    if (a.i32[ew(k, e, E_RB_PAGES)] !== pages) return -EINVAL;
+    if (a.i32[eventWord(k.a.L, e, E_RB_PAGES)] !== pages) return -EINVAL;
   } else {
     a.lock();
     let first: number;
@@ -140,14 +138,14 @@ export function perf_mmap(k: Kctx, e: number, pages: number, writable = true): n
       a.unlock();
     }
     if (first < 0) return -ENOMEM;
-    const rb = a.L.ringBase + first * (PAGE_SIZE / 4);
-    const attr = a.i32[ew(k, e, E_ATTR)]!;
-    ring_buffer_init(k, rb, pages, a.i32[ew(k, e, E_WATERMARK)]!, e, !writable, (attr & ATTR_WRITE_BACKWARD) !== 0);
-    a.i32[ew(k, e, E_RB_PAGES)] = pages;
-    a.store(ew(k, e, E_RB), rb); // publishes the initialised control page to the CPUs
+    const rb = ringPageWord(a.L, first);
+    const attr = a.i32[eventWord(k.a.L, e, E_ATTR)]!;
+    ring_buffer_init(k, rb, pages, a.i32[eventWord(k.a.L, e, E_WATERMARK)]!, e, !writable, (attr & ATTR_WRITE_BACKWARD) !== 0);
+    a.i32[eventWord(k.a.L, e, E_RB_PAGES)] = pages;
+    a.store(eventWord(k.a.L, e, E_RB), rb); // publishes the initialised control page to the CPUs
   }
-  a.add(ew(k, e, E_MMAPS), 1);
-  get_file(k, a.i32[ew(k, e, E_FILE)]!);
+  a.add(eventWord(k.a.L, e, E_MMAPS), 1);
+  get_file(k, a.i32[eventWord(k.a.L, e, E_FILE)]!);
   return 0;
 }
 
@@ -157,19 +155,19 @@ export function perf_mmap(k: Kctx, e: number, pages: number, writable = true): n
  */
 export function perf_munmap(k: Kctx, e: number): void {
   const a = k.a;
-  if (a.add(ew(k, e, E_MMAPS), -1) === 1) {
-    const rb = a.xchg(ew(k, e, E_RB), -1);
+  if (a.add(eventWord(k.a.L, e, E_MMAPS), -1) === 1) {
+    const rb = a.xchg(eventWord(k.a.L, e, E_RB), -1);
     if (rb >= 0) call_rcu(k, RCU_CB.RING_FREE, rb);
   }
-  fput(k, a.i32[ew(k, e, E_FILE)]!);
+  fput(k, a.i32[eventWord(k.a.L, e, E_FILE)]!);
 }
 
 rcu_register(RCU_CB.RING_FREE, (k, rb) => {
   const a = k.a;
-  k.hooks.ringFreed?.({ event: a.i32[rb + RB_EVENT]!, rb });
+  k.hooks.ringFreed?.({ event: a.i32[ringWord(rb, RB_EVENT)]!, rb });
   a.lock();
   try {
-    a.freeExtent(a.L.ringExtentBase, (rb - a.L.ringBase) / (PAGE_SIZE / 4));
+    a.freeExtent(a.L.ringExtentBase, ringPageOf(a.L, rb));
   } finally {
     a.unlock();
   }
@@ -177,8 +175,8 @@ rcu_register(RCU_CB.RING_FREE, (k, rb) => {
 
 /** PERF_EVENT_IOC_ENABLE / DISABLE: a CPU-bound event runs on its CPU while enabled */
 export function perf_event_enable(k: Kctx, e: number, on: boolean): void {
-  const cpu = k.a.i32[ew(k, e, E_CPU)]!;
-  k.a.store(ew(k, e, E_ONCPU), on && cpu >= 0 ? cpu : -1);
+  const cpu = k.a.i32[eventWord(k.a.L, e, E_CPU)]!;
+  k.a.store(eventWord(k.a.L, e, E_ONCPU), on && cpu >= 0 ? cpu : -1);
 }
 
 /**
@@ -187,7 +185,7 @@ export function perf_event_enable(k: Kctx, e: number, on: boolean): void {
  */
 export function perf_event_pause_output(k: Kctx, e: number, arg: number): number {
   const rb = event_rb(k, e);
-  if (rb < 0 || k.a.i32[ew(k, e, E_RB_PAGES)] === 0) return -EINVAL;
+  if (rb < 0 || k.a.i32[eventWord(k.a.L, e, E_RB_PAGES)] === 0) return -EINVAL;
   rb_toggle_paused(k, rb, arg !== 0);
   return 0;
 }
@@ -195,11 +193,11 @@ export function perf_event_pause_output(k: Kctx, e: number, arg: number): number
 /** perf_release: the last reference to the perf file is gone; the event dies. */
 register_file_release(FILE_KIND_PERF, (k, e) => {
   const a = k.a;
-  a.store(ew(k, e, E_ONCPU), -1);
-  const rb = a.xchg(ew(k, e, E_RB), -1);
+  a.store(eventWord(k.a.L, e, E_ONCPU), -1);
+  const rb = a.xchg(eventWord(k.a.L, e, E_RB), -1);
   if (rb >= 0) call_rcu(k, RCU_CB.RING_FREE, rb); // only when opened but never unmapped
-  a.add(ew(k, e, E_GEN), 1); // a CPU still holding the event sees it change
-  a.store(ew(k, e, E_STATE), S_DEAD);
+  a.add(eventWord(k.a.L, e, E_GEN), 1); // a CPU still holding the event sees it change
+  a.store(eventWord(k.a.L, e, E_STATE), S_DEAD);
 });
 
 /** what perf_event_output did (the kernel returns 0 or -ENOSPC; the helper wants the detail) */
@@ -216,7 +214,7 @@ export const OUT_NORB = 2;
 export function perf_event_output(k: Kctx, e: number, data: Uint8Array, len: number, h: OutputHandle): number {
   const a = k.a;
   const i32 = a.i32;
-  const at = a.L.eventBase + e * EVENT_STRIDE;
+  const at = eventWord(a.L, e, 0);
   const rb = a.loadAcquire(at + E_RB); // published by perf_mmap after ring_buffer_init
   if (rb < 0) return OUT_NORB;
   const attr = i32[at + E_ATTR]!;

@@ -10,9 +10,10 @@
  */
 import { ArenaError } from '../arena/arena.js';
 import {
-  CB_ARG, CB_GP, CB_KIND, H_RCU_LOCK, RC_CTR, RC_NESTING, RC_SNAP, RCU_CB_STRIDE, RCU_CPU_STRIDE,
-  RCU_GP_REQ, RCU_GP_SEQ, RCU_PER_CPU, RCU_Q_HEAD, RCU_Q_TAIL, RCU_TASK_READERS, RCU_WAKE,
+  CB_ARG, CB_GP, CB_KIND, H_RCU_LOCK, RC_CTR, RC_NESTING, RC_SNAP, RCU_GP_REQ, RCU_GP_SEQ, RCU_Q_HEAD, RCU_Q_TAIL,
+  RCU_TASK_READERS, RCU_WAKE,
 } from '../arena/layout.js';
+import { rcuCallbackWord, rcuReaderWord, rcuWord } from '../arena/records.js';
 import type { Kctx } from './context.js';
 import { FAULT_GP_NO_WAIT } from './fault_ids.js';
 import { report_violation } from './violation.js';
@@ -30,7 +31,8 @@ export const RCU_CB = {
   PIN_PUT_PROG: 5,
   /** rb_free_rcu: release a detached ring's pages (kernel/events/core.c) */
   RING_FREE: 6,
-  // 7: the entry_free_twice fault (kernel/faults.ts)
+  /** the double-drop fault's callback (kernel/faults.ts): fputs the perf file twice */
+  ENTRY_FREE_TWICE: 7,
   /**
    * bpf_map_free_deferred: work, not an RCU callback. bpf_map_put schedules it on a workqueue
    * (kernel/bpf/syscall.c) and it runs without waiting for a grace period (queue_work below).
@@ -51,7 +53,7 @@ export function rcu_register(kind: number, fn: RcuCallback): void {
 }
 
 function cpuWord(k: Kctx, cpu: number, field: number): number {
-  return k.a.L.rcuBase + RCU_PER_CPU + cpu * RCU_CPU_STRIDE + field;
+  return rcuReaderWord(k.a.L, cpu, field);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -104,7 +106,7 @@ function rcu_seq_snap(seq: number): number {
 }
 
 function request_gp(k: Kctx, target: number): void {
-  const w = k.a.L.rcuBase + RCU_GP_REQ;
+  const w = rcuWord(k.a.L, RCU_GP_REQ);
   for (;;) {
     const cur = k.a.load(w);
     if (cur >= target || k.a.cmpxchg(w, cur, target) === cur) return;
@@ -120,11 +122,10 @@ export function rcu_gp_advance(k: Kctx): boolean {
   const a = k.a;
   if (a.cmpxchg(H_RCU_LOCK, 0, 1) !== 0) return false;
   try {
-    const base = a.L.rcuBase;
-    let seq = a.load(base + RCU_GP_SEQ);
+    let seq = a.load(rcuWord(a.L, RCU_GP_SEQ));
     let changed = false;
     if ((seq & 1) === 0) {
-      if (a.load(base + RCU_GP_REQ) <= seq) return false;
+      if (a.load(rcuWord(a.L, RCU_GP_REQ)) <= seq) return false;
       // Start: snapshot every reader; a task reader's counter is read before its nesting.
       for (let c = 0; c < a.L.cpus + RCU_TASK_READERS; c++) {
         const ctr = a.load(cpuWord(k, c, RC_CTR));
@@ -132,7 +133,7 @@ export function rcu_gp_advance(k: Kctx): boolean {
         a.store(cpuWord(k, c, RC_SNAP), inside ? ctr : -1);
       }
       seq += 1;
-      a.store(base + RCU_GP_SEQ, seq);
+      a.store(rcuWord(a.L, RCU_GP_SEQ), seq);
       changed = true;
     }
     // FAULT_GP_NO_WAIT: the grace period ends without looking at the readers
@@ -142,9 +143,9 @@ export function rcu_gp_advance(k: Kctx): boolean {
         if (snap !== -1 && a.load(cpuWord(k, c, RC_CTR)) === snap) return changed;
       }
     }
-    a.store(base + RCU_GP_SEQ, seq + 1);
-    a.add(base + RCU_WAKE, 1);
-    Atomics.notify(a.i32, base + RCU_WAKE);
+    a.store(rcuWord(a.L, RCU_GP_SEQ), seq + 1);
+    a.add(rcuWord(a.L, RCU_WAKE), 1);
+    Atomics.notify(a.i32, rcuWord(a.L, RCU_WAKE));
     return true;
   } finally {
     a.store(H_RCU_LOCK, 0);
@@ -152,7 +153,7 @@ export function rcu_gp_advance(k: Kctx): boolean {
 }
 
 export function rcu_gp_seq(k: Kctx): number {
-  return k.a.load(k.a.L.rcuBase + RCU_GP_SEQ);
+  return k.a.load(rcuWord(k.a.L, RCU_GP_SEQ));
 }
 
 function assertNotInSection(k: Kctx, what: string): void {
@@ -190,7 +191,7 @@ export function synchronize_rcu(k: Kctx, timeoutMs = 10_000): void {
 
 function wait_gp(k: Kctx, target: number, timeoutMs: number): void {
   const deadline = Date.now() + timeoutMs;
-  const wake = k.a.L.rcuBase + RCU_WAKE;
+  const wake = rcuWord(k.a.L, RCU_WAKE);
   for (let spins = 0; ; spins++) {
     rcu_gp_advance(k);
     if (rcu_gp_seq(k) >= target) return;
@@ -250,11 +251,10 @@ export function queue_work(k: Kctx, kind: number, arg: number): void {
 /** appends (kind, arg) pairs as callback records under one lock; returns their grace period */
 function enqueue_many(k: Kctx, pairs: number[]): number {
   const a = k.a;
-  const base = a.L.rcuBase;
   a.lock();
   try {
-    const head = a.load(base + RCU_Q_HEAD);
-    let tail = a.load(base + RCU_Q_TAIL);
+    const head = a.load(rcuWord(a.L, RCU_Q_HEAD));
+    let tail = a.load(rcuWord(a.L, RCU_Q_TAIL));
     const n = pairs.length / 2;
     if (tail - head + n > a.L.rcuQueue) {
       report_violation(k, 'rcu-queue-full', -1, pairs[0]!, pairs[1]!);
@@ -262,13 +262,13 @@ function enqueue_many(k: Kctx, pairs: number[]): number {
     }
     const target = rcu_seq_snap(rcu_gp_seq(k));
     for (let j = 0; j < pairs.length; j += 2) {
-      const r = a.L.rcuQueueBase + (tail % a.L.rcuQueue) * RCU_CB_STRIDE;
+      const r = rcuCallbackWord(a.L, tail, 0);
       a.i32[r + CB_KIND] = pairs[j]!;
       a.i32[r + CB_ARG] = pairs[j + 1]!;
       a.i32[r + CB_GP] = target;
       tail++;
     }
-    a.store(base + RCU_Q_TAIL, tail);
+    a.store(rcuWord(a.L, RCU_Q_TAIL), tail);
     return target;
   } finally {
     a.unlock();
@@ -278,25 +278,24 @@ function enqueue_many(k: Kctx, pairs: number[]): number {
 /** appends a record to the callback queue; returns the grace-period sequence it waits for */
 function enqueue(k: Kctx, kind: number, arg: number, work: boolean): number {
   const a = k.a;
-  const base = a.L.rcuBase;
   a.lock();
   let target: number;
   try {
-    const head = a.load(base + RCU_Q_HEAD);
-    const tail = a.load(base + RCU_Q_TAIL);
+    const head = a.load(rcuWord(a.L, RCU_Q_HEAD));
+    const tail = a.load(rcuWord(a.L, RCU_Q_TAIL));
     if (tail - head >= a.L.rcuQueue) {
       report_violation(k, 'rcu-queue-full', -1, kind, arg);
       throw new ArenaError(`call_rcu queue full (${a.L.rcuQueue} records): size the arena larger (limits.rcuQueue)`, 'ENOMEM');
     }
     // Targets never decrease along the queue (rcu_do_batch relies on it): work waits for no
     // grace period of its own, only for the records ahead of it.
-    const prev = tail > head ? a.i32[a.L.rcuQueueBase + ((tail - 1) % a.L.rcuQueue) * RCU_CB_STRIDE + CB_GP]! : 0;
+    const prev = tail > head ? a.i32[rcuCallbackWord(a.L, tail - 1, CB_GP)]! : 0;
     target = work ? Math.max(rcu_gp_seq(k), prev) : rcu_seq_snap(rcu_gp_seq(k));
-    const r = a.L.rcuQueueBase + (tail % a.L.rcuQueue) * RCU_CB_STRIDE;
+    const r = rcuCallbackWord(a.L, tail, 0);
     a.i32[r + CB_KIND] = kind;
     a.i32[r + CB_ARG] = arg;
     a.i32[r + CB_GP] = target;
-    a.store(base + RCU_Q_TAIL, tail + 1);
+    a.store(rcuWord(a.L, RCU_Q_TAIL), tail + 1);
   } finally {
     a.unlock();
   }
@@ -306,21 +305,20 @@ function enqueue(k: Kctx, kind: number, arg: number, work: boolean): number {
 /** Runs the callbacks whose grace period has ended; returns how many ran. Non-blocking. */
 function rcu_do_batch(k: Kctx): number {
   const a = k.a;
-  const base = a.L.rcuBase;
   const ready: [number, number][] = [];
   a.lock();
   try {
     const seq = rcu_gp_seq(k);
-    let head = a.load(base + RCU_Q_HEAD);
-    const tail = a.load(base + RCU_Q_TAIL);
+    let head = a.load(rcuWord(a.L, RCU_Q_HEAD));
+    const tail = a.load(rcuWord(a.L, RCU_Q_TAIL));
     // Targets never decrease along the queue, so the ready ones are a prefix.
     while (head < tail) {
-      const r = a.L.rcuQueueBase + (head % a.L.rcuQueue) * RCU_CB_STRIDE;
+      const r = rcuCallbackWord(a.L, head, 0);
       if (a.i32[r + CB_GP]! > seq) break;
       ready.push([a.i32[r + CB_KIND]!, a.i32[r + CB_ARG]!]);
       head++;
     }
-    a.store(base + RCU_Q_HEAD, head);
+    a.store(rcuWord(a.L, RCU_Q_HEAD), head);
   } finally {
     a.unlock();
   }
@@ -346,12 +344,11 @@ export function rcu_tick(k: Kctx): number {
 /** the queued callbacks and work, oldest first; `work` marks workqueue items (WORK_KINDS) */
 export function rcu_pending(k: Kctx): { kind: string; arg: number; gp: number; work: boolean }[] {
   const a = k.a;
-  const base = a.L.rcuBase;
   a.lock();
   try {
     const out: { kind: string; arg: number; gp: number; work: boolean }[] = [];
-    for (let i = a.load(base + RCU_Q_HEAD); i < a.load(base + RCU_Q_TAIL); i++) {
-      const r = a.L.rcuQueueBase + (i % a.L.rcuQueue) * RCU_CB_STRIDE;
+    for (let i = a.load(rcuWord(a.L, RCU_Q_HEAD)); i < a.load(rcuWord(a.L, RCU_Q_TAIL)); i++) {
+      const r = rcuCallbackWord(a.L, i, 0);
       const kind = a.i32[r + CB_KIND]!;
       out.push({ kind: RCU_CB_NAMES[kind] ?? '?', arg: a.i32[r + CB_ARG]!, gp: a.i32[r + CB_GP]!, work: WORK_KINDS.has(kind) });
     }
@@ -368,10 +365,9 @@ export function rcu_pending(k: Kctx): { kind: string; arg: number; gp: number; w
 export function rcu_barrier(k: Kctx, timeoutMs = 10_000): void {
   assertNotInSection(k, 'rcu_barrier');
   const deadline = Date.now() + timeoutMs;
-  const base = k.a.L.rcuBase;
   for (;;) {
     rcu_tick(k);
-    if (k.a.load(base + RCU_Q_HEAD) === k.a.load(base + RCU_Q_TAIL)) return;
+    if (k.a.load(rcuWord(k.a.L, RCU_Q_HEAD)) === k.a.load(rcuWord(k.a.L, RCU_Q_TAIL))) return;
     const left = deadline - Date.now();
     if (left <= 0) {
       throw new ArenaError(

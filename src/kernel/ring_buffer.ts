@@ -6,15 +6,24 @@
  * Single producer (the CPU the event is bound to, possibly nested), single consumer.
  */
 import {
-  E_EPOLL, EVENT_STRIDE, PAGE_SIZE, PERF_HEADER_SIZE, PERF_LOST_RECORD_SIZE, PERF_RECORD_LOST, PERF_RECORD_MISC_KERNEL,
-  PERF_RECORD_SAMPLE, POLL_IN, RB_DATA_HEAD, RB_DATA_OFFSET, RB_DATA_SIZE, RB_DATA_TAIL, RB_EVENT,
-  RB_BACKWARD, RB_EVENTS, RB_HEAD, RB_LOST, RB_LOST_TOTAL, RB_NEST, RB_OUTPUTS, RB_OVERWRITE, RB_PAUSED, RB_POLL,
-  RB_READ_LOST, RB_READ_SAMPLES, RB_WAKEUP, RB_WATERMARK,
+  E_EPOLL, PAGE_SIZE, PERF_HEADER_SIZE, PERF_LOST_RECORD_SIZE, PERF_RECORD_LOST, PERF_RECORD_MISC_KERNEL,
+  PERF_RECORD_SAMPLE, POLL_IN, RB_DATA_HEAD, RB_DATA_OFFSET, RB_DATA_SIZE, RB_DATA_TAIL, RB_EVENT, RB_BACKWARD,
+  RB_EVENTS, RB_HEAD, RB_LOST, RB_LOST_TOTAL, RB_NEST, RB_OUTPUTS, RB_OVERWRITE, RB_PAUSED, RB_POLL, RB_WAKEUP,
+  RB_WATERMARK,
 } from '../arena/layout.js';
-import type { Kctx } from './context.js';
-import { FAULT_PRODUCER_EARLY_HEAD, FAULT_READER_EARLY_TAIL } from './fault_ids.js';
-import { fault_producer_window, fault_reader_window } from './fault_windows.js';
+import { eventWord } from '../arena/records.js';
+import type { Kctx, OutputHandle } from './context.js';
+import { FAULT_PRODUCER_EARLY_HEAD } from './fault_ids.js';
+import { fault_producer_window } from './fault_windows.js';
 
+/**
+ * The ring's words are addressed here as `rb + RB_*` (control page) and `rb + PAGE_WORDS + ...`
+ * (data pages), where `rb` is the event's E_RB word. arena/records.ts's ringWord(rb, field) is
+ * the same sum; this file keeps the sums written out because perf_output_* is the output hot
+ * path, tuned with them inline, and the data-page offsets are byte arithmetic on the wrapped
+ * position that an accessor would only hide. This file and records.ts are the two places that
+ * know where a ring's words are.
+ */
 const PAGE_WORDS = PAGE_SIZE / 4;
 
 /**
@@ -41,18 +50,11 @@ export function ring_buffer_init(k: Kctx, rb: number, pages: number, watermark: 
 
 
 /** byte offset in the arena of the ring's data area */
-function dataByte(rb: number): number {
+export function dataByte(rb: number): number {
   return rb * 4 + PAGE_SIZE;
 }
 
-/** A reservation in progress (struct perf_output_handle). */
-export interface OutputHandle {
-  rb: number;
-  /** byte counter where the reserved space starts (after any LOST record) */
-  head: number;
-  /** rb->wakeup as seen at begin */
-  wakeup: number;
-}
+export type { OutputHandle } from './context.js';
 
 export const OUTPUT_RESERVED = 1;
 /** no room, or paused with pages: nothing written, the loss counted */
@@ -81,12 +83,12 @@ export function perf_output_begin(k: Kctx, h: OutputHandle, rb: number, size: nu
   // the ring is never filled completely. Backward it is CIRC_SPACE(tail, head): used is
   // tail - head. An overwrite ring (rb->overwrite) skips the test: data_tail is never read.
   if (i32[rb + RB_OVERWRITE] === 0) {
-    const tail = k.a.loadAcquire(rb + RB_DATA_TAIL); // (C): pairs with the reader's (D)
+    const tail = k.a.loadAcquire(rb + RB_DATA_TAIL); // (A): pairs with the reader's (D)
     if ((((backward ? tail - offset : offset - tail) >>> 0) + total) >= dsize) return output_no_room(k, h, rb);
   }
   const head = (backward ? offset - total : offset + total) | 0;
   i32[rb + RB_HEAD] = head;
-  // FAULT_PRODUCER_EARLY_HEAD: publish before the bytes are written (breaks (A) of the diagram)
+  // FAULT_PRODUCER_EARLY_HEAD: publish before the bytes are written (breaks (B) of the diagram)
   if (k.fault === FAULT_PRODUCER_EARLY_HEAD && i32[rb + RB_NEST] === 1) {
     k.a.storeRelease(rb + RB_DATA_HEAD, head);
     fault_producer_window(k, rb, offset);
@@ -132,13 +134,13 @@ function output_lost_record(k: Kctx, rb: number, dsize: number, at: number, even
   const i32 = k.a.i32;
   const lost = i32[rb + RB_LOST]!;
   i32[rb + RB_LOST] = 0;
-  const w = ringWord(rb, dsize, at);
+  const w = dataWord(rb, dsize, at);
   i32[w] = PERF_RECORD_LOST;
   i32[w + 1] = PERF_LOST_RECORD_SIZE << 16; // misc 0
-  i32[ringWord(rb, dsize, at + 8)] = eventId;
-  i32[ringWord(rb, dsize, at + 12)] = 0;
-  i32[ringWord(rb, dsize, at + 16)] = lost;
-  i32[ringWord(rb, dsize, at + 20)] = 0;
+  i32[dataWord(rb, dsize, at + 8)] = eventId;
+  i32[dataWord(rb, dsize, at + 12)] = 0;
+  i32[dataWord(rb, dsize, at + 16)] = lost;
+  i32[dataWord(rb, dsize, at + 20)] = 0;
   return (at + PERF_LOST_RECORD_SIZE) | 0;
 }
 
@@ -147,7 +149,7 @@ export function rb_nest(k: Kctx, rb: number): number {
 }
 
 /** word index of byte counter `pos` (a multiple of 4) in the data area */
-function ringWord(rb: number, dsize: number, pos: number): number {
+export function dataWord(rb: number, dsize: number, pos: number): number {
   return rb + PAGE_WORDS + ((pos & (dsize - 1)) >>> 2);
 }
 
@@ -216,7 +218,7 @@ function perf_output_put_handle(k: Kctx, h: OutputHandle): void {
     h.wakeup = i32[rb + RB_WAKEUP]!; // a nested writer leaves the wakeup to the outer one
     return;
   }
-  k.a.storeRelease(rb + RB_DATA_HEAD, i32[rb + RB_HEAD]!); // (A): publishes every byte written before
+  k.a.storeRelease(rb + RB_DATA_HEAD, i32[rb + RB_HEAD]!); // after (B): publishes every byte written before; pairs with the reader's (C)
   i32[rb + RB_NEST] = 0;
   if (h.wakeup !== i32[rb + RB_WAKEUP]) perf_output_wakeup(k, rb);
 }
@@ -226,7 +228,7 @@ function perf_output_wakeup(k: Kctx, rb: number): void {
   const a = k.a;
   a.store(rb + RB_POLL, POLL_IN);
   Atomics.notify(a.i32, rb + RB_POLL);
-  const ep = a.load(a.L.eventBase + a.i32[rb + RB_EVENT]! * EVENT_STRIDE + E_EPOLL);
+  const ep = a.load(eventWord(a.L, a.i32[rb + RB_EVENT]!, E_EPOLL));
   if (ep !== 0) {
     a.add(ep, 1);
     Atomics.notify(a.i32, ep);
@@ -245,261 +247,6 @@ export function rb_wait(k: Kctx, rb: number, timeoutMs: number): boolean {
   return k.a.load(rb + RB_POLL) !== 0;
 }
 
-
-// ---------------------------------------------------------------------------------------
-// Reader (libbpf perf_event_read_simple; consumer side, any thread that owns the mapping)
-
-export type RingRecord =
-  | { type: 'sample'; cpu: number; size: number; data: Uint8Array }
-  | { type: 'lost'; cpu: number; id: number; lost: number };
-
-/**
- * Called for each sample with the raw bytes (`size` = the raw size field, the padded length).
- * `data` is a view into the ring, valid only during the call (copy it to keep it), or a scratch
- * copy when the record wraps around the end of the data area. Return false to stop early.
- */
-export type SampleFn = (data: Uint8Array, size: number) => boolean | void;
-export type LostFn = (id: number, lost: number) => boolean | void;
-/**
- * The zero-copy form of SampleFn: the raw bytes are `buf[offset, offset + size)`, where `buf`
- * is the arena's bytes (or a scratch copy, offset 0, when the record wraps). No view is made
- * per record; valid only during the call.
- */
-export type SampleAtFn = (buf: Uint8Array, offset: number, size: number) => boolean | void;
-
-/** records delivered by the last ring_walk */
-let walked = 0;
-
-/**
- * The record walk every reader shares: hands the records from byte counter `from` up to `to`
- * to their callbacks, counting them in the ring's conservation words; stops early on a
- * callback's false or after `max` records. Returns the counter after the last record walked.
- * A record that does not parse or does not end by `to` is corruption, except in an overwrite
- * window (`window`), where a writer may be overwriting the oldest record as it is read: there
- * the walk just stops.
- */
-function ring_walk(
-  k: Kctx, rb: number, from: number, to: number, onSample: SampleFn, onLost: LostFn, max: number, window: boolean,
-  onSampleAt: SampleAtFn | null = null,
-): number {
-  const i32 = k.a.i32;
-  const u8 = k.a.u8;
-  const dsize = i32[rb + RB_DATA_SIZE]!;
-  const base = dataByte(rb);
-  let pos = from;
-  let n = 0;
-  let samples = 0;
-  let lostSeen = 0;
-  let more = true;
-  while (pos !== to && n < max && more) {
-    k.a.ringRead(rb, pos);
-    const w = ringWord(rb, dsize, pos);
-    const type = i32[w]!;
-    const size = i32[w + 1]! >>> 16;
-    if (size < PERF_HEADER_SIZE || ((to - pos) >>> 0) < size) {
-      if (window) break;
-      throw new Error(`perf ring: record of size ${size} at ${pos >>> 0} does not fit before ${to >>> 0} (corrupt ring)`);
-    }
-    if (type === PERF_RECORD_SAMPLE) {
-      const rawSize = size > PERF_HEADER_SIZE ? i32[ringWord(rb, dsize, pos + 8)]! : 0;
-      samples++;
-      if (onSampleAt) {
-        const off = (pos + 12) & (dsize - 1);
-        more = (off + rawSize <= dsize
-          ? onSampleAt(u8, base + off, rawSize)
-          : onSampleAt(viewOrCopy(u8, base, dsize, pos + 12, rawSize), 0, rawSize)) !== false;
-      } else more = onSample(viewOrCopy(u8, base, dsize, pos + 12, rawSize), rawSize) !== false;
-    } else if (type === PERF_RECORD_LOST) {
-      const lost = i32[ringWord(rb, dsize, pos + 16)]!;
-      lostSeen += lost;
-      more = onLost(i32[ringWord(rb, dsize, pos + 8)]!, lost) !== false;
-    } else if (window) break;
-    else throw new Error(`perf ring: unknown record type ${type} at ${pos >>> 0} (corrupt ring)`);
-    pos = (pos + size) | 0;
-    n++;
-  }
-  i32[rb + RB_READ_SAMPLES] = i32[rb + RB_READ_SAMPLES]! + samples;
-  i32[rb + RB_READ_LOST] = i32[rb + RB_READ_LOST]! + lostSeen;
-  walked = n;
-  return pos;
-}
-
-/**
- * backward_rb_find_range (tools/perf/util/mmap.c): in a write_backward ring, the end of the
- * records that survive whole in [head, limit): walks the headers from the newest record and
- * stops before the first that is unparsable or does not end by `limit` (partly overwritten).
- */
-function backward_rb_find_range(k: Kctx, rb: number, head: number, limit: number): number {
-  const i32 = k.a.i32;
-  const dsize = i32[rb + RB_DATA_SIZE]!;
-  let pos = head;
-  while (pos !== limit) {
-    k.a.ringRead(rb, pos);
-    const w = ringWord(rb, dsize, pos);
-    const size = i32[w + 1]! >>> 16;
-    if ((i32[w] !== PERF_RECORD_SAMPLE && i32[w] !== PERF_RECORD_LOST) || size < PERF_HEADER_SIZE || ((limit - pos) >>> 0) < size) break;
-    pos = (pos + size) | 0;
-  }
-  return pos;
-}
-
-/**
- * The reader walk of libbpf's perf_event_read_simple: load data_head, walk records from
- * data_tail, hand each to its callback, then store data_tail once (also on an early stop:
- * records already delivered are consumed). Returns the records delivered.
- * A write_backward ring mapped writable runs the other way: its unread records lie from
- * data_head up to data_tail, newest first, and a read consumes them all (data_tail = data_head;
- * `max` does not apply, since the space a reader frees must be the oldest).
- */
-export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLost: LostFn, max = Infinity, onSampleAt: SampleAtFn | null = null): number {
-  const i32 = k.a.i32;
-  const dsize = i32[rb + RB_DATA_SIZE]!;
-  if (dsize === 0) return 0;
-  const head = k.a.load(rb + RB_DATA_HEAD); // (B): pairs with the producer's (A)
-  const tail = i32[rb + RB_DATA_TAIL]!; // our own word
-  // FAULT_READER_EARLY_TAIL: release the space before copying out of it (breaks (D))
-  if (k.fault === FAULT_READER_EARLY_TAIL) {
-    k.a.store(rb + RB_DATA_TAIL, head);
-    fault_reader_window(k, rb, tail, head, dsize);
-  }
-  if (i32[rb + RB_BACKWARD] !== 0) { // write_backward
-    // newest first, so only the whole unread region can be released: `max` does not apply
-    // (a callback's early stop drops the older records)
-    ring_walk(k, rb, head, tail, onSample, onLost, Infinity, false, onSampleAt);
-    const n = walked; // before the store: the explorer may run another reader at any access
-    k.a.store(rb + RB_DATA_TAIL, head); // (D)
-    return n;
-  }
-  const end = ring_walk(k, rb, tail, head, onSample, onLost, max, false, onSampleAt);
-  const n = walked;
-  k.a.store(rb + RB_DATA_TAIL, end); // (D): the producer may now reuse the bytes
-  return n;
-}
-
-/** what perf_ring_read_overwrite found */
-export interface OverwriteRead {
-  /** data_head as read: the reader passes it back as `last` next time */
-  head: number;
-  /** records delivered */
-  records: number;
-  /** bytes written since `last` that are gone (overwritten, or the cut oldest record) */
-  overwrittenBytes: number;
-  /** forward ring: more than the data area was written since `last`; nothing delivered */
-  overrun: boolean;
-}
-
-/**
- * The read of an overwritable ring (rb->overwrite: mapped without PROT_WRITE, so user space
- * cannot write data_tail and the producer never looks at it), done as perf tools do it
- * (tools/perf/util/mmap.c: pause with PERF_EVENT_IOC_PAUSE_OUTPUT, then
- * backward_rb_find_range, then resume; the pause is the caller's). `last` is the data_head
- * this reader saw at its previous read (0 the first time: the counters start at 0).
- *
- * write_backward: the records written since `last` run from data_head up to `last`, newest
- * first. If more than the data area was written since, only [head, head + size) survives, and
- * where the oldest survivor starts is known by walking from the newest record: the walk stops
- * at the first record that does not end inside the window (it was partly overwritten).
- *
- * Forward (no write_backward): records run from `last` to data_head, oldest first; once more
- * than the data area was written since, nothing says where the oldest surviving record starts
- * (the problem write_backward solves): `overrun` and nothing delivered.
- */
-export function perf_ring_read_overwrite(k: Kctx, rb: number, last: number, onSample: SampleFn, onLost: LostFn, max = Infinity): OverwriteRead {
-  const i32 = k.a.i32;
-  const dsize = i32[rb + RB_DATA_SIZE]!;
-  const head = k.a.load(rb + RB_DATA_HEAD);
-  if (dsize === 0) return { head, records: 0, overwrittenBytes: 0, overrun: false };
-  if (i32[rb + RB_BACKWARD] !== 0) {
-    const since = (last - head) >>> 0;
-    const to = backward_rb_find_range(k, rb, head, since > dsize ? (head + dsize) | 0 : last);
-    const end = ring_walk(k, rb, head, to, onSample, onLost, max, true);
-    const gone = walked < max ? Math.max(0, since - ((end - head) >>> 0)) : 0;
-    return { head, records: walked, overwrittenBytes: gone, overrun: false };
-  }
-  const since = (head - last) >>> 0;
-  if (since > dsize) return { head, records: 0, overwrittenBytes: since, overrun: true };
-  ring_walk(k, rb, last, head, onSample, onLost, max, false);
-  return { head, records: walked, overwrittenBytes: 0, overrun: false };
-}
-
-export interface RingAudit {
-  outputs: number;
-  lostTotal: number;
-  readSamples: number;
-  readLost: number;
-  unreadSamples: number;
-  unreadLost: number;
-  pendingLost: number;
-  /** a record that cannot be parsed in the unread region */
-  corrupt: boolean;
-  /** samples written = read + unread, and losses = reported (read or unread) + pending */
-  ok: boolean;
-  /** an overwrite ring: records are overwritten unread, so conservation does not apply */
-  overwrite?: boolean;
-}
-
-/**
- * The conservation check of one ring, for a ring nobody writes or reads any more (detached and
- * a grace period passed): walks the unread region without consuming it.
- */
-export function ring_audit(k: Kctx, rb: number): RingAudit {
-  const i32 = k.a.i32;
-  const dsize = i32[rb + RB_DATA_SIZE]!;
-  // a write_backward ring's unread records run from data_head up to data_tail
-  const backward = i32[rb + RB_BACKWARD] !== 0;
-  const head = backward ? i32[rb + RB_DATA_TAIL]! : i32[rb + RB_DATA_HEAD]!;
-  let tail = backward ? i32[rb + RB_DATA_HEAD]! : i32[rb + RB_DATA_TAIL]!;
-  if (i32[rb + RB_OVERWRITE] !== 0) tail = head; // nothing is "unread" in an overwrite ring
-  let unreadSamples = 0;
-  let unreadLost = 0;
-  let corrupt = false;
-  for (let guard = 0; dsize > 0 && tail !== head; guard++) {
-    const w = ringWord(rb, dsize, tail);
-    const size = i32[w + 1]! >>> 16;
-    if (size === 0 || guard > dsize / 8) {
-      corrupt = true;
-      break;
-    }
-    if (i32[w] === PERF_RECORD_SAMPLE) unreadSamples++;
-    else if (i32[w] === PERF_RECORD_LOST) unreadLost += i32[ringWord(rb, dsize, tail + 16)]!;
-    else {
-      corrupt = true;
-      break;
-    }
-    tail = (tail + size) | 0;
-  }
-  const a = {
-    outputs: i32[rb + RB_OUTPUTS]!, lostTotal: i32[rb + RB_LOST_TOTAL]!, readSamples: i32[rb + RB_READ_SAMPLES]!,
-    readLost: i32[rb + RB_READ_LOST]!, unreadSamples, unreadLost, pendingLost: i32[rb + RB_LOST]!, corrupt,
-  };
-  if (i32[rb + RB_OVERWRITE] !== 0) return { ...a, ok: true, overwrite: true };
-  return {
-    ...a,
-    ok: !corrupt && a.outputs === a.readSamples + unreadSamples && a.lostTotal === a.readLost + unreadLost + a.pendingLost,
-  };
-}
-
-/** perf_ring_consume, collecting copies of the records (for scripts and tests) */
-export function perf_ring_read(k: Kctx, rb: number, cpu: number, max = Infinity): RingRecord[] {
-  const out: RingRecord[] = [];
-  perf_ring_consume(
-    k, rb,
-    (data, size) => void out.push({ type: 'sample', cpu, size, data: data.slice() }),
-    (id, lost) => void out.push({ type: 'lost', cpu, id, lost }),
-    max,
-  );
-  return out;
-}
-
-function viewOrCopy(u8: Uint8Array, base: number, dsize: number, pos: number, len: number): Uint8Array {
-  const off = pos & (dsize - 1);
-  const first = Math.min(len, dsize - off);
-  if (first === len) return u8.subarray(base + off, base + off + len);
-  const out = new Uint8Array(len);
-  out.set(u8.subarray(base + off, base + dsize), 0);
-  out.set(u8.subarray(base, base + len - first), first);
-  return out;
-}
 
 /** bytes waiting to be read */
 export function rb_readable(k: Kctx, rb: number): number {
@@ -533,3 +280,7 @@ export function rb_state(k: Kctx, rb: number): {
     watermark: i32[rb + RB_WATERMARK]!,
   };
 }
+
+// The reader side (libbpf's perf_event_read_simple and perf tools' overwrite read) lives in
+// src/consumer/ring_reader.ts, the conservation audit in src/stress/invariants/ring_audit.ts:
+// user space and testers, not kernel code. Both read the ring through dataByte/dataWord above.

@@ -17,13 +17,14 @@
  * the bytes walked cannot change meanwhile because the producer never passes data_tail.
  */
 import { PAGE_SIZE, RB_DATA_TAIL, RB_OUTPUTS, RB_POLL } from '../arena/layout.js';
+import { ringWord } from '../arena/records.js';
 import { Kernel } from '../emulator.js';
 import { BPF_F_CURRENT_CPU, type KernelVersion } from '../kernel/behaviour.js';
 import { bpf_perf_event_output } from '../kernel/bpf_trace.js';
 import { epoll_wake_word } from '../kernel/eventpoll.js';
 import { event_rb } from '../kernel/perf_event.js';
 import { file_obj } from '../kernel/file.js';
-import { ring_audit } from '../kernel/ring_buffer.js';
+import { ring_audit } from '../stress/invariants/ring_audit.js';
 import type { Process } from '../process/process.js';
 import { Prng } from '../stress/prng.js';
 import { EventQueue, ACTOR_SPAN } from './event_queue.js';
@@ -295,13 +296,13 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
     drainCpu = c;
     drainT = t;
     drainJ = 0;
-    const tail0 = i32[rb + RB_DATA_TAIL]!;
+    const tail0 = i32[ringWord(rb, RB_DATA_TAIL)]!;
     readers[readerOf[c]!]!.proc.consumeRingRaw(fdOf[c]!, onSample, onLost); // zero-copy: no view per record
     const cost = drainJ * recordCost;
     if (cost > 0) {
       pendingTailRb = rb;
-      pendingTail = i32[rb + RB_DATA_TAIL]!;
-      a.store(rb + RB_DATA_TAIL, tail0); // stored when the drain ends (see the header)
+      pendingTail = i32[ringWord(rb, RB_DATA_TAIL)]!;
+      a.store(ringWord(rb, RB_DATA_TAIL), tail0); // stored when the drain ends (see the header)
       busyNs += cost;
     }
     return t + cost;
@@ -310,7 +311,7 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
   /** runs the consumer at time t until it sleeps or is busy past t */
   const consumerRun = (t: number, timedOut: boolean): void => {
     if (pendingTailRb >= 0) {
-      a.store(pendingTailRb + RB_DATA_TAIL, pendingTail);
+      a.store(ringWord(pendingTailRb, RB_DATA_TAIL), pendingTail);
       pendingTailRb = -1;
     }
     for (;;) {
@@ -391,7 +392,7 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
     if (roundRobin && !fixedSize) sizeNow[c] = p.sizeMin + prngs[c]!.below(sizeSpan);
     words[0] = t >>> 0;
     words[1] = Math.floor(t / TWO32);
-    const outsWord = rbOf[c]! + RB_OUTPUTS;
+    const outsWord = ringWord(rbOf[c]!, RB_OUTPUTS);
     const outs = i32[outsWord]!;
     const ret = bpf_perf_event_output(k, c, prog, 0, BPF_F_CURRENT_CPU, 0, payload, sizeNow[c]!);
     if (ret !== 0) {
@@ -427,7 +428,7 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
 
   if (progress) Atomics.store(progress, progressAt, 1000);
   // ---- the end: what is still in the rings
-  if (pendingTailRb >= 0) a.store(pendingTailRb + RB_DATA_TAIL, pendingTail);
+  if (pendingTailRb >= 0) a.store(ringWord(pendingTailRb, RB_DATA_TAIL), pendingTail);
   const queued = new Set(readyQueue.slice(readyAt));
   let lost = lostReported;
   for (let c = 0; c < cpus; c++) {
@@ -438,7 +439,7 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
     lost += audit.unreadLost + audit.pendingLost;
     // left below the wakeup threshold at the end: no wakeup pending, the reader not about to
     // read the ring, and asleep since they came (or now)
-    if (audit.unreadSamples > 0 && i32[rb + RB_POLL] === 0 && !queued.has(c)) {
+    if (audit.unreadSamples > 0 && i32[ringWord(rb, RB_POLL)] === 0 && !queued.has(c)) {
       const asleepSince = cState === S_SLEEPING ? endNs : lastSleepNs;
       readers[readerOf[c]!]!.proc.consumeRing(fdOf[c]!, (data) => {
         // only the wait counts here: these records were never delivered in the run

@@ -8,7 +8,7 @@ import { formatSchedule, type ExploreResult } from '../explore/explore.js';
 import type { Execution, TraceStep } from '../explore/runner.js';
 import type { StressReport } from '../stress/engine.js';
 import { esc, n, page, table, type Section } from './html.js';
-import { describeViolation } from '../stress/describe.js';
+import { describeViolation } from '../invariants/registry.js';
 import { demuxDiagram, demuxLegend, emptyTimeline, seriesChart, slotTimeline, swimLanes, type Lane } from './views.js';
 
 export function demoReport(runs: DemoRun[]): string {

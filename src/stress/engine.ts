@@ -8,8 +8,10 @@
 import { CpuPool } from '../cpus.js';
 import { Kernel } from '../emulator.js';
 import type { KernelBehaviour, KernelVersion } from '../kernel/behaviour.js';
-import { FAULTS, faultByName, type InvariantName } from '../kernel/faults.js';
-import { is_old_kernel_behaviour, type Violation, type ViolationKind } from '../kernel/violation.js';
+import { FAULTS, faultByName } from '../kernel/faults.js';
+import {
+  INVARIANTS, INVARIANT_OF, INVARIANT_RULES, isOldKernelBehaviour, type InvariantName, type Violation,
+} from '../invariants/registry.js';
 import { settleAndDestroy, startLongTasks } from '../pool.js';
 import { Actor, type ActorConfig, type ActorResult } from './actor.js';
 import type { ActorTask } from './actor_loop.js';
@@ -93,32 +95,7 @@ export interface StressReport {
   series: { tMs: number; ops: number; outputs: number; foreign: number; violations: number; slots: number[] }[];
 }
 
-export const INVARIANT_OF: Record<ViolationKind, InvariantName | 'kernel'> = {
-  'none': 'kernel',
-  'use-after-free-entry': 'use-after-free',
-  'use-after-free-event': 'use-after-free',
-  'map-free-not-empty': 'references',
-  'refcount-underflow': 'references',
-  'double-put': 'references',
-  'rcu-queue-full': 'kernel',
-  'references': 'references',
-  'release-foreign': 'release',
-  'release-left': 'release',
-  'leaked-event': 'leaked-events',
-  'conservation': 'conservation',
-  'provenance': 'provenance',
-  'lifetime': 'references',
-};
-
-export const INVARIANT_RULES: Record<InvariantName | 'kernel', string> = {
-  'references': 'every reference count equals its holders; everything is freed exactly once',
-  'use-after-free': 'no CPU sees an entry or perf event recycled inside its read-side section',
-  'release': "a map file's release purges exactly its own entries (none with BPF_F_PRESERVE_ELEMS)",
-  'conservation': 'per ring: records written = read + unread; losses = reported + pending',
-  'provenance': "every record read from CPU c's ring came from CPU c, whole and in order",
-  'leaked-events': "no perf event outlives its app through a map entry (4.7's leak)",
-  'kernel': "the emulated kernel's own tables and queues sufficed (no call_rcu overflow)",
-};
+export { INVARIANT_RULES };
 
 export function reproduceCommand(o: Omit<StressOptions, 'onProgress'>): string {
   const parts = ['npx perfemu stress', `--seed ${o.seed}`, `--cpus ${o.cpus}`, `--apps ${o.apps}`];
@@ -171,7 +148,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
   let workerError: unknown;
   workers.runs.forEach((r) => r.catch((e) => (workerError ??= e)));
 
-  const violations = () => kernel.violations().filter((v) => !is_old_kernel_behaviour(k.b, v));
+  const violations = () => kernel.violations().filter((v) => !isOldKernelBehaviour(k.b, v));
   const audit = async (): Promise<void> => {
     Atomics.store(ctl, CTL_ACKS, 0);
     Atomics.store(ctl, CTL_PAUSE, ++audits);
@@ -310,7 +287,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
     },
     recordsVerified: actorResults.reduce((s, a) => s + a.recordsVerified, 0),
     audits, ringsChecked: stats.ringsChecked, foreignEntriesPurged: snap.foreignEntriesPurged,
-    invariants, violations: all.filter((v) => !is_old_kernel_behaviour(k.b, v)).slice(0, 50), leftOver,
+    invariants, violations: all.filter((v) => !isOldKernelBehaviour(k.b, v)).slice(0, 50), leftOver,
     ok: invariants.every((i) => i.result !== 'violated'),
     series,
   };
@@ -319,11 +296,10 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
 
 function buildInvariants(all: Violation[], b: KernelBehaviour, leakCheck: boolean): InvariantResult[] {
   const version = b.version;
-  const names: (InvariantName | 'kernel')[] = ['references', 'use-after-free', 'release', 'conservation', 'provenance', 'leaked-events', 'kernel'];
-  return names.map((name) => {
+  return INVARIANTS.map(({ name, rule }) => {
     const vs = all.filter((v) => INVARIANT_OF[v.kind] === name);
-    const real = vs.filter((v) => !is_old_kernel_behaviour(b, v));
-    const base = { name, rule: INVARIANT_RULES[name], count: real.length, firstMs: real.length ? Math.min(...real.map((v) => v.timeMs)) : null };
+    const real = vs.filter((v) => !isOldKernelBehaviour(b, v));
+    const base = { name, rule, count: real.length, firstMs: real.length ? Math.min(...real.map((v) => v.timeMs)) : null };
     if (name === 'leaked-events' && !leakCheck) {
       return { ...base, result: 'not checked' as const, note: version === '4.7' ? "4.7 keeps an exited app's events by design; run --inject leak-4.7 to report them" : 'checked under --inject leak-4.7' };
     }

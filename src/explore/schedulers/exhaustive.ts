@@ -40,12 +40,7 @@ export class ExhaustiveScheduler implements Scheduler {
     this.#root = [...root];
     this.#prefix = [...root];
   }
-  #rewound = false;
   begin(): boolean {
-    if (this.#rewound) {
-      this.#rewound = false;
-      return true; // the prefix computed by the peeking begin() stands
-    }
     if (this.#started) {
       const next = this.#next();
       if (!next) return false;
@@ -69,10 +64,6 @@ export class ExhaustiveScheduler implements Scheduler {
   }
   end(): void {
     this.maxDepth = Math.max(this.maxDepth, this.#made.length);
-  }
-  /** undoes the last begin() (used to ask whether another schedule exists) */
-  rewind(): void {
-    this.#rewound = true;
   }
   #next(): number[] | null {
     const m = this.#made;

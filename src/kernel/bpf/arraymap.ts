@@ -8,9 +8,14 @@
  */
 import {
   ATTR_INHERIT, E_CONFIG, E_TYPE, EE_EVENT, EE_GEN, EE_MAP, EE_MAP_FILE, EE_MAP_FILE_SERIAL,
-  EE_PERF_FILE, EE_STATE, FILE_KIND_PERF, H_FOREIGN_PURGED, S_LIVE, S_RCU,
+  EE_PERF_FILE, EE_STATE, FILE_KIND_PERF, H_FOREIGN_PURGED, H_NEXT_MAP_ID, M_FLAGS, M_ID, M_KEY_SIZE, M_MAX_ENTRIES,
+  M_REFCNT, M_SLOT_BASE, M_STATE, M_TYPE, M_USERCNT, M_VALUE_SIZE, PAGE_SIZE, S_LIVE, S_RCU,
 } from '../../arena/layout.js';
-import { BPF_ANY, BPF_F_PRESERVE_ELEMS } from '../behaviour.js';
+import { entryWord, mapWord, slotRegionWord } from '../../arena/records.js';
+import {
+  BPF_ANY, BPF_F_INNER_MAP, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY, BPF_F_RDONLY_PROG,
+  BPF_F_WRONLY, BPF_F_WRONLY_PROG,
+} from '../behaviour.js';
 import type { Kctx } from '../context.js';
 import { E2BIG, EBADF, EINVAL, ENOENT, ENOMEM } from '../errno.js';
 import { file_kind, file_live, file_obj, file_serial, fput, get_file } from '../file.js';
@@ -20,10 +25,12 @@ import {
 } from '../perf_event.js';
 import { RCU_CB, call_rcu, call_rcu_batched, rcu_read_lock, rcu_read_unlock, rcu_register, synchronize_rcu } from '../rcu.js';
 import { report_violation } from '../violation.js';
-import type { BpfMapOps } from './map_ops.js';
-import { faulty_ops } from '../faults.js';
 import {
-  eew, entry_owner, entry_perf_file, map_flags, map_max_entries, slot_word,
+  BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, type BpfMapOps, type BpfMapType,
+  type MapCreateAttr,
+} from './map_ops.js';
+import {
+  entry_owner, entry_perf_file, map_flags, map_max_entries, slot_word,
 } from './map.js';
 
 // ---------------------------------------------------------------------------------------
@@ -36,11 +43,11 @@ function bpf_event_entry_gen(k: Kctx, perfFile: number, mapFile: number, map: nu
   if (ee < 0) return -1;
   const i32 = a.i32;
   // Plain stores: the slot exchange that publishes the entry orders them before any reader.
-  i32[eew(k, ee, EE_EVENT)] = file_obj(k, perfFile);
-  i32[eew(k, ee, EE_PERF_FILE)] = perfFile;
-  i32[eew(k, ee, EE_MAP_FILE)] = mapFile;
-  i32[eew(k, ee, EE_MAP_FILE_SERIAL)] = file_serial(k, mapFile);
-  i32[eew(k, ee, EE_MAP)] = map;
+  i32[entryWord(k.a.L, ee, EE_EVENT)] = file_obj(k, perfFile);
+  i32[entryWord(k.a.L, ee, EE_PERF_FILE)] = perfFile;
+  i32[entryWord(k.a.L, ee, EE_MAP_FILE)] = mapFile;
+  i32[entryWord(k.a.L, ee, EE_MAP_FILE_SERIAL)] = file_serial(k, mapFile);
+  i32[entryWord(k.a.L, ee, EE_MAP)] = map;
   return ee;
 }
 
@@ -53,7 +60,7 @@ rcu_register(RCU_CB.ENTRY_FREE, (k, ee) => {
 rcu_register(RCU_CB.ENTRY_RECYCLE, (k, ee) => entry_recycle(k, ee));
 
 export function entry_recycle(k: Kctx, ee: number): void {
-  k.a.add(eew(k, ee, EE_GEN), 1); // a CPU still holding it would see the generation move
+  k.a.add(entryWord(k.a.L, ee, EE_GEN), 1); // a CPU still holding it would see the generation move
   k.a.freeRecord('entry', ee);
 }
 
@@ -93,14 +100,17 @@ function perf_event_fd_array_get_ptr(k: Kctx, map: number, mapFile: number, perf
   return ee;
 }
 
-/** perf_event_fd_array_put_ptr: the entry's reference goes after a grace period (4.8+) */
-function perf_event_fd_array_put_ptr(k: Kctx, ee: number): void {
+/**
+ * perf_event_fd_array_put_ptr: the entry's reference goes after a grace period (4.8+). The
+ * kernel's `need_defer` matters to prog arrays only; a perf event entry is always deferred.
+ */
+function perf_event_fd_array_put_ptr(k: Kctx, ee: number, _needDefer: boolean): void {
   if (!entry_mark_put(k, ee)) return;
   call_rcu(k, RCU_CB.ENTRY_FREE, ee);
 }
 
 /** 4.7: the slot held the perf file itself, and a put was an immediate fput */
-function perf_event_fd_array_put_ptr_v47(k: Kctx, ee: number): void {
+function perf_event_fd_array_put_ptr_v47(k: Kctx, ee: number, _needDefer: boolean): void {
   if (!entry_mark_put(k, ee)) return;
   fput(k, entry_perf_file(k, ee));
   call_rcu(k, RCU_CB.ENTRY_RECYCLE, ee);
@@ -108,66 +118,75 @@ function perf_event_fd_array_put_ptr_v47(k: Kctx, ee: number): void {
 
 /** Only the thread whose exchange got the entry back puts it; a second put is a bug. */
 export function entry_mark_put(k: Kctx, ee: number): boolean {
-  if (k.a.cmpxchg(eew(k, ee, EE_STATE), S_LIVE, S_RCU) !== S_LIVE) {
-    report_violation(k, 'double-put', -1, ee, k.a.load(eew(k, ee, EE_STATE)));
+  if (k.a.cmpxchg(entryWord(k.a.L, ee, EE_STATE), S_LIVE, S_RCU) !== S_LIVE) {
+    report_violation(k, 'double-put', -1, ee, k.a.load(entryWord(k.a.L, ee, EE_STATE)));
     return false;
   }
   return true;
 }
 
+// ---------------------------------------------------------------------------------------
+// map_release: the purge of 3b1efb196eee. The walk is the kernel's loop; what it does with a
+// slot it loaded is the release variant (one small function each).
+
+/** what a release variant does with slot `index`, loaded as `h` (entry + 1, never 0) */
+export type ReleaseSlot = (k: Kctx, map: number, mapFile: number, owner: number, index: number, h: number) => void;
+
 /**
- * perf_event_fd_array_release (4.8+): purge the entries this map file added. Kernel-faithful:
- * load the slot, compare the owner, then exchange the slot with NULL unconditionally. Another
- * frontend's update between the load and the exchange is removed too (docs/semantics.md, "The purge window"); we count it.
- * Syscall path; runs in the thread that dropped the file's last reference.
+ * The loop of perf_event_fd_array_release: under rcu_read_lock (the entries it dereferences
+ * stay valid until it unlocks), READ_ONCE each slot and hand the non-empty ones to `slot`.
+ * Syscall path; runs in the thread that dropped the map file's last reference. Its call_rcu
+ * records are queued in one batch.
  */
-function perf_event_fd_array_release(k: Kctx, map: number, mapFile: number): void {
-  if (k.b.preserveElems && map_flags(k, map) & BPF_F_PRESERVE_ELEMS) return;
-  purge_own_entries(k, map, mapFile, false);
+export function fd_array_release_walk(k: Kctx, map: number, mapFile: number, slot: ReleaseSlot): void {
+  call_rcu_batched(k, () => {
+    const owner = file_serial(k, mapFile);
+    const max = map_max_entries(k, map);
+    rcu_read_lock(k, k.task);
+    try {
+      for (let i = 0; i < max; i++) {
+        const h = k.a.loadAcquire(slot_word(k, map, i)); // READ_ONCE(array->ptrs[i])
+        if (h !== 0) slot(k, map, mapFile, owner, i, h);
+      }
+    } finally {
+      rcu_read_unlock(k, k.task);
+    }
+  });
+}
+
+/**
+ * perf_event_fd_array_release's slot (4.8+): `ee->map_file == map_file`, then
+ * __fd_array_map_delete_elem, which exchanges the slot with NULL unconditionally: another
+ * frontend's update between the load and the exchange is removed too (we count it).
+ */
+function release_own_slot(k: Kctx, map: number, mapFile: number, owner: number, index: number, h: number): void {
+  if (entry_owner(k, h - 1) !== owner) return;
+  k.hooks.purgeLoaded?.({ map, index, entry: h - 1 });
+  __fd_array_map_delete_elem(k, map, index, true, mapFile, h);
 }
 
 /**
  * perfemu's strict purge (not kernel behaviour): compare-and-exchange the slot with the entry
  * it checked, so a purge never removes an entry it did not add.
  */
+function release_own_slot_strict(k: Kctx, map: number, mapFile: number, owner: number, index: number, h: number): void {
+  if (entry_owner(k, h - 1) !== owner) return;
+  k.hooks.purgeLoaded?.({ map, index, entry: h - 1 });
+  if (k.a.cmpxchg(slot_word(k, map, index), h, 0) !== h) return;
+  k.hooks.purged?.({ map, index, loaded: h - 1, removed: h - 1, file: mapFile });
+  ops_of(k).map_fd_put_ptr(k, h - 1, true);
+}
+
+/** perf_event_fd_array_release (4.8+): PRESERVE_ELEMS maps (5.10+) keep their entries */
+function perf_event_fd_array_release(k: Kctx, map: number, mapFile: number): void {
+  if (k.b.preserveElems && map_flags(k, map) & BPF_F_PRESERVE_ELEMS) return;
+  fd_array_release_walk(k, map, mapFile, release_own_slot);
+}
+
+/** the same release with perfemu's strict slot */
 function perf_event_fd_array_release_strict(k: Kctx, map: number, mapFile: number): void {
   if (k.b.preserveElems && map_flags(k, map) & BPF_F_PRESERVE_ELEMS) return;
-  purge_own_entries(k, map, mapFile, true);
-}
-
-/** the purge loop; `checkOwner` false is FAULT_PURGE_NO_OWNER_CHECK's broken version */
-export function purge_own_entries(k: Kctx, map: number, mapFile: number, strict: boolean, checkOwner = true): void {
-  call_rcu_batched(k, () => purge_loop(k, map, mapFile, strict, checkOwner));
-}
-
-function purge_loop(k: Kctx, map: number, mapFile: number, strict: boolean, checkOwner: boolean): void {
-  const owner = file_serial(k, mapFile);
-  const max = map_max_entries(k, map);
-  const ops = ops_of(k);
-  rcu_read_lock(k, k.task); // the entries we dereference stay valid until we unlock
-  try {
-    for (let i = 0; i < max; i++) {
-      const w = slot_word(k, map, i);
-      const h = k.a.loadAcquire(w); // READ_ONCE(array->ptrs[i])
-      if (h === 0 || (checkOwner && entry_owner(k, h - 1) !== owner)) continue;
-      k.hooks.purgeLoaded?.({ map, index: i, entry: h - 1 });
-      if (strict) {
-        if (k.a.cmpxchg(w, h, 0) === h) {
-          k.hooks.purged?.({ map, index: i, loaded: h - 1, removed: h - 1, file: mapFile });
-          ops.map_fd_put_ptr(k, h - 1);
-        }
-        continue;
-      }
-      // __fd_array_map_delete_elem: xchg whatever is there now, put what came back
-      const old = k.a.xchg(w, 0);
-      if (old === 0) continue; // deleted meanwhile: ENOENT, ignored
-      if (old !== h || entry_owner(k, old - 1) !== owner) k.a.add(H_FOREIGN_PURGED, 1);
-      k.hooks.purged?.({ map, index: i, loaded: h - 1, removed: old - 1, file: mapFile });
-      ops.map_fd_put_ptr(k, old - 1);
-    }
-  } finally {
-    rcu_read_unlock(k, k.task);
-  }
+  fd_array_release_walk(k, map, mapFile, release_own_slot_strict);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -188,17 +207,31 @@ function bpf_fd_array_map_update_elem(k: Kctx, map: number, mapFile: number, ind
   const ee = fd_array_map_update_prepare(k, map, mapFile, index, perfFile, flags);
   if (ee < 0) return ee;
   const old = k.a.xchg(slot_word(k, map, index), ee + 1); // publishes the entry
-  if (old !== 0) ops_of(k).map_fd_put_ptr(k, old - 1);
+  if (old !== 0) ops_of(k).map_fd_put_ptr(k, old - 1, true);
+  return 0;
+}
+
+/**
+ * __fd_array_map_delete_elem: exchange the slot with NULL and put what came back (deferred
+ * when `needDefer`); -ENOENT if it was already empty. `purger` (a map file) and `loaded` (the
+ * slot value it checked) are given by the release purge only, for its hook and for the count
+ * of foreign entries it removed; they do not change what happens to the slot.
+ */
+export function __fd_array_map_delete_elem(k: Kctx, map: number, index: number, needDefer: boolean, purger = -1, loaded = 0): number {
+  const old = k.a.xchg(slot_word(k, map, index), 0);
+  if (old === 0) return -ENOENT;
+  if (purger >= 0) {
+    if (old !== loaded || entry_owner(k, old - 1) !== file_serial(k, purger)) k.a.add(H_FOREIGN_PURGED, 1);
+    k.hooks.purged?.({ map, index, loaded: loaded - 1, removed: old - 1, file: purger });
+  }
+  ops_of(k).map_fd_put_ptr(k, old - 1, needDefer);
   return 0;
 }
 
 /** fd_array_map_delete_elem: any frontend may delete any owner's entry */
 function fd_array_map_delete_elem(k: Kctx, map: number, index: number): number {
   if (index >= map_max_entries(k, map)) return -E2BIG;
-  const old = k.a.xchg(slot_word(k, map, index), 0);
-  if (old === 0) return -ENOENT;
-  ops_of(k).map_fd_put_ptr(k, old - 1);
-  return 0;
+  return __fd_array_map_delete_elem(k, map, index, true);
 }
 
 /** user-space lookup of an fd array: never returns the entry (ENOENT, later ENOTSUPP) */
@@ -289,12 +322,109 @@ export const perf_event_array_map_ops_strict: BpfMapOps = {
 
 /** the table every perf event array of this arena uses (chosen once per kernel context) */
 export function ops_of(k: Kctx): BpfMapOps {
-  return (k.ops ??= choose_ops(k));
+  return (k.ops ??= choose_ops(k)) as BpfMapOps;
 }
-function choose_ops(k: Kctx): BpfMapOps {
-  const base = !k.b.releasePurges ? perf_event_array_map_ops_v47
+/** the correct kernel's table for this version and purge */
+export function base_ops(k: Kctx): BpfMapOps {
+  return !k.b.releasePurges ? perf_event_array_map_ops_v47
     : !k.b.preserveElems ? (k.strict ? perf_event_array_map_ops_v48_strict : perf_event_array_map_ops_v48)
     : k.strict ? perf_event_array_map_ops_strict : perf_event_array_map_ops;
-  return k.fault === 0 ? base : faulty_ops(k, base);
+}
+function choose_ops(k: Kctx): BpfMapOps {
+  const base = base_ops(k);
+  if (k.fault === 0) return base;
+  if (!composeFaultOps) throw new Error('a fault is injected but kernel/faults.ts is not loaded');
+  return composeFaultOps(k, base);
 }
 
+/**
+ * How an injected fault changes the table. The broken variants live in kernel/faults.ts,
+ * which registers here when it loads: arraymap.ts knows nothing of them. Set once per
+ * thread at module load; every kernel of the thread reads the same function, so it is not
+ * per-kernel state.
+ */
+let composeFaultOps: ((k: Kctx, base: BpfMapOps) => BpfMapOps) | null = null;
+export function register_fault_ops(compose: (k: Kctx, base: BpfMapOps) => BpfMapOps): void {
+  composeFaultOps = compose;
+}
+
+
+// ---------------------------------------------------------------------------------------
+// Creation: map_alloc_check and map_alloc per map type (array_map_ops, perf_event_array_map_ops)
+
+const ARRAY_CREATE_FLAG_MASK =
+  BPF_F_NUMA_NODE | BPF_F_MMAPABLE | BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_RDONLY_PROG |
+  BPF_F_WRONLY_PROG | BPF_F_PRESERVE_ELEMS | BPF_F_INNER_MAP;
+
+/** array_map_alloc_check (5.10+); 4.7/4.8's array_map_alloc refused any map_flags bit */
+function array_map_alloc_check(k: Kctx, attr: MapCreateAttr): number {
+  const f = attr.mapFlags;
+  if (!k.b.preserveElems) {
+    return attr.maxEntries === 0 || attr.keySize !== 4 || attr.valueSize === 0 || f ? -EINVAL : 0;
+  }
+  if (
+    attr.maxEntries === 0 || attr.keySize !== 4 || attr.valueSize === 0 || f & ~ARRAY_CREATE_FLAG_MASK ||
+    (f & BPF_F_RDONLY_PROG && f & BPF_F_WRONLY_PROG)
+  ) return -EINVAL;
+  if (attr.mapType !== BPF_MAP_TYPE_ARRAY && f & (BPF_F_MMAPABLE | BPF_F_INNER_MAP)) return -EINVAL;
+  if (attr.mapType !== BPF_MAP_TYPE_PERF_EVENT_ARRAY && f & BPF_F_PRESERVE_ELEMS) return -EINVAL;
+  return 0;
+}
+
+/** fd_array_map_alloc_check: a 4-byte fd as the value (5.10+: no program access flags), then the array's */
+function fd_array_map_alloc_check(k: Kctx, attr: MapCreateAttr): number {
+  if (attr.valueSize !== 4) return -EINVAL;
+  if (k.b.preserveElems && attr.mapFlags & (BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG)) return -EINVAL;
+  return array_map_alloc_check(k, attr);
+}
+
+/** array_map_alloc's size limit: the array (8 bytes an element) must stay below 4 GiB - PAGE_SIZE */
+function array_map_alloc_size(attr: MapCreateAttr): number {
+  return attr.maxEntries * 8 + 64 >= 0x1_0000_0000 - PAGE_SIZE ? -ENOMEM : 0;
+}
+
+/** array_map_alloc of a plain ARRAY: its errno is right, the map itself is not modelled */
+function array_map_alloc(_k: Kctx, attr: MapCreateAttr): number {
+  return array_map_alloc_size(attr) || MAP_TYPE_NOT_MODELLED;
+}
+
+/** fd_array_map_alloc -> array_map_alloc: the map record and its slots, all NULL */
+function fd_array_map_alloc(k: Kctx, attr: MapCreateAttr): number {
+  const err = array_map_alloc_size(attr);
+  if (err) return err;
+  const a = k.a;
+  let map: number;
+  let slots: number;
+  a.lock();
+  try {
+    map = a.allocRecord('map', S_LIVE);
+    if (map < 0) return -ENOMEM;
+    slots = a.allocExtent(a.L.slotExtentBase, a.L.maxSlots, attr.maxEntries);
+    if (slots < 0) {
+      a.store(mapWord(k.a.L, map, M_STATE), 0);
+      return -ENOMEM;
+    }
+  } finally {
+    a.unlock();
+  }
+  const i32 = a.i32;
+  const base = slotRegionWord(a.L, slots);
+  for (let i = 0; i < attr.maxEntries; i++) a.store(base + i, 0);
+  i32[mapWord(k.a.L, map, M_ID)] = a.add(H_NEXT_MAP_ID, 1) + 1;
+  i32[mapWord(k.a.L, map, M_TYPE)] = attr.mapType;
+  i32[mapWord(k.a.L, map, M_KEY_SIZE)] = attr.keySize;
+  i32[mapWord(k.a.L, map, M_VALUE_SIZE)] = attr.valueSize;
+  i32[mapWord(k.a.L, map, M_MAX_ENTRIES)] = attr.maxEntries;
+  // bpf_map_flags_retain_permanent: the access bits belong to the fd, not the map
+  i32[mapWord(k.a.L, map, M_FLAGS)] = attr.mapFlags & ~(BPF_F_RDONLY | BPF_F_WRONLY);
+  i32[mapWord(k.a.L, map, M_SLOT_BASE)] = base;
+  a.store(mapWord(k.a.L, map, M_REFCNT), 1);
+  a.store(mapWord(k.a.L, map, M_USERCNT), 1);
+  return map;
+}
+
+/** the map types map_create knows (include/linux/bpf_types.h, the two this emulator checks) */
+export const BPF_MAP_TYPES: Readonly<Record<number, BpfMapType>> = {
+  [BPF_MAP_TYPE_ARRAY]: { map_alloc_check: array_map_alloc_check, map_alloc: array_map_alloc },
+  [BPF_MAP_TYPE_PERF_EVENT_ARRAY]: { map_alloc_check: fd_array_map_alloc_check, map_alloc: fd_array_map_alloc },
+};

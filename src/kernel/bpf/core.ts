@@ -4,24 +4,19 @@
  * them one grace period after its own last reference goes. That is how a map can outlive every
  * fd and pin of it (kernel/bpf/syscall.c, bpf_prog_put; kernel/bpf/inode.c, bpf_any_put).
  */
-import {
-  H_NEXT_PROG_ID, P_ID, P_MAPS, P_NMAPS, P_REFCNT, P_STATE, PROG_STRIDE, S_DEAD, S_LIVE,
-} from '../../arena/layout.js';
+import { H_NEXT_PROG_ID, P_ID, P_MAPS, P_NMAPS, P_REFCNT, P_STATE, S_DEAD, S_LIVE } from '../../arena/layout.js';
+import { progWord } from '../../arena/records.js';
 import type { Kctx } from '../context.js';
-import { RCU_CB, call_rcu, rcu_register } from '../rcu.js';
+import { RCU_CB, call_rcu } from '../rcu.js';
 import { report_violation } from '../violation.js';
-import { bpf_map_put } from './syscall.js';
 
-export function pw(k: Kctx, prog: number, field: number): number {
-  return k.a.L.progBase + prog * PROG_STRIDE + field;
-}
 
 /** the map the program refers to as its `n`-th map (the ld_imm64 map reference) */
 export function prog_map(k: Kctx, prog: number, n: number): number {
-  return k.a.i32[pw(k, prog, P_MAPS + n)]!;
+  return k.a.i32[progWord(k.a.L, prog, P_MAPS + n)]!;
 }
 export function prog_nmaps(k: Kctx, prog: number): number {
-  return k.a.i32[pw(k, prog, P_NMAPS)]!;
+  return k.a.i32[progWord(k.a.L, prog, P_NMAPS)]!;
 }
 export function prog_maps(k: Kctx, prog: number): number[] {
   const out: number[] = [];
@@ -29,10 +24,10 @@ export function prog_maps(k: Kctx, prog: number): number[] {
   return out;
 }
 export function prog_id(k: Kctx, prog: number): number {
-  return k.a.i32[pw(k, prog, P_ID)]!;
+  return k.a.i32[progWord(k.a.L, prog, P_ID)]!;
 }
 export function prog_refcnt(k: Kctx, prog: number): number {
-  return k.a.load(pw(k, prog, P_REFCNT));
+  return k.a.load(progWord(k.a.L, prog, P_REFCNT));
 }
 
 /** Allocates a program using `maps` (map indices, already referenced by the caller). */
@@ -40,29 +35,33 @@ export function bpf_prog_alloc(k: Kctx, maps: number[]): number {
   const a = k.a;
   const prog = a.allocRecordLocked('prog', S_LIVE);
   if (prog < 0) return -1;
-  a.i32[pw(k, prog, P_ID)] = a.add(H_NEXT_PROG_ID, 1) + 1;
-  a.i32[pw(k, prog, P_NMAPS)] = maps.length;
+  a.i32[progWord(k.a.L, prog, P_ID)] = a.add(H_NEXT_PROG_ID, 1) + 1;
+  a.i32[progWord(k.a.L, prog, P_NMAPS)] = maps.length;
   maps.forEach((m, n) => {
-    a.i32[pw(k, prog, P_MAPS + n)] = m;
+    a.i32[progWord(k.a.L, prog, P_MAPS + n)] = m;
   });
-  a.store(pw(k, prog, P_REFCNT), 1);
+  a.store(progWord(k.a.L, prog, P_REFCNT), 1);
   return prog;
 }
 
 export function bpf_prog_inc(k: Kctx, prog: number): void {
-  k.a.add(pw(k, prog, P_REFCNT), 1);
+  k.a.add(progWord(k.a.L, prog, P_REFCNT), 1);
 }
 
 /** bpf_prog_put: the last reference frees the program after a grace period */
 export function bpf_prog_put(k: Kctx, prog: number): void {
-  const before = k.a.add(pw(k, prog, P_REFCNT), -1);
+  const before = k.a.add(progWord(k.a.L, prog, P_REFCNT), -1);
   if (before === 1) call_rcu(k, RCU_CB.PROG_FREE, prog);
   else if (before < 1) report_violation(k, 'refcount-underflow', -1, 3 /* prog */, prog, before);
 }
 
-/** __bpf_prog_put_rcu -> free_used_maps: one put per distinct map */
-rcu_register(RCU_CB.PROG_FREE, (k, prog) => {
+/**
+ * bpf_prog_free's part here: the record goes, and the distinct maps it used are returned for
+ * free_used_maps to put. The map puts are syscall.ts's (bpf_map_put), which registers the RCU
+ * callback (__bpf_prog_put_rcu, kernel/bpf/syscall.c), so this file does not import it back.
+ */
+export function bpf_prog_free(k: Kctx, prog: number): Set<number> {
   const maps = new Set(prog_maps(k, prog));
-  k.a.store(pw(k, prog, P_STATE), S_DEAD);
-  for (const m of maps) bpf_map_put(k, m);
-});
+  k.a.store(progWord(k.a.L, prog, P_STATE), S_DEAD);
+  return maps;
+}

@@ -9,9 +9,9 @@
  * is ENOENT (no other filesystem is modelled).
  */
 import {
-  FILE_KIND_MAP, FILE_KIND_PROG, PIN_PATH_MAX, PIN_STRIDE, PN_KIND, PN_OBJ, PN_PATH,
-  PN_PATH_LEN, PN_STATE, S_LIVE,
+  FILE_KIND_MAP, FILE_KIND_PROG, PIN_PATH_MAX, PN_KIND, PN_OBJ, PN_PATH, PN_PATH_LEN, PN_STATE, S_LIVE,
 } from '../../arena/layout.js';
+import { pinWord } from '../../arena/records.js';
 import { BPF_F_RDONLY, BPF_F_WRONLY } from '../behaviour.js';
 import type { Kctx } from '../context.js';
 import { EBADF, EEXIST, EINVAL, EMFILE, ENAMETOOLONG, ENOENT, ENOMEM, EPERM } from '../errno.js';
@@ -25,13 +25,10 @@ export const BPFFS_ROOT = '/sys/fs/bpf';
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-function pinw(k: Kctx, pin: number, field: number): number {
-  return k.a.L.pinBase + pin * PIN_STRIDE + field;
-}
 
 function pin_path(k: Kctx, pin: number): string {
-  const len = k.a.i32[pinw(k, pin, PN_PATH_LEN)]!;
-  const at = pinw(k, pin, PN_PATH) * 4;
+  const len = k.a.i32[pinWord(k.a.L, pin, PN_PATH_LEN)]!;
+  const at = pinWord(k.a.L, pin, PN_PATH) * 4;
   return dec.decode(k.a.u8.slice(at, at + len));
 }
 
@@ -44,8 +41,8 @@ function with_pin(k: Kctx, path: string, then: (pin: number, kind: number, obj: 
   try {
     const pin = lookup(k, path);
     if (pin < 0) return null;
-    const kind = k.a.i32[pinw(k, pin, PN_KIND)]!;
-    const obj = k.a.i32[pinw(k, pin, PN_OBJ)]!;
+    const kind = k.a.i32[pinWord(k.a.L, pin, PN_KIND)]!;
+    const obj = k.a.i32[pinWord(k.a.L, pin, PN_OBJ)]!;
     then(pin, kind, obj);
     return { kind, obj };
   } finally {
@@ -56,7 +53,7 @@ function with_pin(k: Kctx, path: string, then: (pin: number, kind: number, obj: 
 /** the pin at `path`, or -1. Caller holds the arena lock. */
 function lookup(k: Kctx, path: string): number {
   for (let p = 0; p < k.a.L.maxPins; p++) {
-    if (k.a.i32[pinw(k, p, PN_STATE)] === S_LIVE && pin_path(k, p) === path) return p;
+    if (k.a.i32[pinWord(k.a.L, p, PN_STATE)] === S_LIVE && pin_path(k, p) === path) return p;
   }
   return -1;
 }
@@ -100,10 +97,10 @@ export function bpf_obj_pin(k: Kctx, f: number, path: string, flags: number, cal
       if (pin < 0) ret = -ENOMEM;
       else {
         const bytes = enc.encode(path);
-        a.u8.set(bytes, pinw(k, pin, PN_PATH) * 4);
-        a.i32[pinw(k, pin, PN_PATH_LEN)] = bytes.length;
-        a.i32[pinw(k, pin, PN_KIND)] = kind;
-        a.i32[pinw(k, pin, PN_OBJ)] = obj;
+        a.u8.set(bytes, pinWord(k.a.L, pin, PN_PATH) * 4);
+        a.i32[pinWord(k.a.L, pin, PN_PATH_LEN)] = bytes.length;
+        a.i32[pinWord(k.a.L, pin, PN_KIND)] = kind;
+        a.i32[pinWord(k.a.L, pin, PN_OBJ)] = obj;
       }
     }
   } finally {
@@ -164,8 +161,8 @@ export function list_pins(k: Kctx): { path: string; kind: number; obj: number }[
   k.a.lock();
   try {
     k.a.forEachInUse('pin', (p) => {
-      if (k.a.i32[pinw(k, p, PN_STATE)] === S_LIVE) {
-        out.push({ path: pin_path(k, p), kind: k.a.i32[pinw(k, p, PN_KIND)]!, obj: k.a.i32[pinw(k, p, PN_OBJ)]! });
+      if (k.a.i32[pinWord(k.a.L, p, PN_STATE)] === S_LIVE) {
+        out.push({ path: pin_path(k, p), kind: k.a.i32[pinWord(k.a.L, p, PN_KIND)]!, obj: k.a.i32[pinWord(k.a.L, p, PN_OBJ)]! });
       }
     });
   } finally {

@@ -21,6 +21,35 @@ export interface BpfMapOps {
   // funcs called by prog_array and perf_event_array
   /** validates the file and builds an entry holding a reference on it; entry index or -errno */
   readonly map_fd_get_ptr: (k: Kctx, map: number, mapFile: number, perfFile: number) => number;
-  /** drops an entry that left its slot (deferred by RCU from 4.8 on) */
-  readonly map_fd_put_ptr: (k: Kctx, entry: number) => void;
+  /** drops an entry that left its slot (deferred by RCU from 4.8 on; `needDefer` as the
+   *  kernel's, which only prog arrays act on) */
+  readonly map_fd_put_ptr: (k: Kctx, entry: number, needDefer: boolean) => void;
+}
+
+export const BPF_MAP_TYPE_ARRAY = 2;
+export const BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4;
+
+export interface MapCreateAttr {
+  mapType: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  mapFlags: number;
+  /** some attr field this kernel does not know, or must be 0, is non-zero (CHECK_ATTR) */
+  attrTail: boolean;
+}
+
+/** map_alloc's answer for a plain ARRAY whose attributes pass: checked, not modelled */
+export const MAP_TYPE_NOT_MODELLED = -100_000;
+
+/**
+ * The creation half of struct bpf_map_ops, one per map type (the kernel's bpf_types.h).
+ * Kernels before map_alloc_check existed (4.7, 4.8) checked inside map_alloc; the checks are
+ * the same code in the same order, so map_alloc_check holds them for every version.
+ */
+export interface BpfMapType {
+  /** -errno, or 0 when the attributes are acceptable */
+  readonly map_alloc_check: (k: Kctx, attr: MapCreateAttr) => number;
+  /** the new map's index (refcnt and usercnt 1), or -errno */
+  readonly map_alloc: (k: Kctx, attr: MapCreateAttr) => number;
 }

@@ -7,36 +7,21 @@
  * fd, or -1 when the fd is not open.
  */
 import {
-  F_MODE, FILE_KIND_MAP, FILE_KIND_PROG, FMODE_READ, FMODE_WRITE, H_NEXT_MAP_ID,
-  H_UNPRIV_BPF_DISABLED, M_FLAGS, M_FROZEN, M_ID, M_KEY_SIZE, M_MAX_ENTRIES, M_REFCNT,
-  M_SLOT_BASE, M_STATE, M_TYPE, M_USERCNT, M_VALUE_SIZE, PAGE_SIZE, PROG_MAX_MAPS,
-  S_DEAD, S_LIVE, FILE_STRIDE,
+  F_MODE, FILE_KIND_MAP, FILE_KIND_PROG, FMODE_READ, FMODE_WRITE, H_UNPRIV_BPF_DISABLED, M_FROZEN, M_ID, M_REFCNT,
+  M_SLOT_BASE, M_STATE, M_USERCNT, PROG_MAX_MAPS, S_DEAD, S_LIVE,
 } from '../../arena/layout.js';
-import {
-  BPF_F_INNER_MAP, BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY,
-  BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_F_WRONLY_PROG,
-} from '../behaviour.js';
+import { fileWord, mapWord, slotRegionOf } from '../../arena/records.js';
+import { BPF_F_LOCK, BPF_F_RDONLY, BPF_F_WRONLY } from '../behaviour.js';
 import type { Kctx } from '../context.js';
 import { E2BIG, EBADF, EBUSY, EFAULT, EINVAL, EMFILE, ENOENT, ENOMEM, EPERM } from '../errno.js';
 import { alloc_file, file_kind, file_live, file_obj, register_file_release } from '../file.js';
 import { RCU_CB, queue_work, rcu_register } from '../rcu.js';
 import { report_violation } from '../violation.js';
-import { ops_of } from './arraymap.js';
-import { bpf_prog_alloc, bpf_prog_put } from './core.js';
-import { mw } from './map.js';
+import { BPF_MAP_TYPES, ops_of } from './arraymap.js';
+import { bpf_prog_alloc, bpf_prog_free, bpf_prog_put } from './core.js';
 
-export const BPF_MAP_TYPE_ARRAY = 2;
-export const BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4;
-
-export interface MapCreateAttr {
-  mapType: number;
-  keySize: number;
-  valueSize: number;
-  maxEntries: number;
-  mapFlags: number;
-  /** some attr field this kernel does not know, or must be 0, is non-zero (CHECK_ATTR) */
-  attrTail: boolean;
-}
+import type { MapCreateAttr } from './map_ops.js';
+export { BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, type MapCreateAttr } from './map_ops.js';
 
 /** who calls: CAP_SYS_ADMIN / CAP_BPF or not (the kernel.unprivileged_bpf_disabled sysctl) */
 export interface Caller {
@@ -71,92 +56,37 @@ export function bpf_map_get(k: Kctx, f: number): number {
 
 /** map_get_sys_perms: the file's mode, without write access once the map is frozen */
 function map_get_sys_perms(k: Kctx, map: number, f: number): number {
-  let mode = k.a.i32[k.a.L.fileBase + f * FILE_STRIDE + F_MODE]!;
-  if (k.a.load(mw(k, map, M_FROZEN))) mode &= ~FMODE_WRITE;
+  let mode = k.a.i32[fileWord(k.a.L, f, F_MODE)]!;
+  if (k.a.load(mapWord(k.a.L, map, M_FROZEN))) mode &= ~FMODE_WRITE;
   return mode;
 }
 
 // ---------------------------------------------------------------------------------------
 // BPF_MAP_CREATE
 
-/** map_create's answer for a plain ARRAY whose attributes pass: checked, not modelled */
-export const MAP_TYPE_NOT_MODELLED = -100_000;
-
-const ARRAY_CREATE_FLAG_MASK =
-  BPF_F_NUMA_NODE | BPF_F_MMAPABLE | BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_RDONLY_PROG |
-  BPF_F_WRONLY_PROG | BPF_F_PRESERVE_ELEMS | BPF_F_INNER_MAP;
-
 /**
- * map_create -> find_and_alloc_map -> map_alloc_check / map_alloc, in the order of the
- * version's code (kernel/bpf/syscall.c, map_create; kernel/bpf/arraymap.c, array_map_alloc_check). Returns the new map file's index, or -errno.
- * Only BPF_MAP_TYPE_PERF_EVENT_ARRAY is created; other array types are checked (so their
- * create-time errno is right) and the facade refuses to go further.
+ * map_create -> find_and_alloc_map -> the type's map_alloc_check / map_alloc, in the order of
+ * the version's code (kernel/bpf/syscall.c). Returns the new map file's index, or -errno.
+ * The checks are the map type's (arraymap.ts); this layer never branches on the type.
  */
 export function map_create(k: Kctx, attr: MapCreateAttr, caller: Caller): number {
   let err = bpf_entry_check(k, caller);
   if (err) return err;
   if (attr.attrTail) return -EINVAL; // CHECK_ATTR(BPF_MAP_CREATE)
-  const b = k.b;
   let mode = FMODE_READ | FMODE_WRITE;
-  if (b.fileModes) {
+  if (k.b.fileModes) {
     mode = bpf_get_file_flag(attr.mapFlags);
     if (mode < 0) return mode;
   }
-  const isPerf = attr.mapType === BPF_MAP_TYPE_PERF_EVENT_ARRAY;
-  if (!isPerf && attr.mapType !== BPF_MAP_TYPE_ARRAY) return -EINVAL; // unknown type
-  if (b.preserveElems) {
-    // 5.10+: fd_array_map_alloc_check, then array_map_alloc_check
-    if (isPerf && (attr.valueSize !== 4 || attr.mapFlags & (BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG))) return -EINVAL;
-    const f = attr.mapFlags;
-    if (
-      attr.maxEntries === 0 || attr.keySize !== 4 || attr.valueSize === 0 || f & ~ARRAY_CREATE_FLAG_MASK ||
-      (f & BPF_F_RDONLY_PROG && f & BPF_F_WRONLY_PROG)
-    ) return -EINVAL;
-    if (!(attr.mapType === BPF_MAP_TYPE_ARRAY) && f & (BPF_F_MMAPABLE | BPF_F_INNER_MAP)) return -EINVAL;
-    if (!isPerf && f & BPF_F_PRESERVE_ELEMS) return -EINVAL;
-    err = unpriv_create_check(k, caller);
-    if (err) return err;
-  } else {
-    // 4.7/4.8: fd_array_map_alloc, then array_map_alloc (any map_flags bit is EINVAL)
-    if (isPerf && attr.valueSize !== 4) return -EINVAL;
-    if (attr.maxEntries === 0 || attr.keySize !== 4 || attr.valueSize === 0 || attr.mapFlags) return -EINVAL;
-  }
-  // array_map_alloc: the array (8 bytes an fd-array element) must stay below 4 GiB - PAGE_SIZE
-  if (attr.maxEntries * 8 + 64 >= 0x1_0000_0000 - PAGE_SIZE) return -ENOMEM;
-  if (!isPerf) return MAP_TYPE_NOT_MODELLED;
-  return perf_event_array_alloc(k, attr, mode);
-}
-
-function perf_event_array_alloc(k: Kctx, attr: MapCreateAttr, mode: number): number {
-  const a = k.a;
-  let map: number;
-  let slots: number;
-  a.lock();
-  try {
-    map = a.allocRecord('map', S_LIVE);
-    if (map < 0) return -ENOMEM;
-    slots = a.allocExtent(a.L.slotExtentBase, a.L.maxSlots, attr.maxEntries);
-    if (slots < 0) {
-      a.store(mw(k, map, M_STATE), 0);
-      return -ENOMEM;
-    }
-  } finally {
-    a.unlock();
-  }
-  const i32 = a.i32;
-  const base = a.L.slotBase + slots;
-  for (let i = 0; i < attr.maxEntries; i++) a.store(base + i, 0);
-  i32[mw(k, map, M_ID)] = a.add(H_NEXT_MAP_ID, 1) + 1;
-  i32[mw(k, map, M_TYPE)] = attr.mapType;
-  i32[mw(k, map, M_KEY_SIZE)] = attr.keySize;
-  i32[mw(k, map, M_VALUE_SIZE)] = attr.valueSize;
-  i32[mw(k, map, M_MAX_ENTRIES)] = attr.maxEntries;
-  // bpf_map_flags_retain_permanent: the access bits belong to the fd, not the map
-  i32[mw(k, map, M_FLAGS)] = attr.mapFlags & ~(BPF_F_RDONLY | BPF_F_WRONLY);
-  i32[mw(k, map, M_SLOT_BASE)] = base;
-  a.store(mw(k, map, M_REFCNT), 1);
-  a.store(mw(k, map, M_USERCNT), 1);
-  const f = alloc_file(k, FILE_KIND_MAP, map, mode);
+  const type = BPF_MAP_TYPES[attr.mapType];
+  if (!type) return -EINVAL; // find_and_alloc_map: unknown type
+  err = type.map_alloc_check(k, attr);
+  if (err) return err;
+  err = unpriv_create_check(k, caller);
+  if (err) return err;
+  const map = type.map_alloc(k, attr);
+  if (map < 0) return map;
+  const f = alloc_file(k, FILE_KIND_MAP, map, mode); // bpf_map_new_fd
   if (f < 0) {
     bpf_map_put_with_uref(k, map);
     return -EMFILE;
@@ -168,8 +98,8 @@ function perf_event_array_alloc(k: Kctx, attr: MapCreateAttr, mode: number): num
 // Reference counting (bpf_map_inc, bpf_map_put, bpf_map_put_with_uref) and release
 
 export function bpf_map_inc(k: Kctx, map: number, uref: boolean): void {
-  k.a.add(mw(k, map, M_REFCNT), 1);
-  if (uref) k.a.add(mw(k, map, M_USERCNT), 1);
+  k.a.add(mapWord(k.a.L, map, M_REFCNT), 1);
+  if (uref) k.a.add(mapWord(k.a.L, map, M_USERCNT), 1);
 }
 
 /**
@@ -179,7 +109,7 @@ export function bpf_map_inc(k: Kctx, map: number, uref: boolean): void {
  * BPF_MAP_GET_FD_BY_ID cannot find it (bpf_map_inc_not_zero).
  */
 export function bpf_map_put(k: Kctx, map: number): void {
-  const before = k.a.add(mw(k, map, M_REFCNT), -1);
+  const before = k.a.add(mapWord(k.a.L, map, M_REFCNT), -1);
   if (before > 1) return;
   if (before < 1) {
     report_violation(k, 'refcount-underflow', -1, 2 /* map */, map, before);
@@ -194,16 +124,16 @@ rcu_register(RCU_CB.MAP_FREE_WORK, (k, map) => {
   const a = k.a;
   a.lock();
   try {
-    a.freeExtent(a.L.slotExtentBase, a.i32[mw(k, map, M_SLOT_BASE)]! - a.L.slotBase);
+    a.freeExtent(a.L.slotExtentBase, slotRegionOf(a.L, a.i32[mapWord(k.a.L, map, M_SLOT_BASE)]!));
   } finally {
     a.unlock();
   }
-  a.store(mw(k, map, M_STATE), S_DEAD);
+  a.store(mapWord(k.a.L, map, M_STATE), S_DEAD);
 });
 
 export function bpf_map_put_with_uref(k: Kctx, map: number): void {
   // usercnt reaching 0 would run map_release_uref; perf event arrays have none (kernel/bpf/arraymap.c, perf_event_array_map_ops)
-  k.a.add(mw(k, map, M_USERCNT), -1);
+  k.a.add(mapWord(k.a.L, map, M_USERCNT), -1);
   bpf_map_put(k, map);
 }
 
@@ -276,7 +206,7 @@ export function map_freeze(k: Kctx, f: number, caller: Caller): number {
   const map = bpf_map_get(k, f);
   if (map < 0) return map;
   if (k.b.freezeNeedsWrite && !(map_get_sys_perms(k, map, f) & FMODE_WRITE)) return -EPERM;
-  if (k.a.cmpxchg(mw(k, map, M_FROZEN), 0, 1) !== 0) return -EBUSY;
+  if (k.a.cmpxchg(mapWord(k.a.L, map, M_FROZEN), 0, 1) !== 0) return -EBUSY;
   return 0;
 }
 
@@ -294,8 +224,8 @@ export function map_get_next_id(k: Kctx, startId: number, caller: Caller): numbe
   if (!caller.privileged) return -EPERM;
   let next = -1;
   k.a.forEachInUse('map', (m) => {
-    if (k.a.load(mw(k, m, M_STATE)) !== S_LIVE || k.a.load(mw(k, m, M_REFCNT)) <= 0) return;
-    const id = k.a.i32[mw(k, m, M_ID)]! >>> 0;
+    if (k.a.load(mapWord(k.a.L, m, M_STATE)) !== S_LIVE || k.a.load(mapWord(k.a.L, m, M_REFCNT)) <= 0) return;
+    const id = k.a.i32[mapWord(k.a.L, m, M_ID)]! >>> 0;
     if (id > startId && (next < 0 || id < next)) next = id;
   });
   return next < 0 ? -ENOENT : next;
@@ -314,7 +244,7 @@ export function map_get_fd_by_id(k: Kctx, id: number, openFlags: number, caller:
   try {
     for (let m = 0; m < a.L.maxMaps; m++) {
       // bpf_map_inc_not_zero: a map on its way to being freed is not found
-      if (a.load(mw(k, m, M_STATE)) === S_LIVE && a.i32[mw(k, m, M_ID)] === id && a.load(mw(k, m, M_REFCNT)) > 0) {
+      if (a.load(mapWord(k.a.L, m, M_STATE)) === S_LIVE && a.i32[mapWord(k.a.L, m, M_ID)] === id && a.load(mapWord(k.a.L, m, M_REFCNT)) > 0) {
         map = m;
         bpf_map_inc(k, m, true);
         break;
@@ -364,4 +294,9 @@ export function prog_load(k: Kctx, mapFiles: number[], caller: Caller): number {
 }
 
 register_file_release(FILE_KIND_PROG, (k, prog) => bpf_prog_put(k, prog));
+
+/** __bpf_prog_put_rcu -> bpf_prog_free -> free_used_maps: one put per distinct map */
+rcu_register(RCU_CB.PROG_FREE, (k, prog) => {
+  for (const m of bpf_prog_free(k, prog)) bpf_map_put(k, m);
+});
 

@@ -5,8 +5,8 @@
  * (read or unread) + losses still pending. Checked from the ring-free hook.
  */
 import type { KernelHooks } from '../../kernel/context.js';
-import { ring_audit } from '../../kernel/ring_buffer.js';
-import { report_violation } from '../../kernel/violation.js';
+import { ring_audit } from './ring_audit.js';
+import { reportViolation } from '../../invariants/registry.js';
 import type { Kctx } from '../../kernel/context.js';
 
 export function conservationHooks(k: Kctx, stats: { ringsChecked: number }): Pick<KernelHooks, 'ringFreed'> {
@@ -15,7 +15,7 @@ export function conservationHooks(k: Kctx, stats: { ringsChecked: number }): Pic
       const r = ring_audit(k, rb);
       stats.ringsChecked++;
       if (!r.ok) {
-        report_violation(k, 'conservation', -1, event, r.outputs, r.readSamples + r.unreadSamples, r.corrupt ? -1 : r.lostTotal - (r.readLost + r.unreadLost + r.pendingLost));
+        reportViolation(k, 'conservation', -1, event, r.outputs, r.readSamples + r.unreadSamples, r.corrupt ? -1 : r.lostTotal - (r.readLost + r.unreadLost + r.pendingLost));
       }
     },
   };

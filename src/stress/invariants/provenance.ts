@@ -4,7 +4,7 @@
  * check holds), and arrives after the previous one of that ring (sequence numbers increase).
  */
 import type { Kctx } from '../../kernel/context.js';
-import { report_violation } from '../../kernel/violation.js';
+import { PROVENANCE_REASON, reportViolation } from '../../invariants/registry.js';
 import { verifyRecord } from '../../record.js';
 
 /** per-consumer state: the next sequence number expected per ring */
@@ -16,13 +16,13 @@ export class ProvenanceChecker {
   /** checks one record of the ring `ring` (any key unique per ring) of an event bound to `cpu` */
   check(k: Kctx, ring: number, cpu: number, data: Uint8Array): boolean {
     const r = verifyRecord(data);
-    let why = 0; // 1 torn, 2 misrouted, 3 out of order
-    if (!r.ok) why = 1;
-    else if (r.cpu !== cpu) why = 2;
-    else if (r.seq < (this.#next.get(ring) ?? 0)) why = 3;
+    let why = 0;
+    if (!r.ok) why = PROVENANCE_REASON.TORN;
+    else if (r.cpu !== cpu) why = PROVENANCE_REASON.MISROUTED;
+    else if (r.seq < (this.#next.get(ring) ?? 0)) why = PROVENANCE_REASON.OUT_OF_ORDER;
     if (why) {
       this.bad++;
-      report_violation(k, 'provenance', cpu, why, ring, r.ok ? r.cpu : (r.cpu ?? -1), r.ok ? r.seq : (r.seq ?? -1));
+      reportViolation(k, 'provenance', cpu, why, ring, r.ok ? r.cpu : (r.cpu ?? -1), r.ok ? r.seq : (r.seq ?? -1));
       return false;
     }
     if (r.ok) this.#next.set(ring, r.seq + 1);
@@ -33,7 +33,7 @@ export class ProvenanceChecker {
   /** a ring that could not be walked at all (a header of size 0 or an unknown type) */
   corrupt(k: Kctx, ring: number, cpu: number): void {
     this.bad++;
-    report_violation(k, 'provenance', cpu, 4, ring);
+    reportViolation(k, 'provenance', cpu, PROVENANCE_REASON.CORRUPT_RING, ring);
   }
 
   forget(ring: number): void {
@@ -41,6 +41,3 @@ export class ProvenanceChecker {
   }
 }
 
-export const PROVENANCE_REASONS: Record<number, string> = {
-  1: 'torn record (check failed)', 2: "record of another CPU in this CPU's ring", 3: 'record out of order', 4: 'corrupt ring header',
-};

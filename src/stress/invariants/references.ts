@@ -6,28 +6,16 @@
  * closed, nothing is left.
  */
 import {
-  EE_PERF_FILE, EE_STATE, ENTRY_STRIDE, F_COUNT, F_KIND, F_OBJ, F_STATE, FILE_KIND_MAP, FILE_STRIDE,
-  M_MAX_ENTRIES, M_REFCNT, M_SLOT_BASE, M_STATE, M_USERCNT, MAP_STRIDE, P_STATE, PROG_STRIDE, S_LIVE, S_RCU,
-  H_CONSOLE_FILE, EVENT_STRIDE, EPOLL_STRIDE,
+  EE_PERF_FILE, EE_STATE, F_COUNT, F_KIND, F_OBJ, F_STATE, FILE_KIND_MAP, M_MAX_ENTRIES, M_REFCNT, M_SLOT_BASE,
+  M_STATE, M_USERCNT, P_STATE, S_LIVE, S_RCU, H_CONSOLE_FILE, tableCount, type TableName,
 } from '../../arena/layout.js';
+import { entryWord, fileWord, mapWord, progWord, recordWord, ringExtentWord, slotWord } from '../../arena/records.js';
 import type { Kctx } from '../../kernel/context.js';
 import { prog_maps } from '../../kernel/bpf/core.js';
 import { list_pins } from '../../kernel/bpf/inode.js';
 import { rcu_pending } from '../../kernel/rcu.js';
-import { report_violation } from '../../kernel/violation.js';
+import { LIFETIME_CONSOLE, LIFETIME_LEFT, REFERENCE_REASON, reportViolation } from '../../invariants/registry.js';
 
-const REASON_FILE = 1;
-const REASON_ENTRY_NOT_IN_SLOT = 2;
-const REASON_ENTRY_IN_TWO_SLOTS = 3;
-const REASON_MAP_REFCNT = 4;
-const REASON_MAP_USERCNT = 5;
-export const REFERENCE_REASONS: Record<number, string> = {
-  [REASON_FILE]: "a file's f_count differs from its holders",
-  [REASON_ENTRY_NOT_IN_SLOT]: 'a live entry sits in no slot (its reference is leaked)',
-  [REASON_ENTRY_IN_TWO_SLOTS]: 'an entry sits in two slots',
-  [REASON_MAP_REFCNT]: "a map's refcnt differs from its files, pins and programs",
-  [REASON_MAP_USERCNT]: "a map's usercnt differs from its files and pins",
-};
 
 /**
  * `userHolders[f]`: how many fds and ring mappings of all processes refer to file index f.
@@ -42,38 +30,38 @@ export function auditReferences(k: Kctx, userHolders: Int32Array, seen: Set<stri
     if (seen.has(key)) return;
     seen.add(key);
     found++;
-    report_violation(k, 'references', -1, reason, x, got, want);
+    reportViolation(k, 'references', -1, reason, x, got, want);
   };
   // entries: which slots hold them, and what they hold
   const inSlots = new Int32Array(L.maxEntries);
   for (let m = 0; m < L.maxMaps; m++) {
-    const at = L.mapBase + m * MAP_STRIDE;
+    const at = mapWord(L, m, 0);
     if (a.load(at + M_STATE) !== S_LIVE) continue;
     const base = a.i32[at + M_SLOT_BASE]!;
     for (let i = 0; i < a.i32[at + M_MAX_ENTRIES]!; i++) {
-      const h = a.load(base + i);
+      const h = a.load(slotWord(base, i));
       if (h !== 0) inSlots[h - 1]!++;
     }
   }
   const held = new Int32Array(L.maxFiles);
   for (let ee = 0; ee < L.maxEntries; ee++) {
-    const st = a.load(L.entryBase + ee * ENTRY_STRIDE + EE_STATE);
+    const st = a.load(entryWord(L, ee, EE_STATE));
     if (st === S_LIVE) {
-      if (inSlots[ee] === 0) report(REASON_ENTRY_NOT_IN_SLOT, ee, 0, 1);
-      if (inSlots[ee]! > 1) report(REASON_ENTRY_IN_TWO_SLOTS, ee, inSlots[ee]!, 1);
+      if (inSlots[ee] === 0) report(REFERENCE_REASON.ENTRY_NOT_IN_SLOT, ee, 0, 1);
+      if (inSlots[ee]! > 1) report(REFERENCE_REASON.ENTRY_IN_TWO_SLOTS, ee, inSlots[ee]!, 1);
     }
     // a live entry holds its perf file; a put one too until its callback runs (4.8+)
-    if (st === S_LIVE || (st === S_RCU && k.b.putDeferred)) held[a.i32[L.entryBase + ee * ENTRY_STRIDE + EE_PERF_FILE]!]!++;
+    if (st === S_LIVE || (st === S_RCU && k.b.putDeferred)) held[a.i32[entryWord(L, ee, EE_PERF_FILE)]!]!++;
   }
   // files
   const mapFiles = new Int32Array(L.maxMaps);
   const consoleFile = a.i32[H_CONSOLE_FILE]!;
   for (let f = 0; f < L.maxFiles; f++) {
-    const at = L.fileBase + f * FILE_STRIDE;
+    const at = fileWord(L, f, 0);
     if (a.load(at + F_STATE) !== S_LIVE) continue;
     const want = userHolders[f]! + held[f]! + (f === consoleFile ? 1 : 0);
     const got = a.load(at + F_COUNT);
-    if (got !== want) report(REASON_FILE, f, got, want);
+    if (got !== want) report(REFERENCE_REASON.FILE, f, got, want);
     if (a.i32[at + F_KIND] === FILE_KIND_MAP) mapFiles[a.i32[at + F_OBJ]!]!++;
   }
   // maps: files + pins (+ pins whose put waits for a grace period, 5.10) + programs
@@ -82,16 +70,16 @@ export function auditReferences(k: Kctx, userHolders: Int32Array, seen: Set<stri
   for (const cb of rcu_pending(k)) if (cb.kind === 'pin_put_map') pins[cb.arg]!++;
   const progRefs = new Int32Array(L.maxMaps);
   for (let p = 0; p < L.maxProgs; p++) {
-    if (a.load(L.progBase + p * PROG_STRIDE + P_STATE) !== S_LIVE) continue; // freed ones put theirs
+    if (a.load(progWord(L, p, P_STATE)) !== S_LIVE) continue; // freed ones put theirs
     for (const m of new Set(prog_maps(k, p))) progRefs[m]!++;
   }
   for (let m = 0; m < L.maxMaps; m++) {
-    const at = L.mapBase + m * MAP_STRIDE;
+    const at = mapWord(L, m, 0);
     if (a.load(at + M_STATE) !== S_LIVE) continue;
     const refcnt = a.load(at + M_REFCNT);
     const usercnt = a.load(at + M_USERCNT);
-    if (refcnt !== mapFiles[m]! + pins[m]! + progRefs[m]!) report(REASON_MAP_REFCNT, m, refcnt, mapFiles[m]! + pins[m]! + progRefs[m]!);
-    if (usercnt !== mapFiles[m]! + pins[m]!) report(REASON_MAP_USERCNT, m, usercnt, mapFiles[m]! + pins[m]!);
+    if (refcnt !== mapFiles[m]! + pins[m]! + progRefs[m]!) report(REFERENCE_REASON.MAP_REFCNT, m, refcnt, mapFiles[m]! + pins[m]! + progRefs[m]!);
+    if (usercnt !== mapFiles[m]! + pins[m]!) report(REFERENCE_REASON.MAP_USERCNT, m, usercnt, mapFiles[m]! + pins[m]!);
   }
   return found;
 }
@@ -101,33 +89,34 @@ export function auditNothingLeft(k: Kctx): string[] {
   const a = k.a;
   const L = a.L;
   const left: string[] = [];
-  const count = (base: number, stride: number, n: number, states: number[]): number => {
+  // every record, not only the in-use bitmap's: this audit must not trust the allocator
+  const count = (t: TableName, states: number[]): number => {
     let c = 0;
-    for (let i = 0; i < n; i++) if (states.includes(a.load(base + i * stride))) c++;
+    for (let i = 0; i < tableCount(L, t); i++) if (states.includes(a.load(recordWord(L, t, i, 0)))) c++;
     return c;
   };
-  const maps = count(L.mapBase, MAP_STRIDE, L.maxMaps, [S_LIVE]);
-  const events = count(L.eventBase, EVENT_STRIDE, L.maxEvents, [S_LIVE]);
-  const entries = count(L.entryBase, ENTRY_STRIDE, L.maxEntries, [S_LIVE, S_RCU]);
-  const progs = count(L.progBase, PROG_STRIDE, L.maxProgs, [S_LIVE]);
-  const epolls = count(L.epollBase, EPOLL_STRIDE, L.maxEpoll, [S_LIVE]);
-  const files = count(L.fileBase, FILE_STRIDE, L.maxFiles, [S_LIVE]) - 1; // the console stays
+  const maps = count('map', [S_LIVE]);
+  const events = count('event', [S_LIVE]);
+  const entries = count('entry', [S_LIVE, S_RCU]);
+  const progs = count('prog', [S_LIVE]);
+  const epolls = count('epoll', [S_LIVE]);
+  const files = count('file', [S_LIVE]) - 1; // the console stays
   const pins = list_pins(k).length;
   const pending = rcu_pending(k).length;
   let ringPages = 0;
-  for (let u = 0; u < L.ringPages; u++) if (a.i32[L.ringExtentBase + u] !== 0) ringPages++;
-  const items: [string, number][] = [['maps', maps], ['perf events', events], ['entries', entries], ['programs', progs],
-    ['epoll instances', epolls], ['files', files], ['pins', pins], ['pending RCU callbacks', pending], ['ring pages', ringPages]];
+  for (let u = 0; u < L.ringPages; u++) if (a.i32[ringExtentWord(L, u)] !== 0) ringPages++;
+  const counts = [maps, events, entries, progs, epolls, files, pins, pending, ringPages];
+  const items = LIFETIME_LEFT.map((what, i) => [what, counts[i]!] as const);
   for (const [what, n] of items) {
     if (n > 0) {
       left.push(`${n} ${what}`);
-      report_violation(k, 'lifetime', -1, items.findIndex((x) => x[0] === what), n);
+      reportViolation(k, 'lifetime', -1, LIFETIME_LEFT.indexOf(what), n);
     }
   }
-  const con = a.load(L.fileBase + a.i32[H_CONSOLE_FILE]! * FILE_STRIDE + F_COUNT);
+  const con = a.load(fileWord(L, a.i32[H_CONSOLE_FILE]!, F_COUNT));
   if (con !== 1) {
     left.push(`console f_count ${con} (want 1)`);
-    report_violation(k, 'lifetime', -1, 99, con);
+    reportViolation(k, 'lifetime', -1, LIFETIME_CONSOLE, con);
   }
   return left;
 }

@@ -6,12 +6,13 @@
  * (foreign entries purged), not reported as a violation. 4.7 has no purge: there, an entry
  * outliving its map file is the leak the commit fixed, reported as a leaked event when asked.
  */
-import { EE_GEN, ENTRY_STRIDE, S_LIVE } from '../../arena/layout.js';
+import { EE_GEN, S_LIVE } from '../../arena/layout.js';
+import { entryWord } from '../../arena/records.js';
 import { BPF_F_PRESERVE_ELEMS } from '../../kernel/behaviour.js';
 import type { Kctx, KernelHooks } from '../../kernel/context.js';
 import { entry_event, entry_map_file, entry_owner, map_flags, map_max_entries, map_state, slot_word } from '../../kernel/bpf/map.js';
 import { file_live, file_serial } from '../../kernel/file.js';
-import { report_violation } from '../../kernel/violation.js';
+import { reportViolation } from '../../invariants/registry.js';
 
 export function releaseHooks(k: Kctx, leakCheck = false): Pick<KernelHooks, 'purged' | 'released'> {
   const purges = k.b.releasePurges;
@@ -20,7 +21,7 @@ export function releaseHooks(k: Kctx, leakCheck = false): Pick<KernelHooks, 'pur
       // the purge chose this slot because it found its own entry there; if what it removed is
       // the entry it checked, that entry must be its own
       if (removed === loaded && entry_owner(k, removed) !== file_serial(k, file)) {
-        report_violation(k, 'release-foreign', -1, map, index, entry_owner(k, removed), file_serial(k, file));
+        reportViolation(k, 'release-foreign', -1, map, index, entry_owner(k, removed), file_serial(k, file));
       }
     },
     released({ map, file }) {
@@ -30,8 +31,8 @@ export function releaseHooks(k: Kctx, leakCheck = false): Pick<KernelHooks, 'pur
         const h = k.a.load(slot_word(k, map, i));
         if (h === 0 || entry_owner(k, h - 1) !== owner) continue;
         // 4.8+: the purge left it; 4.7: the file is gone and its entry keeps the event (the leak)
-        if (purges) report_violation(k, 'release-left', -1, map, i, owner);
-        else report_violation(k, 'leaked-event', -1, map, i, owner, entry_event(k, h - 1));
+        if (purges) reportViolation(k, 'release-left', -1, map, i, owner);
+        else reportViolation(k, 'leaked-event', -1, map, i, owner, entry_event(k, h - 1));
       }
     },
   };
@@ -54,11 +55,11 @@ export function auditRelease(k: Kctx, leakCheck: boolean, seen: Set<string>): nu
       const ee = h - 1;
       const f = entry_map_file(k, ee);
       if (file_live(k, f) && file_serial(k, f) === entry_owner(k, ee)) continue;
-      const key = `${ee}:${a.load(a.L.entryBase + ee * ENTRY_STRIDE + EE_GEN)}`;
+      const key = `${ee}:${a.load(entryWord(a.L, ee, EE_GEN))}`;
       if (seen.has(key)) continue; // reported at an earlier audit
       seen.add(key);
       found++;
-      report_violation(k, k.b.releasePurges ? 'release-left' : 'leaked-event', -1, m, i, entry_owner(k, ee), entry_event(k, ee));
+      reportViolation(k, k.b.releasePurges ? 'release-left' : 'leaked-event', -1, m, i, entry_owner(k, ee), entry_event(k, ee));
     }
   }
   return found;
