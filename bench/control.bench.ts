@@ -152,7 +152,7 @@ async function inspectCost(time: number): Promise<InspectCost> {
   bench.add('inspect', () => void kernel.inspect());
   await bench.run();
   const r = bench.tasks[0]!.result;
-  if (!r || r.state !== 'completed') throw new Error('inspect bench did not complete');
+  if (r?.state !== 'completed') throw new Error('inspect bench did not complete');
   return { medianUs: r.latency.p50 * 1000, p99Us: r.latency.p99 * 1000, samples: r.latency.samplesCount };
 }
 

@@ -3,7 +3,7 @@
  * `Kernel.attach(sab)` gives another thread a handle on the same kernel. Options are validated
  * here once, naming the option and the rule; the kernel code behind trusts them.
  */
-import { Arena, allocateArena, attachArena, kDefaultArenaConfig } from './arena/arena.js';
+import { type Arena, allocateArena, attachArena, kDefaultArenaConfig } from './arena/arena.js';
 import {
   C_OFFLINE, E_ID, FILE_KIND_REGULAR, FMODE_READ, PERF_HEADER_SIZE, PERF_RECORD_MAX, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS,
   H_KERNEL_VERSION, H_FAULT, H_NEXT_PID, H_STRICT, H_T0_HI, H_T0_LO, H_UNPRIV_BPF_DISABLED, type ArenaConfig,

@@ -262,10 +262,11 @@ test('runCampaign names a bad option in its error (Node codes)', async () => {
 test('the progress line says seeds done, the rate, the findings so far and the time left', () => {
   const line = campaignProgressLine({ unitsDone: 1500, units: 20000, elapsedMs: 9000, perSec: 5824.4, findings: 1, hits: 1500, violations: 0, etaMs: 111_000 }, 'seeds', 'schedules/s');
   assert.is(line.trim(), 'seeds 1,500/20,000 (7%)  5,824 schedules/s  findings 1 distinct in 1,500 seeds  ETA 1m51s');
-  assert.match(campaignProgressLine({ unitsDone: 0, units: 8, elapsedMs: 1, perSec: 0, findings: 2, hits: 3, violations: 2, etaMs: null }, 'seeds', 'ops/s'), /0 ops\/s  findings 2 distinct \(2 violation\(s\)\) in 3 seeds  ETA \?$/);
+  assert.match(campaignProgressLine({ unitsDone: 0, units: 8, elapsedMs: 1, perSec: 0, findings: 2, hits: 3, violations: 2, etaMs: null }, 'seeds', 'ops/s'), /0 ops\/s {2}findings 2 distinct \(2 violation\(s\)\) in 3 seeds {2}ETA \?$/);
 });
 
 test('deploy/: the Kubernetes manifest parses as YAML and is an Indexed Job whose --shards equals its completions', () => {
+  // biome-ignore lint/suspicious/noExplicitAny: a parsed YAML document, walked by hand
   const job = parseYaml(readFileSync(join(root, 'deploy/kubernetes/campaign-job.yaml'), 'utf8')) as Record<string, any>;
   assert.equal([job.apiVersion, job.kind], ['batch/v1', 'Job']);
   assert.is(job.spec.completionMode, 'Indexed');
@@ -277,6 +278,7 @@ test('deploy/: the Kubernetes manifest parses as YAML and is an Indexed Job whos
   assert.is(Number(args[args.indexOf('--shards') + 1]), job.spec.completions, '--shards = completions');
   assert.not.ok(args.includes('--shard'), 'the index comes from JOB_COMPLETION_INDEX');
   assert.ok(args.includes('--json'), 'results to stdout for kubectl logs');
+  // biome-ignore lint/suspicious/noExplicitAny: a parsed YAML document, walked by hand
   const ci = parseYaml(readFileSync(join(root, 'deploy/ci/github-actions.yml'), 'utf8')) as Record<string, any>;
   const shards = ci.jobs.shard.strategy.matrix.shard as number[];
   assert.equal(shards, shards.map((_, i) => i));

@@ -128,7 +128,7 @@ t('perfemu conform --json exits 0 and lists both sides', () => {
 t('perfemu conform against the wrong version exits 1 and shows the first difference', () => {
   const r = cli('conform', '--only', '^freeze$', '--kernel', '5.10');
   assert.is(r.status, 1, r.stderr);
-  assert.match(r.stdout, /difference in 'freeze' at step 3, freeze again:\n  host: +EPERM\n  perfemu: EBUSY/);
+  assert.match(r.stdout, /difference in 'freeze' at step 3, freeze again:\n {2}host: +EPERM\n {2}perfemu: EBUSY/);
 });
 
 test('perfemu conform: usage errors exit 2 naming the option', () => {

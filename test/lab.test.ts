@@ -163,7 +163,7 @@ test('a slow reader loses records; a recorded trace replays; inversion across CP
   assert.ok(slow.points[0]!.maxInversionUs > 0);
   const trace = [{ timeNs: 0, cpu: 1, size: 16 }, { timeNs: 1000, cpu: 0, size: 16 }, { timeNs: 2000, cpu: 1, size: 100 }];
   const csv = join(dir, 'trace.csv');
-  writeFileSync(csv, 'time_ns,cpu,size\n' + trace.map((t) => `${t.timeNs},${t.cpu},${t.size}`).join('\n') + '\n');
+  writeFileSync(csv, `time_ns,cpu,size\n${trace.map((t) => `${t.timeNs},${t.cpu},${t.size}`).join('\n')}\n`);
   const fromFile = await lab({ cpus: 2, trace: csv, pages: 1, durationMs: 1 });
   const fromRows = await lab({ cpus: 2, trace, pages: 1, durationMs: 1 });
   assert.is(fromFile.points[0]!.written, 3);
@@ -282,8 +282,8 @@ async function runCli(args: string[]): Promise<{ status: number; stdout: string;
   const out: string[] = [];
   const err: string[] = [];
   const { log, error } = console;
-  console.log = (...a: unknown[]) => void out.push(a.join(' ') + '\n');
-  console.error = (...a: unknown[]) => void err.push(a.join(' ') + '\n');
+  console.log = (...a: unknown[]) => void out.push(`${a.join(' ')}\n`);
+  console.error = (...a: unknown[]) => void err.push(`${a.join(' ')}\n`);
   try {
     const status = await run(args);
     return { status, stdout: out.join(''), stderr: err.join('') };

@@ -37,7 +37,7 @@ test('perfemu recorder: bad options are usage errors (exit 2); --help lists it',
   r = cli('recorder', '--kernel', '3.0');
   assert.is(r.status, 2);
   r = cli('--help');
-  assert.match(r.stdout, /\n  recorder /);
+  assert.match(r.stdout, /\n {2}recorder /);
 });
 
 test.run();

@@ -244,5 +244,5 @@ export function attachArena(sab: SharedArrayBuffer): Arena {
 }
 
 function hex(n: number): string {
-  return '0x' + (n >>> 0).toString(16);
+  return `0x${(n >>> 0).toString(16)}`;
 }

@@ -149,7 +149,7 @@ export function sameCampaign(a: CampaignResult, b: CampaignResult): string | nul
   const jb = JSON.stringify(b.options);
   if (ja !== jb) {
     const keys = Object.keys(a.options).filter((k) => JSON.stringify((a.options as unknown as Record<string, unknown>)[k]) !== JSON.stringify((b.options as unknown as Record<string, unknown>)[k]));
-    return `options differ: ${keys.map((k) => `${k} ${JSON.stringify((a.options as unknown as Record<string, unknown>)[k])} vs ${JSON.stringify((b.options as unknown as Record<string, unknown>)[k])}`).join(', ') || ja + ' vs ' + jb}`;
+    return `options differ: ${keys.map((k) => `${k} ${JSON.stringify((a.options as unknown as Record<string, unknown>)[k])} vs ${JSON.stringify((b.options as unknown as Record<string, unknown>)[k])}`).join(', ') || `${ja} vs ${jb}`}`;
   }
   if (a.range.first !== b.range.first || a.range.last !== b.range.last) return `range ${a.range.first}..${a.range.last} vs ${b.range.first}..${b.range.last}`;
   return null;

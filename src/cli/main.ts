@@ -97,7 +97,7 @@ export async function run(argv: string[]): Promise<number> {
       console.log(commandHelp(name, cmd));
       return 0;
     }
-    let parsed;
+    let parsed: ReturnType<typeof parseArgs<{ options: Command["options"]; allowPositionals: boolean; strict: true; tokens: true }>>;
     try {
       parsed = parseArgs({
         args: joinNegativeValues(rest, cmd.options), options: cmd.options, allowPositionals: (cmd.positionals ?? 0) > 0,

@@ -87,7 +87,7 @@ export function bpffsAt(dir: string): boolean {
     const [, mnt, fstype] = line.split(' ');
     if (!mnt || !fstype) continue;
     const m = mnt.replace(/\\040/g, ' ');
-    if ((abs === m || abs.startsWith(m.endsWith('/') ? m : m + '/')) && m.length >= best.length) {
+    if ((abs === m || abs.startsWith(m.endsWith('/') ? m : `${m}/`)) && m.length >= best.length) {
       best = m;
       type = fstype;
     }

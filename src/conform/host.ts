@@ -190,7 +190,7 @@ export class HostSys implements Sys {
   }
 
   pin(fd: number, name: string): number {
-    const path = Buffer.from(this.#path(name) + '\0');
+    const path = Buffer.from(`${this.#path(name)}\0`);
     const a = Buffer.alloc(24);
     a.writeBigUInt64LE(this.#ptr(path), 0);
     a.writeUInt32LE(fd >>> 0, 8);
@@ -201,7 +201,7 @@ export class HostSys implements Sys {
   }
 
   objGet(name: string, flags = 0): number {
-    const path = Buffer.from(this.#path(name) + '\0');
+    const path = Buffer.from(`${this.#path(name)}\0`);
     const a = Buffer.alloc(24);
     a.writeBigUInt64LE(this.#ptr(path), 0);
     a.writeUInt32LE(flags >>> 0, 12);

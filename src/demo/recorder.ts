@@ -103,7 +103,7 @@ export async function runRecorder(o: RecorderOptions): Promise<RecorderRun> {
   };
   // the CPUs write until stopped; the snapshots are spread over the duration
   const pool = CpuPool.start(kernel, { prog, program: { size: o.size } });
-  let results;
+  let results: Awaited<ReturnType<CpuPool['wait']>>;
   try {
     await pool.ready();
     const every = o.durationMs / (o.snapshots + 1);

@@ -4,7 +4,7 @@
  * actors' operations are. Each names the race it is built around.
  */
 import { BPF_F_CURRENT_CPU } from '../kernel/behaviour.js';
-import { Kernel } from '../emulator.js';
+import type { Kernel } from '../emulator.js';
 import { encodeRecord } from '../record.js';
 import { ProvenanceChecker } from '../stress/invariants/provenance.js';
 import type { Process } from '../process/process.js';

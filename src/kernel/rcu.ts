@@ -228,7 +228,10 @@ export function call_rcu(k: Kctx, kind: number, arg: number): void {
  * thousands of entries.
  */
 export function call_rcu_batched(k: Kctx, fn: () => void): void {
-  if (k.rcuBatch) return fn(); // already gathering
+  if (k.rcuBatch) {
+    fn(); // already gathering
+    return;
+  }
   const batch: number[] = [];
   k.rcuBatch = batch;
   try {

@@ -45,11 +45,11 @@ export function demoReport(runs: DemoRun[]): string {
   }
   sections.push({
     id: 'numbers', title: 'The numbers',
-    html: runs.map((r) => `<h3>kernel ${esc(r.kernel)}</h3>` + table(
+    html: runs.map((r) => `<h3>kernel ${esc(r.kernel)}</h3>${table(
       ['CPU', 'slot', 'perf event', 'slot owner', 'reader app', 'written', 'received', 'lost', 'ENOENT', 'no ring'],
       r.final.rows.map((x) => [x.cpu, x.slot, x.event === null ? '(empty)' : `#${x.event}`, esc(x.owner ?? '-'), esc(`${x.app}${x.appState === 'exited' ? ' (exited)' : ''}`), x.written, x.received, x.lost, x.enoent, x.noRing]),
       [true, true, false, false, false, true, true, true, true, true],
-    ) + `<p>${r.badRecords === 0 ? '<span class="good">0 torn or misrouted records</span>' : `<span class="bad">${r.badRecords} torn or misrouted records</span>`}; conservation ${r.conservation.every((c) => c.ok) ? '<span class="good">holds</span>' : '<span class="bad">FAILS</span>'}; ${r.violations} kernel violations.</p>`).join(''),
+    )}<p>${r.badRecords === 0 ? '<span class="good">0 torn or misrouted records</span>' : `<span class="bad">${r.badRecords} torn or misrouted records</span>`}; conservation ${r.conservation.every((c) => c.ok) ? '<span class="good">holds</span>' : '<span class="bad">FAILS</span>'}; ${r.violations} kernel violations.</p>`).join(''),
   });
   return page(
     `perfemu demo — per-CPU demux on kernel ${runs.map((r) => r.kernel).join(' and ')}`,

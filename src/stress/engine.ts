@@ -259,6 +259,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
     }
     admin.exit();
     kernel.rcuBarrier(30_000);
+    // biome-ignore lint/correctness/noUnsafeFinally: an actor's failure is thrown once every worker is gone and the kernel is cleaned up
     if (failed) throw failed.reason;
   }
   leftOver = auditNothingLeft(k);

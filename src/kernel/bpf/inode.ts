@@ -65,7 +65,7 @@ function parent_check(path: string): number {
   const dir = slash <= 0 ? '/' : path.slice(0, slash);
   if (slash === path.length - 1) return -EINVAL; // no name
   if (dir === BPFFS_ROOT) return 0;
-  if (dir.startsWith(BPFFS_ROOT + '/')) return -ENOENT;
+  if (dir.startsWith(`${BPFFS_ROOT}/`)) return -ENOENT;
   return -EPERM; // dir->i_op != &bpf_dir_iops
 }
 
