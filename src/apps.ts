@@ -3,6 +3,7 @@
  * until each is ready, tell one to exit, read their live counters, and collect their results.
  * Every wait is bounded; nothing is left running when wait() settles.
  */
+import { ERR } from './arena/perfemu_error.js';
 import { PerfemuError, checkKeys, invalidArgType, optionKeys, validateInt } from './errors.js';
 import type { Kernel } from './emulator.js';
 import {
@@ -45,7 +46,7 @@ const APP_ENTRY_KEYS = optionKeys<AppSpec>({ name: true, cpus: true });
 export class AppCrashError extends PerfemuError {
   readonly app: string;
   constructor(app: string, cause: unknown) {
-    super('ERR_PERFEMU_APP_CRASHED', `app ${app}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    super(ERR.APP_CRASHED, `app ${app}: ${cause instanceof Error ? cause.message : String(cause)}`);
     this.app = app;
     this.cause = cause;
   }
@@ -95,7 +96,7 @@ export class AppPool {
     });
     failed.catch(() => undefined);
     while (this.#ctl.some((c) => Atomics.load(c, APP_STATE) < STATE_READY)) {
-      if (Date.now() > deadline) throw new PerfemuError('ERR_PERFEMU_TIMEOUT', `apps not ready after ${timeoutMs} ms`);
+      if (Date.now() > deadline) throw new PerfemuError(ERR.TIMEOUT, `apps not ready after ${timeoutMs} ms`);
       await Promise.race([failed, new Promise((r) => setTimeout(r, 5))]);
     }
   }
@@ -110,7 +111,7 @@ export class AppPool {
   async exited(i: number, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Atomics.load(this.#ctl[i]!, APP_STATE) !== STATE_DONE) {
-      if (Date.now() > deadline) throw new PerfemuError('ERR_PERFEMU_TIMEOUT', `app ${this.specs[i]!.name} did not exit within ${timeoutMs} ms`);
+      if (Date.now() > deadline) throw new PerfemuError(ERR.TIMEOUT, `app ${this.specs[i]!.name} did not exit within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 2));
     }
   }

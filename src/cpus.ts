@@ -4,6 +4,7 @@
  * a CPU that throws or dies is reported with its number, after the others are stopped and
  * every worker is gone. Nothing is left running when wait() settles.
  */
+import { ERR } from './arena/perfemu_error.js';
 import { H_CPUS_PAUSED, H_CPUS_STARTED, H_STOP } from './arena/layout.js';
 import { PerfemuError, checkKeys, invalidArgType, invalidArgValue, optionKeys, validateInt } from './errors.js';
 import type { Kernel, ProgRef } from './emulator.js';
@@ -35,7 +36,7 @@ export class CpuCrashError extends PerfemuError {
   readonly cpu: number;
   constructor(cpu: number, cause: unknown) {
     const msg = cause instanceof Error ? cause.message : String(cause);
-    super('ERR_PERFEMU_CPU_CRASHED', `CPU ${cpu}: ${msg}`);
+    super(ERR.CPU_CRASHED, `CPU ${cpu}: ${msg}`);
     this.cpu = cpu;
     this.cause = cause;
   }
@@ -71,7 +72,7 @@ export class CpuPool {
     if (!Array.isArray(cpus) || cpus.length === 0) throw invalidArgType('cpus', 'a non-empty array of CPU numbers', cpus);
     cpus.forEach((c, i) => validateInt(`cpus[${i}]`, c, 0, kernel.cpus - 1));
     const offline = cpus.filter((c) => !kernel.online.includes(c));
-    if (offline.length > 0) throw new PerfemuError('ERR_PERFEMU_CPU_OFFLINE', `CPU ${offline.join(', ')} is offline (online: ${kernel.online.join(',')}): no program runs there`);
+    if (offline.length > 0) throw new PerfemuError(ERR.CPU_OFFLINE, `CPU ${offline.join(', ')} is offline (online: ${kernel.online.join(',')}): no program runs there`);
     if (new Set(cpus).size !== cpus.length) throw invalidArgValue('cpus', 'must not repeat a CPU', cpus);
     const specs = Array.isArray(opts.program) ? opts.program : cpus.map(() => opts.program as ProgramSpec);
     if (specs.length !== cpus.length) throw invalidArgValue('program', `must be one spec, or one per CPU (${cpus.length})`, specs);
@@ -97,7 +98,7 @@ export class CpuPool {
     this.#tasks.runs.forEach((r) => r.catch((e) => (failed ??= e)));
     while (Atomics.load(i32, H_CPUS_STARTED) < this.cpus.length) {
       if (failed) throw failed;
-      if (Date.now() > deadline) throw new PerfemuError('ERR_PERFEMU_TIMEOUT', `CPUs not started after ${timeoutMs} ms (${Atomics.load(i32, H_CPUS_STARTED)}/${this.cpus.length})`);
+      if (Date.now() > deadline) throw new PerfemuError(ERR.TIMEOUT, `CPUs not started after ${timeoutMs} ms (${Atomics.load(i32, H_CPUS_STARTED)}/${this.cpus.length})`);
       await new Promise((r) => setTimeout(r, 2));
     }
   }

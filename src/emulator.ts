@@ -3,6 +3,7 @@
  * `Kernel.attach(sab)` gives another thread a handle on the same kernel. Options are validated
  * here once, naming the option and the rule; the kernel code behind trusts them.
  */
+import { ERR } from './arena/perfemu_error.js';
 import { type Arena, allocateArena, attachArena, kDefaultArenaConfig } from './arena/arena.js';
 import {
   C_OFFLINE, E_ID, FILE_KIND_REGULAR, FMODE_READ, PERF_HEADER_SIZE, PERF_RECORD_MAX, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS,
@@ -202,7 +203,7 @@ export class Kernel {
   /** the simulated CPU `c`, to run helpers synchronously "as CPU c" from this thread */
   cpu(c: number): Cpu {
     validateInt('cpu', c, 0, this.cpus - 1);
-    if (!cpu_online(this.k, c)) throw new PerfemuError('ERR_PERFEMU_CPU_OFFLINE', `CPU ${c} is offline (online: ${this.online.join(',')}): no program runs there`);
+    if (!cpu_online(this.k, c)) throw new PerfemuError(ERR.CPU_OFFLINE, `CPU ${c} is offline (online: ${this.online.join(',')}): no program runs there`);
     return (this.#cpus[c] ??= new Cpu(this, c));
   }
 
@@ -260,7 +261,7 @@ export class Kernel {
     }
     if (found.size === 0) throw new SystemCallError('bpf_perf_event_output', -EBADF, `prog fd ${ref}`, 'no live process of this thread has a program at that fd');
     if (found.size > 1) {
-      throw new PerfemuError('ERR_PERFEMU_AMBIGUOUS_PROG', `prog fd ${ref} names different programs in several processes; pass { process, fd }`);
+      throw new PerfemuError(ERR.AMBIGUOUS_PROG, `prog fd ${ref} names different programs in several processes; pass { process, fd }`);
     }
     const prog = [...found][0]!;
     this.#progCache = { ref, epoch: fdTableEpoch(), prog };

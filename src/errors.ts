@@ -4,10 +4,13 @@
  * system-error shape: `code` ('E2BIG'), negative `errno` (-7), `syscall` ('bpf').
  * Argument validation errors follow Node's ERR_* codes and name the option and the rule.
  */
+import { ERR, PerfemuError, type PerfemuErrorCode } from './arena/perfemu_error.js';
 import { ERRNO_NAMES, errnoName } from './kernel/errno.js';
 
-export class SystemCallError extends Error {
-  readonly code: string;
+export { ERR, PerfemuError, type PerfemuErrorCode };
+
+/** A failed system call, in Node's system-error shape: `code` 'E2BIG', `errno` -7, `syscall` 'bpf'. */
+export class SystemCallError extends PerfemuError {
   readonly errno: number;
   readonly syscall: string;
   /** the command or detail: 'BPF_MAP_UPDATE_ELEM', a path, ... */
@@ -15,9 +18,8 @@ export class SystemCallError extends Error {
   constructor(syscall: string, errno: number, info: string, detail?: string) {
     const name = errnoName(errno);
     const text = ERRNO_NAMES[Math.abs(errno)]?.[1] ?? 'Unknown error';
-    super(`${syscall}(${info}) failed: ${name} (${text})${detail ? `: ${detail}` : ''}`);
+    super(name, `${syscall}(${info}) failed: ${name} (${text})${detail ? `: ${detail}` : ''}`);
     this.name = 'SystemCallError';
-    this.code = name;
     this.errno = -Math.abs(errno);
     this.syscall = syscall;
     this.info = info;
@@ -30,12 +32,22 @@ export function check(ret: number, syscall: string, info: string, detail?: strin
   return ret;
 }
 
-export class PerfemuError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'PerfemuError';
-    this.code = code;
+/**
+ * true when `err` is a failed system call, and (if `code` is given) one that failed with it:
+ * `isSystemCallError(err, 'ENOENT')`.
+ */
+export function isSystemCallError(err: unknown, code?: string): err is SystemCallError {
+  return err instanceof SystemCallError && (code === undefined || err.code === code);
+}
+
+/** A ring whose records do not parse: something wrote over them (a broken kernel, a fault). */
+export class CorruptRingError extends PerfemuError {
+  /** the byte counter where the walk found the bad record */
+  readonly position: number;
+  constructor(message: string, position: number) {
+    super(ERR.CORRUPT_RING, message);
+    this.name = 'CorruptRingError';
+    this.position = position;
   }
 }
 

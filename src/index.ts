@@ -2,7 +2,8 @@
 export { Kernel, Cpu, MAX_OUTPUT_BYTES, type KernelOptions, type ProgRef } from './emulator.js';
 export { Process, BpfSyscalls, POLLIN, POLLHUP, RLIMIT_NOFILE, type PerfEventOpenOptions, type MapCreateOptions, type RingTarget } from './process/process.js';
 export type { MmapOptions, OverwriteRecords, RingState } from './process/process.js';
-export { SystemCallError, PerfemuError } from './errors.js';
+export { SystemCallError, PerfemuError, CorruptRingError, ERR, isSystemCallError, type PerfemuErrorCode } from './errors.js';
+export { ArenaError } from './arena/arena.js';
 export type { KernelSnapshot, MapSnapshot, PerfEventSnapshot, FileSnapshot, SlotSnapshot, CpuCounters } from './inspect.js';
 export type { KernelHooks } from './kernel/context.js';
 export type { RingRecord, SampleFn, SampleAtFn, LostFn } from './consumer/ring_reader.js';

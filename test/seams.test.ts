@@ -52,3 +52,33 @@ test('the invariant registry names every violation kind once, and every fault na
 });
 
 test.run();
+
+test('one error model: every ERR_PERFEMU_* code is declared once, in src/arena/perfemu_error.ts; perfemu errors share one base class', async () => {
+  const { readdirSync, readFileSync, statSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const root = new URL('../../src/', import.meta.url).pathname;
+  const offenders: string[] = [];
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (p.endsWith('.ts') && !p.endsWith('perfemu_error.ts') && /'ERR_PERFEMU_[A-Z_]+'/.test(readFileSync(p, 'utf8'))) offenders.push(p.slice(root.length));
+    }
+  };
+  walk(root);
+  assert.equal(offenders, [], 'use ERR.X from src/arena/perfemu_error.ts');
+  const lib = await import('../src/index.js');
+  const kernel = lib.Kernel.create({ cpus: 1 });
+  const p = kernel.process('app');
+  let err: unknown;
+  try {
+    p.close(99);
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(lib.isSystemCallError(err, 'EBADF'));
+  assert.ok(err instanceof lib.PerfemuError, 'a SystemCallError is a PerfemuError');
+  assert.ok(new lib.ArenaError('x', lib.ERR.INTERNAL) instanceof lib.PerfemuError);
+  assert.ok(new lib.CorruptRingError('x', 0) instanceof lib.PerfemuError);
+  assert.is(new lib.CorruptRingError('x', 0).code, 'ERR_PERFEMU_CORRUPT_RING');
+});

@@ -6,6 +6,7 @@
  * Every shared-word access of the kernel goes through the small set of methods below
  * (load/store/xchg/cmpxchg/add), so that one place decides how shared memory is touched.
  */
+import { ERR, PerfemuError, type PerfemuErrorCode } from './perfemu_error.js';
 import {
   ARENA_MAGIC, CONFIG_KEYS, S_DEAD, S_FREE, H_CFG, H_CUR_FILE, H_LAYOUT_VERSION, H_LOCK, H_MAGIC,
   LAYOUT_VERSION, PAGE_SIZE, TABLE_CURSOR, TABLE_STRIDE, computeLayout, tableBase, tableCount,
@@ -20,11 +21,11 @@ import {
  */
 const TSO = process.arch === 'x64' || process.arch === 'ia32';
 
-export class ArenaError extends Error {
-  code: string;
-  constructor(message: string, code: string) {
-    super(message);
-    this.code = code;
+/** an error of the arena or the kernel's own machinery (lock, RCU): a PerfemuError */
+export class ArenaError extends PerfemuError {
+  constructor(message: string, code: PerfemuErrorCode | 'ENOMEM') {
+    super(code, message);
+    this.name = 'ArenaError';
   }
 }
 
@@ -95,7 +96,7 @@ export class Arena {
       if (prev === 0) return;
       Atomics.wait(this.i32, H_LOCK, 2, 5);
       if (Date.now() > deadline) {
-        throw new ArenaError('arena lock held for over 10 s: a thread died holding it?', 'ERR_PERFEMU_DEADLOCK');
+        throw new ArenaError('arena lock held for over 10 s: a thread died holding it?', ERR.DEADLOCK);
       }
     }
   }
@@ -227,13 +228,13 @@ export function allocateArena(cfg: ArenaConfig, ArenaClass: new (sab: SharedArra
 
 export function attachArena(sab: SharedArrayBuffer): Arena {
   if (!(sab instanceof SharedArrayBuffer) || sab.byteLength < PAGE_SIZE) {
-    throw new ArenaError('not a perfemu arena: expected a SharedArrayBuffer from Kernel.create()', 'ERR_PERFEMU_BAD_ARENA');
+    throw new ArenaError('not a perfemu arena: expected a SharedArrayBuffer from Kernel.create()', ERR.BAD_ARENA);
   }
   const i32 = new Int32Array(sab);
   if (i32[H_MAGIC] !== ARENA_MAGIC || i32[H_LAYOUT_VERSION] !== LAYOUT_VERSION) {
     throw new ArenaError(
       `arena magic/layout ${hex(i32[H_MAGIC]!)}/${i32[H_LAYOUT_VERSION]} differs from this build's ${hex(ARENA_MAGIC)}/${LAYOUT_VERSION}`,
-      'ERR_PERFEMU_BAD_ARENA',
+      ERR.BAD_ARENA,
     );
   }
   const cfg = {} as ArenaConfig;

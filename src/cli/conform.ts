@@ -2,6 +2,7 @@
  * `perfemu conform`: the catalogue on the host kernel (real syscalls through koffi) and on
  * perfemu, compared row by row; `--detect`: which modelled version the host matches best.
  */
+import { ERR } from '../arena/perfemu_error.js';
 import { styleText } from 'node:util';
 import { KERNEL_VERSIONS } from '../kernel/behaviour.js';
 import { PerfemuError } from '../errors.js';
@@ -121,7 +122,7 @@ export const conformCommand: Command = {
       return r.differ > 0 || r.leaked.fds !== 0 || r.leaked.maps.length > 0 ? 1 : 0;
     } catch (err) {
       if (tty) process.stderr.write('\r\x1b[K');
-      if (err instanceof PerfemuError && err.code === 'ERR_PERFEMU_CONFORM_UNAVAILABLE') {
+      if (err instanceof PerfemuError && err.code === ERR.CONFORM_UNAVAILABLE) {
         console.error(`perfemu conform: cannot run here: ${err.message}`);
         if (v.json) console.log(JSON.stringify({ command: 'conform', unavailable: err.message }));
         return 2;

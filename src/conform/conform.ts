@@ -2,8 +2,9 @@
  * conform(): runs the catalogue (scenarios.ts) on the host kernel and on perfemu and compares
  * what user space observed. The host side needs Linux, koffi, privilege for bpf(2) and
  * perf_event_open(2), and 2 CPUs; when one is missing, conform() throws
- * ERR_PERFEMU_CONFORM_UNAVAILABLE with a one-line reason (the CLI exits 2 with it).
+ * ERR.CONFORM_UNAVAILABLE (ERR_PERFEMU_CONFORM_UNAVAILABLE) with a one-line reason (the CLI exits 2 with it).
  */
+import { ERR } from '../arena/perfemu_error.js';
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { resolve } from 'node:path';
@@ -57,7 +58,7 @@ export interface DetectResult {
   versions: { kernel: KernelVersion; agree: number; differ: number; differing: string[] }[];
 }
 
-const UNAVAILABLE = 'ERR_PERFEMU_CONFORM_UNAVAILABLE';
+const UNAVAILABLE = ERR.CONFORM_UNAVAILABLE;
 
 /** major.minor of a release string, as a number for comparisons (6.18 -> 6018) */
 function versionNumber(v: string): number {

@@ -13,6 +13,7 @@
  * the buffer unmaps and closes its events; the slots are purged when that map file's last
  * reference goes (4.8+), or deleted here with `deleteOnClose` (what libbpf's free does).
  */
+import { ERR } from '../arena/perfemu_error.js';
 import { PerfemuError, checkKeys, invalidArgType, invalidArgValue, optionKeys, validateInt } from '../errors.js';
 import type { Kernel } from '../emulator.js';
 import { epoll_eventfd_signal } from '../kernel/eventpoll.js';
@@ -409,7 +410,7 @@ export class PerfBuffer {
   }
 
   #open(op: string): void {
-    if (this.#closed) throw new PerfemuError('ERR_PERFEMU_CLOSED', `PerfBuffer.${op}: the buffer is closed`);
+    if (this.#closed) throw new PerfemuError(ERR.CLOSED, `PerfBuffer.${op}: the buffer is closed`);
   }
 }
 

@@ -6,6 +6,7 @@
  * kernel's (kernel/ring_buffer.ts dataByte/dataWord); the words it counts records in
  * (RB_READ_*) are the emulator's conservation counters.
  */
+import { CorruptRingError } from '../errors.js';
 import {
   PERF_HEADER_SIZE, PERF_RECORD_LOST, PERF_RECORD_SAMPLE, RB_BACKWARD, RB_DATA_HEAD, RB_DATA_SIZE, RB_DATA_TAIL,
   RB_READ_LOST, RB_READ_SAMPLES,
@@ -68,7 +69,7 @@ function ring_walk(
     const size = i32[w + 1]! >>> 16;
     if (size < PERF_HEADER_SIZE || ((to - pos) >>> 0) < size) {
       if (window) break;
-      throw new Error(`perf ring: record of size ${size} at ${pos >>> 0} does not fit before ${to >>> 0} (corrupt ring)`);
+      throw new CorruptRingError(`perf ring: record of size ${size} at ${pos >>> 0} does not fit before ${to >>> 0} (corrupt ring)`, pos >>> 0);
     }
     if (type === PERF_RECORD_SAMPLE) {
       const rawSize = size > PERF_HEADER_SIZE ? i32[dataWord(rb, dsize, pos + 8)]! : 0;
@@ -84,7 +85,7 @@ function ring_walk(
       lostSeen += lost;
       more = onLost(i32[dataWord(rb, dsize, pos + 8)]!, lost) !== false;
     } else if (window) break;
-    else throw new Error(`perf ring: unknown record type ${type} at ${pos >>> 0} (corrupt ring)`);
+    else throw new CorruptRingError(`perf ring: unknown record type ${type} at ${pos >>> 0} (corrupt ring)`, pos >>> 0);
     pos = (pos + size) | 0;
     n++;
   }

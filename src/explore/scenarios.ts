@@ -3,6 +3,7 @@
  * each. Setup (maps, pins, events) runs before the schedule starts and is not explored; the
  * actors' operations are. Each names the race it is built around.
  */
+import { CorruptRingError } from '../errors.js';
 import { BPF_F_CURRENT_CPU } from '../kernel/behaviour.js';
 import type { Kernel } from '../emulator.js';
 import { encodeRecord } from '../record.js';
@@ -111,7 +112,7 @@ const ring: Scenario = {
       try {
         A.consumeRing(fd, (data) => void checker.check(kernel.k, 1, 0, data));
       } catch (err) {
-        if ((err as { code?: string }).code) throw err;
+        if (!(err instanceof CorruptRingError)) throw err;
         checker.corrupt(kernel.k, 1, 0);
       }
     };

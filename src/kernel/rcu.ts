@@ -8,6 +8,7 @@
  * (under the try-lock H_RCU_LOCK); `call_rcu` callbacks run in the thread that calls
  * `rcu_tick` / `rcu_barrier` once the grace period they wait for has ended.
  */
+import { ERR } from '../arena/perfemu_error.js';
 import { ArenaError } from '../arena/arena.js';
 import {
   CB_ARG, CB_GP, CB_KIND, H_RCU_LOCK, RC_CTR, RC_NESTING, RC_SNAP, RCU_GP_REQ, RCU_GP_SEQ, RCU_Q_HEAD, RCU_Q_TAIL,
@@ -162,7 +163,7 @@ function assertNotInSection(k: Kctx, what: string): void {
     throw new ArenaError(
       `${what} inside an RCU read-side section (CPU ${cpus}, this thread) would wait for itself forever; ` +
         'run it after the section ends (e.g. after the output hook returns)',
-      'ERR_PERFEMU_RCU_DEADLOCK',
+      ERR.RCU_DEADLOCK,
     );
   }
 }
@@ -199,7 +200,7 @@ function wait_gp(k: Kctx, target: number, timeoutMs: number): void {
       throw new ArenaError(
         `RCU stall: grace period not done after ${timeoutMs} ms; CPUs still in a read-side section: ` +
           `${rcu_stalled_cpus(k).join(', ') || 'none (another thread holds the grace-period lock?)'}`,
-        'ERR_PERFEMU_RCU_STALL',
+        ERR.RCU_STALL,
       );
     }
     // CPUs do not notify when they leave a section (that would cost on the output path), so
@@ -327,7 +328,7 @@ function rcu_do_batch(k: Kctx): number {
   }
   for (const [kind, arg] of ready) {
     const fn = callbacks[kind];
-    if (!fn) throw new ArenaError(`no RCU callback registered for kind ${kind}`, 'ERR_PERFEMU_INTERNAL');
+    if (!fn) throw new ArenaError(`no RCU callback registered for kind ${kind}`, ERR.INTERNAL);
     fn(k, arg);
   }
   return ready.length;
@@ -376,7 +377,7 @@ export function rcu_barrier(k: Kctx, timeoutMs = 10_000): void {
       throw new ArenaError(
         `rcu_barrier: callbacks still pending after ${timeoutMs} ms; CPUs holding the grace period: ` +
           `${rcu_stalled_cpus(k).join(', ') || 'none'}`,
-        'ERR_PERFEMU_RCU_STALL',
+        ERR.RCU_STALL,
       );
     }
     wait_gp(k, rcu_gp_seq(k) + 1, Math.max(1, left));

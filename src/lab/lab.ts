@@ -5,6 +5,7 @@
  * cores, when there is more than one point — and picks the smallest configuration that meets
  * the limits. Same options and seed, same result (all but `wallMs`, a measurement).
  */
+import { ERR } from '../arena/perfemu_error.js';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
@@ -314,7 +315,7 @@ async function runPoints(specs: PointSpec[], o: LabOptions): Promise<PointOut[]>
       if (failed >= 0) {
         const s = specs[failed]!;
         const reason = (settled[failed] as PromiseRejectedResult).reason as Error;
-        throw new PerfemuError('ERR_PERFEMU_LAB_POINT', `lab point pages=${s.pages} wakeupEvents=${s.wakeupEvents} watermark=${s.watermark} pollTimeoutMs=${s.pollTimeoutMs} rate=${s.rate} failed: ${reason?.message ?? reason}`);
+        throw new PerfemuError(ERR.LAB_POINT, `lab point pages=${s.pages} wakeupEvents=${s.wakeupEvents} watermark=${s.watermark} pollTimeoutMs=${s.pollTimeoutMs} rate=${s.rate} failed: ${reason?.message ?? reason}`);
       }
       return settled.map((s) => (s as PromiseFulfilledResult<PointOut>).value);
     } finally {

@@ -3,6 +3,7 @@
  * fds resolved through the process's fd table, then handed to kernel/bpf/syscall.ts; a
  * negative errno becomes a SystemCallError.
  */
+import { ERR } from '../arena/perfemu_error.js';
 import { FILE_KIND_PROG } from '../arena/layout.js';
 import { PerfemuError, SystemCallError, check, checkKeys, invalidArgType, invalidArgValue, optionKeys, validateInt, validateU32 } from '../errors.js';
 import type { Kctx } from '../kernel/context.js';
@@ -52,7 +53,7 @@ export class BpfSyscalls {
       mapType = t;
     } else mapType = validateU32('type', opts.type);
     if (mapType !== BPF_MAP_TYPE_PERF_EVENT_ARRAY && mapType !== BPF_MAP_TYPE_ARRAY && mapType > 0 && mapType <= KNOWN_MAP_TYPE_MAX) {
-      throw new PerfemuError('ERR_PERFEMU_UNSUPPORTED', `map type ${mapType} is a kernel map type perfemu does not model (perf_event_array only)`);
+      throw new PerfemuError(ERR.UNSUPPORTED, `map type ${mapType} is a kernel map type perfemu does not model (perf_event_array only)`);
     }
     const attr = {
       mapType,
@@ -65,7 +66,7 @@ export class BpfSyscalls {
     const info = `BPF_MAP_CREATE, type ${mapType}, key ${attr.keySize}, value ${attr.valueSize}, max_entries ${attr.maxEntries}, flags 0x${attr.mapFlags.toString(16)}`;
     const f = map_create(k, attr, this.#p);
     if (f === MAP_TYPE_NOT_MODELLED) {
-      throw new PerfemuError('ERR_PERFEMU_UNSUPPORTED', `${info}: the kernel would create this map; perfemu models only perf event arrays`);
+      throw new PerfemuError(ERR.UNSUPPORTED, `${info}: the kernel would create this map; perfemu models only perf event arrays`);
     }
     return this.#p.install(check(f, 'bpf', info), 'bpf');
   }

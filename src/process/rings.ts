@@ -4,6 +4,7 @@
  * poll(2) and its epoll instances. Process (process.ts) owns one and forwards its ring
  * methods here; the fd table stays in Process.
  */
+import { ERR } from '../arena/perfemu_error.js';
 import { ARENA_MAGIC, E_CPU, FILE_KIND_EPOLL, FILE_KIND_MAP, FILE_KIND_PERF, FILE_KIND_PROG, H_MAGIC } from '../arena/layout.js';
 import { PerfemuError, SystemCallError, check, invalidArgType, validateInt } from '../errors.js';
 import {
@@ -218,7 +219,7 @@ export class ProcessRings {
     const rb = event_rb(k, e);
     if (rb < 0) return { head: 0, records: 0, overwrittenBytes: 0, overrun: false };
     if (!rb_state(k, rb).overwrite) {
-      throw new PerfemuError('ERR_PERFEMU_NOT_OVERWRITE', `${syscall}: the ring was mapped writable first, so it is not overwritable; read it with readRing`);
+      throw new PerfemuError(ERR.NOT_OVERWRITE, `${syscall}: the ring was mapped writable first, so it is not overwritable; read it with readRing`);
     }
     setCpu(event_field(k, e, E_CPU));
     const seen = this.#readOnly.has(f) ? this.#readOnly : this.#lastHead;
@@ -363,7 +364,7 @@ export class ProcessRings {
   #writableMapping(target: RingTarget, syscall: string): number {
     const f = this.#mappedFile(target, syscall);
     if (this.#readOnly.has(f)) {
-      throw new PerfemuError('ERR_PERFEMU_READ_ONLY_MAPPING', `${syscall}: the ring is mapped without PROT_WRITE, so data_tail cannot be written (a real reader would fault); read it with readRingOverwrite`);
+      throw new PerfemuError(ERR.READ_ONLY_MAPPING, `${syscall}: the ring is mapped without PROT_WRITE, so data_tail cannot be written (a real reader would fault); read it with readRingOverwrite`);
     }
     return f;
   }
@@ -373,10 +374,10 @@ export class ProcessRings {
     if (typeof target === 'number') f = perfFileOf(this.#p, this.#k, target, syscall);
     else if (typeof target === 'object' && target !== null && typeof target.file === 'number') {
       const found = [...this.#maps.keys()].find((mf) => file_serial(this.#k, mf) === target.file);
-      if (found === undefined) throw new PerfemuError('ERR_PERFEMU_NOT_MAPPED', `${syscall}: file ${target.file} has no ring mapped in process ${this.#p.name}`);
+      if (found === undefined) throw new PerfemuError(ERR.NOT_MAPPED, `${syscall}: file ${target.file} has no ring mapped in process ${this.#p.name}`);
       f = found;
     } else throw invalidArgType('target', 'an fd or { file: id }', target);
-    if (!this.#maps.has(f)) throw new PerfemuError('ERR_PERFEMU_NOT_MAPPED', `${syscall}: no ring of that event is mapped in process ${this.#p.name}; mmap() it first`);
+    if (!this.#maps.has(f)) throw new PerfemuError(ERR.NOT_MAPPED, `${syscall}: no ring of that event is mapped in process ${this.#p.name}; mmap() it first`);
     return f;
   }
 }
