@@ -1,0 +1,112 @@
+/**
+ * perf events (kernel/events/core.c): perf_event_open's pid/cpu/type checks, the event's
+ * recorded attributes, enable/disable, the ring mapping shared by several mappers
+ * (perf_mmap / perf_mmap_close), the ring freed a grace period after its last unmapping, and
+ * the ring page pool running out. Synchronous, per kernel version.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BPF_F_CURRENT_CPU, Kernel, PERF_TYPE_BREAKPOINT, PERF_TYPE_HW_CACHE, PERF_TYPE_RAW, PERF_TYPE_TRACEPOINT, type KernelVersion } from '../src/index.js';
+import { perf_event_open } from '../src/kernel/perf_event.js';
+import { VERSIONS, payload, perfArray, throwsCode } from './fixtures/scenario.js';
+
+function kernelOf(v: KernelVersion, ringPages = 64) {
+  const kernel = Kernel.create({ cpus: 2, version: v, limits: { ringPages } });
+  return { kernel, app: kernel.process('app') };
+}
+const live = (kernel: Kernel) => kernel.inspect().perfEvents.filter((e) => e.alive);
+
+for (const v of VERSIONS) {
+  test(`${v}: perf_event_open: another task's pid is ESRCH, a cpu below -1 EINVAL; a per-task event (pid 0, cpu -1) runs nowhere`, () => {
+    const { kernel, app } = kernelOf(v);
+    throwsCode(() => app.perfEventOpen({ cpu: 0, pid: 5, mmap: false }), 'ESRCH');
+    const attr = { type: 1, config: 10, inherit: false, sampleRaw: true, disabled: false, wakeupEvents: 1, watermark: 0 };
+    assert.is(perf_event_open(kernel.k, attr, 0, -2), -22);
+    throwsCode(() => app.perfEventOpen({ cpu: 2, mmap: false }), 'EINVAL');
+    app.perfEventOpen({ cpu: -1, pid: 0, mmap: false });
+    app.perfEventOpen({ cpu: 1, mmap: false });
+    assert.equal(live(kernel).map((e) => [e.cpu, e.oncpu]), [[-1, -1], [1, 1]]);
+  });
+
+  test(`${v}: perf_event_open takes tracepoint, hw-cache, raw and breakpoint events of any config and records type and config`, () => {
+    const { kernel, app } = kernelOf(v);
+    const types = [PERF_TYPE_TRACEPOINT, PERF_TYPE_HW_CACHE, PERF_TYPE_RAW, PERF_TYPE_BREAKPOINT];
+    types.forEach((type, i) => app.perfEventOpen({ cpu: 0, type, config: 1000 + i, mmap: false }));
+    app.perfEventOpen({ cpu: 0, type: 'software', config: 'cpu_clock', mmap: false });
+    app.perfEventOpen({ cpu: 0, type: 'hardware', config: 9, mmap: false });
+    assert.equal(live(kernel).map((e) => [e.type, e.config]), [[2, 1000], [3, 1001], [4, 1002], [5, 1003], [1, 0], [0, 9]]);
+    const ids = live(kernel).map((e) => e.id);
+    assert.equal(ids, [...ids].sort((a, b) => a - b), 'ids increase');
+    assert.is(new Set(ids).size, ids.length);
+  });
+
+  test(`${v}: a disabled event runs nowhere until PERF_EVENT_IOC_ENABLE; DISABLE stops it; a per-task event stays off-CPU`, () => {
+    const { kernel, app } = kernelOf(v);
+    const m = perfArray(app, 2);
+    const prog = app.bpf.progLoad({ maps: [m] });
+    const fd = app.perfEventOpen({ cpu: 1, disabled: true, pages: 1 });
+    const task = app.perfEventOpen({ cpu: -1, pid: 0, mmap: false });
+    app.bpf.mapUpdateElem(m, 1, fd);
+    const oncpu = () => live(kernel).map((e) => e.oncpu);
+    assert.equal(oncpu(), [-1, -1]);
+    assert.is(kernel.cpu(1).perfEventOutput(prog, 0, BPF_F_CURRENT_CPU, payload(8)), -95);
+    app.ioctl(fd, 'PERF_EVENT_IOC_ENABLE');
+    app.ioctl(task, 'PERF_EVENT_IOC_ENABLE');
+    assert.equal(oncpu(), [1, -1]);
+    assert.is(kernel.cpu(1).perfEventOutput(prog, 0, BPF_F_CURRENT_CPU, payload(8)), 0);
+    app.ioctl(fd, 'PERF_EVENT_IOC_DISABLE');
+    assert.equal(oncpu(), [-1, -1]);
+  });
+
+  test(`${v}: two mappers share one ring (same size only); each mapping holds the file; the last unmapping detaches the ring and frees it a grace period later`, () => {
+    const { kernel, app } = kernelOf(v);
+    const fd = app.perfEventOpen({ cpu: 0, pages: 2 });
+    const ev = () => live(kernel)[0]!;
+    assert.equal([ev().mmaps, ev().fileRefs, ev().ring!.pages], [1, 2, 2]);
+    const child = app.fork('child'); // shares the file (one more reference), not the mapping
+    throwsCode(() => child.mmap(fd, 4), 'EINVAL', 'another size');
+    child.mmap(fd, 2);
+    assert.equal([ev().mmaps, ev().fileRefs], [2, 4]);
+    const freed: number[] = [];
+    kernel.hooks = { ringFreed: ({ event }) => void freed.push(event) };
+    app.munmap(fd);
+    assert.equal([ev().mmaps, ev().fileRefs, ev().ring?.pages], [1, 3, 2], 'still mapped by the child');
+    child.munmap(fd);
+    assert.equal([ev().mmaps, ev().fileRefs, ev().ring], [0, 2, null], 'detached at the last unmapping');
+    assert.equal(freed, []);
+    kernel.rcuBarrier();
+    assert.is(freed.length, 1, 'freed after a grace period');
+    assert.ok(freed[0]! >= 0);
+    assert.equal(app.poll([fd]), [{ fd, revents: 0x10 }], 'no ring: POLLHUP');
+    app.mmap(fd, 1);
+    assert.equal([ev().mmaps, ev().ring!.pages], [1, 1], 'a new ring, of any size');
+  });
+
+  test(`${v}: when the ring page pool is exhausted mmap is ENOMEM; the pages come back a grace period after the unmapping`, () => {
+    const { kernel, app } = kernelOf(v, 6);
+    const a = app.perfEventOpen({ cpu: 0, pages: 2 }); // 3 pages with the control page
+    const b = app.perfEventOpen({ cpu: 1, mmap: false });
+    throwsCode(() => app.mmap(b, 4), 'ENOMEM');
+    app.mmap(b, 2);
+    const c = app.perfEventOpen({ cpu: 0, mmap: false });
+    throwsCode(() => app.mmap(c, 1), 'ENOMEM');
+    app.munmap(a);
+    throwsCode(() => app.mmap(c, 1), 'ENOMEM', 'not before the grace period');
+    kernel.rcuBarrier();
+    app.mmap(c, 2);
+    assert.equal(live(kernel).map((e) => e.ring?.pages ?? null), [null, 2, 2]);
+  });
+
+  test(`${v}: closing a mapped event's last fd keeps it alive through its mapping; exit unmaps and releases it`, () => {
+    const { kernel, app } = kernelOf(v);
+    const fd = app.perfEventOpen({ cpu: 0, pages: 1 });
+    app.close(fd);
+    assert.equal(live(kernel).map((e) => [e.fileRefs, e.mmaps]), [[1, 1]]);
+    app.exit();
+    assert.equal(live(kernel), []);
+    kernel.rcuBarrier();
+    assert.equal(kernel.inspect().rcu.pending, []);
+  });
+}
+
+test.run();
