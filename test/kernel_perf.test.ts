@@ -74,6 +74,7 @@ for (const v of VERSIONS) {
     child.munmap(fd);
     assert.equal([ev().mmaps, ev().fileRefs, ev().ring], [0, 2, null], 'detached at the last unmapping');
     assert.equal(freed, []);
+    assert.equal(kernel.inspect().rcu.pending.map((p) => p.kind), ['ring_free']);
     kernel.rcuBarrier();
     assert.is(freed.length, 1, 'freed after a grace period');
     assert.ok(freed[0]! >= 0);

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { BPF_F_CURRENT_CPU, Kernel, type KernelVersion } from '../src/index.js';
 import { RC_CTR, RCU_CPU_STRIDE, RCU_PER_CPU } from '../src/arena/layout.js';
 import {
-  call_rcu, rcu_barrier, rcu_gp_seq, rcu_pending, rcu_read_lock, rcu_read_unlock, rcu_register, rcu_stalled_cpus,
+  call_rcu, rcu_barrier, rcu_gp_seq, rcu_pending, rcu_read_lock, rcu_read_unlock, rcu_register, rcu_reset_thread_state, rcu_stalled_cpus,
   rcu_tick, synchronize_rcu,
 } from '../src/kernel/rcu.js';
 import { VERSIONS, payload, perfArray } from './fixtures/scenario.js';
@@ -135,7 +135,7 @@ for (const v of VERSIONS) {
     const kernel = kernelOf(v);
     const k = kernel.k;
     rcu_read_lock(k, 1);
-    assert.throws(() => synchronize_rcu(k, 10), (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_RCU_DEADLOCK' && /CPU 1/.test(e.message));
+    assert.throws(() => synchronize_rcu(k, 10), (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_RCU_DEADLOCK' && /\(CPU 1, this thread\)/.test(e.message));
     assert.throws(() => rcu_barrier(k, 10), (e: { code?: string }) => e.code === 'ERR_PERFEMU_RCU_DEADLOCK');
     rcu_read_unlock(k, 1);
     synchronize_rcu(k, 1000);
@@ -145,13 +145,18 @@ for (const v of VERSIONS) {
     const kernel = kernelOf(v);
     const k = kernel.k;
     kernel.arena.add(ctrWord(kernel, 1), 1); // CPU 1 inside, as another thread would be
+    let t0 = Date.now();
     assert.throws(() => kernel.synchronizeRcu(30), (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_RCU_STALL' && /still in a read-side section: 1$/.test(e.message));
-    call_rcu(k, KIND, 7);
+    assert.ok(Date.now() - t0 >= 30, 'not before its bound');
+    assert.is(rcu_gp_seq(k), 1, 'the grace period it asked for is in progress');
+    call_rcu(k, KIND, 7); // queued during it: waits for the next one
+    t0 = Date.now();
     assert.throws(() => kernel.rcuBarrier(30), (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_RCU_STALL' && /: 1$/.test(e.message));
+    assert.ok(Date.now() - t0 >= 30, 'not before its bound');
     assert.equal(ran, []);
     kernel.arena.add(ctrWord(kernel, 1), 1); // it leaves
-    kernel.rcuBarrier(1000);
-    assert.equal(ran, [7]);
+    assert.is(rcu_tick(k), 1, 'one tick ends that grace period, runs the next one and the callback');
+    assert.equal([ran, rcu_gp_seq(k)], [[7], 4]);
     assert.equal(rcu_stalled_cpus(k), []);
   });
 
@@ -161,13 +166,23 @@ for (const v of VERSIONS) {
     rcu_read_lock(k, 0);
     for (let i = 0; i < 3; i++) call_rcu(k, KIND, 20 + i);
     assert.throws(() => call_rcu(k, KIND, 23), (e: { code?: string }) => e.code === 'ENOMEM');
-    assert.equal(kernel.violations().map((x) => [x.kind, x.args[0], x.args[1]]), [['rcu-queue-full', KIND, 23]]);
+    assert.equal(kernel.violations().map((x) => [x.kind, x.cpu, x.args[0], x.args[1]]), [['rcu-queue-full', -1, KIND, 23]]);
     rcu_read_unlock(k, 0);
     kernel.rcuBarrier();
     assert.equal(ran, [20, 21, 22]);
     for (let i = 0; i < 3; i++) call_rcu(k, KIND, 30 + i); // the ring of records wraps
     kernel.rcuBarrier();
     assert.equal(ran, [20, 21, 22, 30, 31, 32]);
+  });
+
+  test(`${v}: forgetting this thread's read-side state (the explorer, between executions) ends its refusal to wait`, () => {
+    const first = kernelOf(v);
+    rcu_read_lock(first.k, 0);
+    assert.throws(() => synchronize_rcu(first.k, 10), (e: { code?: string }) => e.code === 'ERR_PERFEMU_RCU_DEADLOCK');
+    rcu_reset_thread_state();
+    const second = kernelOf(v);
+    synchronize_rcu(second.k, 1000);
+    assert.is(rcu_gp_seq(second.k), 2);
   });
 
   test(`${v}: a callback of a kind nobody registered is an internal error, not silently dropped`, () => {

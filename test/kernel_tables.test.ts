@@ -92,6 +92,16 @@ for (const v of VERSIONS) {
     assert.equal(kernel.inspect().violations, []);
   });
 
+  test(`${v}: every file gets its own positive serial, in opening order (the ids inspect() and fileOf report)`, () => {
+    const { kernel, app } = small(v, { maxFiles: 16 });
+    const fds = [app.openFile('/a'), app.perfEventOpen({ cpu: 0, mmap: false }), app.epollCreate()];
+    const serials = fds.map((fd) => app.fileOf(fd));
+    assert.ok(serials[0]! >= 1, `first serial ${serials[0]}`);
+    assert.equal(serials, [...serials].sort((a, b) => a - b));
+    assert.is(new Set(serials).size, 3);
+    assert.equal(kernel.inspect().files.filter((f) => serials.includes(f.id)).map((f) => f.kind), ['regular', 'perf_event', 'epoll']);
+  });
+
   test(`${v}: a file's release runs once, at its last reference; one put too many is a refcount-underflow violation, not a second release`, () => {
     const kernel = Kernel.create({ cpus: 1, version: v, limits: { ringPages: 16 } });
     const k = kernel.k;
