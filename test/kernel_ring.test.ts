@@ -228,22 +228,22 @@ for (const v of VERSIONS) {
   });
 
   test(`${v}: with the producer-early-head fault, only the outermost writer publishes data_head before writing`, () => {
-    const kernel = Kernel.create({ cpus: 1, version: v, inject: 'producer-early-head', limits: { ringPages: 64 } });
+    const kernel = Kernel.create({ cpus: 2, version: v, inject: 'producer-early-head', limits: { ringPages: 64 } });
     const app = kernel.process('app');
-    const m = perfArray(app, 1);
+    const m = perfArray(app, 2);
     const prog = app.bpf.progLoad({ maps: [m] });
-    const fd = app.perfEventOpen({ cpu: 0, pages: 1 });
-    app.bpf.mapUpdateElem(m, 0, fd);
+    const fd = app.perfEventOpen({ cpu: 1, pages: 1 });
+    app.bpf.mapUpdateElem(m, 1, fd);
     const head = () => rb_state(kernel.k, ringOf(kernel, app, fd)).head;
-    const seen: [number, number][] = [];
+    const seen: [number, number, number][] = [];
     kernel.hooks = {
-      outputReserved: ({ nest }) => {
-        seen.push([nest, head()]);
-        if (nest === 1) kernel.cpu(0).perfEventOutput(prog, 0, 0, payload(16));
+      outputReserved: ({ nest, cpu }) => {
+        seen.push([nest, head(), cpu]);
+        if (nest === 1) kernel.cpu(1).perfEventOutput(prog, 0, 1, payload(16));
       },
     };
-    kernel.cpu(0).perfEventOutput(prog, 0, 0, payload(16));
-    assert.equal(seen, [[1, 32], [2, 32]]);
+    kernel.cpu(1).perfEventOutput(prog, 0, 1, payload(16));
+    assert.equal(seen, [[1, 32, 1], [2, 32, 1]]);
   });
 
   test(`${v}: the reader stores data_tail after the walk; with the reader-early-tail fault it releases the space first`, () => {
@@ -335,11 +335,14 @@ for (const v of VERSIONS) {
   test(`${v}: a ring reallocated where a freed one was starts clean (no pending loss, no stale records)`, () => {
     const { kernel, app, m, open, out, evOf, audit } = world(v);
     const a = open(0);
+    const rbA = ringOf(kernel, app, a);
     for (let i = 0; i < 130; i++) out(0, payload(16, i)); // full, 3 pending losses
+    app.munmap(a);
     app.close(a);
     app.bpf.mapDeleteElem(m, 0);
     kernel.rcuBarrier();
     const b = open(0);
+    assert.is(ringOf(kernel, app, b), rbA, 'the same pages');
     assert.equal([evOf(b).ring!.head, evOf(b).ring!.tail, evOf(b).ring!.lostPending], [0, 0, 0]);
     assert.is(out(0, payload(16, 42)), 0);
     assert.equal(app.readRing(b).map((r) => r.type), ['sample']);
