@@ -23,6 +23,9 @@ for (const v of VERSIONS) {
     throwsCode(() => app.perfEventOpen({ cpu: 0, pid: 5, mmap: false }), 'ESRCH');
     const attr = { type: 1, config: 10, inherit: false, sampleRaw: true, disabled: false, wakeupEvents: 1, watermark: 0 };
     assert.is(perf_event_open(kernel.k, attr, 0, -2), -22);
+    assert.is(perf_event_open(kernel.k, attr, -1, -1), -22, 'a CPU-wide event needs a CPU');
+    assert.is(perf_event_open(kernel.k, { ...attr, type: 0, config: 10 }, -1, 0), -22, 'hardware config >= PERF_COUNT_HW_MAX');
+    assert.is(perf_event_open(kernel.k, { ...attr, type: 9 }, -1, 0), -2, 'no PMU for the type');
     throwsCode(() => app.perfEventOpen({ cpu: 2, mmap: false }), 'EINVAL');
     app.perfEventOpen({ cpu: -1, pid: 0, mmap: false });
     app.perfEventOpen({ cpu: 1, mmap: false });
@@ -37,6 +40,7 @@ for (const v of VERSIONS) {
     app.perfEventOpen({ cpu: 0, type: 'hardware', config: 9, mmap: false });
     assert.equal(live(kernel).map((e) => [e.type, e.config]), [[2, 1000], [3, 1001], [4, 1002], [5, 1003], [1, 0], [0, 9]]);
     const ids = live(kernel).map((e) => e.id);
+    assert.ok(ids[0]! >= 1, `first id ${ids[0]}`);
     assert.equal(ids, [...ids].sort((a, b) => a - b), 'ids increase');
     assert.is(new Set(ids).size, ids.length);
   });
@@ -93,11 +97,35 @@ for (const v of VERSIONS) {
     app.mmap(b, 2);
     const c = app.perfEventOpen({ cpu: 0, mmap: false });
     throwsCode(() => app.mmap(c, 1), 'ENOMEM');
-    app.munmap(a);
+    app.munmap(b); // the second ring's pages, not the first's
     throwsCode(() => app.mmap(c, 1), 'ENOMEM', 'not before the grace period');
     kernel.rcuBarrier();
     app.mmap(c, 2);
-    assert.equal(live(kernel).map((e) => e.ring?.pages ?? null), [null, 2, 2]);
+    assert.equal(live(kernel).map((e) => e.ring?.pages ?? null), [2, null, 2]);
+    app.munmap(a);
+    kernel.rcuBarrier();
+    app.mmap(b, 2);
+  });
+
+  test(`${v}: the event table full is ENOMEM`, () => {
+    const kernel = Kernel.create({ cpus: 1, version: v, limits: { ringPages: 16, maxEvents: 2 } });
+    const app = kernel.process('app');
+    app.perfEventOpen({ cpu: 0, mmap: false });
+    app.perfEventOpen({ cpu: 0, mmap: false });
+    throwsCode(() => app.perfEventOpen({ cpu: 0, mmap: false }), 'ENOMEM');
+    assert.is(live(kernel).length, 2);
+  });
+
+  test(`${v}: releasing a never-mapped event frees no ring and leaves it without one`, () => {
+    const { kernel, app } = kernelOf(v);
+    const freed: number[] = [];
+    kernel.hooks = { ringFreed: ({ event }) => void freed.push(event) };
+    const fd = app.perfEventOpen({ cpu: 0, mmap: false });
+    app.close(fd);
+    assert.equal(kernel.inspect().perfEvents.map((e) => [e.alive, e.ring, e.oncpu]), [[false, null, -1]]);
+    assert.equal(kernel.inspect().rcu.pending, []);
+    kernel.rcuBarrier();
+    assert.equal(freed, []);
   });
 
   test(`${v}: closing a mapped event's last fd keeps it alive through its mapping; exit unmaps and releases it`, () => {

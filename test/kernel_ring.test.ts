@@ -12,7 +12,7 @@ import { H_MAGIC, PERF_RECORD_LOST, RB_DATA_HEAD, RB_PAUSED } from '../src/arena
 import { epoll_wake_word } from '../src/kernel/eventpoll.js';
 import { file_obj } from '../src/kernel/file.js';
 import { event_rb } from '../src/kernel/perf_event.js';
-import { rb_state, rb_wait, ring_audit } from '../src/kernel/ring_buffer.js';
+import { rb_readable, rb_state, rb_wait, ring_audit } from '../src/kernel/ring_buffer.js';
 import { OLD, VERSIONS, mk, payload, perfArray } from './fixtures/scenario.js';
 
 type Sample = Extract<RingRecord, { type: 'sample' }>;
@@ -312,6 +312,9 @@ for (const v of VERSIONS) {
     for (let i = 0; i < 127; i++) out(0, payload(16, i)); // A full to its last page's end
     const b = open(1, { wakeupEvents: 3 }); // ring B right after A
     assert.is(ringOf(kernel, app, b) - ringOf(kernel, app, a), 2 * 1024, 'B follows A in the arena');
+    assert.is(rb_wait(kernel.k, ringOf(kernel, app, b), 1), false, 'B not woken, whatever A holds');
+    assert.is(rb_readable(kernel.k, ringOf(kernel, app, b)), 0);
+    assert.is(rb_readable(kernel.k, ringOf(kernel, app, a)), 127 * 32);
     const woke: number[] = [];
     for (let n = 1; n <= 140; n++) {
       out(1, payload(24, 100 + n)); // 40-byte records: B wraps
@@ -330,6 +333,19 @@ for (const v of VERSIONS) {
     gotB.forEach((s, i) => assert.equal([...s.data.subarray(0, 24)], [...payload(24, 201 + i)], `B record ${100 + i}`));
     assert.equal(audit(a), { ok: true, corrupt: false, outputs: 127, lostTotal: 1, readSamples: 127, readLost: 0, unreadSamples: 0, unreadLost: 0, pendingLost: 1 });
     assert.equal(audit(b), { ok: true, corrupt: false, outputs: 140, lostTotal: 0, readSamples: 140, readLost: 0, unreadSamples: 0, unreadLost: 0, pendingLost: 0 });
+    // now A wraps (40-byte records from 4064 on, after its LOST record): its end is B's control page
+    for (let n = 0; n < 20; n++) {
+      out(0, Uint8Array.from({ length: 24 }, () => 0xee));
+      if (n % 5 === 4) app.readRing(a);
+    }
+    app.readRing(a);
+    assert.equal(app.poll([b]), [], 'B untouched by A wrapping');
+    assert.is(out(1, payload(24, 7)), 0);
+    const last = app.readRing(b);
+    assert.equal(last.map((r) => r.type), ['sample']);
+    assert.equal([...(last[0] as Sample).data.subarray(0, 24)], [...payload(24, 7)]);
+    assert.equal(audit(b), { ok: true, corrupt: false, outputs: 141, lostTotal: 0, readSamples: 141, readLost: 0, unreadSamples: 0, unreadLost: 0, pendingLost: 0 });
+    assert.equal(audit(a).ok, true);
   });
 
   test(`${v}: a ring reallocated where a freed one was starts clean (no pending loss, no stale records)`, () => {
@@ -391,6 +407,18 @@ for (const v of VERSIONS) {
     i32[data + 8 * 10 + 4] = 0;
     assert.equal([audit(fd).ok, audit(fd).corrupt, audit(fd).unreadSamples], [false, false, 126]);
     i32[rb + RB_DATA_HEAD] = 36; // not on a record boundary: the walk never meets it
+    assert.equal([audit(fd).ok, audit(fd).corrupt], [false, true]);
+  });
+
+  test(`${v}: the audit's walk is bounded: a data_head off the record boundaries of a ring of sound records is reported corrupt`, () => {
+    const { kernel, app, open, out, audit } = world(v);
+    const fd = open(0);
+    const rb = ringOf(kernel, app, fd);
+    for (let i = 0; i < 127; i++) out(0, payload(16));
+    app.readRing(fd, 1);
+    out(0, payload(16)); // every 32 bytes of the ring now hold a sound 32-byte record
+    assert.equal([audit(fd).ok, audit(fd).unreadSamples], [true, 127]);
+    kernel.arena.i32[rb + RB_DATA_HEAD] = 36; // the walk from tail 32 goes round and round
     assert.equal([audit(fd).ok, audit(fd).corrupt], [false, true]);
   });
 }
