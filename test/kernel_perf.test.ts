@@ -140,4 +140,19 @@ for (const v of VERSIONS) {
   });
 }
 
+test('4.7: an event released under a CPU that still uses it (the immediate fput) runs nowhere: that output is EOPNOTSUPP', () => {
+  const kernel = Kernel.create({ cpus: 2, version: '4.7', limits: { ringPages: 16 } });
+  const app = kernel.process('app');
+  const m = perfArray(app, 2);
+  const prog = app.bpf.progLoad({ maps: [m] });
+  const fd = app.perfEventOpen({ cpu: 1, mmap: false });
+  app.bpf.mapUpdateElem(m, 1, fd);
+  app.close(fd); // only the entry holds the event
+  kernel.hooks = { outputLoaded: () => app.bpf.mapDeleteElem(m, 1) };
+  assert.is(kernel.cpu(1).perfEventOutput(prog, 0, BPF_F_CURRENT_CPU, payload(8)), -95);
+  kernel.hooks = {};
+  assert.equal(kernel.inspect().perfEvents.map((e) => [e.alive, e.oncpu, e.ring]), [[false, -1, null]]);
+  assert.equal(kernel.violations().map((x) => [x.kind, x.cpu]), [['use-after-free-event', 1]]);
+});
+
 test.run();
