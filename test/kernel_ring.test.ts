@@ -183,6 +183,52 @@ for (const v of VERSIONS) {
     assert.is(kernel.arena.load(word2), before + 1);
   });
 
+  test(`${v}: two epoll instances each hear only the events they watch`, () => {
+    const { kernel, app, open, out } = world(v, 4);
+    const [e0, e1, e2] = [open(0), open(1), open(2)];
+    const ep0 = app.epollCreate();
+    const ep1 = app.epollCreate();
+    app.epollCtlAdd(ep0, e1);
+    app.epollCtlAdd(ep1, e2);
+    const words = [ep0, ep1].map((ep) => epoll_wake_word(kernel.k, file_obj(kernel.k, app.fileIndex(ep))));
+    assert.is.not(words[0], words[1]);
+    const counts = () => words.map((w) => kernel.arena.load(w));
+    const c0 = counts();
+    out(1, payload(8));
+    assert.equal(counts(), [c0[0]! + 1, c0[1]!]);
+    out(2, payload(8));
+    out(2, payload(8));
+    out(0, payload(8));
+    assert.equal(counts(), [c0[0]! + 1, c0[1]! + 2]);
+    assert.equal(app.epollWait(ep0, 0), [{ fd: e1, revents: POLLIN }]);
+    assert.equal(app.epollWait(ep1, 0), [{ fd: e2, revents: POLLIN }]);
+    assert.equal(app.poll([e0]), [{ fd: e0, revents: POLLIN }]);
+  });
+
+  test(`${v}: closing an epoll instance unhooks the events it watched: a new instance in the same record does not hear them`, () => {
+    const kernel = Kernel.create({ cpus: 2, version: v, limits: { ringPages: 16, maxEpoll: 1 } });
+    const app = kernel.process('app');
+    const m = perfArray(app, 2);
+    const prog = app.bpf.progLoad({ maps: [m] });
+    const fds = [0, 1].map((cpu) => {
+      const fd = app.perfEventOpen({ cpu, pages: 1 });
+      app.bpf.mapUpdateElem(m, cpu, fd);
+      return fd;
+    });
+    const ep = app.epollCreate();
+    app.epollCtlAdd(ep, fds[1]!);
+    const word = epoll_wake_word(kernel.k, file_obj(kernel.k, app.fileIndex(ep)));
+    app.close(ep);
+    const ep2 = app.epollCreate(); // the only record: the same one
+    assert.is(epoll_wake_word(kernel.k, file_obj(kernel.k, app.fileIndex(ep2))), word);
+    app.epollCtlAdd(ep2, fds[0]!);
+    const before = kernel.arena.load(word);
+    kernel.cpu(1).perfEventOutput(prog, 0, BPF_F_CURRENT_CPU, payload(8));
+    assert.is(kernel.arena.load(word), before, 'the event the closed instance watched is unhooked');
+    kernel.cpu(0).perfEventOutput(prog, 0, BPF_F_CURRENT_CPU, payload(8));
+    assert.is(kernel.arena.load(word), before + 1);
+  });
+
   test(`${v}: wakeups of unwatched rings leave the rest of the arena alone (another thread can still attach)`, () => {
     const { kernel, open, out } = world(v);
     open(0);
