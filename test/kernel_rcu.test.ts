@@ -19,6 +19,13 @@ const KIND = 24;
 let ran: number[] = [];
 rcu_register(KIND, (_k, arg) => void ran.push(arg));
 
+/** a callback kind that queues a KIND callback with arg + 1 (as a free that drops the last reference of another object) */
+const CHAIN = 25;
+rcu_register(CHAIN, (k, arg) => {
+  ran.push(arg);
+  call_rcu(k, KIND, arg + 1);
+});
+
 function kernelOf(v: KernelVersion, limits: Record<string, number> = {}) {
   ran = [];
   return Kernel.create({ cpus: 2, version: v, limits: { ringPages: 16, ...limits } });
@@ -183,6 +190,61 @@ for (const v of VERSIONS) {
     const second = kernelOf(v);
     synchronize_rcu(second.k, 1000);
     assert.is(rcu_gp_seq(second.k), 2);
+  });
+
+  test(`${v}: nested sections on CPU 0 too: only the outermost unlock lets a grace period end`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    rcu_read_lock(k, 0);
+    rcu_read_lock(k, 0);
+    call_rcu(k, KIND, 40);
+    rcu_tick(k);
+    rcu_read_unlock(k, 0);
+    assert.is(rcu_tick(k), 0);
+    rcu_read_lock(k, 0);
+    rcu_read_unlock(k, 0);
+    assert.is(rcu_tick(k), 0, 'still inside the outer section');
+    rcu_read_unlock(k, 0);
+    assert.is(rcu_tick(k), 1);
+  });
+
+  test(`${v}: rcu_stalled_cpus names only the readers still in the section the grace period waits for`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    rcu_read_lock(k, 0);
+    rcu_read_lock(k, 1);
+    call_rcu(k, KIND, 41);
+    rcu_tick(k);
+    assert.equal(rcu_stalled_cpus(k), [0, 1]);
+    rcu_read_unlock(k, 0);
+    assert.equal(rcu_stalled_cpus(k), [1]);
+    rcu_read_lock(k, 0); // a new section: the grace period does not wait for it
+    assert.equal(rcu_stalled_cpus(k), [1]);
+    rcu_read_unlock(k, 1);
+    assert.is(rcu_tick(k), 1);
+    assert.equal(rcu_stalled_cpus(k), []);
+    rcu_read_unlock(k, 0);
+  });
+
+  test(`${v}: a callback that queues another: with no reader in the way, one tick runs both (a grace period in between)`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    call_rcu(k, CHAIN, 50);
+    synchronize_rcu(k, 1000); // its grace period has ended; the callback has not run yet
+    assert.equal(ran, []);
+    assert.is(rcu_tick(k), 2);
+    assert.equal(ran, [50, 51]);
+  });
+
+  test(`${v}: with the gp-no-wait fault a grace period ends with a reader inside (the broken kernel the stress run must catch)`, () => {
+    ran = [];
+    const kernel = Kernel.create({ cpus: 2, version: v, inject: 'gp-no-wait', limits: { ringPages: 16 } });
+    const k = kernel.k;
+    rcu_read_lock(k, 1);
+    call_rcu(k, KIND, 60);
+    assert.is(rcu_tick(k), 1);
+    assert.equal(ran, [60]);
+    rcu_read_unlock(k, 1);
   });
 
   test(`${v}: a callback of a kind nobody registered is an internal error, not silently dropped`, () => {
