@@ -379,19 +379,24 @@ for (const v of VERSIONS) {
     gotB.forEach((s, i) => assert.equal([...s.data.subarray(0, 24)], [...payload(24, 201 + i)], `B record ${100 + i}`));
     assert.equal(audit(a), { ok: true, corrupt: false, outputs: 127, lostTotal: 1, readSamples: 127, readLost: 0, unreadSamples: 0, unreadLost: 0, pendingLost: 1 });
     assert.equal(audit(b), { ok: true, corrupt: false, outputs: 140, lostTotal: 0, readSamples: 140, readLost: 0, unreadSamples: 0, unreadLost: 0, pendingLost: 0 });
-    // now A wraps (40-byte records from 4064 on, after its LOST record): its end is B's control page
-    for (let n = 0; n < 20; n++) {
-      out(0, Uint8Array.from({ length: 24 }, () => 0xee));
+    // now A wraps with 56-byte records (4096 is not a multiple: some payloads straddle the
+    // end of A's data area, which is where B's control page begins)
+    for (let n = 0; n < 150; n++) {
+      out(0, Uint8Array.from({ length: 44 }, () => 0xee));
       if (n % 5 === 4) app.readRing(a);
     }
     app.readRing(a);
     assert.equal(app.poll([b]), [], 'B untouched by A wrapping');
+    assert.is(rb_wait(kernel.k, ringOf(kernel, app, b), 1), false, 'B not woken, whatever A wrote');
     assert.is(out(1, payload(24, 7)), 0);
     const last = app.readRing(b);
     assert.equal(last.map((r) => r.type), ['sample']);
     assert.equal([...(last[0] as Sample).data.subarray(0, 24)], [...payload(24, 7)]);
     assert.equal(audit(b), { ok: true, corrupt: false, outputs: 141, lostTotal: 0, readSamples: 141, readLost: 0, unreadSamples: 0, unreadLost: 0, pendingLost: 0 });
     assert.equal(audit(a).ok, true);
+    for (let n = 0; n < 3; n++) out(0, payload(16));
+    app.readRing(a, 1);
+    assert.is(rb_readable(kernel.k, ringOf(kernel, app, a)), 64, 'head - tail');
   });
 
   test(`${v}: a ring reallocated where a freed one was starts clean (no pending loss, no stale records)`, () => {
