@@ -206,7 +206,7 @@ for (const v of VERSIONS) {
   });
 
   test(`${v}: closing an epoll instance unhooks the events it watched: a new instance in the same record does not hear them`, () => {
-    const kernel = Kernel.create({ cpus: 2, version: v, limits: { ringPages: 16, maxEpoll: 1 } });
+    const kernel = Kernel.create({ cpus: 2, version: v, limits: { ringPages: 16, maxEpoll: 1, maxEvents: 4 } });
     const app = kernel.process('app');
     const m = perfArray(app, 2);
     const prog = app.bpf.progLoad({ maps: [m] });
