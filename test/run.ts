@@ -13,7 +13,9 @@ const uvuBin = join(dirname(createRequire(import.meta.url).resolve('uvu')), '..'
 const pattern = process.argv[2] ?? '\\.test\\.js$';
 const timeoutMs = Number(process.env.TEST_TIMEOUT_MS ?? 600_000);
 
-const child = spawn(process.execPath, [uvuBin, here, pattern, '--no-color'], { stdio: ['ignore', 'pipe', 'inherit'] });
+// TEST_BAIL=1: stop at the first failing suite (mutation testing only needs to know whether one fails)
+const bail = process.env.TEST_BAIL === '1' ? ['--bail'] : [];
+const child = spawn(process.execPath, [uvuBin, here, pattern, '--no-color', ...bail], { stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
 child.stdout.on('data', (b: Buffer) => {
   out += b.toString();

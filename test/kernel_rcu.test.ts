@@ -1,0 +1,256 @@
+/**
+ * RCU (kernel/rcu/): a grace period waits for every read-side section in progress when it
+ * starts, CPU readers (the output path) and task readers (syscall-side sections such as the
+ * release purge) alike, and only those; callbacks run in queue order once their grace period
+ * has ended; stalls and a full queue are reported, never a hang. Synchronous, per version.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BPF_F_CURRENT_CPU, Kernel, type KernelVersion } from '../src/index.js';
+import { RC_CTR, RCU_CPU_STRIDE, RCU_PER_CPU } from '../src/arena/layout.js';
+import {
+  call_rcu, rcu_barrier, rcu_gp_seq, rcu_pending, rcu_read_lock, rcu_read_unlock, rcu_register, rcu_stalled_cpus,
+  rcu_tick, synchronize_rcu,
+} from '../src/kernel/rcu.js';
+import { VERSIONS, payload, perfArray } from './fixtures/scenario.js';
+
+/** a callback kind of this test's own, recording its argument */
+const KIND = 24;
+let ran: number[] = [];
+rcu_register(KIND, (_k, arg) => void ran.push(arg));
+
+/** a callback kind that queues a KIND callback with arg + 1 (as a free that drops the last reference of another object) */
+const CHAIN = 25;
+rcu_register(CHAIN, (k, arg) => {
+  ran.push(arg);
+  call_rcu(k, KIND, arg + 1);
+});
+
+function kernelOf(v: KernelVersion, limits: Record<string, number> = {}) {
+  ran = [];
+  return Kernel.create({ cpus: 2, version: v, limits: { ringPages: 16, ...limits } });
+}
+
+/** CPU `cpu`'s read-side counter word, as another thread inside a section would leave it */
+const ctrWord = (kernel: Kernel, cpu: number) => kernel.arena.L.rcuBase + RCU_PER_CPU + cpu * RCU_CPU_STRIDE + RC_CTR;
+
+test('nested sections on CPU 0, first thing in this thread: only the outermost unlock lets a grace period end', () => {
+    const kernel = kernelOf('6.18');
+    const k = kernel.k;
+    rcu_read_lock(k, 0);
+    rcu_read_lock(k, 0);
+    call_rcu(k, KIND, 40);
+    rcu_tick(k);
+    rcu_read_unlock(k, 0);
+    assert.is(rcu_tick(k), 0);
+    rcu_read_lock(k, 0);
+    rcu_read_unlock(k, 0);
+    assert.is(rcu_tick(k), 0, 'still inside the outer section');
+    rcu_read_unlock(k, 0);
+    assert.is(rcu_tick(k), 1);
+});
+
+for (const v of VERSIONS) {
+  test(`${v}: a grace period waits for a CPU reader inside a section when it starts, and ends at its unlock`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    rcu_read_lock(k, 1);
+    call_rcu(k, KIND, 1);
+    assert.is(rcu_tick(k), 0);
+    assert.is(rcu_gp_seq(k), 1, 'started, not ended');
+    assert.equal(rcu_stalled_cpus(k), [1]);
+    rcu_read_lock(k, 1); // nested: only the outermost unlock ends the section
+    rcu_read_unlock(k, 1);
+    assert.is(rcu_tick(k), 0);
+    rcu_read_unlock(k, 1);
+    assert.is(rcu_tick(k), 1);
+    assert.equal([ran, rcu_gp_seq(k), rcu_stalled_cpus(k)], [[1], 2, []]);
+  });
+
+  test(`${v}: a grace period waits for a task reader (a syscall-side section) too, nested or not`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    assert.ok(k.task >= kernel.cpus, 'a task reader index follows the CPUs');
+    rcu_read_lock(k, k.task);
+    rcu_read_lock(k, k.task);
+    call_rcu(k, KIND, 2);
+    assert.is(rcu_tick(k), 0);
+    assert.equal(rcu_stalled_cpus(k), [k.task]);
+    rcu_read_unlock(k, k.task);
+    assert.is(rcu_tick(k), 0, 'still inside the outer section');
+    rcu_read_unlock(k, k.task);
+    assert.is(rcu_tick(k), 1);
+    assert.equal(ran, [2]);
+    // a later section does not hold up a grace period that started before it
+    call_rcu(k, KIND, 3);
+    rcu_tick(k);
+    assert.equal(ran, [2, 3]);
+  });
+
+  test(`${v}: the release purge runs inside a task read-side section: a grace period cannot end in its middle`, () => {
+    const kernel = kernelOf(v);
+    const app = kernel.process('app');
+    const m = perfArray(app, 2);
+    const fd = app.perfEventOpen({ cpu: 0, pages: 1 });
+    app.bpf.mapUpdateElem(m, 0, fd);
+    const seen: number[] = [];
+    kernel.hooks = {
+      purgeLoaded: () => {
+        call_rcu(kernel.k, KIND, 4);
+        seen.push(kernel.rcuTick(), ran.length);
+      },
+    };
+    app.close(m);
+    kernel.hooks = {};
+    if (kernel.version === '4.7') {
+      assert.equal(seen, [], '4.7 has no purge');
+      return;
+    }
+    assert.equal(seen, [0, 0], 'inside the purge, the callback waits');
+    kernel.rcuBarrier();
+    assert.equal(ran, [4]);
+  });
+
+  test(`${v}: an output's read-side section holds up a grace period until the helper returns`, () => {
+    const kernel = kernelOf(v);
+    const app = kernel.process('app');
+    const m = perfArray(app, 2);
+    const prog = app.bpf.progLoad({ maps: [m] });
+    const fd = app.perfEventOpen({ cpu: 1, pages: 1 });
+    app.bpf.mapUpdateElem(m, 1, fd);
+    const seen: unknown[] = [];
+    kernel.hooks = {
+      outputLoaded: ({ cpu }) => {
+        call_rcu(kernel.k, KIND, 5);
+        seen.push(kernel.rcuTick(), rcu_stalled_cpus(kernel.k), cpu);
+      },
+    };
+    assert.is(kernel.cpu(1).perfEventOutput(prog, 0, BPF_F_CURRENT_CPU, payload(8)), 0);
+    kernel.hooks = {};
+    assert.equal(seen, [0, [1], 1]);
+    assert.is(kernel.rcuTick(), 1);
+    assert.equal(ran, [5]);
+  });
+
+  test(`${v}: callbacks run in queue order, each after the grace period that follows its call_rcu; rcu_pending lists them`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    rcu_read_lock(k, 0);
+    call_rcu(k, KIND, 10);
+    rcu_tick(k); // grace period 1 starts, waits for CPU 0
+    call_rcu(k, KIND, 11); // queued during it: needs the next one
+    assert.equal(rcu_pending(k).map((p) => [p.arg, p.gp]), [[10, 2], [11, 4]]);
+    assert.equal(kernel.inspect().rcu.pending.map((p) => p.kind), ['?', '?'], 'not one of the kernel kinds');
+    rcu_read_unlock(k, 0);
+    rcu_read_lock(k, 0);
+    assert.is(rcu_tick(k), 1, 'the first grace period ended; the second waits for the new section');
+    assert.equal([ran, rcu_gp_seq(k)], [[10], 3]);
+    rcu_read_unlock(k, 0);
+    assert.is(rcu_tick(k), 1);
+    assert.equal([ran, rcu_gp_seq(k), rcu_pending(k)], [[10, 11], 4, []]);
+    assert.is(rcu_tick(k), 0, 'idle: no grace period without a request');
+    assert.is(rcu_gp_seq(k), 4);
+    synchronize_rcu(k, 1000);
+    assert.is(rcu_gp_seq(k), 6, 'synchronize_rcu runs one full grace period');
+  });
+
+  test(`${v}: synchronize_rcu and rcu_barrier inside a section refuse (they would wait for themselves)`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    rcu_read_lock(k, 1);
+    assert.throws(() => synchronize_rcu(k, 10), (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_RCU_DEADLOCK' && /\(CPU 1, this thread\)/.test(e.message));
+    assert.throws(() => rcu_barrier(k, 10), (e: { code?: string }) => e.code === 'ERR_PERFEMU_RCU_DEADLOCK');
+    rcu_read_unlock(k, 1);
+    synchronize_rcu(k, 1000);
+  });
+
+  test(`${v}: a CPU stuck in a section makes synchronize_rcu and rcu_barrier fail with an RCU stall naming it, after their bound`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    kernel.arena.add(ctrWord(kernel, 1), 1); // CPU 1 inside, as another thread would be
+    let t0 = Date.now();
+    assert.throws(() => kernel.synchronizeRcu(30), (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_RCU_STALL' && /still in a read-side section: 1$/.test(e.message));
+    assert.ok(Date.now() - t0 >= 30, 'not before its bound');
+    assert.is(rcu_gp_seq(k), 1, 'the grace period it asked for is in progress');
+    call_rcu(k, KIND, 7); // queued during it: waits for the next one
+    t0 = Date.now();
+    assert.throws(() => kernel.rcuBarrier(30), (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_RCU_STALL' && /: 1$/.test(e.message));
+    assert.ok(Date.now() - t0 >= 30, 'not before its bound');
+    assert.equal(ran, []);
+    kernel.arena.add(ctrWord(kernel, 1), 1); // it leaves
+    assert.is(rcu_tick(k), 1, 'one tick ends that grace period, runs the next one and the callback');
+    assert.equal([ran, rcu_gp_seq(k)], [[7], 4]);
+    assert.equal(rcu_stalled_cpus(k), []);
+  });
+
+  test(`${v}: a full call_rcu queue is reported (violation and ENOMEM), nothing queued is lost`, () => {
+    const kernel = kernelOf(v, { rcuQueue: 3 });
+    const k = kernel.k;
+    rcu_read_lock(k, 0);
+    for (let i = 0; i < 3; i++) call_rcu(k, KIND, 20 + i);
+    assert.throws(() => call_rcu(k, KIND, 23), (e: { code?: string }) => e.code === 'ENOMEM');
+    assert.equal(kernel.violations().map((x) => [x.kind, x.cpu, x.args[0], x.args[1]]), [['rcu-queue-full', -1, KIND, 23]]);
+    rcu_read_unlock(k, 0);
+    kernel.rcuBarrier();
+    assert.equal(ran, [20, 21, 22]);
+    for (let i = 0; i < 3; i++) call_rcu(k, KIND, 30 + i); // the ring of records wraps
+    kernel.rcuBarrier();
+    assert.equal(ran, [20, 21, 22, 30, 31, 32]);
+  });
+
+  test(`${v}: read-side state belongs to the kernel context: a section held in one kernel does not make another refuse to wait`, () => {
+    const first = kernelOf(v);
+    rcu_read_lock(first.k, 0);
+    assert.throws(() => synchronize_rcu(first.k, 10), (e: { code?: string }) => e.code === 'ERR_PERFEMU_RCU_DEADLOCK');
+    const second = kernelOf(v);
+    synchronize_rcu(second.k, 1000);
+    assert.is(rcu_gp_seq(second.k), 2);
+  });
+
+  test(`${v}: rcu_stalled_cpus names only the readers still in the section the grace period waits for`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    rcu_read_lock(k, 0);
+    rcu_read_lock(k, 1);
+    call_rcu(k, KIND, 41);
+    rcu_tick(k);
+    assert.equal(rcu_stalled_cpus(k), [0, 1]);
+    rcu_read_unlock(k, 0);
+    assert.equal(rcu_stalled_cpus(k), [1]);
+    rcu_read_lock(k, 0); // a new section: the grace period does not wait for it
+    assert.equal(rcu_stalled_cpus(k), [1]);
+    rcu_read_unlock(k, 1);
+    assert.is(rcu_tick(k), 1);
+    assert.equal(rcu_stalled_cpus(k), []);
+    rcu_read_unlock(k, 0);
+  });
+
+  test(`${v}: a callback that queues another: with no reader in the way, one tick runs both (a grace period in between)`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    call_rcu(k, CHAIN, 50);
+    synchronize_rcu(k, 1000); // its grace period has ended; the callback has not run yet
+    assert.equal(ran, []);
+    assert.is(rcu_tick(k), 2);
+    assert.equal(ran, [50, 51]);
+  });
+
+  test(`${v}: with the gp-no-wait fault a grace period ends with a reader inside (the broken kernel the stress run must catch)`, () => {
+    ran = [];
+    const kernel = Kernel.create({ cpus: 2, version: v, inject: 'gp-no-wait', limits: { ringPages: 16 } });
+    const k = kernel.k;
+    rcu_read_lock(k, 1);
+    call_rcu(k, KIND, 60);
+    assert.is(rcu_tick(k), 1);
+    assert.equal(ran, [60]);
+    rcu_read_unlock(k, 1);
+  });
+
+  test(`${v}: a callback of a kind nobody registered is an internal error, not silently dropped`, () => {
+    const kernel = kernelOf(v);
+    call_rcu(kernel.k, 63, 1);
+    assert.throws(() => kernel.rcuBarrier(1000), (e: { code?: string }) => e.code === 'ERR_PERFEMU_INTERNAL');
+  });
+}
+
+test.run();
