@@ -65,4 +65,18 @@ for (const v of VERSIONS) {
   });
 }
 
+for (const v of VERSIONS) {
+  test(`${v}: BPF_OBJ_PIN of a closed fd is ${['4.7', '4.8'].includes(v) ? 'EBADF' : 'EINVAL'}; an unprivileged pin with unprivileged bpf disabled is ${v === '6.18' ? 'not refused at entry' : 'EPERM'}`, () => {
+    const { kernel, app } = kernelOf(v);
+    const m = perfArray(app);
+    throwsCode(() => app.bpf.objPin(99, '/sys/fs/bpf/x'), ['4.7', '4.8'].includes(v) ? 'EBADF' : 'EINVAL');
+    kernel.sysctl({ unprivilegedBpfDisabled: 1 });
+    const user = kernel.process('user', { privileged: false });
+    // 6.18 checks privilege per command (map_create, prog_load), not at syscall entry; there the
+    // fd, which is not the user's, is EINVAL
+    throwsCode(() => user.bpf.objPin(m, '/sys/fs/bpf/x'), v === '6.18' ? 'EINVAL' : 'EPERM');
+    assert.equal(kernel.inspect().pins, []);
+  });
+}
+
 test.run();
