@@ -5,7 +5,10 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BPF_F_PRESERVE_ELEMS } from '../src/index.js';
+import { BPF_F_PRESERVE_ELEMS, Kernel } from '../src/index.js';
+import { S_LIVE } from '../src/arena/layout.js';
+import { entry_map_file, map_state, slot_word } from '../src/kernel/bpf/map.js';
+import { file_obj } from '../src/kernel/file.js';
 import { FIXED, MODERN, VERSIONS, mk, payload, perfArray } from './fixtures/scenario.js';
 
 for (const v of VERSIONS) {
@@ -57,6 +60,38 @@ for (const v of VERSIONS) {
     assert.equal(held(), v === '4.8' ? [0, 2] : [2, 2], 'map b, held by its program, is purged only by 4.8 (5.10+: PRESERVE_ELEMS)');
     assert.is(kernel.cpu(1).perfEventOutput(progC, 0, 1, payload(8)), 0, 'map c untouched');
     assert.is(kernel.cpu(1).perfEventOutput(progB, 0, 1, payload(8)), v === '4.8' ? -2 : 0);
+  });
+}
+
+for (const v of FIXED) {
+  test(`${v}: the map and entry accessors the release invariant reads: a map's state, an entry's map file`, () => {
+    const kernel = mk(v, 2);
+    const app = kernel.process('app');
+    const a = perfArray(app, 2);
+    const b = perfArray(app, 2);
+    app.bpf.mapUpdateElem(b, 1, app.perfEventOpen({ cpu: 1, mmap: false }));
+    const k = kernel.k;
+    const [ma, mb] = [a, b].map((fd) => file_obj(k, app.fileIndex(fd)));
+    const slot = kernel.arena.load(slot_word(k, mb!, 1));
+    assert.ok(slot > 0, 'slot 1 of b holds an entry');
+    assert.is(entry_map_file(k, slot - 1), app.fileIndex(b));
+    assert.equal([map_state(k, ma!), map_state(k, mb!)], [S_LIVE, S_LIVE]);
+    app.close(a);
+    kernel.rcuBarrier();
+    assert.is.not(map_state(k, ma!), S_LIVE);
+    assert.is(map_state(k, mb!), S_LIVE);
+  });
+
+  test(`${v}: with the free-without-gp fault, an entry freed under a CPU's read-side section is reported as a use-after-free`, () => {
+    const kernel = Kernel.create({ cpus: 1, version: v, inject: 'free-without-gp', limits: { ringPages: 16 } });
+    const app = kernel.process('app');
+    const m = perfArray(app, 1);
+    const prog = app.bpf.progLoad({ maps: [m] });
+    app.bpf.mapUpdateElem(m, 0, app.perfEventOpen({ cpu: 0, pages: 1 }));
+    kernel.hooks = { outputLoaded: () => app.bpf.mapDeleteElem(m, 0) };
+    kernel.cpu(0).perfEventOutput(prog, 0, 0, payload(8));
+    kernel.hooks = {};
+    assert.ok(kernel.violations().some((x) => x.kind === 'use-after-free-entry' && x.cpu === 0), JSON.stringify(kernel.violations()));
   });
 }
 
