@@ -372,6 +372,8 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
   let steps = 0;
   const payload = new Uint8Array(Math.max(p.sizeMax, LAB_MIN_SIZE) + 8);
   const words = new Uint32Array(payload.buffer, 0, 2);
+  // one view per length, made once: the helper copies a whole view without making one per record
+  const views: Uint8Array[] = [];
   for (;;) {
     let c: number;
     let top: number;
@@ -394,7 +396,8 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
     words[1] = Math.floor(t / TWO32);
     const outsWord = ringWord(rbOf[c]!, RB_OUTPUTS);
     const outs = i32[outsWord]!;
-    const ret = bpf_perf_event_output(k, c, prog, 0, BPF_F_CURRENT_CPU, 0, payload, sizeNow[c]!);
+    const len = sizeNow[c]!;
+    const ret = bpf_perf_event_output(k, c, prog, 0, BPF_F_CURRENT_CPU, 0, (views[len] ??= payload.subarray(0, len)), len);
     if (ret !== 0) {
       if (ret === -28) enospc++;
       else otherErrors++;
