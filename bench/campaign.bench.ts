@@ -13,7 +13,9 @@ import type { CampaignSpec } from '../src/campaign/result.js';
 import { parseRange } from '../src/campaign/shard.js';
 import { count } from '../src/format.js';
 
-const { values } = parseArgs({ options: { seeds: { type: 'string', default: '1..1000' }, rounds: { type: 'string', default: '3' }, workers: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { seeds: { type: 'string', default: '1..1000' }, rounds: { type: 'string', default: '3' }, workers: { type: 'string' } },
+});
 const seeds = parseRange(values.seeds, 0x7fffffff);
 if (!seeds) throw new Error('--seeds A..B');
 const rounds = Number(values.rounds);
@@ -85,8 +87,10 @@ for (let i = 0; i < rounds; i++) {
   const rb = (b.schedules * 1000) / b.ms;
   ratios.push(rb / ra);
   // cores actually obtained: CPU time over wall time (2.0 = both cores of a 2-core machine)
-  console.log(`round ${i + 1}: single ${count(ra)} schedules/s (${(a.ms / 1000).toFixed(1)} s, ${(a.cpuMs / a.ms).toFixed(2)} cores, load ${l0})  ` +
-    `campaign ${count(rb)} schedules/s (${(b.ms / 1000).toFixed(1)} s, ${(b.cpuMs / b.ms).toFixed(2)} cores, load ${l1})  ratio ${(rb / ra).toFixed(2)}`);
+  console.log(
+    `round ${i + 1}: single ${count(ra)} schedules/s (${(a.ms / 1000).toFixed(1)} s, ${(a.cpuMs / a.ms).toFixed(2)} cores, load ${l0})  ` +
+      `campaign ${count(rb)} schedules/s (${(b.ms / 1000).toFixed(1)} s, ${(b.cpuMs / b.ms).toFixed(2)} cores, load ${l1})  ratio ${(rb / ra).toFixed(2)}`,
+  );
 }
 ratios.sort((x, y) => x - y);
 console.log(`median ratio ${ratios[Math.floor(ratios.length / 2)]!.toFixed(2)} (min ${ratios[0]!.toFixed(2)}, max ${ratios.at(-1)!.toFixed(2)})`);

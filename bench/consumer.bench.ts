@@ -36,9 +36,13 @@ function drainSetup(size: number, zeroCopy: boolean) {
   const m = app.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 1 });
   const prog = app.bpf.progLoad({ maps: [m] });
   let seen = 0;
-  const pb = PerfBuffer.open(app, m, zeroCopy
-    ? { pages: 256, wakeupEvents: 0, onSampleAt: (_cpu, buf, off) => void (seen += buf[off]!) }
-    : { pages: 256, wakeupEvents: 0, onSample: (_cpu, data) => void (seen += data[0]!) });
+  const pb = PerfBuffer.open(
+    app,
+    m,
+    zeroCopy
+      ? { pages: 256, wakeupEvents: 0, onSampleAt: (_cpu, buf, off) => void (seen += buf[off]!) }
+      : { pages: 256, wakeupEvents: 0, onSample: (_cpu, data) => void (seen += data[0]!) },
+  );
   const fd = pb.bufferFd(0);
   const rb = event_rb(kernel.k, file_obj(kernel.k, app.fdTable().find((x) => x.fd === fd)!.file));
   const data = new Uint8Array(size).fill(3);
@@ -97,7 +101,8 @@ async function wakeup(samples: number): Promise<number[]> {
   const prog = app.bpf.progLoad({ maps: [m] });
   const lat: number[] = [];
   const pb = PerfBuffer.open(app, m, {
-    pages: 8, wakeupEvents: 1,
+    pages: 8,
+    wakeupEvents: 1,
     onSample: (_cpu, data) => {
       const sent = new Float64Array(data.buffer.slice(data.byteOffset, data.byteOffset + 8))[0]!;
       lat.push((performance.timeOrigin + performance.now() - sent) * 1000);
@@ -133,16 +138,25 @@ async function bareWakeup(samples: number): Promise<number[]> {
 export async function consumerBench(quick: boolean, log: (s: string) => void): Promise<ConsumerResult> {
   const size = 64;
   const d = drain(size, quick ? 3 : 8);
-  log(`  drain ${(d.ours / 1e6).toFixed(2)}M records/s (${(d.bytes / 1e6).toFixed(0)} MB/s), zero-copy ${(d.zeroCopy / 1e6).toFixed(2)}M/s; bare walk ${(d.floor / 1e6).toFixed(2)}M/s`);
+  log(
+    `  drain ${(d.ours / 1e6).toFixed(2)}M records/s (${(d.bytes / 1e6).toFixed(0)} MB/s), zero-copy ${(d.zeroCopy / 1e6).toFixed(2)}M/s; bare walk ${(d.floor / 1e6).toFixed(2)}M/s`,
+  );
   const n = quick ? 100 : 400;
   const ours = await wakeup(n);
   const bare = await bareWakeup(n);
   const res: ConsumerResult = {
-    size, drainRecords: d.ours, drainBytes: d.bytes, zeroCopyRecords: d.zeroCopy, floorRecords: d.floor, ratio: d.ours / d.floor,
+    size,
+    drainRecords: d.ours,
+    drainBytes: d.bytes,
+    zeroCopyRecords: d.zeroCopy,
+    floorRecords: d.floor,
+    ratio: d.ours / d.floor,
     zeroCopyRatio: d.zeroCopy / d.floor,
     wakeup: { medianUs: median(ours), p99Us: quantile(ours, 0.99), samples: ours.length },
     bareWakeup: { medianUs: median(bare), p99Us: quantile(bare, 0.99), samples: bare.length },
   };
-  log(`  wake-up latency ${res.wakeup.medianUs.toFixed(0)} µs median, ${res.wakeup.p99Us.toFixed(0)} µs p99; bare notify ${res.bareWakeup.medianUs.toFixed(0)} µs median`);
+  log(
+    `  wake-up latency ${res.wakeup.medianUs.toFixed(0)} µs median, ${res.wakeup.p99Us.toFixed(0)} µs p99; bare notify ${res.bareWakeup.medianUs.toFixed(0)} µs median`,
+  );
   return res;
 }

@@ -92,55 +92,104 @@ try {
 result.seconds = (Date.now() - t0) / 1000;
 
 const out: string[] = [];
-out.push(`perfemu bench — ${result.machine.cores} cores, Node ${result.machine.node}, ${result.machine.date}${quick ? ' (quick)' : ''}; ` +
-  `probe ${result.probeNs.start.toFixed(0)}/${result.probeNs.end!.toFixed(0)} ns (near ≈ 110, far ≈ 500)`);
+out.push(
+  `perfemu bench — ${result.machine.cores} cores, Node ${result.machine.node}, ${result.machine.date}${quick ? ' (quick)' : ''}; ` +
+    `probe ${result.probeNs.start.toFixed(0)}/${result.probeNs.end!.toFixed(0)} ns (near ≈ 110, far ≈ 500)`,
+);
 if (result.output) {
   out.push('', 'Output path: records/s in total (median of windows; near / far when the probe could tell)');
-  out.push(table([
-    ['CPUs', 'bytes', 'perfemu', 'floor (bare SAB ring)', 'ratio', 'postMessage', 'ratio', 'windows n/f/mixed'],
-    ...result.output.map((r) => [
-      String(r.cpus), String(r.size),
-      `${fmt(r.ours.all.median)} (${fmt(r.ours.near?.median)} / ${fmt(r.ours.far?.median)})`,
-      `${fmt(r.floor.all.median)}`, fmt(r.vsFloor.all, 2), fmt(r.peer.all.median), fmt(r.vsPeer.all, 1),
-      `${r.ours.near?.windows ?? 0}/${r.ours.far?.windows ?? 0}/${r.ours.mixed}`,
+  out.push(
+    table([
+      ['CPUs', 'bytes', 'perfemu', 'floor (bare SAB ring)', 'ratio', 'postMessage', 'ratio', 'windows n/f/mixed'],
+      ...result.output.map((r) => [
+        String(r.cpus),
+        String(r.size),
+        `${fmt(r.ours.all.median)} (${fmt(r.ours.near?.median)} / ${fmt(r.ours.far?.median)})`,
+        `${fmt(r.floor.all.median)}`,
+        fmt(r.vsFloor.all, 2),
+        fmt(r.peer.all.median),
+        fmt(r.vsPeer.all, 1),
+        `${r.ours.near?.windows ?? 0}/${r.ours.far?.windows ?? 0}/${r.ours.mixed}`,
+      ]),
     ]),
-  ]));
+  );
 }
 if (result.control) {
   const c = result.control;
   out.push('', 'Control plane (ns per operation, 2 CPUs writing vs idle)');
   out.push(table([['operation', 'busy', 'idle', 'ratio'], ...c.ops.map((o) => [o.op, o.busyNs.toFixed(0), o.idleNs.toFixed(0), o.ratio.toFixed(2)])]));
   out.push('', 'Release purge (every slot filled by the releasing file)');
-  out.push(table([['max_entries', 'median µs', 'p99 µs', 'µs per slot'], ...c.purge.map((p) => [String(p.maxEntries), p.medianUs.toFixed(1), p.p99Us.toFixed(1), p.perSlotUs.toFixed(3)])]));
+  out.push(
+    table([
+      ['max_entries', 'median µs', 'p99 µs', 'µs per slot'],
+      ...c.purge.map((p) => [String(p.maxEntries), p.medianUs.toFixed(1), p.p99Us.toFixed(1), p.perSlotUs.toFixed(3)]),
+    ]),
+  );
   out.push('', 'Grace period (synchronize_rcu) with busy CPUs');
-  out.push(table([['busy CPUs', 'median µs', 'p99 µs', 'vs idle'], ...c.grace.map((g) => [String(g.busyCpus), g.medianUs.toFixed(1), g.p99Us.toFixed(1), g.ratio.toFixed(1)])]));
-  out.push('', `inspect() on 4 CPUs, one map, 4 events, default limits: ${c.inspect.medianUs.toFixed(1)} µs median, ${c.inspect.p99Us.toFixed(1)} µs p99 (${c.inspect.samples} calls)`);
+  out.push(
+    table([
+      ['busy CPUs', 'median µs', 'p99 µs', 'vs idle'],
+      ...c.grace.map((g) => [String(g.busyCpus), g.medianUs.toFixed(1), g.p99Us.toFixed(1), g.ratio.toFixed(1)]),
+    ]),
+  );
+  out.push(
+    '',
+    `inspect() on 4 CPUs, one map, 4 events, default limits: ${c.inspect.medianUs.toFixed(1)} µs median, ${c.inspect.p99Us.toFixed(1)} µs p99 (${c.inspect.samples} calls)`,
+  );
 }
 if (result.consumer) {
   const c = result.consumer;
-  out.push('', `Consumer (${c.size}-byte records): PerfBuffer.consume ${fmt(c.drainRecords)} records/s with a view per record (ratio ${c.ratio.toFixed(2)}), ` +
-    `${fmt(c.zeroCopyRecords)}/s zero-copy with onSampleAt (ratio ${c.zeroCopyRatio.toFixed(2)}); bare header walk ${fmt(c.floorRecords)}/s`);
-  out.push(`wake-up latency: ${c.wakeup.medianUs.toFixed(0)} µs median, ${c.wakeup.p99Us.toFixed(0)} µs p99 (${c.wakeup.samples} samples); bare Atomics.notify: ${c.bareWakeup.medianUs.toFixed(0)} µs median, ${c.bareWakeup.p99Us.toFixed(0)} µs p99`);
+  out.push(
+    '',
+    `Consumer (${c.size}-byte records): PerfBuffer.consume ${fmt(c.drainRecords)} records/s with a view per record (ratio ${c.ratio.toFixed(2)}), ` +
+      `${fmt(c.zeroCopyRecords)}/s zero-copy with onSampleAt (ratio ${c.zeroCopyRatio.toFixed(2)}); bare header walk ${fmt(c.floorRecords)}/s`,
+  );
+  out.push(
+    `wake-up latency: ${c.wakeup.medianUs.toFixed(0)} µs median, ${c.wakeup.p99Us.toFixed(0)} µs p99 (${c.wakeup.samples} samples); bare Atomics.notify: ${c.bareWakeup.medianUs.toFixed(0)} µs median, ${c.bareWakeup.p99Us.toFixed(0)} µs p99`,
+  );
 }
 if (result.system) {
   const s = result.system;
-  out.push('', `Stress (default, ${s.stress.seconds} s): ${fmt(s.stress.opsPerSec)} syscalls/s (main actor alone ${fmt(s.stress.soloOpsPerSec)}/s, ratio ${s.stress.ratio.toFixed(2)}), ` +
-    `${fmt(s.stress.outputsPerSec)} outputs written/s, ${fmt(s.stress.attemptsPerSec)} output attempts/s`);
-  out.push(`Explorer (purge-window, ${s.explorer.scheduler}): ${fmt(s.explorer.schedulesPerSec)} schedules/s; plain executions ${fmt(s.explorer.plainPerSec)}/s (ratio ${s.explorer.ratio.toFixed(2)})`);
-  out.push(`Memory: arena ${s.memory.arenaBytesPerCpu} B per CPU, ${s.memory.arenaBytesPerRingPage} B per ring page, ${fmt(s.memory.defaultArenaBytes)} B default arena; ` +
-    `peak RSS demo ${s.memory.demoRssMb.toFixed(0)} MB, stress ${s.memory.stressRssMb.toFixed(0)} MB, idle node ${s.memory.idleRssMb.toFixed(0)} MB`);
+  out.push(
+    '',
+    `Stress (default, ${s.stress.seconds} s): ${fmt(s.stress.opsPerSec)} syscalls/s (main actor alone ${fmt(s.stress.soloOpsPerSec)}/s, ratio ${s.stress.ratio.toFixed(2)}), ` +
+      `${fmt(s.stress.outputsPerSec)} outputs written/s, ${fmt(s.stress.attemptsPerSec)} output attempts/s`,
+  );
+  out.push(
+    `Explorer (purge-window, ${s.explorer.scheduler}): ${fmt(s.explorer.schedulesPerSec)} schedules/s; plain executions ${fmt(s.explorer.plainPerSec)}/s (ratio ${s.explorer.ratio.toFixed(2)})`,
+  );
+  out.push(
+    `Memory: arena ${s.memory.arenaBytesPerCpu} B per CPU, ${s.memory.arenaBytesPerRingPage} B per ring page, ${fmt(s.memory.defaultArenaBytes)} B default arena; ` +
+      `peak RSS demo ${s.memory.demoRssMb.toFixed(0)} MB, stress ${s.memory.stressRssMb.toFixed(0)} MB, idle node ${s.memory.idleRssMb.toFixed(0)} MB`,
+  );
 }
 if (result.kernel) {
   const k = result.kernel;
   out.push('', 'bpf_perf_event_output, 64 B, one CPU (ns per record)');
   if (k.skipped) out.push(`host kernel: skipped: ${k.skipped}`);
   else {
-    out.push(table([
-      ['', `host kernel (Linux ${k.host!.release})`, 'perfemu output path', 'bare SAB ring', 'perfemu / kernel'],
-      ['median', k.host!.nsPerOutput.toFixed(0), k.perfemu!.nsPerOutput.toFixed(0), k.floor!.nsPerRecord.toFixed(0), (k.perfemu!.nsPerOutput / k.host!.nsPerOutput).toFixed(1)],
-      ['best run', k.host!.minNsPerOutput.toFixed(0), k.perfemu!.minNsPerOutput.toFixed(0), '-', (k.perfemu!.minNsPerOutput / k.host!.minNsPerOutput).toFixed(1)],
-    ]));
-    out.push(`(kernel: ${k.host!.runs} runs of BPF_PROG_TEST_RUN with ${k.host!.outputsPerRun} outputs minus 1 output; one run's syscall ${k.host!.syscallUs.toFixed(1)} µs)`);
+    out.push(
+      table([
+        ['', `host kernel (Linux ${k.host!.release})`, 'perfemu output path', 'bare SAB ring', 'perfemu / kernel'],
+        [
+          'median',
+          k.host!.nsPerOutput.toFixed(0),
+          k.perfemu!.nsPerOutput.toFixed(0),
+          k.floor!.nsPerRecord.toFixed(0),
+          (k.perfemu!.nsPerOutput / k.host!.nsPerOutput).toFixed(1),
+        ],
+        [
+          'best run',
+          k.host!.minNsPerOutput.toFixed(0),
+          k.perfemu!.minNsPerOutput.toFixed(0),
+          '-',
+          (k.perfemu!.minNsPerOutput / k.host!.minNsPerOutput).toFixed(1),
+        ],
+      ]),
+    );
+    out.push(
+      `(kernel: ${k.host!.runs} runs of BPF_PROG_TEST_RUN with ${k.host!.outputsPerRun} outputs minus 1 output; one run's syscall ${k.host!.syscallUs.toFixed(1)} µs)`,
+    );
   }
 }
 out.push('', `(${result.seconds.toFixed(0)} s)`);

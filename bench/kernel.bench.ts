@@ -55,7 +55,8 @@ export async function kernelBench(quick: boolean, log: (s: string) => void): Pro
       const tn = time(many);
       const recs = h.ring(e);
       if (recs.length !== n + 1) throw new Error(`kernel bench: ${recs.length} records in the ring, expected ${n + 1}`);
-      if (i >= 3) { // warm-up runs dropped
+      if (i >= 3) {
+        // warm-up runs dropped
         base.push(t1);
         tns.push(tn);
       }
@@ -84,12 +85,19 @@ export async function kernelBench(quick: boolean, log: (s: string) => void): Pro
   const floorRate = await floor(1, SIZE, quick ? 300 : 1000);
   const r: KernelResult = {
     host: {
-      release: release(), nsPerOutput: (quantile(tns, 0.5) - quantile(base, 0.5)) / (n - 1), minNsPerOutput: (Math.min(...tns) - Math.min(...base)) / (n - 1), p90NsPerOutput: (quantile(tns, 0.9) - quantile(base, 0.9)) / (n - 1), runs, outputsPerRun: n,
+      release: release(),
+      nsPerOutput: (quantile(tns, 0.5) - quantile(base, 0.5)) / (n - 1),
+      minNsPerOutput: (Math.min(...tns) - Math.min(...base)) / (n - 1),
+      p90NsPerOutput: (quantile(tns, 0.9) - quantile(base, 0.9)) / (n - 1),
+      runs,
+      outputsPerRun: n,
       syscallUs: quantile(base, 0.5) / 1000,
     },
     perfemu: { nsPerOutput: quantile(ours, 0.5), minNsPerOutput: Math.min(...ours) },
     floor: { nsPerRecord: 1e9 / floorRate },
   };
-  log(`  host kernel ${r.host!.nsPerOutput.toFixed(0)} ns/output, perfemu ${r.perfemu!.nsPerOutput.toFixed(0)} ns, bare ring ${r.floor!.nsPerRecord.toFixed(0)} ns`);
+  log(
+    `  host kernel ${r.host!.nsPerOutput.toFixed(0)} ns/output, perfemu ${r.perfemu!.nsPerOutput.toFixed(0)} ns, bare ring ${r.floor!.nsPerRecord.toFixed(0)} ns`,
+  );
   return r;
 }

@@ -110,7 +110,8 @@ function gated(n: number): { gate: Int32Array; gateSab: SharedArrayBuffer; count
   const gateSab = new SharedArrayBuffer(4 * (2 + n));
   const gate = new Int32Array(gateSab);
   return {
-    gate, gateSab,
+    gate,
+    gateSab,
     count: () => {
       let c = 0;
       for (let i = 0; i < n; i++) c += Atomics.load(gate, 2 + i);
@@ -132,15 +133,18 @@ async function floorSession(producers: number, size: number): Promise<Session> {
   const rings = Array.from({ length: producers }, () => new SharedArrayBuffer(64 + RING_PAGES * 4096));
   const dsize = RING_PAGES * 4096;
   const g = gated(producers);
-  const workers = rings.map((sab, index) => new Worker(new URL('./workers/floor.js', import.meta.url), {
-    workerData: { sab, gateSab: g.gateSab, index, size, backoffUs: BACKOFF_US },
-  }));
+  const workers = rings.map(
+    (sab, index) =>
+      new Worker(new URL('./workers/floor.js', import.meta.url), {
+        workerData: { sab, gateSab: g.gateSab, index, size, backoffUs: BACKOFF_US },
+      }),
+  );
   const drain = (sab: SharedArrayBuffer, force: boolean): void => {
     const ctl = new Int32Array(sab, 0, 2);
     const i32 = new Int32Array(sab, 64);
     const head = Atomics.load(ctl, 0);
     let tail = ctl[1]!;
-    if (!force && ((head - tail) >>> 0) < WATERMARK) return;
+    if (!force && (head - tail) >>> 0 < WATERMARK) return;
     while (tail !== head) tail = (tail + (i32[((tail & (dsize - 1)) >>> 2) + 1]! >>> 16)) | 0; // walk the headers
     Atomics.store(ctl, 1, tail);
   };
@@ -227,14 +231,22 @@ export async function outputBench(probe: Probe, quick: boolean, log: (s: string)
           }
         }
         const row: OutputRow = {
-          cpus, size, ours: placed(w.ours), floor: placed(w.floor), peer: placed(w.peer), vsFloor: { near: null, far: null, all: 0 },
-          vsPeer: { near: null, far: null, all: 0 }, lostShare: lost,
+          cpus,
+          size,
+          ours: placed(w.ours),
+          floor: placed(w.floor),
+          peer: placed(w.peer),
+          vsFloor: { near: null, far: null, all: 0 },
+          vsPeer: { near: null, far: null, all: 0 },
+          lostShare: lost,
         };
         row.vsFloor = ratio(row.ours, row.floor);
         row.vsPeer = ratio(row.ours, row.peer);
         rows.push(row);
-        log(`  output ${cpus} CPU(s) x ${size} B: ours ${(row.ours.all.median / 1e6).toFixed(2)}M/s, floor ${(row.floor.all.median / 1e6).toFixed(2)}M/s ` +
-          `(${row.vsFloor.all.toFixed(2)}x), peer ${(row.peer.all.median / 1e6).toFixed(2)}M/s (${row.vsPeer.all.toFixed(1)}x)`);
+        log(
+          `  output ${cpus} CPU(s) x ${size} B: ours ${(row.ours.all.median / 1e6).toFixed(2)}M/s, floor ${(row.floor.all.median / 1e6).toFixed(2)}M/s ` +
+            `(${row.vsFloor.all.toFixed(2)}x), peer ${(row.peer.all.median / 1e6).toFixed(2)}M/s (${row.vsPeer.all.toFixed(1)}x)`,
+        );
       } finally {
         await Promise.all(Object.values(sessions).map((x) => x.close()));
       }

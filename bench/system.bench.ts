@@ -33,7 +33,10 @@ export async function systemBench(quick: boolean, log: (s: string) => void): Pro
   const r = await runStress({ cpus: 4, apps: 2, durationMs: seconds * 1000, seed: 1, kernel: '6.18', strict: false, maxEntries: 4 });
   const snapAttempts = r.cpu.outputs + r.cpu.lost + r.cpu.noRing + Object.values(r.cpu.errors).reduce((s, x) => s + x, 0) - (r.cpu.errors.ENOSPC ?? 0);
   // the actor alone: same actions, one thread, no CPUs
-  const kernel = Kernel.create({ cpus: 4, limits: { maxFiles: 2048, maxEvents: 512, maxMaps: 128, maxSlots: 8192, maxEntries: 4096, ringPages: 4096, rcuQueue: 8192 } });
+  const kernel = Kernel.create({
+    cpus: 4,
+    limits: { maxFiles: 2048, maxEvents: 512, maxMaps: 128, maxSlots: 8192, maxEntries: 4096, ringPages: 4096, rcuQueue: 8192 },
+  });
   const loader = kernel.process('loader');
   loader.bpf.objPin(loader.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 4 }), '/sys/fs/bpf/stress');
   const solo = new Actor(kernel, { id: 0, seed: 1, cpus: 4, maxEntries: 4, mainPin: '/sys/fs/bpf/stress', pinNames: ['/sys/fs/bpf/s0', '/sys/fs/bpf/s1'] });
@@ -45,10 +48,16 @@ export async function systemBench(quick: boolean, log: (s: string) => void): Pro
   const soloOps = (solo.ops * 1000) / (performance.now() - t0);
   solo.finish();
   const stress = {
-    seconds, opsPerSec: r.opsPerSec, outputsPerSec: r.cpu.outputsPerSec, attemptsPerSec: (snapAttempts * 1000) / r.elapsedMs,
-    soloOpsPerSec: soloOps, ratio: r.opsPerSec / soloOps,
+    seconds,
+    opsPerSec: r.opsPerSec,
+    outputsPerSec: r.cpu.outputsPerSec,
+    attemptsPerSec: (snapAttempts * 1000) / r.elapsedMs,
+    soloOpsPerSec: soloOps,
+    ratio: r.opsPerSec / soloOps,
   };
-  log(`  stress: ${Math.round(stress.opsPerSec)} syscalls/s (main actor alone: ${Math.round(soloOps)}/s), ${Math.round(stress.outputsPerSec)} outputs/s written`);
+  log(
+    `  stress: ${Math.round(stress.opsPerSec)} syscalls/s (main actor alone: ${Math.round(soloOps)}/s), ${Math.round(stress.outputsPerSec)} outputs/s written`,
+  );
 
   const scn = scenarioByName('purge-window')!;
   const ms = quick ? 1500 : 4000;
@@ -57,12 +66,33 @@ export async function systemBench(quick: boolean, log: (s: string) => void): Pro
   let plain = 0;
   const p0 = performance.now();
   while (performance.now() - p0 < ms / 2) {
-    const k2 = Kernel.create({ cpus: 2, strict: true, limits: { maxFiles: 64, maxEvents: 16, maxMaps: 4, maxSlots: 32, maxEntries: 32, maxProgs: 4, maxPins: 4, ringPages: 32, rcuQueue: 128, violationLog: 64, maxEpoll: 2 } });
+    const k2 = Kernel.create({
+      cpus: 2,
+      strict: true,
+      limits: {
+        maxFiles: 64,
+        maxEvents: 16,
+        maxMaps: 4,
+        maxSlots: 32,
+        maxEntries: 32,
+        maxProgs: 4,
+        maxPins: 4,
+        ringPages: 32,
+        rcuQueue: 128,
+        violationLog: 64,
+        maxEpoll: 2,
+      },
+    });
     for (const a of scn.build(k2).actors) for (const op of a.ops) op.run();
     plain++;
   }
   const plainPerSec = (plain * 1000) / (performance.now() - p0);
-  const explorer = { schedulesPerSec: ex.schedulesPerSec, plainPerSec, ratio: ex.schedulesPerSec / plainPerSec, scheduler: 'random (strict kernel: no finding ends the run)' };
+  const explorer = {
+    schedulesPerSec: ex.schedulesPerSec,
+    plainPerSec,
+    ratio: ex.schedulesPerSec / plainPerSec,
+    scheduler: 'random (strict kernel: no finding ends the run)',
+  };
   log(`  explorer: ${Math.round(ex.schedulesPerSec)} schedules/s on purge-window; plain executions ${Math.round(plainPerSec)}/s`);
 
   const l4 = computeLayout({ cpus: 4, ...kDefaultArenaConfig });
@@ -76,6 +106,8 @@ export async function systemBench(quick: boolean, log: (s: string) => void): Pro
     stressRssMb: rss(['stress', '--json', '--duration', String(quick ? 2 : 5), '--seed', '1']),
     idleRssMb: rss(['--version']),
   };
-  log(`  memory: arena ${memory.arenaBytesPerCpu} B per CPU, ${memory.arenaBytesPerRingPage} B per ring page; peak RSS demo ${memory.demoRssMb.toFixed(0)} MB, stress ${memory.stressRssMb.toFixed(0)} MB, idle node ${memory.idleRssMb.toFixed(0)} MB`);
+  log(
+    `  memory: arena ${memory.arenaBytesPerCpu} B per CPU, ${memory.arenaBytesPerRingPage} B per ring page; peak RSS demo ${memory.demoRssMb.toFixed(0)} MB, stress ${memory.stressRssMb.toFixed(0)} MB, idle node ${memory.idleRssMb.toFixed(0)} MB`,
+  );
   return { stress, explorer, memory };
 }

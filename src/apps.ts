@@ -7,8 +7,25 @@ import { ERR } from './arena/perfemu_error.js';
 import { PerfemuError, checkKeys, invalidArgType, optionKeys, validateInt } from './errors.js';
 import type { Kernel } from './emulator.js';
 import {
-  AC_BAD, AC_EVENT, AC_FILE, AC_GAPS, AC_LOST, AC_RECEIVED, APP_CMD, APP_CPU_STRIDE, APP_MAP_FILE, APP_PER_CPU,
-  APP_PID, APP_STATE, CMD_CLOSE, CMD_EXIT, STATE_DONE, STATE_READY, appControlBytes, type AppResult, type AppTask,
+  AC_BAD,
+  AC_EVENT,
+  AC_FILE,
+  AC_GAPS,
+  AC_LOST,
+  AC_RECEIVED,
+  APP_CMD,
+  APP_CPU_STRIDE,
+  APP_MAP_FILE,
+  APP_PER_CPU,
+  APP_PID,
+  APP_STATE,
+  CMD_CLOSE,
+  CMD_EXIT,
+  STATE_DONE,
+  STATE_READY,
+  appControlBytes,
+  type AppResult,
+  type AppTask,
 } from './app.js';
 import { settleAndDestroy, startLongTasks, type LongTasks } from './pool.js';
 
@@ -77,14 +94,22 @@ export class AppPool {
       if (!Array.isArray(a.cpus)) throw invalidArgType(`apps[${i}].cpus`, 'an array of CPU numbers', a.cpus);
       a.cpus.forEach((c, j) => validateInt(`apps[${i}].cpus[${j}]`, c, 0, kernel.cpus - 1));
       return {
-        sab: kernel.sab, control: ctls[i]!, name: a.name, pinPath: opts.pinPath, cpus: a.cpus,
+        sab: kernel.sab,
+        control: ctls[i]!,
+        name: a.name,
+        pinPath: opts.pinPath,
+        cpus: a.cpus,
         pages: validateInt('pages', opts.pages ?? 16, 1, 1 << 16),
         wakeupEvents: validateInt('wakeupEvents', opts.wakeupEvents ?? 0, 0, 1 << 30),
         watermark: validateInt('watermark', opts.watermark ?? 0, 0, 1 << 30),
         pollMs: validateInt('pollMs', opts.pollMs ?? 20, 1, 60_000),
       };
     });
-    const pool = new AppPool(opts.apps, ctls.map((c) => new Int32Array(c)), startLongTasks<AppTask, AppResult>(APP_WORKER, tasks));
+    const pool = new AppPool(
+      opts.apps,
+      ctls.map((c) => new Int32Array(c)),
+      startLongTasks<AppTask, AppResult>(APP_WORKER, tasks),
+    );
     return pool;
   }
 
@@ -122,11 +147,18 @@ export class AppPool {
       const st = Atomics.load(c, APP_STATE);
       const at = (cpu: number, f: number) => Atomics.load(c, APP_PER_CPU + cpu * APP_CPU_STRIDE + f);
       return {
-        name: s.name, pid: c[APP_PID]!, mapFile: c[APP_MAP_FILE]!,
+        name: s.name,
+        pid: c[APP_PID]!,
+        mapFile: c[APP_MAP_FILE]!,
         state: st === STATE_DONE ? 'done' : st === STATE_READY ? 'running' : 'starting',
         perCpu: s.cpus.map((cpu) => ({
-          cpu, event: at(cpu, AC_EVENT), file: at(cpu, AC_FILE), received: at(cpu, AC_RECEIVED), lost: at(cpu, AC_LOST),
-          gaps: at(cpu, AC_GAPS), bad: at(cpu, AC_BAD),
+          cpu,
+          event: at(cpu, AC_EVENT),
+          file: at(cpu, AC_FILE),
+          received: at(cpu, AC_RECEIVED),
+          lost: at(cpu, AC_LOST),
+          gaps: at(cpu, AC_GAPS),
+          bad: at(cpu, AC_BAD),
         })),
       };
     });

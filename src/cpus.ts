@@ -72,7 +72,8 @@ export class CpuPool {
     if (!Array.isArray(cpus) || cpus.length === 0) throw invalidArgType('cpus', 'a non-empty array of CPU numbers', cpus);
     cpus.forEach((c, i) => validateInt(`cpus[${i}]`, c, 0, kernel.cpus - 1));
     const offline = cpus.filter((c) => !kernel.online.includes(c));
-    if (offline.length > 0) throw new PerfemuError(ERR.CPU_OFFLINE, `CPU ${offline.join(', ')} is offline (online: ${kernel.online.join(',')}): no program runs there`);
+    if (offline.length > 0)
+      throw new PerfemuError(ERR.CPU_OFFLINE, `CPU ${offline.join(', ')} is offline (online: ${kernel.online.join(',')}): no program runs there`);
     if (new Set(cpus).size !== cpus.length) throw invalidArgValue('cpus', 'must not repeat a CPU', cpus);
     const specs = Array.isArray(opts.program) ? opts.program : cpus.map(() => opts.program as ProgramSpec);
     if (specs.length !== cpus.length) throw invalidArgValue('program', `must be one spec, or one per CPU (${cpus.length})`, specs);
@@ -98,7 +99,8 @@ export class CpuPool {
     this.#tasks.runs.forEach((r) => r.catch((e) => (failed ??= e)));
     while (Atomics.load(i32, H_CPUS_STARTED) < this.cpus.length) {
       if (failed) throw failed;
-      if (Date.now() > deadline) throw new PerfemuError(ERR.TIMEOUT, `CPUs not started after ${timeoutMs} ms (${Atomics.load(i32, H_CPUS_STARTED)}/${this.cpus.length})`);
+      if (Date.now() > deadline)
+        throw new PerfemuError(ERR.TIMEOUT, `CPUs not started after ${timeoutMs} ms (${Atomics.load(i32, H_CPUS_STARTED)}/${this.cpus.length})`);
       await new Promise((r) => setTimeout(r, 2));
     }
   }
@@ -168,7 +170,16 @@ export class CpuPool {
 
 const CPU_RUN_KEYS = optionKeys<CpuRunOptions>({ prog: true, mapIndexInProg: true, program: true, cpus: true, stopTimeoutMs: true, paused: true });
 const PROGRAM_KEYS = optionKeys<ProgramSpec>({
-  index: true, size: true, records: true, durationMs: true, rate: true, seed: true, backoffUs: true, payload: true, module: true, args: true,
+  index: true,
+  size: true,
+  records: true,
+  durationMs: true,
+  rate: true,
+  seed: true,
+  backoffUs: true,
+  payload: true,
+  module: true,
+  args: true,
 });
 
 function validateSpec(s: ProgramSpec, name: string): void {

@@ -6,16 +6,29 @@
 import { ERR } from './arena/perfemu_error.js';
 import { type Arena, allocateArena, attachArena, kDefaultArenaConfig } from './arena/arena.js';
 import {
-  C_OFFLINE, E_ID, FILE_KIND_REGULAR, FMODE_READ, PERF_HEADER_SIZE, PERF_RECORD_MAX, FMODE_WRITE, H_CONSOLE_FILE, H_CPUS,
-  H_KERNEL_VERSION, H_FAULT, H_NEXT_PID, H_STRICT, H_T0_HI, H_T0_LO, H_UNPRIV_BPF_DISABLED, type ArenaConfig,
+  C_OFFLINE,
+  E_ID,
+  FILE_KIND_REGULAR,
+  FMODE_READ,
+  PERF_HEADER_SIZE,
+  PERF_RECORD_MAX,
+  FMODE_WRITE,
+  H_CONSOLE_FILE,
+  H_CPUS,
+  H_KERNEL_VERSION,
+  H_FAULT,
+  H_NEXT_PID,
+  H_STRICT,
+  H_T0_HI,
+  H_T0_LO,
+  H_UNPRIV_BPF_DISABLED,
+  type ArenaConfig,
 } from './arena/layout.js';
 import { cpuWord } from './arena/records.js';
 import { PerfemuError, SystemCallError, checkKeys, invalidArgType, optionKeys, invalidArgValue, outOfRange, validateInt } from './errors.js';
 import { inspect, type KernelSnapshot } from './inspect.js';
 import { BEHAVIOURS, KERNEL_VERSIONS, kDefaultKernelVersion, type KernelVersion } from './kernel/behaviour.js';
-import {
-  BPF_PERF_EVENT_VALUE_SIZE, bpf_perf_event_output, bpf_perf_event_read, bpf_perf_event_read_value, type PerfEventValue,
-} from './kernel/bpf_trace.js';
+import { BPF_PERF_EVENT_VALUE_SIZE, bpf_perf_event_output, bpf_perf_event_read, bpf_perf_event_read_value, type PerfEventValue } from './kernel/bpf_trace.js';
 import { FAULTS, faultByName } from './kernel/faults.js';
 import { prog_nmaps } from './kernel/bpf/core.js';
 import { map_id } from './kernel/bpf/map.js';
@@ -58,12 +71,24 @@ const KERNEL_OPTION_KEYS = optionKeys<KernelOptions>({ cpus: true, version: true
  */
 function publicHooks(k: Kctx, h: KernelHooks): KernelHooks {
   const out: KernelHooks = {};
-  if (h.purgeLoaded) { const f = h.purgeLoaded; out.purgeLoaded = (i) => f({ ...i, map: map_id(k, i.map) }); }
+  if (h.purgeLoaded) {
+    const f = h.purgeLoaded;
+    out.purgeLoaded = (i) => f({ ...i, map: map_id(k, i.map) });
+  }
   if (h.outputLoaded) out.outputLoaded = h.outputLoaded;
   if (h.outputReserved) out.outputReserved = h.outputReserved;
-  if (h.purged) { const f = h.purged; out.purged = (i) => f({ ...i, map: map_id(k, i.map), file: file_serial(k, i.file) }); }
-  if (h.released) { const f = h.released; out.released = (i) => f({ map: map_id(k, i.map), file: file_serial(k, i.file) }); }
-  if (h.ringFreed) { const f = h.ringFreed; out.ringFreed = (i) => f({ ...i, event: event_field(k, i.event, E_ID) }); }
+  if (h.purged) {
+    const f = h.purged;
+    out.purged = (i) => f({ ...i, map: map_id(k, i.map), file: file_serial(k, i.file) });
+  }
+  if (h.released) {
+    const f = h.released;
+    out.released = (i) => f({ map: map_id(k, i.map), file: file_serial(k, i.file) });
+  }
+  if (h.ringFreed) {
+    const f = h.ringFreed;
+    out.ringFreed = (i) => f({ ...i, event: event_field(k, i.event, E_ID) });
+  }
   return out;
 }
 
@@ -72,7 +97,6 @@ export type ProgRef = number | { process: Process; fd: number };
 
 /** the largest payload whose PERF_RECORD_SAMPLE fits the u16 header.size */
 export const MAX_OUTPUT_BYTES = PERF_RECORD_MAX - PERF_HEADER_SIZE - 4 - 7; // header, u32 size, padding
-
 
 export class Kernel {
   readonly arena: Arena;
@@ -109,7 +133,8 @@ export class Kernel {
     if (opts.inject !== undefined) {
       const f = faultByName(opts.inject);
       if (!f) throw invalidArgValue('inject', `must be one of ${FAULTS.map((x) => `'${x.name}'`).join(', ')}`, opts.inject);
-      if (f.kernel && f.kernel !== version) throw invalidArgValue('inject', `'${f.name}' is kernel ${f.kernel}: create the kernel with version '${f.kernel}'`, opts.inject);
+      if (f.kernel && f.kernel !== version)
+        throw invalidArgValue('inject', `'${f.name}' is kernel ${f.kernel}: create the kernel with version '${f.kernel}'`, opts.inject);
       fault = f.id;
     }
     let online: number[] | undefined;
@@ -259,7 +284,8 @@ export class Kernel {
       const prog = p.bpf.progIndex(ref);
       if (prog >= 0) found.add(prog);
     }
-    if (found.size === 0) throw new SystemCallError('bpf_perf_event_output', -EBADF, `prog fd ${ref}`, 'no live process of this thread has a program at that fd');
+    if (found.size === 0)
+      throw new SystemCallError('bpf_perf_event_output', -EBADF, `prog fd ${ref}`, 'no live process of this thread has a program at that fd');
     if (found.size > 1) {
       throw new PerfemuError(ERR.AMBIGUOUS_PROG, `prog fd ${ref} names different programs in several processes; pass { process, fd }`);
     }
@@ -289,9 +315,7 @@ export class Cpu {
     const p = a.prog;
     const lo = a.lo;
     const hi = a.hi;
-    const bytes = data instanceof Uint8Array ? data
-      : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-      : null;
+    const bytes = data instanceof Uint8Array ? data : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
     if (!bytes) throw invalidArgType('data', 'a Uint8Array or ArrayBufferView', data);
     if (bytes.length > MAX_OUTPUT_BYTES) throw outOfRange('data.length', `at most ${MAX_OUTPUT_BYTES} (a record's header.size is a u16)`, bytes.length);
     if (bytes.length === 0 && !k.b.zeroSizeOutput) {
@@ -350,5 +374,4 @@ export class Cpu {
     out.hi = Math.floor(flags / 0x1_0000_0000);
     return out;
   }
-
 }

@@ -120,8 +120,9 @@ export function nearestKey(key: string, valid: readonly string[]): string {
 export function checkKeys(name: string, obj: object, valid: readonly string[]): void {
   for (const key of Object.keys(obj)) {
     if (valid.includes(key)) continue;
-    const e = new TypeError(`The "${name}" object has an unknown key '${key}'; did you mean '${nearestKey(key, valid)}'? ` +
-      `(valid keys: ${valid.join(', ')})`) as TypeError & { code: string };
+    const e = new TypeError(
+      `The "${name}" object has an unknown key '${key}'; did you mean '${nearestKey(key, valid)}'? ` + `(valid keys: ${valid.join(', ')})`,
+    ) as TypeError & { code: string };
     e.code = 'ERR_INVALID_ARG_VALUE';
     throw e;
   }

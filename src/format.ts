@@ -8,8 +8,13 @@ export function count(x: number): string {
 /** rows of cells as an aligned table, the first row a heading underlined with dashes */
 export function table(rows: string[][]): string {
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r, n) => {
-    const line = r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();
-    return n === 0 ? `${line}\n${w.map((x) => '-'.repeat(x)).join('  ')}` : line;
-  }).join('\n');
+  return rows
+    .map((r, n) => {
+      const line = r
+        .map((c, i) => c.padEnd(w[i]!))
+        .join('  ')
+        .trimEnd();
+      return n === 0 ? `${line}\n${w.map((x) => '-'.repeat(x)).join('  ')}` : line;
+    })
+    .join('\n');
 }

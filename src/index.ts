@@ -9,13 +9,33 @@ export type { KernelHooks } from './kernel/context.js';
 export type { RingRecord, SampleFn, SampleAtFn, LostFn } from './consumer/ring_reader.js';
 export type { Violation, ViolationKind } from './invariants/registry.js';
 export {
-  KERNEL_VERSIONS, type KernelVersion, BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK,
-  BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY, BPF_F_WRONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG, BPF_F_MMAPABLE,
-  BPF_F_NUMA_NODE, BPF_F_LOCK, BPF_F_INNER_MAP, BPF_F_PATH_FD,
+  KERNEL_VERSIONS,
+  type KernelVersion,
+  BPF_ANY,
+  BPF_NOEXIST,
+  BPF_EXIST,
+  BPF_F_CURRENT_CPU,
+  BPF_F_INDEX_MASK,
+  BPF_F_PRESERVE_ELEMS,
+  BPF_F_RDONLY,
+  BPF_F_WRONLY,
+  BPF_F_RDONLY_PROG,
+  BPF_F_WRONLY_PROG,
+  BPF_F_MMAPABLE,
+  BPF_F_NUMA_NODE,
+  BPF_F_LOCK,
+  BPF_F_INNER_MAP,
+  BPF_F_PATH_FD,
 } from './kernel/behaviour.js';
 export {
-  PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT, PERF_TYPE_HW_CACHE, PERF_TYPE_RAW,
-  PERF_TYPE_BREAKPOINT, PERF_COUNT_SW_BPF_OUTPUT, PERF_COUNT_SW_CPU_CLOCK,
+  PERF_TYPE_HARDWARE,
+  PERF_TYPE_SOFTWARE,
+  PERF_TYPE_TRACEPOINT,
+  PERF_TYPE_HW_CACHE,
+  PERF_TYPE_RAW,
+  PERF_TYPE_BREAKPOINT,
+  PERF_COUNT_SW_BPF_OUTPUT,
+  PERF_COUNT_SW_CPU_CLOCK,
 } from './kernel/perf_event.js';
 export { BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY } from './kernel/bpf/syscall.js';
 export { BPFFS_ROOT } from './kernel/bpf/inode.js';

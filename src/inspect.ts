@@ -4,10 +4,51 @@
  * it is printed (a slot shown occupied may already be purged), as any /proc read would be.
  */
 import {
-  C_E2BIG, C_EBUSY, C_EINVAL, C_ENOENT, C_ENOSPC, C_EOPNOTSUPP, C_LOST, C_NORB, C_OUTPUTS, E_CONFIG, E_CPU, E_FILE,
-  E_ID, E_LOST_SAMPLES, E_MMAPS, E_ONCPU, E_RB, E_STATE, E_TYPE, F_COUNT, F_KIND, F_MODE, F_OBJ, F_SERIAL, F_STATE,
-  FILE_KIND_EPOLL, FILE_KIND_MAP, FILE_KIND_PERF, FILE_KIND_PROG, FMODE_READ, FMODE_WRITE, H_FOREIGN_PURGED, M_FLAGS,
-  M_FROZEN, M_ID, M_MAX_ENTRIES, M_REFCNT, M_STATE, M_USERCNT, P_STATE, S_DEAD, S_LIVE, S_RCU, EE_STATE, PAGE_SIZE,
+  C_E2BIG,
+  C_EBUSY,
+  C_EINVAL,
+  C_ENOENT,
+  C_ENOSPC,
+  C_EOPNOTSUPP,
+  C_LOST,
+  C_NORB,
+  C_OUTPUTS,
+  E_CONFIG,
+  E_CPU,
+  E_FILE,
+  E_ID,
+  E_LOST_SAMPLES,
+  E_MMAPS,
+  E_ONCPU,
+  E_RB,
+  E_STATE,
+  E_TYPE,
+  F_COUNT,
+  F_KIND,
+  F_MODE,
+  F_OBJ,
+  F_SERIAL,
+  F_STATE,
+  FILE_KIND_EPOLL,
+  FILE_KIND_MAP,
+  FILE_KIND_PERF,
+  FILE_KIND_PROG,
+  FMODE_READ,
+  FMODE_WRITE,
+  H_FOREIGN_PURGED,
+  M_FLAGS,
+  M_FROZEN,
+  M_ID,
+  M_MAX_ENTRIES,
+  M_REFCNT,
+  M_STATE,
+  M_USERCNT,
+  P_STATE,
+  S_DEAD,
+  S_LIVE,
+  S_RCU,
+  EE_STATE,
+  PAGE_SIZE,
 } from './arena/layout.js';
 import { cpuWord, entryWord, eventWord, fileWord, mapWord, progWord } from './arena/records.js';
 import type { Kctx } from './kernel/context.js';
@@ -119,8 +160,14 @@ export function inspect(k: Kctx): KernelSnapshot {
       }
     }
     maps.push({
-      id: i32[at + M_ID]!, alive: st === S_LIVE, maxEntries: max, flags: i32[at + M_FLAGS]!,
-      refcnt: a.load(at + M_REFCNT), usercnt: a.load(at + M_USERCNT), frozen: a.load(at + M_FROZEN) === 1, slots,
+      id: i32[at + M_ID]!,
+      alive: st === S_LIVE,
+      maxEntries: max,
+      flags: i32[at + M_FLAGS]!,
+      refcnt: a.load(at + M_REFCNT),
+      usercnt: a.load(at + M_USERCNT),
+      frozen: a.load(at + M_FROZEN) === 1,
+      slots,
     });
   });
 
@@ -133,10 +180,16 @@ export function inspect(k: Kctx): KernelSnapshot {
     const rb = a.load(at + E_RB);
     const rs = rb >= 0 ? rb_state(k, rb) : null;
     perfEvents.push({
-      id: i32[at + E_ID]!, cpu: i32[at + E_CPU]!, oncpu: a.load(at + E_ONCPU), type: i32[at + E_TYPE]!,
-      config: i32[at + E_CONFIG]!, alive: st === S_LIVE,
+      id: i32[at + E_ID]!,
+      cpu: i32[at + E_CPU]!,
+      oncpu: a.load(at + E_ONCPU),
+      type: i32[at + E_TYPE]!,
+      config: i32[at + E_CONFIG]!,
+      alive: st === S_LIVE,
       fileRefs: st === S_LIVE ? a.load(fileWord(L, f, F_COUNT)) : 0,
-      file: fileId(f), mmaps: a.load(at + E_MMAPS), lostSamples: a.load(at + E_LOST_SAMPLES),
+      file: fileId(f),
+      mmaps: a.load(at + E_MMAPS),
+      lostSamples: a.load(at + E_LOST_SAMPLES),
       ring: rs ? { pages: rs.size / PAGE_SIZE, head: rs.head, tail: rs.tail, lostPending: rs.lostPending } : null,
     });
   });
@@ -173,9 +226,16 @@ export function inspect(k: Kctx): KernelSnapshot {
   for (let c = 0; c < L.cpus; c++) {
     const at = cpuWord(L, c, 0);
     cpuCounters.push({
-      cpu: c, outputs: a.load(at + C_OUTPUTS), lost: a.load(at + C_LOST), noRing: a.load(at + C_NORB),
-      EINVAL: a.load(at + C_EINVAL), E2BIG: a.load(at + C_E2BIG), ENOENT: a.load(at + C_ENOENT),
-      EOPNOTSUPP: a.load(at + C_EOPNOTSUPP), ENOSPC: a.load(at + C_ENOSPC), EBUSY: a.load(at + C_EBUSY),
+      cpu: c,
+      outputs: a.load(at + C_OUTPUTS),
+      lost: a.load(at + C_LOST),
+      noRing: a.load(at + C_NORB),
+      EINVAL: a.load(at + C_EINVAL),
+      E2BIG: a.load(at + C_E2BIG),
+      ENOENT: a.load(at + C_ENOENT),
+      EOPNOTSUPP: a.load(at + C_EOPNOTSUPP),
+      ENOSPC: a.load(at + C_ENOSPC),
+      EBUSY: a.load(at + C_EBUSY),
     });
   }
 
@@ -188,7 +248,9 @@ export function inspect(k: Kctx): KernelSnapshot {
     perfEvents,
     files,
     pins: list_pins(k).map((p) => ({
-      path: p.path, kind: p.kind === FILE_KIND_MAP ? 'map' : 'prog', object: p.kind === FILE_KIND_MAP ? mapId(p.obj) : prog_id(k, p.obj),
+      path: p.path,
+      kind: p.kind === FILE_KIND_MAP ? 'map' : 'prog',
+      object: p.kind === FILE_KIND_MAP ? mapId(p.obj) : prog_id(k, p.obj),
     })),
     progs,
     entriesPendingFree,

@@ -77,7 +77,7 @@ export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
   const t0 = performance.now();
   const res: CpuResult = { cpu: task.cpu, attempts: 0, ok: 0, errors: {}, elapsedMs: 0 };
   const spec = task.spec;
-  const maxLen = Math.max(RECORD_MIN_BYTES, Array.isArray(spec.size) ? spec.size[1] : spec.size ?? 64);
+  const maxLen = Math.max(RECORD_MIN_BYTES, Array.isArray(spec.size) ? spec.size[1] : (spec.size ?? 64));
   const words = new Uint32Array((maxLen + 3) >>> 2);
   const bytes = new Uint8Array(words.buffer);
   const stopped = (): boolean => Atomics.load(k.a.i32, H_STOP) !== 0;

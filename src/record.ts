@@ -45,9 +45,7 @@ export function encodeRecord(words: Uint32Array, cpu: number, seq: number, len: 
   return h >>> 0;
 }
 
-export type RecordCheck =
-  | { ok: true; cpu: number; seq: number; len: number }
-  | { ok: false; reason: string; cpu?: number; seq?: number };
+export type RecordCheck = { ok: true; cpu: number; seq: number; len: number } | { ok: false; reason: string; cpu?: number; seq?: number };
 
 /** Verifies a record read back (`data` may be longer than `len`: the kernel pads samples). */
 export function verifyRecord(data: Uint8Array): RecordCheck {

@@ -30,7 +30,16 @@ const randomSpec: CampaignSpec = {
 };
 const exhaustiveSpec: CampaignSpec = {
   command: 'explore',
-  options: { scenario: 'update-race', scheduler: 'exhaustive', bound: 1, budget: 100_000, kernel: '6.18', strict: false, inject: 'update-load-store', subtrees: 8 },
+  options: {
+    scenario: 'update-race',
+    scheduler: 'exhaustive',
+    bound: 1,
+    budget: 100_000,
+    kernel: '6.18',
+    strict: false,
+    inject: 'update-load-store',
+    subtrees: 8,
+  },
 };
 const stressSpec: CampaignSpec = {
   command: 'stress',
@@ -56,7 +65,11 @@ test('shard arithmetic: for any A..B and N the N slices are contiguous, in order
     const n = 1 + rng.below(rng.chance(0.3) ? 40 : 8);
     const slices = Array.from({ length: n }, (_, k) => shardSlice(whole, { index: k, count: n }));
     const msg = `seed ${seed}, case ${i}: ${whole.first}..${whole.last} in ${n}`;
-    assert.equal(slices.reduce((s, r) => s + rangeSize(r), 0), size, msg);
+    assert.equal(
+      slices.reduce((s, r) => s + rangeSize(r), 0),
+      size,
+      msg,
+    );
     let next = whole.first;
     for (const s of slices) {
       if (rangeSize(s) === 0) continue;
@@ -72,10 +85,20 @@ test('shard arithmetic: for any A..B and N the N slices are contiguous, in order
 
 test('coverage reports the seeds no slice has and the seeds two slices share', () => {
   const whole = { first: 1, last: 100 };
-  assert.equal(coverage(whole, [{ first: 1, last: 30 }, { first: 25, last: 60 }, { first: 71, last: 90 }]), {
-    missing: [{ first: 61, last: 70 }, { first: 91, last: 100 }],
-    overlapping: [{ first: 25, last: 30 }],
-  });
+  assert.equal(
+    coverage(whole, [
+      { first: 1, last: 30 },
+      { first: 25, last: 60 },
+      { first: 71, last: 90 },
+    ]),
+    {
+      missing: [
+        { first: 61, last: 70 },
+        { first: 91, last: 100 },
+      ],
+      overlapping: [{ first: 25, last: 30 }],
+    },
+  );
   assert.equal(parseRange('1..20000', 0x7fffffff), { first: 1, last: 20000 });
   assert.equal(parseRange('7', 10), { first: 7, last: 7 });
   for (const bad of ['5..1', '1..', 'a..b', '1...3', '-1..3']) assert.is(parseRange(bad, 0x7fffffff), null, bad);
@@ -102,7 +125,21 @@ test('JOB_COMPLETION_INDEX with JOB_COMPLETIONS or --shards gives exactly the sh
 test('the CLI with JOB_COMPLETION_INDEX set writes the result file --shard writes (same shard, slice, counts, findings)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'perfemu-campaign-'));
   try {
-    const args = ['campaign', 'explore', '--scenario', 'purge-window', '--scheduler', 'random', '--budget', '100', '--seeds', '1..12', '--workers', '1', '--json'];
+    const args = [
+      'campaign',
+      'explore',
+      '--scenario',
+      'purge-window',
+      '--scheduler',
+      'random',
+      '--budget',
+      '100',
+      '--seeds',
+      '1..12',
+      '--workers',
+      '1',
+      '--json',
+    ];
     const env = { ...process.env, JOB_COMPLETION_INDEX: '2', JOB_COMPLETIONS: '3' };
     const a = spawnSync(process.execPath, [bin, ...args], { env, encoding: 'utf8', cwd: dir, timeout: 60_000 });
     const { JOB_COMPLETION_INDEX: _i, JOB_COMPLETIONS: _n, ...clean } = process.env;
@@ -123,12 +160,17 @@ test('explore --scheduler random: merging 1, 3 or 4 shards equals one run over a
   const seeds = { first: 1, last: 6 };
   const whole = await runCampaign(randomSpec, { seeds, shard: { index: 0, count: 1 }, workers: 2 });
   assert.is(whole.counts.units, 6);
-  assert.equal(whole.findings.map((f) => [f.kind, f.hits, f.first]), [['foreign-entry-purged', 6, 1]], 'the purge window, once, with every seed that hit it');
+  assert.equal(
+    whole.findings.map((f) => [f.kind, f.hits, f.first]),
+    [['foreign-entry-purged', 6, 1]],
+    'the purge window, once, with every seed that hit it',
+  );
   assert.match(whole.findings[0]!.reproduce!, /^npx perfemu explore --scenario purge-window --scheduler random --seed 1 --budget 200 --kernel 6.18$/);
   // the counts are those of the explorer run seed by seed
   const scn = scenarioByName('purge-window')!;
   let schedules = 0;
-  for (let s = 1; s <= 6; s++) schedules += explore(scn, { scheduler: 'random', seed: s, bound: 2, maxSchedules: 200, maxMs: 1e12, kernel: '6.18', strict: false }).schedules;
+  for (let s = 1; s <= 6; s++)
+    schedules += explore(scn, { scheduler: 'random', seed: s, bound: 2, maxSchedules: 200, maxMs: 1e12, kernel: '6.18', strict: false }).schedules;
   assert.is(whole.counts.schedules, schedules);
   const again = explore(scn, { scheduler: 'random', seed: whole.findings[0]!.first, bound: 2, maxSchedules: 200, maxMs: 1e12, kernel: '6.18', strict: false });
   assert.equal(again.found?.shrunk, whole.findings[0]!.schedule, 'the reproduce command finds the same shrunk schedule');
@@ -141,8 +183,19 @@ test('explore --scheduler random: merging 1, 3 or 4 shards equals one run over a
 
 test('explore exhaustive: the subtrees are disjoint and cover the single-process space; merging 1, 3 or 4 shards equals one run', async () => {
   // without a finding to stop at, the subtrees' schedules add up to the single search's
-  const strict: CampaignSpec = { command: 'explore', options: { ...(randomSpec.options as object), scheduler: 'exhaustive', strict: true, budget: 100_000, subtrees: 8 } as never };
-  const single = explore(scenarioByName('purge-window')!, { scheduler: 'exhaustive', seed: 1, bound: 2, maxSchedules: 1e9, maxMs: 1e12, kernel: '6.18', strict: true });
+  const strict: CampaignSpec = {
+    command: 'explore',
+    options: { ...(randomSpec.options as object), scheduler: 'exhaustive', strict: true, budget: 100_000, subtrees: 8 } as never,
+  };
+  const single = explore(scenarioByName('purge-window')!, {
+    scheduler: 'exhaustive',
+    seed: 1,
+    bound: 2,
+    maxSchedules: 1e9,
+    maxMs: 1e12,
+    kernel: '6.18',
+    strict: true,
+  });
   assert.ok(single.exhausted);
   const split = await runCampaign(strict, { seeds: null, shard: { index: 0, count: 1 }, workers: 2 });
   assert.ok(split.counts.units! >= 8, `${split.counts.units} subtrees`);
@@ -152,12 +205,21 @@ test('explore exhaustive: the subtrees are disjoint and cover the single-process
   for (const a of prefixes) for (const b of prefixes) if (a !== b) assert.not.ok(`${b},`.startsWith(`${a},`), `${a} is not a prefix of ${b}`);
 
   const whole = await runCampaign(exhaustiveSpec, { seeds: null, shard: { index: 0, count: 1 }, workers: 2 });
-  assert.ok(whole.findings.some((f) => f.violation), 'the broken update is found');
-  assert.ok(whole.findings.every((f) => f.reproduce === null && f.replay !== null), 'subtrees reproduce through replay files');
+  assert.ok(
+    whole.findings.some((f) => f.violation),
+    'the broken update is found',
+  );
+  assert.ok(
+    whole.findings.every((f) => f.reproduce === null && f.replay !== null),
+    'subtrees reproduce through replay files',
+  );
   const scn = scenarioByName('update-race')!;
   for (const f of whole.findings) {
     const again = replay(scn, { version: f.replay!.kernel, strict: f.replay!.strict, inject: f.replay!.inject! }, f.replay!.schedule);
-    assert.ok(again.findings.some((x) => x.kind === f.kind), `${f.signature} replays`);
+    assert.ok(
+      again.findings.some((x) => x.kind === f.kind),
+      `${f.signature} replays`,
+    );
   }
   for (const n of [1, 3, 4]) {
     const m = await shardsMerged(exhaustiveSpec, null, n);
@@ -182,15 +244,38 @@ test('perfemu merge: one campaign only, missing and overlapping slices reported,
   const dir = mkdtempSync(join(tmpdir(), 'perfemu-merge-'));
   const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: dir, timeout: 60_000 });
   try {
-    const base = ['campaign', 'explore', '--scenario', 'update-race', '--inject', 'update-load-store', '--scheduler', 'random', '--budget', '50', '--seeds', '1..6', '--workers', '1'];
+    const base = [
+      'campaign',
+      'explore',
+      '--scenario',
+      'update-race',
+      '--inject',
+      'update-load-store',
+      '--scheduler',
+      'random',
+      '--budget',
+      '50',
+      '--seeds',
+      '1..6',
+      '--workers',
+      '1',
+    ];
     for (const k of [0, 1]) assert.is(run([...base, '--shard', `${k}/2`, '--out', 'res', '--json']).status, 1, 'a shard that finds a violation exits 1');
-    const files = readdirSync(join(dir, 'res')).map((f) => join('res', f)).sort();
-    assert.equal(files.map((f) => f.replace(/^res\//, '')), ['perfemu-campaign-explore-update-race-shard-0-of-2.json', 'perfemu-campaign-explore-update-race-shard-1-of-2.json']);
+    const files = readdirSync(join(dir, 'res'))
+      .map((f) => join('res', f))
+      .sort();
+    assert.equal(
+      files.map((f) => f.replace(/^res\//, '')),
+      ['perfemu-campaign-explore-update-race-shard-0-of-2.json', 'perfemu-campaign-explore-update-race-shard-1-of-2.json'],
+    );
     const all = run(['merge', ...files]);
     assert.is(all.status, 1, all.stderr);
     assert.match(all.stdout, /every seed covered exactly once \(6\)/);
     assert.match(all.stdout, /VIOLATION: /);
-    assert.match(all.stdout, /reproduce: npx perfemu explore --scenario update-race --scheduler random --seed \d+ --budget 50 --kernel 6.18 --inject update-load-store/);
+    assert.match(
+      all.stdout,
+      /reproduce: npx perfemu explore --scenario update-race --scheduler random --seed \d+ --budget 50 --kernel 6.18 --inject update-load-store/,
+    );
     const j = JSON.parse(run(['merge', ...files, '--json']).stdout) as { counts: { units: number }; findings: { hits: number }[] };
     assert.is(j.counts.units, 6);
     assert.is(j.findings.reduce((s, f) => s + f.hits, 0) >= 1, true);
@@ -246,7 +331,15 @@ test('runCampaign names a bad option in its error (Node codes)', async () => {
     [() => runCampaign(randomSpec, { seeds: null, shard, workers: 1 }), 'ERR_INVALID_ARG_VALUE', /"seeds"/],
     [() => runCampaign(randomSpec, { seeds: { first: 1, last: 2 }, shard: { index: 2, count: 2 }, workers: 1 }), 'ERR_INVALID_ARG_VALUE', /"shard"/],
     [() => runCampaign(randomSpec, { seeds: { first: 1, last: 2 }, shard, workers: 0 }), 'ERR_OUT_OF_RANGE', /"workers"/],
-    [() => runCampaign({ command: 'explore', options: { ...(randomSpec.options as object), scenario: 'nope' } as never }, { seeds: { first: 1, last: 2 }, shard, workers: 1 }), 'ERR_INVALID_ARG_VALUE', /scenario/],
+    [
+      () =>
+        runCampaign(
+          { command: 'explore', options: { ...(randomSpec.options as object), scenario: 'nope' } as never },
+          { seeds: { first: 1, last: 2 }, shard, workers: 1 },
+        ),
+      'ERR_INVALID_ARG_VALUE',
+      /scenario/,
+    ],
   ];
   for (const [call, code, re] of bad) {
     try {
@@ -260,9 +353,16 @@ test('runCampaign names a bad option in its error (Node codes)', async () => {
 });
 
 test('the progress line says seeds done, the rate, the findings so far and the time left', () => {
-  const line = campaignProgressLine({ unitsDone: 1500, units: 20000, elapsedMs: 9000, perSec: 5824.4, findings: 1, hits: 1500, violations: 0, etaMs: 111_000 }, 'seeds', 'schedules/s');
+  const line = campaignProgressLine(
+    { unitsDone: 1500, units: 20000, elapsedMs: 9000, perSec: 5824.4, findings: 1, hits: 1500, violations: 0, etaMs: 111_000 },
+    'seeds',
+    'schedules/s',
+  );
   assert.is(line.trim(), 'seeds 1,500/20,000 (7%)  5,824 schedules/s  findings 1 distinct in 1,500 seeds  ETA 1m51s');
-  assert.match(campaignProgressLine({ unitsDone: 0, units: 8, elapsedMs: 1, perSec: 0, findings: 2, hits: 3, violations: 2, etaMs: null }, 'seeds', 'ops/s'), /0 ops\/s {2}findings 2 distinct \(2 violation\(s\)\) in 3 seeds {2}ETA \?$/);
+  assert.match(
+    campaignProgressLine({ unitsDone: 0, units: 8, elapsedMs: 1, perSec: 0, findings: 2, hits: 3, violations: 2, etaMs: null }, 'seeds', 'ops/s'),
+    /0 ops\/s {2}findings 2 distinct \(2 violation\(s\)\) in 3 seeds {2}ETA \?$/,
+  );
 });
 
 test('deploy/: the Kubernetes manifest parses as YAML and is an Indexed Job whose --shards equals its completions', () => {
@@ -281,26 +381,41 @@ test('deploy/: the Kubernetes manifest parses as YAML and is an Indexed Job whos
   // biome-ignore lint/suspicious/noExplicitAny: a parsed YAML document, walked by hand
   const ci = parseYaml(readFileSync(join(root, 'deploy/ci/github-actions.yml'), 'utf8')) as Record<string, any>;
   const shards = ci.jobs.shard.strategy.matrix.shard as number[];
-  assert.equal(shards, shards.map((_, i) => i));
+  assert.equal(
+    shards,
+    shards.map((_, i) => i),
+  );
   assert.ok(ci.jobs.merge.needs === 'shard');
   assert.ok((ci.jobs.merge.steps as { run?: string }[]).some((s) => /npx perfemu merge/.test(s.run ?? '')));
   assert.throws(() => parseYaml('a: 1\n  b: 2\n'), /indentation/, 'the reader rejects what it does not understand');
 });
 
 test('deploy/Dockerfile: node:20-slim, built from the repository contents, no network step but npm ci, entry perfemu', () => {
-  const lines = readFileSync(join(root, 'deploy/Dockerfile'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  assert.equal(lines.filter((l) => /^FROM /i.test(l)), ['FROM node:20-slim']);
+  const lines = readFileSync(join(root, 'deploy/Dockerfile'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  assert.equal(
+    lines.filter((l) => /^FROM /i.test(l)),
+    ['FROM node:20-slim'],
+  );
   const runs = lines.filter((l) => /^RUN /i.test(l)).map((l) => l.slice(4).trim());
   assert.ok(runs.includes('npm ci'));
   for (const r of runs.filter((x) => x !== 'npm ci')) {
     assert.not.match(r, /\b(npm|npx|yarn|pnpm|curl|wget|apt|apt-get|apk|git|pip)\b|https?:/, `no network in: RUN ${r}`);
   }
-  assert.not.ok(lines.some((l) => /^ADD /i.test(l)), 'no ADD (it can fetch URLs)');
+  assert.not.ok(
+    lines.some((l) => /^ADD /i.test(l)),
+    'no ADD (it can fetch URLs)',
+  );
   for (const c of lines.filter((l) => /^COPY /i.test(l))) {
     assert.not.match(c, /--from|https?:/, c);
     for (const src of c.split(/\s+/).slice(1, -1)) assert.ok(src === './' || readdirSync(root).includes(src), `${src} is in the repository`);
   }
-  assert.ok(lines.some((l) => /^ENTRYPOINT \[.*bin\/perfemu\.js"\]$/.test(l)), 'entry perfemu');
+  assert.ok(
+    lines.some((l) => /^ENTRYPOINT \[.*bin\/perfemu\.js"\]$/.test(l)),
+    'entry perfemu',
+  );
 });
 
 test.run();

@@ -32,10 +32,20 @@ test('an unknown command or option is a usage error naming it, exit 2', () => {
   assert.match(r.stderr, '--cpus must be an integer from 1 to 64');
 });
 
-test('perfemu story --json: 4.7 leaks the exited app\'s events, 4.8+ purges them, PRESERVE_ELEMS keeps them', () => {
+test("perfemu story --json: 4.7 leaks the exited app's events, 4.8+ purges them, PRESERVE_ELEMS keeps them", () => {
   const r = cli('story', '--json', '--cpus', '2');
   assert.is(r.status, 0, r.stderr);
-  const doc = JSON.parse(r.stdout) as { results: { kernel: string; preserveElems: boolean; slotsAfterExit: number; eventsAliveAfterGracePeriod: number; outputAfterExit: number[]; eventsAliveAfterUnlink: number; violations: number }[] };
+  const doc = JSON.parse(r.stdout) as {
+    results: {
+      kernel: string;
+      preserveElems: boolean;
+      slotsAfterExit: number;
+      eventsAliveAfterGracePeriod: number;
+      outputAfterExit: number[];
+      eventsAliveAfterUnlink: number;
+      violations: number;
+    }[];
+  };
   const by = (k: string, p = false) => doc.results.find((x) => x.kernel === k && x.preserveElems === p)!;
   assert.equal([by('4.7').slotsAfterExit, by('4.7').eventsAliveAfterGracePeriod], [2, 2]);
   for (const k of FIXED) {
@@ -50,7 +60,13 @@ test('perfemu demo --json: demux holds, app-0 exit purges its slots on 6.18 (ENO
   assert.is(r.status, 0, r.stderr + r.stdout.slice(-2000));
   const doc = JSON.parse(r.stdout) as {
     problems: string[];
-    runs: { kernel: string; badRecords: number; exitedAppEvents: { heldBySlot: boolean; alive: boolean }[]; final: { rows: { cpu: number; app: string; enoent: number; noRing: number; event: number | null }[] }; appResults: { name: string; received: number }[] }[];
+    runs: {
+      kernel: string;
+      badRecords: number;
+      exitedAppEvents: { heldBySlot: boolean; alive: boolean }[];
+      final: { rows: { cpu: number; app: string; enoent: number; noRing: number; event: number | null }[] };
+      appResults: { name: string; received: number }[];
+    }[];
   };
   assert.equal(doc.problems, []);
   const [modern, old] = doc.runs;
@@ -60,7 +76,10 @@ test('perfemu demo --json: demux holds, app-0 exit purges its slots on 6.18 (ENO
     assert.ok(row.enoent > 0, `CPU ${row.cpu}'s outputs now fail with ENOENT`);
   }
   assert.ok(modern!.exitedAppEvents.every((e) => !e.alive && !e.heldBySlot));
-  assert.ok(old!.exitedAppEvents.every((e) => e.alive && e.heldBySlot), '4.7: the pinned map still holds them');
+  assert.ok(
+    old!.exitedAppEvents.every((e) => e.alive && e.heldBySlot),
+    '4.7: the pinned map still holds them',
+  );
   assert.ok(modern!.appResults[1]!.received > 0);
 });
 
@@ -74,7 +93,10 @@ test('perfemu explain shows map_release absent in 4.7 and the purge from 4.8 on'
   const r = cli('explain', '--json');
   assert.is(r.status, 0);
   const doc = JSON.parse(r.stdout) as { tables: { ops: Record<string, string | null> }[] };
-  assert.equal(doc.tables.map((t) => t.ops.map_release), [null, 'perf_event_fd_array_release', 'perf_event_fd_array_release', 'perf_event_fd_array_release_strict']);
+  assert.equal(
+    doc.tables.map((t) => t.ops.map_release),
+    [null, 'perf_event_fd_array_release', 'perf_event_fd_array_release', 'perf_event_fd_array_release_strict'],
+  );
 });
 
 test.run();

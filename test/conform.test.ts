@@ -45,13 +45,23 @@ test.after(() => {
 });
 
 test('mmap of a map fd: ENOTSUPP from 5.5 (bpf_map_mmap), ENODEV before; of a prog fd: ENODEV', () => {
-  for (const [version, code] of [['6.18', 'ENOTSUPP'], ['5.10', 'ENOTSUPP'], ['4.8', 'ENODEV']] as const) {
+  for (const [version, code] of [
+    ['6.18', 'ENOTSUPP'],
+    ['5.10', 'ENOTSUPP'],
+    ['4.8', 'ENODEV'],
+  ] as const) {
     const k = Kernel.create({ cpus: 2, version });
     const p = k.process('p');
     const map = p.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 2 });
-    assert.throws(() => p.mmap(map, 1), (e: { code: string; syscall: string }) => e.code === code && e.syscall === 'mmap');
+    assert.throws(
+      () => p.mmap(map, 1),
+      (e: { code: string; syscall: string }) => e.code === code && e.syscall === 'mmap',
+    );
     const prog = p.bpf.progLoad({ maps: [map] });
-    assert.throws(() => p.mmap(prog, 1), (e: { code: string }) => e.code === 'ENODEV');
+    assert.throws(
+      () => p.mmap(prog, 1),
+      (e: { code: string }) => e.code === 'ENODEV',
+    );
     p.exit();
   }
 });
@@ -68,7 +78,9 @@ t('the catalogue agrees with the host kernel, and leaves no fd, map or pin behin
   const n = typeof probe === 'string' ? null : probe.native;
   const fds = openFdCount();
   const r = await conform({ bpffs });
-  const diffs = r.rows.filter((x) => x.status === 'differ').map((x) => `${x.scenario}: ${x.difference!.label}: host ${x.difference!.host}, perfemu ${x.difference!.perfemu}`);
+  const diffs = r.rows
+    .filter((x) => x.status === 'differ')
+    .map((x) => `${x.scenario}: ${x.difference!.label}: host ${x.difference!.host}, perfemu ${x.difference!.perfemu}`);
   assert.equal(diffs, [], diffs.join('\n'));
   assert.ok(r.scenarios >= 40, `${r.scenarios} scenarios`);
   assert.is(r.agree + r.skipped, r.scenarios);
@@ -77,7 +89,11 @@ t('the catalogue agrees with the host kernel, and leaves no fd, map or pin behin
   assert.is(openFdCount(), fds, 'bpf/perf fds open before and after');
   // r.leaked.maps: the ids of the maps conform opened that BPF_MAP_GET_NEXT_ID still lists
   assert.ok(hostMapIds(n!).every((id) => !r.leaked.maps.includes(id)));
-  if (bpffs) assert.equal(readdirSync(bpffs).filter((f) => f.startsWith(`perfemu-conform-${process.pid}-`)), []);
+  if (bpffs)
+    assert.equal(
+      readdirSync(bpffs).filter((f) => f.startsWith(`perfemu-conform-${process.pid}-`)),
+      [],
+    );
 });
 
 t('a scenario that throws half-way releases everything it made on the host', async () => {
@@ -87,7 +103,8 @@ t('a scenario that throws half-way releases everything it made on the host', asy
   const ids: number[] = [];
   h.onMapId = (id) => ids.push(id);
   const notes = await runOn(h, {
-    name: 'fails', area: 'purge',
+    name: 'fails',
+    area: 'purge',
     async run(s, note) {
       const map = s.mapCreate({});
       const e = s.perfOpen({ cpu: 0 });
@@ -107,7 +124,10 @@ t('a scenario that throws half-way releases everything it made on the host', asy
   // the program held the map: it goes after a grace period
   const deadline = Date.now() + 3000;
   while (hostMapIds(p.native).some((id) => ids.includes(id)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
-  assert.equal(hostMapIds(p.native).filter((id) => ids.includes(id)), []);
+  assert.equal(
+    hostMapIds(p.native).filter((id) => ids.includes(id)),
+    [],
+  );
 });
 
 t('--detect names the modelled version of this host', async () => {

@@ -18,7 +18,10 @@ test('open installs one event per CPU at key = CPU through the given map fd (cap
   const pb = PerfBuffer.open(app, m, { pages: 1 });
   assert.is(pb.bufferCount, 4);
   const s = kernel.inspect();
-  assert.equal(s.maps[0]!.slots.map((x) => x?.owner), [1, 1, 1, 1].map(() => app.fileOf(m)));
+  assert.equal(
+    s.maps[0]!.slots.map((x) => x?.owner),
+    [1, 1, 1, 1].map(() => app.fileOf(m)),
+  );
   assert.equal(new Set(Array.from({ length: 4 }, (_, i) => pb.bufferFd(i))).size, 4);
   const small = perfArray(app, 2);
   assert.is(PerfBuffer.open(app, small).bufferCount, 2, 'libbpf caps the buffers at the map size');
@@ -32,7 +35,10 @@ test('poll waits for a wakeup, drains the ready buffers and hands samples to the
   out(1);
   out(3);
   assert.is(pb.poll(100), 2);
-  assert.equal(seen.sort(), [[1, payload(16, 1)[0]!], [3, payload(16, 3)[0]!]]);
+  assert.equal(seen.sort(), [
+    [1, payload(16, 1)[0]!],
+    [3, payload(16, 3)[0]!],
+  ]);
   assert.is(pb.poll(10), 0, 'nothing new');
   assert.equal([pb.stats.samples, pb.stats.wakeups], [2, 1]);
 });
@@ -74,7 +80,10 @@ test('close unmaps and closes the events; the slots go when the map file is rele
   pb2.close();
   assert.equal(kernel.inspect().maps[0]!.slots, [null, null]);
   kernel.rcuBarrier();
-  assert.equal(kernel.inspect().perfEvents.filter((e) => e.alive), []);
+  assert.equal(
+    kernel.inspect().perfEvents.filter((e) => e.alive),
+    [],
+  );
   try {
     pb2.poll(0);
     assert.unreachable();
@@ -91,8 +100,14 @@ test('a failure while opening undoes what was opened', () => {
   } catch (e) {
     assert.is((e as { code: string }).code, 'EINVAL');
   }
-  assert.equal(kernel.inspect().perfEvents.filter((e) => e.alive), []);
-  assert.equal(kernel.inspect().files.filter((f) => f.kind === 'epoll'), []);
+  assert.equal(
+    kernel.inspect().perfEvents.filter((e) => e.alive),
+    [],
+  );
+  assert.equal(
+    kernel.inspect().files.filter((f) => f.kind === 'epoll'),
+    [],
+  );
 });
 
 test.run();
@@ -112,8 +127,15 @@ test('onSampleAt delivers the same bytes as onSample without a view per record, 
   b.consume();
   assert.equal(raw, viewed);
   assert.is(b.stats.samples, 36);
-  assert.is(app.consumeRingRaw(b.bufferFd(0), () => undefined), 0, 'nothing left to read');
+  assert.is(
+    app.consumeRingRaw(b.bufferFd(0), () => undefined),
+    0,
+    'nothing left to read',
+  );
   for (let i = 0; i < 3; i++) out(0, payload(100, 50 + i));
   b.consume();
-  assert.equal(raw.slice(36).map((r) => r.slice(0, 100)), [0, 1, 2].map((i) => [...payload(100, 50 + i)]));
+  assert.equal(
+    raw.slice(36).map((r) => r.slice(0, 100)),
+    [0, 1, 2].map((i) => [...payload(100, 50 + i)]),
+  );
 });

@@ -90,7 +90,16 @@ test('6.18: an app exits during the run: its slots are purged, nothing lands in 
   const m = perfArray(loader, 4);
   loader.bpf.objPin(m, '/sys/fs/bpf/t');
   const prog = loader.bpf.progLoad({ maps: [m] });
-  const apps = AppPool.start(kernel, { pinPath: '/sys/fs/bpf/t', apps: [{ name: 'a0', cpus: [0, 2] }, { name: 'a1', cpus: [1, 3] }], pages: 8, wakeupEvents: 0, watermark: 8192 });
+  const apps = AppPool.start(kernel, {
+    pinPath: '/sys/fs/bpf/t',
+    apps: [
+      { name: 'a0', cpus: [0, 2] },
+      { name: 'a1', cpus: [1, 3] },
+    ],
+    pages: 8,
+    wakeupEvents: 0,
+    watermark: 8192,
+  });
   let cpus: CpuPool | undefined;
   try {
     await apps.ready();
@@ -162,10 +171,13 @@ test('a program that ignores the stop word is terminated after stopTimeoutMs and
   const pool = CpuPool.start(kernel, { prog, program: { module: fixture('stubborn_program') }, stopTimeoutMs: 300 });
   setTimeout(() => pool.stop(), 50);
   const t0 = Date.now();
-  await pool.wait().then(() => assert.unreachable('must reject'), (e: { code: string; message: string }) => {
-    assert.is(e.code, 'ERR_PERFEMU_CPU_CRASHED');
-    assert.match(e.message, 'did not stop within 300 ms');
-  });
+  await pool.wait().then(
+    () => assert.unreachable('must reject'),
+    (e: { code: string; message: string }) => {
+      assert.is(e.code, 'ERR_PERFEMU_CPU_CRASHED');
+      assert.match(e.message, 'did not stop within 300 ms');
+    },
+  );
   assert.ok(Date.now() - t0 < 5000);
   assertNoWorkers();
 });
@@ -175,7 +187,14 @@ test('a user module program writes through the same helper: its records arrive w
   const { drain, streams } = drainer(p, fds, cpuList);
   const pool = CpuPool.start(kernel, { prog, program: { module: fixture('record_program'), args: { records: 1000, len: 40 } } });
   await runWhileDraining(pool, drain);
-  assert.equal(streams.map((s) => [s.received, s.bad.length]), [[1000, 0], [1000, 0], [1000, 0]]);
+  assert.equal(
+    streams.map((s) => [s.received, s.bad.length]),
+    [
+      [1000, 0],
+      [1000, 0],
+      [1000, 0],
+    ],
+  );
   assertNoWorkers();
 });
 
@@ -189,10 +208,22 @@ test('CpuPool.start refuses bad options, naming them', () => {
     }
     return 'no error';
   };
-  assert.match(code(() => CpuPool.start(kernel, { prog, program: { size: 8 } })), /ERR_OUT_OF_RANGE.*program\[0\]\.size/);
-  assert.match(code(() => CpuPool.start(kernel, { prog, program: {}, cpus: [0, 5] })), /ERR_OUT_OF_RANGE.*cpus\[1\]/);
-  assert.match(code(() => CpuPool.start(kernel, { prog, program: [{}, {}, {}] })), /ERR_INVALID_ARG_VALUE.*program/);
-  assert.match(code(() => CpuPool.start(kernel, { prog: 99, program: {} })), /EBADF/);
+  assert.match(
+    code(() => CpuPool.start(kernel, { prog, program: { size: 8 } })),
+    /ERR_OUT_OF_RANGE.*program\[0\]\.size/,
+  );
+  assert.match(
+    code(() => CpuPool.start(kernel, { prog, program: {}, cpus: [0, 5] })),
+    /ERR_OUT_OF_RANGE.*cpus\[1\]/,
+  );
+  assert.match(
+    code(() => CpuPool.start(kernel, { prog, program: [{}, {}, {}] })),
+    /ERR_INVALID_ARG_VALUE.*program/,
+  );
+  assert.match(
+    code(() => CpuPool.start(kernel, { prog: 99, program: {} })),
+    /EBADF/,
+  );
   assertNoWorkers();
 });
 

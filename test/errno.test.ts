@@ -5,14 +5,30 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  BPF_EXIST, BPF_F_CURRENT_CPU, BPF_F_INNER_MAP, BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_PATH_FD,
-  BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_F_WRONLY_PROG, BPF_NOEXIST,
-  Kernel, PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT,
+  BPF_EXIST,
+  BPF_F_CURRENT_CPU,
+  BPF_F_INNER_MAP,
+  BPF_F_LOCK,
+  BPF_F_MMAPABLE,
+  BPF_F_NUMA_NODE,
+  BPF_F_PATH_FD,
+  BPF_F_PRESERVE_ELEMS,
+  BPF_F_RDONLY,
+  BPF_F_RDONLY_PROG,
+  BPF_F_WRONLY,
+  BPF_F_WRONLY_PROG,
+  BPF_NOEXIST,
+  Kernel,
+  PERF_TYPE_HARDWARE,
+  PERF_TYPE_SOFTWARE,
+  PERF_TYPE_TRACEPOINT,
 } from '../src/index.js';
 import { MODERN, OLD, VERSIONS, eventIdOf, event, mk, payload, perfArray, slots, throwsCode } from './fixtures/scenario.js';
 
-const create = (p: import('../src/index.js').Process, o: Partial<{ type: 'perf_event_array' | 'array' | number; keySize: number; valueSize: number; maxEntries: number; flags: number; mapExtra: number }>) =>
-  p.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 4, ...o });
+const create = (
+  p: import('../src/index.js').Process,
+  o: Partial<{ type: 'perf_event_array' | 'array' | number; keySize: number; valueSize: number; maxEntries: number; flags: number; mapExtra: number }>,
+) => p.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 4, ...o });
 
 // ---------------------------------------------------------------------------------------
 // BPF_MAP_CREATE
@@ -69,7 +85,11 @@ for (const v of MODERN) {
     const kernel = mk(v);
     const p = kernel.process('app');
     for (const flags of [BPF_F_PRESERVE_ELEMS, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY]) assert.ok(create(p, { flags }) >= 3);
-    assert.equal(kernel.inspect().maps.map((m) => m.flags), [BPF_F_PRESERVE_ELEMS, BPF_F_NUMA_NODE, 0, 0], 'access bits stay with the fd');
+    assert.equal(
+      kernel.inspect().maps.map((m) => m.flags),
+      [BPF_F_PRESERVE_ELEMS, BPF_F_NUMA_NODE, 0, 0],
+      'access bits stay with the fd',
+    );
   });
   test(`${v}: MAP_CREATE with MMAPABLE, RDONLY_PROG, WRONLY_PROG, INNER_MAP, RDONLY|WRONLY or an unknown bit is EINVAL`, () => {
     const p = mk(v).process('app');
@@ -439,7 +459,10 @@ for (const v of VERSIONS) {
     const kernel = mk(v);
     const p = kernel.process('app');
     throwsCode(() => p.perfEventOpen({ cpu: 0, pages: 3 }), 'EINVAL');
-    assert.equal(kernel.inspect().perfEvents.map((e) => e.alive), [false]);
+    assert.equal(
+      kernel.inspect().perfEvents.map((e) => e.alive),
+      [false],
+    );
     assert.ok(p.perfEventOpen({ cpu: 0, pages: 0 }) >= 3, '0 data pages is allowed');
   });
 }
@@ -459,7 +482,7 @@ for (const v of VERSIONS) {
   test(`${v}: output with a flags bit above the index mask is EINVAL, before the index check`, () => {
     const { kernel, prog } = outputSetup(v);
     assert.is(kernel.cpu(0).perfEventOutput(prog, 0, 2 ** 32, payload(8)), -22);
-    assert.is(kernel.cpu(0).perfEventOutput(prog, 0, 1n << 32n | 100n, payload(8)), -22);
+    assert.is(kernel.cpu(0).perfEventOutput(prog, 0, (1n << 32n) | 100n, payload(8)), -22);
   });
   test(`${v}: output to an explicit index >= max_entries, or CURRENT_CPU on a CPU >= max_entries, is E2BIG`, () => {
     const { kernel, prog } = outputSetup(v, 2);
@@ -519,7 +542,11 @@ test('4.8: nesting is unlimited (no EBUSY before 5.10)', () => {
   const ev = p.perfEventOpen({ cpu: 0 });
   p.bpf.mapUpdateElem(m, 0, ev);
   const results: number[] = [];
-  kernel.hooks = { outputReserved: ({ nest }) => { if (nest < 5) results.push(kernel.cpu(0).perfEventOutput(prog, 0, 0, payload(8))); } };
+  kernel.hooks = {
+    outputReserved: ({ nest }) => {
+      if (nest < 5) results.push(kernel.cpu(0).perfEventOutput(prog, 0, 0, payload(8)));
+    },
+  };
   kernel.cpu(0).perfEventOutput(prog, 0, 0, payload(8));
   assert.equal(results, [0, 0, 0, 0]);
   assert.is(p.readRing(ev).length, 5);

@@ -24,7 +24,10 @@ test('exhaustive search finds the purge window of SPEC §8.1 (kernel mode) in a 
     assert.equal([r.found!.finding.kind, r.found!.finding.violation, r.found!.preemptions], ['foreign-entry-purged', false, 1]);
     assert.ok(r.found!.trace.length < 60, `a short trace (${r.found!.trace.length} accesses)`);
     const again = replay(scn, { version: kernel, strict: false }, r.found!.shrunk);
-    assert.ok(again.findings.some((f) => f.kind === 'foreign-entry-purged'), 'replayed');
+    assert.ok(
+      again.findings.some((f) => f.kind === 'foreign-entry-purged'),
+      'replayed',
+    );
     assert.equal(again.results, r.found!.results);
   }
 });
@@ -54,7 +57,10 @@ for (const fault of FAULTS) {
     assert.ok(r.found!.finding.violation, r.found!.finding.kind);
     assert.ok(r.found!.shrunk.filter((c) => c > 0).length <= r.found!.schedule.filter((c) => c > 0).length);
     const again = replay(scn, { version: '6.18', strict: false, inject: fault }, r.found!.shrunk);
-    assert.ok(again.findings.some((f) => f.kind === r.found!.finding.kind), `replay of [${r.found!.shrunk}] reproduces ${r.found!.finding.kind}`);
+    assert.ok(
+      again.findings.some((f) => f.kind === r.found!.finding.kind),
+      `replay of [${r.found!.shrunk}] reproduces ${r.found!.finding.kind}`,
+    );
   });
 }
 

@@ -26,8 +26,16 @@ test(`${faults.map((f) => f.name).join(', ')}: caught on each of 10 seeds, --dur
     for (const f of faults) {
       for (let seed = 1; seed <= 10; seed++) {
         const r = await runStress({
-          cpus: full ? 4 : 2, apps: full ? 2 : 1, seed, kernel: f.kernel ?? '6.18', strict: false, maxEntries: 4, windowUs: 20,
-          durationMs: 2000, inject: f.name, stopOnViolation: true,
+          cpus: full ? 4 : 2,
+          apps: full ? 2 : 1,
+          seed,
+          kernel: f.kernel ?? '6.18',
+          strict: false,
+          maxEntries: 4,
+          windowUs: 20,
+          durationMs: 2000,
+          inject: f.name,
+          stopOnViolation: true,
         });
         if (!r.invariants.some((x) => x.result === 'violated')) missed.push(`${f.name} seed ${seed}: ${r.reproduce}`);
       }

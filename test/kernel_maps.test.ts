@@ -33,11 +33,21 @@ for (const v of VERSIONS) {
     assert.is(kernel.cpu(0).perfEventOutput(progs[2]!, 0, 4, payload(8)), -2, 'slot 4 is empty');
     maps.forEach((_, i) => {
       const got = app.readRing(fds[i]![1]!);
-      assert.equal(got.map((r) => (r.type === 'sample' ? r.data[0] : -1)), [payload(8, 10 * i + 1)[0]], `map ${i} slot 1's event`);
+      assert.equal(
+        got.map((r) => (r.type === 'sample' ? r.data[0] : -1)),
+        [payload(8, 10 * i + 1)[0]],
+        `map ${i} slot 1's event`,
+      );
     });
     const snap = kernel.inspect().maps.filter((m) => m.alive);
-    assert.equal(snap.map((m) => m.maxEntries), sizes);
-    assert.equal(snap.map((m) => m.slots.map((s) => (s ? s.owner : 0))), maps.map((m, i) => Array.from({ length: sizes[i]! }, (_, s) => (s < 4 ? app.fileOf(m) : 0))));
+    assert.equal(
+      snap.map((m) => m.maxEntries),
+      sizes,
+    );
+    assert.equal(
+      snap.map((m) => m.slots.map((s) => (s ? s.owner : 0))),
+      maps.map((m, i) => Array.from({ length: sizes[i]! }, (_, s) => (s < 4 ? app.fileOf(m) : 0))),
+    );
   });
 
   test(`${v}: closing one map's file purges ${FIXED.includes(v) ? 'only its own entries' : 'nothing (4.7)'}; ${MODERN.includes(v) ? 'a PRESERVE_ELEMS map keeps its entries' : 'no PRESERVE_ELEMS before 5.10'}`, () => {
@@ -49,9 +59,19 @@ for (const v of VERSIONS) {
     const progC = app.bpf.progLoad({ maps: [c] });
     const progB = app.bpf.progLoad({ maps: [b] });
     for (const m of [a, b, c]) for (const cpu of [0, 1]) app.bpf.mapUpdateElem(m, cpu, app.perfEventOpen({ cpu, pages: 1 }));
-    const held = () => kernel.inspect().maps.filter((m) => m.alive).map((m) => m.slots.filter(Boolean).length);
+    const held = () =>
+      kernel
+        .inspect()
+        .maps.filter((m) => m.alive)
+        .map((m) => m.slots.filter(Boolean).length);
     assert.equal(held(), [2, 2, 2]);
-    assert.equal(kernel.inspect().maps.filter((m) => m.alive).map((m) => m.flags), [0, MODERN.includes(v) ? BPF_F_PRESERVE_ELEMS : 0, 0]);
+    assert.equal(
+      kernel
+        .inspect()
+        .maps.filter((m) => m.alive)
+        .map((m) => m.flags),
+      [0, MODERN.includes(v) ? BPF_F_PRESERVE_ELEMS : 0, 0],
+    );
     app.close(a);
     kernel.rcuBarrier();
     assert.equal(held(), [2, 2], 'map a (no program holds it) is freed with its entries');
@@ -91,7 +111,10 @@ for (const v of FIXED) {
     kernel.hooks = { outputLoaded: () => app.bpf.mapDeleteElem(m, 0) };
     kernel.cpu(0).perfEventOutput(prog, 0, 0, payload(8));
     kernel.hooks = {};
-    assert.ok(kernel.violations().some((x) => x.kind === 'use-after-free-entry' && x.cpu === 0), JSON.stringify(kernel.violations()));
+    assert.ok(
+      kernel.violations().some((x) => x.kind === 'use-after-free-entry' && x.cpu === 0),
+      JSON.stringify(kernel.violations()),
+    );
   });
 }
 

@@ -28,7 +28,13 @@ for (const v of VERSIONS) {
     throwsCode(() => app.perfEventOpen({ cpu: 2, mmap: false }), 'EINVAL');
     app.perfEventOpen({ cpu: -1, pid: 0, mmap: false });
     app.perfEventOpen({ cpu: 1, mmap: false });
-    assert.equal(live(kernel).map((e) => [e.cpu, e.oncpu]), [[-1, -1], [1, 1]]);
+    assert.equal(
+      live(kernel).map((e) => [e.cpu, e.oncpu]),
+      [
+        [-1, -1],
+        [1, 1],
+      ],
+    );
   });
 
   test(`${v}: perf_event_open takes tracepoint, hw-cache, raw and breakpoint events of any config and records type and config`, () => {
@@ -37,10 +43,24 @@ for (const v of VERSIONS) {
     types.forEach((type, i) => app.perfEventOpen({ cpu: 0, type, config: 1000 + i, mmap: false }));
     app.perfEventOpen({ cpu: 0, type: 'software', config: 'cpu_clock', mmap: false });
     app.perfEventOpen({ cpu: 0, type: 'hardware', config: 9, mmap: false });
-    assert.equal(live(kernel).map((e) => [e.type, e.config]), [[2, 1000], [3, 1001], [4, 1002], [5, 1003], [1, 0], [0, 9]]);
+    assert.equal(
+      live(kernel).map((e) => [e.type, e.config]),
+      [
+        [2, 1000],
+        [3, 1001],
+        [4, 1002],
+        [5, 1003],
+        [1, 0],
+        [0, 9],
+      ],
+    );
     const ids = live(kernel).map((e) => e.id);
     assert.ok(ids[0]! >= 1, `first id ${ids[0]}`);
-    assert.equal(ids, [...ids].sort((a, b) => a - b), 'ids increase');
+    assert.equal(
+      ids,
+      [...ids].sort((a, b) => a - b),
+      'ids increase',
+    );
     assert.is(new Set(ids).size, ids.length);
   });
 
@@ -79,7 +99,10 @@ for (const v of VERSIONS) {
     child.munmap(fd);
     assert.equal([ev().mmaps, ev().fileRefs, ev().ring], [0, 2, null], 'detached at the last unmapping');
     assert.equal(freed, []);
-    assert.equal(kernel.inspect().rcu.pending.map((p) => p.kind), ['ring_free']);
+    assert.equal(
+      kernel.inspect().rcu.pending.map((p) => p.kind),
+      ['ring_free'],
+    );
     kernel.rcuBarrier();
     assert.equal(freed, [eventIdOf(kernel, app, fd)], 'freed after a grace period, naming its event (its public id)');
     assert.equal(app.poll([fd]), [{ fd, revents: 0x10 }], 'no ring: POLLHUP');
@@ -100,7 +123,10 @@ for (const v of VERSIONS) {
     throwsCode(() => app.mmap(c, 1), 'ENOMEM', 'not before the grace period');
     kernel.rcuBarrier();
     app.mmap(c, 2);
-    assert.equal(live(kernel).map((e) => e.ring?.pages ?? null), [2, null, 2]);
+    assert.equal(
+      live(kernel).map((e) => e.ring?.pages ?? null),
+      [2, null, 2],
+    );
     app.munmap(a);
     kernel.rcuBarrier();
     app.mmap(b, 2);
@@ -121,7 +147,10 @@ for (const v of VERSIONS) {
     kernel.hooks = { ringFreed: ({ event }) => void freed.push(event) };
     const fd = app.perfEventOpen({ cpu: 0, mmap: false });
     app.close(fd);
-    assert.equal(kernel.inspect().perfEvents.map((e) => [e.alive, e.ring, e.oncpu]), [[false, null, -1]]);
+    assert.equal(
+      kernel.inspect().perfEvents.map((e) => [e.alive, e.ring, e.oncpu]),
+      [[false, null, -1]],
+    );
     assert.equal(kernel.inspect().rcu.pending, []);
     kernel.rcuBarrier();
     assert.equal(freed, []);
@@ -131,7 +160,10 @@ for (const v of VERSIONS) {
     const { kernel, app } = kernelOf(v);
     const fd = app.perfEventOpen({ cpu: 0, pages: 1 });
     app.close(fd);
-    assert.equal(live(kernel).map((e) => [e.fileRefs, e.mmaps]), [[1, 1]]);
+    assert.equal(
+      live(kernel).map((e) => [e.fileRefs, e.mmaps]),
+      [[1, 1]],
+    );
     app.exit();
     assert.equal(live(kernel), []);
     kernel.rcuBarrier();
@@ -150,8 +182,14 @@ test('4.7: an event released under a CPU that still uses it (the immediate fput)
   kernel.hooks = { outputLoaded: () => app.bpf.mapDeleteElem(m, 1) };
   assert.is(kernel.cpu(1).perfEventOutput(prog, 0, BPF_F_CURRENT_CPU, payload(8)), -95);
   kernel.hooks = {};
-  assert.equal(kernel.inspect().perfEvents.map((e) => [e.alive, e.oncpu, e.ring]), [[false, -1, null]]);
-  assert.equal(kernel.violations().map((x) => [x.kind, x.cpu]), [['use-after-free-event', 1]]);
+  assert.equal(
+    kernel.inspect().perfEvents.map((e) => [e.alive, e.oncpu, e.ring]),
+    [[false, -1, null]],
+  );
+  assert.equal(
+    kernel.violations().map((x) => [x.kind, x.cpu]),
+    [['use-after-free-event', 1]],
+  );
 });
 
 test.run();

@@ -15,7 +15,11 @@ function kernelOf(v: KernelVersion, limits: Record<string, number> = {}) {
   return { kernel, app: kernel.process('app') };
 }
 const liveProgs = (kernel: Kernel) => kernel.inspect().progs.filter((p) => p.alive);
-const mapRefs = (kernel: Kernel) => kernel.inspect().maps.filter((m) => m.alive).map((m) => m.refcnt);
+const mapRefs = (kernel: Kernel) =>
+  kernel
+    .inspect()
+    .maps.filter((m) => m.alive)
+    .map((m) => m.refcnt);
 
 for (const v of VERSIONS) {
   test(`${v}: programs get increasing ids and keep their own map lists; each distinct map is referenced once per program`, () => {
@@ -25,10 +29,19 @@ for (const v of VERSIONS) {
     app.bpf.progLoad({ maps: [b, c, b] });
     app.bpf.progLoad({ maps: [c] });
     const progs = liveProgs(kernel);
-    assert.equal(progs.map((p) => p.refcnt), [1, 1, 1]);
+    assert.equal(
+      progs.map((p) => p.refcnt),
+      [1, 1, 1],
+    );
     assert.ok(progs[0]!.id >= 1 && progs[0]!.id < progs[1]!.id && progs[1]!.id < progs[2]!.id, `ids ${progs.map((p) => p.id)}`);
-    const mapIds = kernel.inspect().maps.filter((m) => m.alive).map((m) => m.id);
-    assert.equal(progs.map((p) => p.maps), [[mapIds[0]], [mapIds[1], mapIds[2], mapIds[1]], [mapIds[2]]]);
+    const mapIds = kernel
+      .inspect()
+      .maps.filter((m) => m.alive)
+      .map((m) => m.id);
+    assert.equal(
+      progs.map((p) => p.maps),
+      [[mapIds[0]], [mapIds[1], mapIds[2], mapIds[1]], [mapIds[2]]],
+    );
     assert.equal(mapRefs(kernel), [2, 2, 3]);
   });
 
@@ -45,15 +58,28 @@ for (const v of VERSIONS) {
     const m = perfArray(app);
     const prog = app.bpf.progLoad({ maps: [m, m] });
     app.bpf.objPin(prog, '/sys/fs/bpf/p');
-    assert.equal(liveProgs(kernel).map((p) => p.refcnt), [2]);
+    assert.equal(
+      liveProgs(kernel).map((p) => p.refcnt),
+      [2],
+    );
     const again = app.bpf.objGet('/sys/fs/bpf/p');
-    assert.equal(liveProgs(kernel).map((p) => p.refcnt), [3]);
+    assert.equal(
+      liveProgs(kernel).map((p) => p.refcnt),
+      [3],
+    );
     app.close(prog);
     app.close(again);
-    assert.equal(liveProgs(kernel).map((p) => p.refcnt), [1], 'held by the pin');
+    assert.equal(
+      liveProgs(kernel).map((p) => p.refcnt),
+      [1],
+      'held by the pin',
+    );
     app.unlink('/sys/fs/bpf/p');
     // 5.10's bpffs drops the pin's reference in .free_inode, itself a grace period later
-    assert.equal(kernel.inspect().rcu.pending.map((p) => p.kind), [v === '5.10' ? 'pin_put_prog' : 'prog_free']);
+    assert.equal(
+      kernel.inspect().rcu.pending.map((p) => p.kind),
+      [v === '5.10' ? 'pin_put_prog' : 'prog_free'],
+    );
     kernel.rcuBarrier();
     assert.equal(liveProgs(kernel), []);
     assert.equal(mapRefs(kernel), [1], 'one put for the one distinct map');
@@ -74,7 +100,10 @@ for (const v of VERSIONS) {
     app.close(fd);
     bpf_prog_put(k, p);
     const vs = kernel.violations();
-    assert.equal(vs.map((x) => [x.kind, x.cpu, x.args[0], x.args[1], x.args[2]]), [['refcount-underflow', -1, 3, p, 0]]);
+    assert.equal(
+      vs.map((x) => [x.kind, x.cpu, x.args[0], x.args[1], x.args[2]]),
+      [['refcount-underflow', -1, 3, p, 0]],
+    );
     kernel.rcuBarrier();
     assert.equal(mapRefs(kernel), [2, 1], 'freed once: a held by the first program only');
   });

@@ -9,8 +9,16 @@ import * as assert from 'uvu/assert';
 import { BPF_F_CURRENT_CPU, Kernel, type KernelVersion } from '../src/index.js';
 import { RC_CTR, RCU_CPU_STRIDE, RCU_PER_CPU } from '../src/arena/layout.js';
 import {
-  call_rcu, rcu_barrier, rcu_gp_seq, rcu_pending, rcu_read_lock, rcu_read_unlock, rcu_register, rcu_stalled_cpus,
-  rcu_tick, synchronize_rcu,
+  call_rcu,
+  rcu_barrier,
+  rcu_gp_seq,
+  rcu_pending,
+  rcu_read_lock,
+  rcu_read_unlock,
+  rcu_register,
+  rcu_stalled_cpus,
+  rcu_tick,
+  synchronize_rcu,
 } from '../src/kernel/rcu.js';
 import { VERSIONS, payload, perfArray } from './fixtures/scenario.js';
 
@@ -35,19 +43,19 @@ function kernelOf(v: KernelVersion, limits: Record<string, number> = {}) {
 const ctrWord = (kernel: Kernel, cpu: number) => kernel.arena.L.rcuBase + RCU_PER_CPU + cpu * RCU_CPU_STRIDE + RC_CTR;
 
 test('nested sections on CPU 0, first thing in this thread: only the outermost unlock lets a grace period end', () => {
-    const kernel = kernelOf('6.18');
-    const k = kernel.k;
-    rcu_read_lock(k, 0);
-    rcu_read_lock(k, 0);
-    call_rcu(k, KIND, 40);
-    rcu_tick(k);
-    rcu_read_unlock(k, 0);
-    assert.is(rcu_tick(k), 0);
-    rcu_read_lock(k, 0);
-    rcu_read_unlock(k, 0);
-    assert.is(rcu_tick(k), 0, 'still inside the outer section');
-    rcu_read_unlock(k, 0);
-    assert.is(rcu_tick(k), 1);
+  const kernel = kernelOf('6.18');
+  const k = kernel.k;
+  rcu_read_lock(k, 0);
+  rcu_read_lock(k, 0);
+  call_rcu(k, KIND, 40);
+  rcu_tick(k);
+  rcu_read_unlock(k, 0);
+  assert.is(rcu_tick(k), 0);
+  rcu_read_lock(k, 0);
+  rcu_read_unlock(k, 0);
+  assert.is(rcu_tick(k), 0, 'still inside the outer section');
+  rcu_read_unlock(k, 0);
+  assert.is(rcu_tick(k), 1);
 });
 
 for (const v of VERSIONS) {
@@ -139,8 +147,18 @@ for (const v of VERSIONS) {
     call_rcu(k, KIND, 10);
     rcu_tick(k); // grace period 1 starts, waits for CPU 0
     call_rcu(k, KIND, 11); // queued during it: needs the next one
-    assert.equal(rcu_pending(k).map((p) => [p.arg, p.gp]), [[10, 2], [11, 4]]);
-    assert.equal(kernel.inspect().rcu.pending.map((p) => p.kind), ['?', '?'], 'not one of the kernel kinds');
+    assert.equal(
+      rcu_pending(k).map((p) => [p.arg, p.gp]),
+      [
+        [10, 2],
+        [11, 4],
+      ],
+    );
+    assert.equal(
+      kernel.inspect().rcu.pending.map((p) => p.kind),
+      ['?', '?'],
+      'not one of the kernel kinds',
+    );
     rcu_read_unlock(k, 0);
     rcu_read_lock(k, 0);
     assert.is(rcu_tick(k), 1, 'the first grace period ended; the second waits for the new section');
@@ -158,8 +176,14 @@ for (const v of VERSIONS) {
     const kernel = kernelOf(v);
     const k = kernel.k;
     rcu_read_lock(k, 1);
-    assert.throws(() => synchronize_rcu(k, 10), (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_RCU_DEADLOCK' && /\(CPU 1, this thread\)/.test(e.message));
-    assert.throws(() => rcu_barrier(k, 10), (e: { code?: string }) => e.code === 'ERR_PERFEMU_RCU_DEADLOCK');
+    assert.throws(
+      () => synchronize_rcu(k, 10),
+      (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_RCU_DEADLOCK' && /\(CPU 1, this thread\)/.test(e.message),
+    );
+    assert.throws(
+      () => rcu_barrier(k, 10),
+      (e: { code?: string }) => e.code === 'ERR_PERFEMU_RCU_DEADLOCK',
+    );
     rcu_read_unlock(k, 1);
     synchronize_rcu(k, 1000);
   });
@@ -169,12 +193,18 @@ for (const v of VERSIONS) {
     const k = kernel.k;
     kernel.arena.add(ctrWord(kernel, 1), 1); // CPU 1 inside, as another thread would be
     let t0 = Date.now();
-    assert.throws(() => kernel.synchronizeRcu(30), (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_RCU_STALL' && /still in a read-side section: 1$/.test(e.message));
+    assert.throws(
+      () => kernel.synchronizeRcu(30),
+      (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_RCU_STALL' && /still in a read-side section: 1$/.test(e.message),
+    );
     assert.ok(Date.now() - t0 >= 30, 'not before its bound');
     assert.is(rcu_gp_seq(k), 1, 'the grace period it asked for is in progress');
     call_rcu(k, KIND, 7); // queued during it: waits for the next one
     t0 = Date.now();
-    assert.throws(() => kernel.rcuBarrier(30), (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_RCU_STALL' && /: 1$/.test(e.message));
+    assert.throws(
+      () => kernel.rcuBarrier(30),
+      (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_RCU_STALL' && /: 1$/.test(e.message),
+    );
     assert.ok(Date.now() - t0 >= 30, 'not before its bound');
     assert.equal(ran, []);
     kernel.arena.add(ctrWord(kernel, 1), 1); // it leaves
@@ -188,8 +218,14 @@ for (const v of VERSIONS) {
     const k = kernel.k;
     rcu_read_lock(k, 0);
     for (let i = 0; i < 3; i++) call_rcu(k, KIND, 20 + i);
-    assert.throws(() => call_rcu(k, KIND, 23), (e: { code?: string }) => e.code === 'ENOMEM');
-    assert.equal(kernel.violations().map((x) => [x.kind, x.cpu, x.args[0], x.args[1]]), [['rcu-queue-full', -1, KIND, 23]]);
+    assert.throws(
+      () => call_rcu(k, KIND, 23),
+      (e: { code?: string }) => e.code === 'ENOMEM',
+    );
+    assert.equal(
+      kernel.violations().map((x) => [x.kind, x.cpu, x.args[0], x.args[1]]),
+      [['rcu-queue-full', -1, KIND, 23]],
+    );
     rcu_read_unlock(k, 0);
     kernel.rcuBarrier();
     assert.equal(ran, [20, 21, 22]);
@@ -201,7 +237,10 @@ for (const v of VERSIONS) {
   test(`${v}: read-side state belongs to the kernel context: a section held in one kernel does not make another refuse to wait`, () => {
     const first = kernelOf(v);
     rcu_read_lock(first.k, 0);
-    assert.throws(() => synchronize_rcu(first.k, 10), (e: { code?: string }) => e.code === 'ERR_PERFEMU_RCU_DEADLOCK');
+    assert.throws(
+      () => synchronize_rcu(first.k, 10),
+      (e: { code?: string }) => e.code === 'ERR_PERFEMU_RCU_DEADLOCK',
+    );
     const second = kernelOf(v);
     synchronize_rcu(second.k, 1000);
     assert.is(rcu_gp_seq(second.k), 2);
@@ -249,7 +288,10 @@ for (const v of VERSIONS) {
   test(`${v}: a callback of a kind nobody registered is an internal error, not silently dropped`, () => {
     const kernel = kernelOf(v);
     call_rcu(kernel.k, 63, 1);
-    assert.throws(() => kernel.rcuBarrier(1000), (e: { code?: string }) => e.code === 'ERR_PERFEMU_INTERNAL');
+    assert.throws(
+      () => kernel.rcuBarrier(1000),
+      (e: { code?: string }) => e.code === 'ERR_PERFEMU_INTERNAL',
+    );
   });
 }
 

@@ -31,7 +31,13 @@ function world(v: KernelVersion, cpus = 2) {
   const m = perfArray(app, 4);
   const prog = app.bpf.progLoad({ maps: [m] });
   const open = (cpu: number, opts: { pages?: number; wakeupEvents?: number; watermark?: number; sampleRaw?: boolean } = {}) => {
-    const fd = app.perfEventOpen({ cpu, pages: opts.pages ?? 1, wakeupEvents: opts.wakeupEvents ?? 1, watermark: opts.watermark ?? 0, sampleRaw: opts.sampleRaw ?? true });
+    const fd = app.perfEventOpen({
+      cpu,
+      pages: opts.pages ?? 1,
+      wakeupEvents: opts.wakeupEvents ?? 1,
+      watermark: opts.watermark ?? 0,
+      sampleRaw: opts.sampleRaw ?? true,
+    });
     app.bpf.mapUpdateElem(m, cpu, fd);
     return fd;
   };
@@ -56,17 +62,60 @@ for (const v of VERSIONS) {
     const fd = open(0);
     for (let i = 0; i < 127; i++) assert.is(out(0, payload(16, i)), 0);
     for (let i = 0; i < 3; i++) assert.is(out(0, payload(16)), noRoom(v));
-    assert.equal(audit(fd), { ok: true, corrupt: false, outputs: 127, lostTotal: 3, readSamples: 0, readLost: 0, unreadSamples: 127, unreadLost: 0, pendingLost: 3 });
+    assert.equal(audit(fd), {
+      ok: true,
+      corrupt: false,
+      outputs: 127,
+      lostTotal: 3,
+      readSamples: 0,
+      readLost: 0,
+      unreadSamples: 127,
+      unreadLost: 0,
+      pendingLost: 3,
+    });
     assert.is(evOf(fd).lostSamples, 3, 'the event counts its lost samples');
     assert.is(evOf(fd).ring!.lostPending, 3);
     assert.is(kernel.inspect().cpuCounters[0]!.lost, 3);
     assert.is(app.readRing(fd, 10).length, 10);
-    assert.equal(audit(fd), { ok: true, corrupt: false, outputs: 127, lostTotal: 3, readSamples: 10, readLost: 0, unreadSamples: 117, unreadLost: 0, pendingLost: 3 });
+    assert.equal(audit(fd), {
+      ok: true,
+      corrupt: false,
+      outputs: 127,
+      lostTotal: 3,
+      readSamples: 10,
+      readLost: 0,
+      unreadSamples: 117,
+      unreadLost: 0,
+      pendingLost: 3,
+    });
     app.readRing(fd);
     assert.is(out(0, payload(16)), 0);
-    assert.equal(audit(fd), { ok: true, corrupt: false, outputs: 128, lostTotal: 3, readSamples: 127, readLost: 0, unreadSamples: 1, unreadLost: 3, pendingLost: 0 });
-    assert.equal(app.readRing(fd).map((r) => r.type), ['lost', 'sample']);
-    assert.equal(audit(fd), { ok: true, corrupt: false, outputs: 128, lostTotal: 3, readSamples: 128, readLost: 3, unreadSamples: 0, unreadLost: 0, pendingLost: 0 });
+    assert.equal(audit(fd), {
+      ok: true,
+      corrupt: false,
+      outputs: 128,
+      lostTotal: 3,
+      readSamples: 127,
+      readLost: 0,
+      unreadSamples: 1,
+      unreadLost: 3,
+      pendingLost: 0,
+    });
+    assert.equal(
+      app.readRing(fd).map((r) => r.type),
+      ['lost', 'sample'],
+    );
+    assert.equal(audit(fd), {
+      ok: true,
+      corrupt: false,
+      outputs: 128,
+      lostTotal: 3,
+      readSamples: 128,
+      readLost: 3,
+      unreadSamples: 0,
+      unreadLost: 0,
+      pendingLost: 0,
+    });
     assert.is(evOf(fd).lostSamples, 3, 'reading does not change the event counter');
   });
 
@@ -83,17 +132,40 @@ for (const v of VERSIONS) {
     for (let i = 0; i < 4; i++) assert.is(out(0, payload(16)), noRoom(v));
     assert.is(evOf(fd).ring!.head, 64, 'nothing written');
     assert.equal(app.poll([fd]), [], 'a paused ring does not wake its reader');
-    assert.equal(audit(fd), { ok: true, corrupt: false, outputs: 2, lostTotal: 4, readSamples: 1, readLost: 0, unreadSamples: 1, unreadLost: 0, pendingLost: 4 });
+    assert.equal(audit(fd), {
+      ok: true,
+      corrupt: false,
+      outputs: 2,
+      lostTotal: 4,
+      readSamples: 1,
+      readLost: 0,
+      unreadSamples: 1,
+      unreadLost: 0,
+      pendingLost: 4,
+    });
     assert.is(evOf(fd).lostSamples, 4);
     assert.equal([kernel.inspect().cpuCounters[0]!.lost, kernel.inspect().cpuCounters[0]!.noRing], [4, 0]);
     kernel.arena.i32[rb + RB_PAUSED] = 0;
     assert.is(rb_state(kernel.k, rb).paused, false);
     assert.is(out(0, payload(16, 3)), 0);
     const got = app.readRing(fd);
-    assert.equal(got.map((r) => r.type), ['sample', 'lost', 'sample']);
+    assert.equal(
+      got.map((r) => r.type),
+      ['sample', 'lost', 'sample'],
+    );
     assert.equal((got[1] as { lost: number }).lost, 4);
     assert.equal([...(got[2] as Sample).data.subarray(0, 16)], [...payload(16, 3)]);
-    assert.equal(audit(fd), { ok: true, corrupt: false, outputs: 3, lostTotal: 4, readSamples: 3, readLost: 4, unreadSamples: 0, unreadLost: 0, pendingLost: 0 });
+    assert.equal(audit(fd), {
+      ok: true,
+      corrupt: false,
+      outputs: 3,
+      lostTotal: 4,
+      readSamples: 3,
+      readLost: 4,
+      unreadSamples: 0,
+      unreadLost: 0,
+      pendingLost: 0,
+    });
   });
 
   test(`${v}: a ring with no data pages starts paused: outputs ${OLD.includes(v) ? 'return 0' : 'fail with -ENOSPC'} but count no loss, and there is nothing to read`, () => {
@@ -105,7 +177,17 @@ for (const v of VERSIONS) {
     assert.equal([evOf(fd).lostSamples, evOf(fd).ring!.lostPending], [0, 0]);
     assert.equal([kernel.inspect().cpuCounters[0]!.lost, kernel.inspect().cpuCounters[0]!.noRing], [0, 3]);
     assert.equal(app.readRing(fd), []);
-    assert.equal(audit(fd), { ok: true, corrupt: false, outputs: 0, lostTotal: 0, readSamples: 0, readLost: 0, unreadSamples: 0, unreadLost: 0, pendingLost: 0 });
+    assert.equal(audit(fd), {
+      ok: true,
+      corrupt: false,
+      outputs: 0,
+      lostTotal: 0,
+      readSamples: 0,
+      readLost: 0,
+      unreadSamples: 0,
+      unreadLost: 0,
+      pendingLost: 0,
+    });
   });
 
   test(`${v}: the ring's size and watermark: data pages * 4096, watermark half of it unless set (then at most the size)`, () => {
@@ -290,7 +372,10 @@ for (const v of VERSIONS) {
       },
     };
     kernel.cpu(1).perfEventOutput(prog, 0, 1, payload(16));
-    assert.equal(seen, [[1, 32, 1], [2, 32, 1]]);
+    assert.equal(seen, [
+      [1, 32, 1],
+      [2, 32, 1],
+    ]);
   });
 
   test(`${v}: the reader stores data_tail after the walk; with the reader-early-tail fault it releases the space first`, () => {
@@ -318,13 +403,29 @@ for (const v of VERSIONS) {
     app.readRing(fd, 1);
     out(0, payload(16, 200)); // LOST + sample
     const got: number[] = [];
-    assert.is(app.consumeRing(fd, (d) => (got.push(d[0]!), got.length < 2)), 2);
+    assert.is(
+      app.consumeRing(fd, (d) => {
+        got.push(d[0]!);
+        return got.length < 2;
+      }),
+      2,
+    );
     assert.equal(got, [payload(16, 1)[0], payload(16, 2)[0]]);
     let lostSeen = 0;
     let after = 0;
-    const n = app.consumeRing(fd, () => void after++, (_id, lost) => ((lostSeen += lost), false));
+    const n = app.consumeRing(
+      fd,
+      () => void after++,
+      (_id, lost) => {
+        lostSeen += lost;
+        return false;
+      },
+    );
     assert.equal([n, after, lostSeen], [125, 124, 1], 'stopped right after the LOST record');
-    assert.equal(samples(app.readRing(fd)).map((s) => s.data[0]), [payload(16, 200)[0]]);
+    assert.equal(
+      samples(app.readRing(fd)).map((s) => s.data[0]),
+      [payload(16, 200)[0]],
+    );
   });
 
   test(`${v}: samples without PERF_SAMPLE_RAW are 8-byte header-only records, read back with raw size 0, even with a ring filled to the brim`, () => {
@@ -343,12 +444,21 @@ for (const v of VERSIONS) {
   test(`${v}: a LOST record is written after the last unread sample without touching its bytes`, () => {
     const { app, open, out } = world(v);
     const fd = open(0);
-    for (let i = 0; i < 100; i++) assert.is(out(0, Uint8Array.from({ length: 16 }, () => 0xa0 + (i % 16))), 0);
+    for (let i = 0; i < 100; i++)
+      assert.is(
+        out(
+          0,
+          Uint8Array.from({ length: 16 }, () => 0xa0 + (i % 16)),
+        ),
+        0,
+      );
     assert.is(out(0, payload(2000)), noRoom(v));
     assert.is(out(0, payload(16, 5)), 0); // LOST (24) + 32 at 3200
     const got = app.readRing(fd);
     assert.is(got.length, 102);
-    samples(got).slice(0, 100).forEach((s, i) => assert.equal([...s.data.subarray(0, 16)], new Array(16).fill(0xa0 + (i % 16)), `record ${i}`));
+    samples(got)
+      .slice(0, 100)
+      .forEach((s, i) => assert.equal([...s.data.subarray(0, 16)], new Array(16).fill(0xa0 + (i % 16)), `record ${i}`));
     const lost = got[100]!;
     assert.equal(lost.type === 'lost' ? [lost.cpu, lost.lost] : lost.type, [0, 1]);
   });
@@ -373,17 +483,46 @@ for (const v of VERSIONS) {
     assert.is(gotA.length, 127);
     gotA.forEach((s, i) => assert.equal([...s.data.subarray(0, 16)], [...payload(16, i)], `A record ${i}`));
     // besides every third sample, the byte mark (2048) fires twice: 52 * 40 - 17 > 2048, 104 * 40 - (2065 + 17) > 2048
-    assert.equal(woke.filter((n) => n % 3 !== 0), [52, 104]);
-    assert.equal(woke.filter((n) => n % 3 === 0), Array.from({ length: 46 }, (_, i) => 3 * (i + 1)));
+    assert.equal(
+      woke.filter((n) => n % 3 !== 0),
+      [52, 104],
+    );
+    assert.equal(
+      woke.filter((n) => n % 3 === 0),
+      Array.from({ length: 46 }, (_, i) => 3 * (i + 1)),
+    );
     const gotB = samples(app.readRing(b));
     assert.is(gotB.length, 40);
     gotB.forEach((s, i) => assert.equal([...s.data.subarray(0, 24)], [...payload(24, 201 + i)], `B record ${100 + i}`));
-    assert.equal(audit(a), { ok: true, corrupt: false, outputs: 127, lostTotal: 1, readSamples: 127, readLost: 0, unreadSamples: 0, unreadLost: 0, pendingLost: 1 });
-    assert.equal(audit(b), { ok: true, corrupt: false, outputs: 140, lostTotal: 0, readSamples: 140, readLost: 0, unreadSamples: 0, unreadLost: 0, pendingLost: 0 });
+    assert.equal(audit(a), {
+      ok: true,
+      corrupt: false,
+      outputs: 127,
+      lostTotal: 1,
+      readSamples: 127,
+      readLost: 0,
+      unreadSamples: 0,
+      unreadLost: 0,
+      pendingLost: 1,
+    });
+    assert.equal(audit(b), {
+      ok: true,
+      corrupt: false,
+      outputs: 140,
+      lostTotal: 0,
+      readSamples: 140,
+      readLost: 0,
+      unreadSamples: 0,
+      unreadLost: 0,
+      pendingLost: 0,
+    });
     // now A wraps with 56-byte records (4096 is not a multiple: some payloads straddle the
     // end of A's data area, which is where B's control page begins)
     for (let n = 0; n < 150; n++) {
-      out(0, Uint8Array.from({ length: 44 }, () => 0xee));
+      out(
+        0,
+        Uint8Array.from({ length: 44 }, () => 0xee),
+      );
       if (n % 5 === 4) app.readRing(a);
     }
     app.readRing(a);
@@ -391,9 +530,22 @@ for (const v of VERSIONS) {
     assert.is(rb_wait(kernel.k, ringOf(kernel, app, b), 1), false, 'B not woken, whatever A wrote');
     assert.is(out(1, payload(24, 7)), 0);
     const last = app.readRing(b);
-    assert.equal(last.map((r) => r.type), ['sample']);
+    assert.equal(
+      last.map((r) => r.type),
+      ['sample'],
+    );
     assert.equal([...(last[0] as Sample).data.subarray(0, 24)], [...payload(24, 7)]);
-    assert.equal(audit(b), { ok: true, corrupt: false, outputs: 141, lostTotal: 0, readSamples: 141, readLost: 0, unreadSamples: 0, unreadLost: 0, pendingLost: 0 });
+    assert.equal(audit(b), {
+      ok: true,
+      corrupt: false,
+      outputs: 141,
+      lostTotal: 0,
+      readSamples: 141,
+      readLost: 0,
+      unreadSamples: 0,
+      unreadLost: 0,
+      pendingLost: 0,
+    });
     assert.equal(audit(a).ok, true);
     for (let n = 0; n < 3; n++) out(0, payload(16));
     app.readRing(a, 1);
@@ -413,8 +565,21 @@ for (const v of VERSIONS) {
     assert.is(ringOf(kernel, app, b), rbA, 'the same pages');
     assert.equal([evOf(b).ring!.head, evOf(b).ring!.tail, evOf(b).ring!.lostPending], [0, 0, 0]);
     assert.is(out(0, payload(16, 42)), 0);
-    assert.equal(app.readRing(b).map((r) => r.type), ['sample']);
-    assert.equal(audit(b), { ok: true, corrupt: false, outputs: 1, lostTotal: 0, readSamples: 1, readLost: 0, unreadSamples: 0, unreadLost: 0, pendingLost: 0 });
+    assert.equal(
+      app.readRing(b).map((r) => r.type),
+      ['sample'],
+    );
+    assert.equal(audit(b), {
+      ok: true,
+      corrupt: false,
+      outputs: 1,
+      lostTotal: 0,
+      readSamples: 1,
+      readLost: 0,
+      unreadSamples: 0,
+      unreadLost: 0,
+      pendingLost: 0,
+    });
   });
 
   test(`${v}: the reader refuses a corrupt ring (zero-size or unknown record), and the audit flags it`, () => {
@@ -432,7 +597,10 @@ for (const v of VERSIONS) {
     i32[data + 8] = type;
     i32[data + 9] = 0; // second record: zero size
     assert.equal([audit(fd).ok, audit(fd).corrupt], [false, true]);
-    assert.throws(() => app.readRing(fd), (e: Error & { code?: string }) => e.code === 'ERR_PERFEMU_CORRUPT_RING' && /corrupt ring/.test(e.message));
+    assert.throws(
+      () => app.readRing(fd),
+      (e: Error & { code?: string }) => e.code === 'ERR_PERFEMU_CORRUPT_RING' && /corrupt ring/.test(e.message),
+    );
     i32[data + 9] = hdr;
     assert.equal([audit(fd).ok, audit(fd).corrupt], [true, false]);
     assert.is(app.readRing(fd).length, 2);

@@ -41,24 +41,43 @@ for (const v of VERSIONS) {
       kernel.rcuTick(); // the failed map's free is deferred work (bpf_map_free_deferred); let it run
     }
     kernel.rcuBarrier();
-    assert.equal(kernel.inspect().maps.filter((m) => m.alive), [], 'no map left behind');
+    assert.equal(
+      kernel.inspect().maps.filter((m) => m.alive),
+      [],
+      'no map left behind',
+    );
     free();
     const m = perfArray(app, 4);
     const live = kernel.inspect().maps.filter((x) => x.alive);
-    assert.equal(live.map((x) => [x.refcnt, x.usercnt]), [[1, 1]]);
+    assert.equal(
+      live.map((x) => [x.refcnt, x.usercnt]),
+      [[1, 1]],
+    );
     app.close(m);
     kernel.rcuBarrier();
-    assert.equal(kernel.inspect().maps.filter((x) => x.alive), []);
+    assert.equal(
+      kernel.inspect().maps.filter((x) => x.alive),
+      [],
+    );
   });
 
   test(`${v}: perf_event_open with the file table full is EMFILE and the event is dead (the event table does not fill up)`, () => {
     const { kernel, app, fill } = small(v, { maxFiles: 8, maxEvents: 2 });
     const free = fill();
     for (let i = 0; i < 3; i++) throwsCode(() => app.perfEventOpen({ cpu: 0, mmap: false }), 'EMFILE', `attempt ${i}`);
-    assert.equal(kernel.inspect().perfEvents.filter((e) => e.alive), []);
+    assert.equal(
+      kernel.inspect().perfEvents.filter((e) => e.alive),
+      [],
+    );
     free();
     const fd = app.perfEventOpen({ cpu: 0, pages: 1 });
-    assert.equal(kernel.inspect().perfEvents.filter((e) => e.alive).map((e) => e.mmaps), [1]);
+    assert.equal(
+      kernel
+        .inspect()
+        .perfEvents.filter((e) => e.alive)
+        .map((e) => e.mmaps),
+      [1],
+    );
     app.close(fd);
   });
 
@@ -70,10 +89,14 @@ for (const v of VERSIONS) {
     const ep = app.epollCreate();
     app.close(ep);
     app.close(app.epollCreate()); // the released instance is free again
-    throwsCode(() => {
-      app.epollCreate();
-      app.epollCreate();
-    }, 'ENOMEM', 'one instance only');
+    throwsCode(
+      () => {
+        app.epollCreate();
+        app.epollCreate();
+      },
+      'ENOMEM',
+      'one instance only',
+    );
   });
 
   test(`${v}: BPF_PROG_LOAD with the file table full is EMFILE; the program is freed after a grace period and drops its map reference`, () => {
@@ -82,16 +105,51 @@ for (const v of VERSIONS) {
     const free = fill();
     throwsCode(() => app.bpf.progLoad({ maps: [m, m] }), 'EMFILE');
     kernel.rcuBarrier();
-    assert.equal(kernel.inspect().progs.filter((p) => p.alive), []);
-    assert.equal(kernel.inspect().maps.filter((x) => x.alive).map((x) => x.refcnt), [1], 'one put per distinct map');
+    assert.equal(
+      kernel.inspect().progs.filter((p) => p.alive),
+      [],
+    );
+    assert.equal(
+      kernel
+        .inspect()
+        .maps.filter((x) => x.alive)
+        .map((x) => x.refcnt),
+      [1],
+      'one put per distinct map',
+    );
     free();
     const prog = app.bpf.progLoad({ maps: [m, m] });
-    assert.equal(kernel.inspect().maps.filter((x) => x.alive).map((x) => x.refcnt), [2]);
-    assert.equal(kernel.inspect().progs.filter((p) => p.alive).map((p) => p.refcnt), [1]);
+    assert.equal(
+      kernel
+        .inspect()
+        .maps.filter((x) => x.alive)
+        .map((x) => x.refcnt),
+      [2],
+    );
+    assert.equal(
+      kernel
+        .inspect()
+        .progs.filter((p) => p.alive)
+        .map((p) => p.refcnt),
+      [1],
+    );
     app.close(prog);
-    assert.equal(kernel.inspect().maps.filter((x) => x.alive).map((x) => x.refcnt), [2], 'held until the grace period');
+    assert.equal(
+      kernel
+        .inspect()
+        .maps.filter((x) => x.alive)
+        .map((x) => x.refcnt),
+      [2],
+      'held until the grace period',
+    );
     kernel.rcuBarrier();
-    assert.equal(kernel.inspect().maps.filter((x) => x.alive).map((x) => x.refcnt), [1]);
+    assert.equal(
+      kernel
+        .inspect()
+        .maps.filter((x) => x.alive)
+        .map((x) => x.refcnt),
+      [1],
+    );
     assert.equal(kernel.inspect().violations, []);
   });
 
@@ -100,9 +158,18 @@ for (const v of VERSIONS) {
     const fds = [app.openFile('/a'), app.perfEventOpen({ cpu: 0, mmap: false }), app.epollCreate()];
     const serials = fds.map((fd) => app.fileOf(fd));
     assert.ok(serials[0]! >= 1, `first serial ${serials[0]}`);
-    assert.equal(serials, [...serials].sort((a, b) => a - b));
+    assert.equal(
+      serials,
+      [...serials].sort((a, b) => a - b),
+    );
     assert.is(new Set(serials).size, 3);
-    assert.equal(kernel.inspect().files.filter((f) => serials.includes(f.id)).map((f) => f.kind), ['regular', 'perf_event', 'epoll']);
+    assert.equal(
+      kernel
+        .inspect()
+        .files.filter((f) => serials.includes(f.id))
+        .map((f) => f.kind),
+      ['regular', 'perf_event', 'epoll'],
+    );
   });
 
   test(`${v}: a file's release runs once, at its last reference; one put too many is a refcount-underflow violation, not a second release`, () => {
@@ -121,7 +188,10 @@ for (const v of VERSIONS) {
     fput(k, f);
     assert.equal(released, [77]);
     const vs = kernel.violations();
-    assert.equal(vs.map((x) => [x.kind, x.cpu, x.args[0], x.args[1], x.args[2]]), [['refcount-underflow', -1, 1, f, 0]]);
+    assert.equal(
+      vs.map((x) => [x.kind, x.cpu, x.args[0], x.args[1], x.args[2]]),
+      [['refcount-underflow', -1, 1, f, 0]],
+    );
     assert.ok(vs[0]!.timeMs >= 0 && vs[0]!.timeMs < 60_000, 'time since the kernel was created');
     assert.is(file_live(k, -1), false);
     assert.is(file_live(k, k.a.L.maxFiles), false);

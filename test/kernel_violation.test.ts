@@ -24,13 +24,19 @@ for (const v of VERSIONS) {
     report_violation(k, 'use-after-free-entry', 0, 30, 31, 32, 33);
     report_violation(k, 'refcount-underflow', 1, 40);
     const got = kernel.violations();
-    assert.equal(got.map((x) => [x.kind, x.cpu, x.args]), [
-      ['double-put', 1, [10, 11, 12, 13]],
-      ['map-free-not-empty', -1, [20, 0, 0, 0]],
-      ['use-after-free-entry', 0, [30, 31, 32, 33]],
-    ]);
+    assert.equal(
+      got.map((x) => [x.kind, x.cpu, x.args]),
+      [
+        ['double-put', 1, [10, 11, 12, 13]],
+        ['map-free-not-empty', -1, [20, 0, 0, 0]],
+        ['use-after-free-entry', 0, [30, 31, 32, 33]],
+      ],
+    );
     for (const x of got) assert.ok(x.timeMs >= 5 && x.timeMs < 60_000, `ms since the kernel was created: ${x.timeMs}`);
-    assert.equal(kernel.inspect().violations.map((x) => x.kind), ['double-put', 'map-free-not-empty', 'use-after-free-entry']);
+    assert.equal(
+      kernel.inspect().violations.map((x) => x.kind),
+      ['double-put', 'map-free-not-empty', 'use-after-free-entry'],
+    );
   });
 
   test(`${v}: reports past a full log are counted but written nowhere (the epoll instance after the log keeps working)`, () => {

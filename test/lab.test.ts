@@ -79,8 +79,16 @@ for (const c of closedCases) {
   test(`closed form: ${c.rate}/s, a read every ${c.periodMs} ms, ${c.pages} pages, ${c.size} B on ${c.kernel}: written and lost exactly`, async () => {
     const want = closedForm(c);
     const r = await lab({
-      cpus: 1, rate: c.rate, size: c.size, pages: c.pages, pollTimeoutMs: c.periodMs, noWakeups: true, recordCostNs: 0,
-      wakeupCostNs: 0, durationMs: c.periods * c.periodMs, kernel: c.kernel,
+      cpus: 1,
+      rate: c.rate,
+      size: c.size,
+      pages: c.pages,
+      pollTimeoutMs: c.periodMs,
+      noWakeups: true,
+      recordCostNs: 0,
+      wakeupCostNs: 0,
+      durationMs: c.periods * c.periodMs,
+      kernel: c.kernel,
     });
     const p = r.points[0]!;
     assert.is(p.written, want.written, 'written');
@@ -100,7 +108,17 @@ test('the closed form itself: the never-full rule and the LOST record matter (10
 // Determinism
 
 test('determinism: the same options and seed give byte-identical JSON (wallMs, a measurement, aside)', async () => {
-  const o: LabOptions = { cpus: 3, rate: [20_000, 80_000], shape: 'poisson', size: [8, 300], pages: [1, 4], wakeupEvents: [1, 8], durationMs: 50, seed: 42, maxLoss: 0.01 };
+  const o: LabOptions = {
+    cpus: 3,
+    rate: [20_000, 80_000],
+    shape: 'poisson',
+    size: [8, 300],
+    pages: [1, 4],
+    wakeupEvents: [1, 8],
+    durationMs: 50,
+    seed: 42,
+    maxLoss: 0.01,
+  };
   const a = await lab(o);
   const b = await lab({ ...o, concurrency: 1 });
   const c = await lab({ ...o, seed: 43 });
@@ -115,12 +133,30 @@ test('JSON shape: the fields the issue promises, in their types', async () => {
   const r = await lab({ cpus: 2, rate: 50_000, pages: [2, 8], durationMs: 20, maxLoss: 0.5, maxLatencyUs: 1e6 });
   assert.is(r.command, 'lab');
   assert.equal(Object.keys(r), ['command', 'options', 'points', 'recommendation', 'simulatedRecords', 'wallMs']);
-  assert.equal(Object.keys(r.points[0]!), ['pages', 'wakeupEvents', 'watermark', 'pollTimeoutMs', 'rate', 'written', 'lost', 'lossRate', 'wakeups', 'consumerBusy', 'latencyUs', 'stranded', 'ringBytes', 'maxInversionUs']);
+  assert.equal(Object.keys(r.points[0]!), [
+    'pages',
+    'wakeupEvents',
+    'watermark',
+    'pollTimeoutMs',
+    'rate',
+    'written',
+    'lost',
+    'lossRate',
+    'wakeups',
+    'consumerBusy',
+    'latencyUs',
+    'stranded',
+    'ringBytes',
+    'maxInversionUs',
+  ]);
   assert.equal(Object.keys(r.points[0]!.latencyUs), ['p50', 'p99', 'max']);
   assert.equal(Object.keys(r.points[0]!.stranded), ['records', 'maxWaitUs']);
   assert.equal(Object.keys(r.recommendation!), ['pages', 'wakeupEvents', 'watermark', 'lossRate', 'p99Us']);
   assert.is(r.recommendation!.pages, 2, 'the smallest ring that meets the limits');
-  assert.is(r.simulatedRecords, r.points.reduce((s, p) => s + p.written + p.lost, 0));
+  assert.is(
+    r.simulatedRecords,
+    r.points.reduce((s, p) => s + p.written + p.lost, 0),
+  );
   assert.is(r.points[0]!.ringBytes, 2 * 3 * 4096);
 });
 
@@ -161,7 +197,11 @@ test('a slow reader loses records; a recorded trace replays; inversion across CP
   assert.ok(slow.points[0]!.lossRate > 0.4, `a reader at 200 k records/s against 400 k/s (${slow.points[0]!.lossRate})`);
   assert.ok(slow.points[0]!.consumerBusy > 0.95);
   assert.ok(slow.points[0]!.maxInversionUs > 0);
-  const trace = [{ timeNs: 0, cpu: 1, size: 16 }, { timeNs: 1000, cpu: 0, size: 16 }, { timeNs: 2000, cpu: 1, size: 100 }];
+  const trace = [
+    { timeNs: 0, cpu: 1, size: 16 },
+    { timeNs: 1000, cpu: 0, size: 16 },
+    { timeNs: 2000, cpu: 1, size: 100 },
+  ];
   const csv = join(dir, 'trace.csv');
   writeFileSync(csv, `time_ns,cpu,size\n${trace.map((t) => `${t.timeNs},${t.cpu},${t.size}`).join('\n')}\n`);
   const fromFile = await lab({ cpus: 2, trace: csv, pages: 1, durationMs: 1 });
@@ -195,10 +235,14 @@ test('against the threaded emulator: 2 CPUs x 10 k/s, 64 B, 1 page, a reader eve
   const app = kernel.process('reader');
   const map = app.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 2 });
   const prog = app.bpf.progLoad({ maps: [map] });
-  const pb = PerfBuffer.open(app, map, { pages: 1, wakeupEvents: 1, onSample: () => {
-    const until = performance.now() + costNs / 1e6;
-    while (performance.now() < until);
-  } });
+  const pb = PerfBuffer.open(app, map, {
+    pages: 1,
+    wakeupEvents: 1,
+    onSample: () => {
+      const until = performance.now() + costNs / 1e6;
+      while (performance.now() < until);
+    },
+  });
   const pool = CpuPool.start(kernel, { prog, program: { rate: 10_000, size: 64, durationMs } });
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   let reads = 0;
@@ -227,7 +271,8 @@ test('against the threaded emulator: 2 CPUs x 10 k/s, 64 B, 1 page, a reader eve
   pb.close();
   const rate = Math.round((written + lost) / 2 / (durationMs / 1000));
   const keptMs = Math.max(periodMs, Math.round((tLast - t0) / reads));
-  const sim = (await lab({ cpus: 2, rate, size: 64, pages: 1, noWakeups: true, pollTimeoutMs: keptMs, recordCostNs: costNs, wakeupCostNs: 0, durationMs })).points[0]!;
+  const sim = (await lab({ cpus: 2, rate, size: 64, pages: 1, noWakeups: true, pollTimeoutMs: keptMs, recordCostNs: costNs, wakeupCostNs: 0, durationMs }))
+    .points[0]!;
   const msg = `threaded: loss ${realLoss.toFixed(3)}, ${reads} reads (every ${keptMs} ms), ${written + lost} outputs (${rate}/s per CPU); lab: loss ${sim.lossRate.toFixed(3)}, ${sim.wakeups} reads`;
   console.log(`  ${msg}`);
   assert.ok(Math.abs(realLoss - sim.lossRate) <= 0.1, `loss rates agree within 0.1: ${msg}`);
@@ -314,16 +359,54 @@ test('CLI: a sweep with limits prints the table and the recommendation; --json p
   assert.is(doc.points.length, 4);
   assert.ok(doc.recommendation);
   const h = await runCli(['lab', '--help']);
-  for (const o of ['--cpus', '--rate', '--shape', '--size', '--trace', '--pages', '--wakeup-events', '--watermark', '--poll-timeout-ms', '--wakeup-us',
-    '--record-cost-ns', '--wakeup-cost-ns', '--consumer-share', '--no-wakeups', '--duration-ms', '--seed', '--kernel', '--max-loss', '--max-latency-us', '--report', '--json']) {
+  for (const o of [
+    '--cpus',
+    '--rate',
+    '--shape',
+    '--size',
+    '--trace',
+    '--pages',
+    '--wakeup-events',
+    '--watermark',
+    '--poll-timeout-ms',
+    '--wakeup-us',
+    '--record-cost-ns',
+    '--wakeup-cost-ns',
+    '--consumer-share',
+    '--no-wakeups',
+    '--duration-ms',
+    '--seed',
+    '--kernel',
+    '--max-loss',
+    '--max-latency-us',
+    '--report',
+    '--json',
+  ]) {
     assert.ok(h.stdout.includes(o), `--help documents ${o}`);
   }
 });
 
 test('CLI: no point meets the limits: a plain statement of which limit binds', async () => {
-  const r = await runCli(['lab', '--cpus', '2', '--rate', '1000000', '--pages', '1,2', '--record-cost-ns', '2000', '--duration-ms', '10', '--max-loss', '0.001']);
+  const r = await runCli([
+    'lab',
+    '--cpus',
+    '2',
+    '--rate',
+    '1000000',
+    '--pages',
+    '1,2',
+    '--record-cost-ns',
+    '2000',
+    '--duration-ms',
+    '10',
+    '--max-loss',
+    '0.001',
+  ]);
   assert.is(r.status, 0, r.stderr);
-  assert.match(r.stdout, /No swept point meets loss rate <= 0\.001: the loss limit binds: the lowest loss rate is .*the reader is busy all the time: at 2000 ns per record it reads at most 500,000 records\/s against 2,000,000 offered/);
+  assert.match(
+    r.stdout,
+    /No swept point meets loss rate <= 0\.001: the loss limit binds: the lowest loss rate is .*the reader is busy all the time: at 2000 ns per record it reads at most 500,000 records\/s against 2,000,000 offered/,
+  );
 });
 
 // ---------------------------------------------------------------------------------------
@@ -337,7 +420,10 @@ const chromium = findChromium();
   const { dom, png } = render(chromium!, file);
   assert.is((dom.match(/data-chart="(loss|p99)"/g) ?? []).length, 2);
   const loss = attrs(dom, /data-point="loss"/, 'data-value').map(Number);
-  assert.equal(loss, [...result.points].sort((a, b) => a.wakeupEvents - b.wakeupEvents || a.pages - b.pages).map((p) => p.lossRate));
+  assert.equal(
+    loss,
+    [...result.points].sort((a, b) => a.wakeupEvents - b.wakeupEvents || a.pages - b.pages).map((p) => p.lossRate),
+  );
   assert.is(attrs(dom, /data-point="p99"/, 'data-pages').length, 6);
   assert.is(new Set(attrs(dom, /data-point="loss"/, 'data-curve')).size, 2, 'one curve per wakeup setting');
   assert.ok(result.recommendation);

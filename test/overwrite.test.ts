@@ -36,13 +36,13 @@ for (const v of VERSIONS) {
   test(`${v}: write_backward (__perf_output_begin backward): rb->head moves down, each record starts at the new head, a read walks from data_head up to data_tail newest first`, () => {
     const { app, fd, out } = setup(v, { cpu: 0, pages: 1, writeBackward: true });
     assert.is(out(seqPayload(1)), 0);
-    assert.is(app.ringState(fd)!.head, (-32) >>> 0, 'a 32-byte record: data_head = -32');
+    assert.is(app.ringState(fd)!.head, -32 >>> 0, 'a 32-byte record: data_head = -32');
     out(seqPayload(2));
     out(seqPayload(3));
-    assert.is(app.ringState(fd)!.head, (-96) >>> 0);
+    assert.is(app.ringState(fd)!.head, -96 >>> 0);
     const r = samples(app.readRing(fd));
     assert.equal(r.map(seqOf), [3, 2, 1], 'newest first');
-    assert.is(app.ringState(fd)!.tail, (-96) >>> 0, 'consumed: data_tail = data_head');
+    assert.is(app.ringState(fd)!.tail, -96 >>> 0, 'consumed: data_tail = data_head');
     assert.equal(app.readRing(fd), []);
   });
 
@@ -54,7 +54,11 @@ for (const v of VERSIONS) {
     assert.is(samples(app.readRing(fd)).length, 127);
     out(seqPayload(500));
     const r = app.readRing(fd);
-    assert.equal(r.map((x) => x.type), ['lost', 'sample'], 'the LOST record goes first in the reservation, at the new head');
+    assert.equal(
+      r.map((x) => x.type),
+      ['lost', 'sample'],
+      'the LOST record goes first in the reservation, at the new head',
+    );
   });
 
   test(`${v}: write_backward: the wakeup mark counts bytes written (-head): with wakeup_events 0 the reader wakes once more than half the page is written`, () => {
@@ -91,7 +95,10 @@ for (const v of VERSIONS) {
     const r = app.readRingOverwrite(fd);
     const seqs = samples(r.records).map(seqOf);
     assert.is(seqs.length, 102, 'every record that ends inside [head, head + size)');
-    assert.equal(seqs, Array.from({ length: 102 }, (_, i) => 299 - i));
+    assert.equal(
+      seqs,
+      Array.from({ length: 102 }, (_, i) => 299 - i),
+    );
     assert.is(r.overwrittenBytes, 300 * 40 - 102 * 40);
     for (let i = 300; i < 305; i++) out(seqPayload(i, 28));
     const r2 = app.readRingOverwrite(fd);
@@ -129,7 +136,10 @@ for (const v of VERSIONS) {
     app.ioctl(fd, 'PERF_EVENT_IOC_PAUSE_OUTPUT', 0);
     assert.is(out(seqPayload(4)), 0);
     const r = app.readRing(fd);
-    assert.equal(r.map((x) => (x.type === 'lost' ? `lost ${x.lost}` : `sample ${seqOf(x)}`)), ['lost 3', 'sample 4']);
+    assert.equal(
+      r.map((x) => (x.type === 'lost' ? `lost ${x.lost}` : `sample ${seqOf(x)}`)),
+      ['lost 3', 'sample 4'],
+    );
   });
 
   test(`${v}: online CPUs: perf_event_open of a CPU-wide event on an offline CPU fails with ENODEV (after perf_init_event's checks; 4.x find_get_context's cpu_online(), 5.10+ perf_event_open's cpuctx->online); a per-task event is fine; kernel.cpu() of it is an error`, () => {
@@ -161,13 +171,25 @@ for (const v of VERSIONS) {
     const rets = writeAll();
     const got = fds.map((fd) => app.readRing(fd).length);
     assert.equal(got, [5, 0, 0], "CPU 2's outputs hit CPU 3's event (key 2), CPU 3's an empty slot (key 3)");
-    assert.equal(rets.map((r) => r[0]), [0, -95, -2], 'EOPNOTSUPP (event on another CPU), ENOENT (empty slot)');
+    assert.equal(
+      rets.map((r) => r[0]),
+      [0, -95, -2],
+      'EOPNOTSUPP (event on another CPU), ENOENT (empty slot)',
+    );
     for (const fd of fds) app.close(fd);
     for (let i = 0; i < 3; i++) app.bpf.mapDeleteElem(m, i);
     const seen: number[] = [];
     const pb = PerfBuffer.open(app, m, { pages: 1, onSample: (cpu) => seen.push(cpu) });
-    assert.equal(Array.from({ length: pb.bufferCount }, (_, i) => pb.bufferCpu(i)), [0, 2, 3], 'online CPUs only');
-    assert.ok(writeAll().flat().every((r) => r === 0));
+    assert.equal(
+      Array.from({ length: pb.bufferCount }, (_, i) => pb.bufferCpu(i)),
+      [0, 2, 3],
+      'online CPUs only',
+    );
+    assert.ok(
+      writeAll()
+        .flat()
+        .every((r) => r === 0),
+    );
     pb.consume();
     assert.equal(seen, [0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3]);
   });
@@ -188,7 +210,13 @@ test('CpuPool runs programs only on online CPUs: the default is the online ones,
   const pool = CpuPool.start(kernel, { prog, program: { records: 3 } });
   assert.equal(pool.cpus, [0, 2]);
   const res = await pool.wait();
-  assert.equal(res.map((r) => [r.cpu, r.attempts]), [[0, 3], [2, 3]]);
+  assert.equal(
+    res.map((r) => [r.cpu, r.attempts]),
+    [
+      [0, 3],
+      [2, 3],
+    ],
+  );
   assert.is(kernel.inspect().cpuCounters[1]!.ENOENT + kernel.inspect().cpuCounters[1]!.outputs, 0, 'CPU 1 ran nothing');
   assertNoWorkers();
 });

@@ -39,7 +39,8 @@ for (const v of VERSIONS) {
     let lost = 0;
     let during: number | undefined;
     const pb = PerfBuffer.open(app, m, {
-      pages: 1, overwritable: true,
+      pages: 1,
+      overwritable: true,
       onSample: (_cpu, d) => {
         seen.push(seqOf(d));
         if (seen.length === 1) during = out(0, seqPayload(9999));
@@ -48,7 +49,10 @@ for (const v of VERSIONS) {
     });
     for (let i = 0; i < 500; i++) assert.is(out(0, seqPayload(i)), 0, 'an overwrite ring never runs out of room');
     assert.is(pb.consume(), 102);
-    assert.equal(seen, Array.from({ length: 102 }, (_, i) => 499 - i));
+    assert.equal(
+      seen,
+      Array.from({ length: 102 }, (_, i) => 499 - i),
+    );
     assert.is(during, MODERN.includes(v) ? -28 : 0, 'paused while read: -ENOSPC on 5.10+, 0 on 4.x');
     const st = pb.statsByCpu().cpus[0]!;
     assert.equal([st.samples, st.written, st.lostPending, st.overwrittenBytes], [102, 500, 1, (500 - 102) * 40]);
@@ -81,18 +85,19 @@ for (const v of VERSIONS) {
   });
 }
 
-for (const v of VERSIONS) test(`${v}: flush() makes the next poll return at once and deliver what sits below the wakeup threshold`, () => {
-  const { app, m, out } = setup(v, 2);
-  let n = 0;
-  const pb = PerfBuffer.open(app, m, { pages: 1, wakeupEvents: 0, onSample: () => void n++ });
-  out(0);
-  out(1);
-  assert.equal([pb.poll(0), n], [0, 0], 'below the half-page watermark: no wakeup');
-  pb.flush();
-  assert.equal([pb.poll(600_000), n], [2, 2], 'returns without waiting, every ring drained');
-  assert.equal([pb.poll(0), n], [0, 2], 'the flush is taken once');
-  pb.close();
-});
+for (const v of VERSIONS)
+  test(`${v}: flush() makes the next poll return at once and deliver what sits below the wakeup threshold`, () => {
+    const { app, m, out } = setup(v, 2);
+    let n = 0;
+    const pb = PerfBuffer.open(app, m, { pages: 1, wakeupEvents: 0, onSample: () => void n++ });
+    out(0);
+    out(1);
+    assert.equal([pb.poll(0), n], [0, 0], 'below the half-page watermark: no wakeup');
+    pb.flush();
+    assert.equal([pb.poll(600_000), n], [2, 2], 'returns without waiting, every ring drained');
+    assert.equal([pb.poll(0), n], [0, 2], 'the flush is taken once');
+    pb.close();
+  });
 
 test('flush from another thread wakes a poll blocked in a worker (PerfBuffer.flushFrom)', async () => {
   const { kernel, app, m, out } = setup('6.18', 1);
@@ -133,14 +138,17 @@ test('wakeupEvents and watermark are exclusive; pages may be given per CPU id', 
   const { app, m } = setup('6.18', 2);
   throwsCode(() => PerfBuffer.open(app, m, { wakeupEvents: 4, watermark: 4096 }), 'ERR_INVALID_ARG_VALUE');
   const pb = PerfBuffer.open(app, m, { watermark: 4096, pages: { 1: 4 } });
-  assert.equal([0, 1].map((i) => app.ringState(pb.bufferFd(i))!.size), [8 * 4096, 4 * 4096]);
+  assert.equal(
+    [0, 1].map((i) => app.ringState(pb.bufferFd(i))!.size),
+    [8 * 4096, 4 * 4096],
+  );
   assert.is(app.ringState(pb.bufferFd(0))!.watermark, 4096);
   pb.close();
   throwsCode(() => PerfBuffer.open(app, m, { pages: { x: 1 } as unknown as Record<number, number> }), 'ERR_INVALID_ARG_VALUE');
   throwsCode(() => PerfBuffer.open(app, m, { pages: { 0: 3 } }), 'EINVAL', 'not a power of two');
 });
 
-test('4.7: ownMap or not, closing the caller\'s fd purges nothing (no purge before 3b1efb196eee)', () => {
+test("4.7: ownMap or not, closing the caller's fd purges nothing (no purge before 3b1efb196eee)", () => {
   const { kernel, app, m, out } = setup('4.7', 2);
   app.bpf.objPin(m, '/sys/fs/bpf/o');
   const g = app.bpf.objGet('/sys/fs/bpf/o');
@@ -171,41 +179,43 @@ for (const v of FIXED) {
   });
 }
 
-for (const v of VERSIONS) test(`${v}: statsByCpu agrees exactly with the kernel: per CPU, samples = written and reported + pending losses = the kernel's losses (seeded)`, () => {
-  const seed = Number(process.env.SEED ?? 16);
-  const { kernel, app, m, out } = setup(v, 3);
-  const pb = PerfBuffer.open(app, m, { pages: 1 });
-  let x = seed;
-  const rnd = () => ((x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
-  try {
-    for (let round = 0; round < 40; round++) {
-      for (let i = 0; i < 30; i++) out(Math.floor(rnd() * 3), payload(8 + Math.floor(rnd() * 120)));
-      if (rnd() < 0.4) pb.consumeBuffer(Math.floor(rnd() * 3));
+for (const v of VERSIONS)
+  test(`${v}: statsByCpu agrees exactly with the kernel: per CPU, samples = written and reported + pending losses = the kernel's losses (seeded)`, () => {
+    const seed = Number(process.env.SEED ?? 16);
+    const { kernel, app, m, out } = setup(v, 3);
+    const pb = PerfBuffer.open(app, m, { pages: 1 });
+    let x = seed;
+    const rnd = () => (x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
+    try {
+      for (let round = 0; round < 40; round++) {
+        for (let i = 0; i < 30; i++) out(Math.floor(rnd() * 3), payload(8 + Math.floor(rnd() * 120)));
+        if (rnd() < 0.4) pb.consumeBuffer(Math.floor(rnd() * 3));
+      }
+      pb.consume();
+      const s = pb.statsByCpu();
+      const k = kernel.inspect().cpuCounters;
+      for (const c of s.cpus) {
+        assert.is(c.samples, c.written, `CPU ${c.cpu}: samples`);
+        assert.is(c.lost + c.lostPending, c.lostTotal, `CPU ${c.cpu}: losses`);
+        assert.equal([c.written, c.lostTotal], [k[c.cpu]!.outputs, k[c.cpu]!.lost], `CPU ${c.cpu}: the kernel's per-CPU counters`);
+        assert.is(c.unreadBytes, 0);
+      }
+      assert.ok(s.total.lostTotal > 0, 'the run had losses');
+      assert.is(s.total.samples, pb.stats.samples);
+      assert.is(s.total.lost, pb.stats.lost);
+    } catch (err) {
+      console.error(`statsByCpu test failed with SEED=${seed}`);
+      throw err;
     }
-    pb.consume();
-    const s = pb.statsByCpu();
-    const k = kernel.inspect().cpuCounters;
-    for (const c of s.cpus) {
-      assert.is(c.samples, c.written, `CPU ${c.cpu}: samples`);
-      assert.is(c.lost + c.lostPending, c.lostTotal, `CPU ${c.cpu}: losses`);
-      assert.equal([c.written, c.lostTotal], [k[c.cpu]!.outputs, k[c.cpu]!.lost], `CPU ${c.cpu}: the kernel's per-CPU counters`);
-      assert.is(c.unreadBytes, 0);
-    }
-    assert.ok(s.total.lostTotal > 0, 'the run had losses');
-    assert.is(s.total.samples, pb.stats.samples);
-    assert.is(s.total.lost, pb.stats.lost);
-  } catch (err) {
-    console.error(`statsByCpu test failed with SEED=${seed}`);
-    throw err;
-  }
-  pb.close();
-});
+    pb.close();
+  });
 
 test('a live flight recorder: CPU workers write while the reader snapshots; each snapshot is the newest records, whole and newest first, but for its oldest one', async () => {
   const { kernel, app, m, prog } = setup('6.18', 2);
   let snap = new Map<number, (number | null)[]>();
   const pb = PerfBuffer.open(app, m, {
-    pages: 1, overwritable: true,
+    pages: 1,
+    overwritable: true,
     onSample: (cpu, d) => {
       const c = verifyRecord(d);
       snap.get(cpu)!.push(c.ok && c.cpu === cpu ? c.seq : null);
@@ -233,7 +243,10 @@ test('a live flight recorder: CPU workers write while the reader snapshots; each
     await pool.ready();
     for (let i = 0; i < 8; i++) {
       await new Promise((r) => setTimeout(r, 3));
-      snap = new Map([[0, []], [1, []]]);
+      snap = new Map([
+        [0, []],
+        [1, []],
+      ]);
       pb.consume();
       check(`snapshot ${i}`);
     }
@@ -241,7 +254,10 @@ test('a live flight recorder: CPU workers write while the reader snapshots; each
     pool.stop();
     await pool.wait();
   }
-  snap = new Map([[0, []], [1, []]]);
+  snap = new Map([
+    [0, []],
+    [1, []],
+  ]);
   pb.consume();
   const last = snap;
   const tornBefore = oldestTorn;

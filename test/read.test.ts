@@ -16,10 +16,16 @@ for (const v of MODERN) {
       p.bpf.mapUpdateElem(m, 0, fd);
       p.close(fd); // the map's reference keeps it alive
     }
-    assert.equal([0, 1].map((i) => kernel.cpu(0).perfEventReadValue(prog, i, 0).ret), [0, 0]);
+    assert.equal(
+      [0, 1].map((i) => kernel.cpu(0).perfEventReadValue(prog, i, 0).ret),
+      [0, 0],
+    );
     p.close(array1);
     p.close(array2);
-    assert.equal([0, 1].map((i) => kernel.cpu(0).perfEventReadValue(prog, i, 0).ret), [-2, 0]);
+    assert.equal(
+      [0, 1].map((i) => kernel.cpu(0).perfEventReadValue(prog, i, 0).ret),
+      [-2, 0],
+    );
   });
   test(`${v}: read_value: a size other than 24 is EINVAL and the value is zeroed; another CPU's event EINVAL; the counter counts samples`, () => {
     const kernel = mk(v, 2);

@@ -11,7 +11,10 @@ test('perfemu recorder --json: every snapshot keeps the newest records of each C
   const r = cli('recorder', '--duration', '1', '--snapshots', '2', '--json');
   assert.is(r.status, 0, r.stderr + r.stdout.slice(0, 2000));
   const doc = JSON.parse(r.stdout) as {
-    command: string; problems: string[]; recordBytes: number; ringBytes: number;
+    command: string;
+    problems: string[];
+    recordBytes: number;
+    ringBytes: number;
     snapshots: { final: boolean; cpus: { cpu: number; kept: number; newest: number; oldest: number; bad: number }[] }[];
     totals: { cpu: number; attempts: number; written: number; lost: number }[];
   };

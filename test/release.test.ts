@@ -47,7 +47,10 @@ test('4.7: A7 the same story leaks: after the app exits, the pinned map still ho
   const owner = app.fileOf(m);
   app.exit();
   kernel.rcuBarrier();
-  assert.equal(slots(kernel), ids.map((event) => ({ event, owner })));
+  assert.equal(
+    slots(kernel),
+    ids.map((event) => ({ event, owner })),
+  );
   for (const id of ids) assert.equal([event(kernel, id).alive, event(kernel, id).fileRefs], [true, 1], 'the map holds the only reference');
   // ...until someone removes the pin. The last bpf_map_put schedules bpf_map_free_deferred as
   // work (kernel/bpf/syscall.c): the map and its entries are still there until it runs...
@@ -71,7 +74,10 @@ for (const v of MODERN) {
     const ids = fill(kernel, app, m, 4);
     app.exit();
     kernel.rcuBarrier();
-    assert.equal(slots(kernel).map((x) => x?.event), ids);
+    assert.equal(
+      slots(kernel).map((x) => x?.event),
+      ids,
+    );
     const admin = kernel.process('admin');
     const g = admin.bpf.objGet('/sys/fs/bpf/events');
     admin.bpf.mapDeleteElem(g, 0);
@@ -79,7 +85,10 @@ for (const v of MODERN) {
     kernel.rcuBarrier(); // 5.10 drops the pin's reference from an RCU callback
     assert.is(kernel.inspect().maps[0]!.alive, true, 'g still holds it');
     admin.close(g); // last reference: bpf_map_free_deferred is queued as work
-    assert.equal(kernel.inspect().work.map((w) => w.kind), ['bpf_map_free_deferred']);
+    assert.equal(
+      kernel.inspect().work.map((w) => w.kind),
+      ['bpf_map_free_deferred'],
+    );
     assert.is(event(kernel, ids[1]!).alive, true);
     kernel.rcuBarrier(); // the work runs: map free clears the rest, whose puts wait a grace period
     assert.is(kernel.inspect().maps[0]!.alive, false);
@@ -103,11 +112,30 @@ for (const v of VERSIONS) {
     app.bpf.mapUpdateElem(G, 1, p1fd);
     const fId = app.fileOf(F);
     const gId = app.fileOf(G);
-    assert.equal(slots(kernel).slice(0, 2), [{ event: p0, owner: fId }, { event: p1, owner: gId }]);
+    assert.equal(slots(kernel).slice(0, 2), [
+      { event: p0, owner: fId },
+      { event: p1, owner: gId },
+    ]);
     app.close(G);
-    assert.equal(slots(kernel).slice(0, 2), v === '4.7' ? [{ event: p0, owner: fId }, { event: p1, owner: gId }] : [{ event: p0, owner: fId }, null]);
+    assert.equal(
+      slots(kernel).slice(0, 2),
+      v === '4.7'
+        ? [
+            { event: p0, owner: fId },
+            { event: p1, owner: gId },
+          ]
+        : [{ event: p0, owner: fId }, null],
+    );
     app.close(F);
-    assert.equal(slots(kernel).slice(0, 2), v === '4.7' ? [{ event: p0, owner: fId }, { event: p1, owner: gId }] : [null, null]);
+    assert.equal(
+      slots(kernel).slice(0, 2),
+      v === '4.7'
+        ? [
+            { event: p0, owner: fId },
+            { event: p1, owner: gId },
+          ]
+        : [null, null],
+    );
     assert.is(kernel.inspect().maps[0]!.alive, true, 'the pin keeps the map');
   });
 }
@@ -212,7 +240,10 @@ for (const v of VERSIONS) {
     assert.is(event(kernel, id).fileRefs, 2, 'the mapping and the entry');
     assert.is(kernel.cpu(0).perfEventOutput(prog, 0, BPF_F_CURRENT_CPU, payload(16)), 0);
     const recs = app.readRing({ file });
-    assert.equal(recs.map((r) => r.type), ['sample']);
+    assert.equal(
+      recs.map((r) => r.type),
+      ['sample'],
+    );
     app.munmap({ file });
     assert.is(kernel.cpu(0).perfEventOutput(prog, 0, BPF_F_CURRENT_CPU, payload(16)), v === '4.7' || v === '4.8' ? 0 : -28);
     assert.equal([event(kernel, id).lostSamples, kernel.inspect().cpuCounters[0]!.lost], [0, 0]);
@@ -397,7 +428,7 @@ for (const v of FIXED) {
     assert.equal(kernel.violations(), []);
   });
 }
-test('4.7: A21 the put is an immediate fput: the perf file is released while a CPU still uses the event (reported as the old kernel\'s use-after-free)', () => {
+test("4.7: A21 the put is an immediate fput: the perf file is released while a CPU still uses the event (reported as the old kernel's use-after-free)", () => {
   const kernel = mk('4.7');
   const app = kernel.process('app');
   const F = perfArray(app);
@@ -410,7 +441,10 @@ test('4.7: A21 the put is an immediate fput: the perf file is released while a C
   kernel.cpu(0).perfEventOutput(prog, 0, BPF_F_CURRENT_CPU, payload(8));
   kernel.hooks = {};
   assert.is(event(kernel, id).alive, false);
-  assert.equal(kernel.violations().map((x) => x.kind), ['use-after-free-event']);
+  assert.equal(
+    kernel.violations().map((x) => x.kind),
+    ['use-after-free-event'],
+  );
 });
 
 // A22 permissions --------------------------------------------------------------------------
@@ -453,7 +487,10 @@ for (const v of VERSIONS) {
     const s = kernel.inspect();
     assert.equal([s.maps[0]!.alive, s.progs[0]!.alive], [false, false]);
     for (const id of ids) assert.is(event(kernel, id).alive, false);
-    assert.equal(s.files.filter((f) => f.kind !== 'regular'), []);
+    assert.equal(
+      s.files.filter((f) => f.kind !== 'regular'),
+      [],
+    );
     assert.equal(kernel.violations(), []);
   });
 }

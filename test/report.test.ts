@@ -26,7 +26,7 @@ const file = (name: string, html: string): string => {
 };
 const count = (dom: string, re: RegExp): number => (dom.match(re) ?? []).length;
 const browserTest = chromium ? test : test.skip;
-if (!chromium) console.log('report tests skipped: chromium not found (install Debian\'s chromium; .ci/run does)');
+if (!chromium) console.log("report tests skipped: chromium not found (install Debian's chromium; .ci/run does)");
 
 let demoRuns: DemoRun[] = [];
 test('a demo run on 6.18 and 4.7 for the report (4 CPUs, 2 apps)', async () => {
@@ -41,9 +41,17 @@ browserTest('demo report: one node per CPU and app, one lane per slot, the numbe
   const { dom, png } = render(chromium!, file('demo.html', html));
   for (const run of demoRuns) {
     const part = dom.slice(dom.indexOf(`data-run="${run.kernel}"`));
-    const cpuWritten = attrs(part, /data-node="cpu-/, 'data-written').slice(0, run.cpus).map(Number);
-    assert.equal(cpuWritten, run.final.rows.map((r) => r.written), `${run.kernel}: CPU nodes show what was written`);
-    const appReceived = attrs(part, /data-node="app-/, 'data-received').slice(0, run.apps).map(Number);
+    const cpuWritten = attrs(part, /data-node="cpu-/, 'data-written')
+      .slice(0, run.cpus)
+      .map(Number);
+    assert.equal(
+      cpuWritten,
+      run.final.rows.map((r) => r.written),
+      `${run.kernel}: CPU nodes show what was written`,
+    );
+    const appReceived = attrs(part, /data-node="app-/, 'data-received')
+      .slice(0, run.apps)
+      .map(Number);
     const want = [...new Set(run.final.rows.map((r) => r.app))].map((a) => run.final.rows.filter((r) => r.app === a).reduce((s, r) => s + r.received, 0));
     assert.equal(appReceived, want, `${run.kernel}: app nodes show what was received`);
   }
@@ -52,7 +60,13 @@ browserTest('demo report: one node per CPU and app, one lane per slot, the numbe
   assert.is(count(dom, /data-lane="slot-\d+"/g), 8, 'one timeline lane per slot per run');
   assert.match(dom, 'perfemu demo — per-CPU demux on kernel 6.18 and 4.7');
   assert.ok(count(dom, /data-mark="purge"/g) >= 2, "6.18: app-0's two slots purged on the timeline");
-  assert.is(attrs(dom.slice(dom.indexOf('data-run="4.7"')), /data-node="slot-/, 'data-state').slice(0, 4).join(), 'held,held,held,held', '4.7: every slot still held');
+  assert.is(
+    attrs(dom.slice(dom.indexOf('data-run="4.7"')), /data-node="slot-/, 'data-state')
+      .slice(0, 4)
+      .join(),
+    'held,held,held,held',
+    '4.7: every slot still held',
+  );
   assert.match(dom, /<title[^>]*>Per-CPU demux on kernel 6\.18<\/title>/);
   assert.ok(pngVariety(png) > 20, 'the screenshot is not blank');
 });

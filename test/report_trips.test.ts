@@ -64,7 +64,16 @@ function measure(name: string, html: string): { dom: string; m: Measure } {
   const { dom } = render(chromium!, p);
   const j = /<pre id="measure">([^<]*)<\/pre>/.exec(dom);
   assert.ok(j, 'the measuring script ran');
-  return { dom, m: JSON.parse(j![1]!.replace(/&quot;/g, '"').replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>')) as Measure };
+  return {
+    dom,
+    m: JSON.parse(
+      j![1]!
+        .replace(/&quot;/g, '"')
+        .replace(/&amp;/g, '&')
+        .replace(/&lt;/g, '<')
+        .replace(/&gt;/g, '>'),
+    ) as Measure,
+  };
 }
 
 const legendColors = (html: string): string[] => [...html.matchAll(/data-color="([^"]+)"/g)].map((x) => x[1]!.toUpperCase());
@@ -77,29 +86,37 @@ test('demo runs on 6.18 and 4.7 (short: the timeline must still have >= 100 samp
   assertNoWorkers();
 });
 
-browserTest('demo report: owner colours disjoint from data colours; 4.7 no-ring outputs grey, not failures; no curve through a label, no label over another; every legend name explained', () => {
-  const html = demoReport(runs);
-  const data = Object.values(COLOR).map((c) => c.toUpperCase());
-  assert.equal(OWNER_PALETTE.filter((c) => data.includes(c.toUpperCase())), [], 'owner palette shares no data colour');
-  const owners = [...html.matchAll(/<title>slot \d+: (app-\d+) from/g)].length;
-  assert.ok(owners > 0, 'owner segments drawn');
-  for (const c of html.matchAll(/<rect [^>]*height="18" fill="(#[0-9A-Fa-f]{6})"/g)) assert.ok(!data.includes(c[1]!.toUpperCase()), `owner segment in data colour ${c[1]}`);
-  // 4.7: app-0's CPUs write into rings nobody maps: a grey series of its own, labelled as returning 0
-  const old = html.slice(html.indexOf('id="timeline-4.7"'));
-  assert.ok(/data-bar="noRing"[^>]*fill="#999999"/.test(old), '4.7: no-ring outputs drawn grey');
-  assert.match(old, 'outputs that returned 0 into no ring');
-  assert.not.ok(/data-bar="failed"/.test(old.slice(0, old.indexOf('</section>'))), '4.7: nothing drawn as failed (no output failed)');
-  assert.match(html, 'data-no-ring=""');
-  const { m, dom } = measure('demo.html', html);
-  assert.equal(m.crossed, [], 'no curve crosses a label');
-  assert.equal(m.overlaps, [], 'no label overlaps another');
-  assert.match(dom, 'app-N: the consumer app whose map file');
-  // legends list only what is drawn: 6.18 has no output into no ring, 4.7 no ENOENT
-  const t618 = html.slice(html.indexOf('id="timeline-6.18"'), html.indexOf('id="timeline-4.7"'));
-  assert.not.ok(t618.includes('returned 0 into no ring'), '6.18 legend does not list no-ring outputs it never draws');
-  if (!/data-bar="lost"/.test(t618)) assert.not.ok(t618.includes('outputs lost (ring full)'));
-  assert.ok(legendColors(t618).length > 0);
-});
+browserTest(
+  'demo report: owner colours disjoint from data colours; 4.7 no-ring outputs grey, not failures; no curve through a label, no label over another; every legend name explained',
+  () => {
+    const html = demoReport(runs);
+    const data = Object.values(COLOR).map((c) => c.toUpperCase());
+    assert.equal(
+      OWNER_PALETTE.filter((c) => data.includes(c.toUpperCase())),
+      [],
+      'owner palette shares no data colour',
+    );
+    const owners = [...html.matchAll(/<title>slot \d+: (app-\d+) from/g)].length;
+    assert.ok(owners > 0, 'owner segments drawn');
+    for (const c of html.matchAll(/<rect [^>]*height="18" fill="(#[0-9A-Fa-f]{6})"/g))
+      assert.ok(!data.includes(c[1]!.toUpperCase()), `owner segment in data colour ${c[1]}`);
+    // 4.7: app-0's CPUs write into rings nobody maps: a grey series of its own, labelled as returning 0
+    const old = html.slice(html.indexOf('id="timeline-4.7"'));
+    assert.ok(/data-bar="noRing"[^>]*fill="#999999"/.test(old), '4.7: no-ring outputs drawn grey');
+    assert.match(old, 'outputs that returned 0 into no ring');
+    assert.not.ok(/data-bar="failed"/.test(old.slice(0, old.indexOf('</section>'))), '4.7: nothing drawn as failed (no output failed)');
+    assert.match(html, 'data-no-ring=""');
+    const { m, dom } = measure('demo.html', html);
+    assert.equal(m.crossed, [], 'no curve crosses a label');
+    assert.equal(m.overlaps, [], 'no label overlaps another');
+    assert.match(dom, 'app-N: the consumer app whose map file');
+    // legends list only what is drawn: 6.18 has no output into no ring, 4.7 no ENOENT
+    const t618 = html.slice(html.indexOf('id="timeline-6.18"'), html.indexOf('id="timeline-4.7"'));
+    assert.not.ok(t618.includes('returned 0 into no ring'), '6.18 legend does not list no-ring outputs it never draws');
+    if (!/data-bar="lost"/.test(t618)) assert.not.ok(t618.includes('outputs lost (ring full)'));
+    assert.ok(legendColors(t618).length > 0);
+  },
+);
 
 browserTest('stress report: first violations listed as the terminal prints them; >= 100 samples; legend names explained; only drawn items', async () => {
   const r = await runStress({ cpus: 2, apps: 1, ops: 3000, seed: 5, kernel: '6.18', strict: false, maxEntries: 4, inject: 'double-drop' });
@@ -109,7 +126,8 @@ browserTest('stress report: first violations listed as the terminal prints them;
   const { m, dom } = measure('stress.html', html);
   assert.match(dom, 'data-violations=""');
   const { describeViolation } = await import('../src/invariants/registry.js');
-  for (const v of r.violations.slice(0, 8)) assert.ok(dom.includes(describeViolation(v).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')), describeViolation(v));
+  for (const v of r.violations.slice(0, 8))
+    assert.ok(dom.includes(describeViolation(v).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')), describeViolation(v));
   assert.match(dom, 'file N: the map file with id N');
   const tl = html.slice(html.indexOf('id="timeline"'));
   assert.not.ok(tl.includes('bars: outputs'), 'the stress timeline draws no output bars, so its legend lists none');

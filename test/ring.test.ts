@@ -36,7 +36,10 @@ for (const v of VERSIONS) {
     assert.is(ring().head, 48);
     out(payload(1));
     assert.is(ring().head, 64);
-    assert.equal(samples(app.readRing(fd)).map((s) => s.size), [4, 4]);
+    assert.equal(
+      samples(app.readRing(fd)).map((s) => s.size),
+      [4, 4],
+    );
     assert.is(ring().tail, 64, 'the reader stored data_tail after the batch');
   });
   test(`${v}: A17 padding bytes are ${v === '4.7' ? 'zeroed' : 'skipped (stale bytes stay)'}`, () => {
@@ -71,10 +74,17 @@ for (const v of VERSIONS) {
     assert.is(kernel.inspect().cpuCounters[0]!.lost, 5);
     const first = app.readRing(fd);
     assert.is(samples(first).length, 127);
-    assert.equal(samples(first).map((s) => s.data[0]), Array.from({ length: 127 }, (_, i) => payload(16, i)[0]), 'in order, whole');
+    assert.equal(
+      samples(first).map((s) => s.data[0]),
+      Array.from({ length: 127 }, (_, i) => payload(16, i)[0]),
+      'in order, whole',
+    );
     assert.is(out(payload(16)), 0);
     const next = app.readRing(fd);
-    assert.equal(next.map((r) => r.type), ['lost', 'sample']);
+    assert.equal(
+      next.map((r) => r.type),
+      ['lost', 'sample'],
+    );
     assert.equal(next[0], { type: 'lost', cpu: 0, id, lost: 5 });
     assert.is(ring().lostPending, 0, 'the counter is reset by the LOST record');
     // conservation: samples read + lost reported + pending = outputs that reached the ring
@@ -88,7 +98,13 @@ for (const v of VERSIONS) {
     assert.is(out(payload(16)), OLD.includes(v) ? 0 : -28, '...but not with the 24-byte LOST record before it');
     assert.is(ring().lostPending, 2);
     assert.is(out(payload(4)), 0, 'LOST (24) + a 16-byte sample = 40 fits');
-    assert.equal(app.readRing(fd).slice(-2).map((r) => r.type), ['lost', 'sample']);
+    assert.equal(
+      app
+        .readRing(fd)
+        .slice(-2)
+        .map((r) => r.type),
+      ['lost', 'sample'],
+    );
   });
   test(`${v}: A19 a record that straddles the end of the data area is read back whole, and tail moves by header.size`, () => {
     const { app, fd, out, ring } = setup(v);
@@ -160,7 +176,10 @@ for (const v of VERSIONS) {
     });
     assert.is(seen.size, 4, 'every CPU seen');
     assert.is(emit(2), 0);
-    assert.equal(fds.map((fd) => app.readRing(fd).length), [0, 0, 1, 0]);
+    assert.equal(
+      fds.map((fd) => app.readRing(fd).length),
+      [0, 0, 1, 0],
+    );
   });
   test(`${v}: a ring of 0 data pages is paused: outputs ${OLD.includes(v) ? 'return 0' : 'fail with -ENOSPC'} and count no loss`, () => {
     const { kernel, out, app } = setup(v, { pages: 0 });
@@ -187,7 +206,10 @@ test('the largest output fits the u16 header.size exactly; one byte more is refu
 test('6.18: a zero-size output is allowed (a 16-byte record, size 4); 4.8 rejects it at program load', () => {
   const { app, fd, out } = setup('6.18');
   assert.is(out(new Uint8Array(0)), 0);
-  assert.equal(samples(app.readRing(fd)).map((s) => s.size), [4]);
+  assert.equal(
+    samples(app.readRing(fd)).map((s) => s.size),
+    [4],
+  );
   const old = setup('4.8');
   try {
     old.out(new Uint8Array(0));

@@ -12,7 +12,10 @@ import { ROOT, cycles, importGraph } from './fixtures/imports.js';
 
 test('src/ has no import cycles (type-only imports included)', () => {
   const found = cycles(importGraph('src'));
-  assert.equal(found.map((c) => c.join(' -> ')), []);
+  assert.equal(
+    found.map((c) => c.join(' -> ')),
+    [],
+  );
 });
 
 /** who may turn a table base and an index into an arena address (the app control block is not the arena) */
@@ -24,12 +27,14 @@ test('no file outside the record accessors computes an arena record address', ()
   const offenders: string[] = [];
   for (const file of importGraph('src').keys()) {
     if (ADDRESSERS.has(file)) continue;
-    readFileSync(join(ROOT, file), 'utf8').split('\n').forEach((line, n) => {
-      if (/^\s*(\/\/|\*)/.test(line)) return;
-      const record = /\b\w+Base\s*\+|\*\s*(?!APP_)[A-Z_]+_STRIDE\b/.test(line);
-      const ring = !RING_ADDRESSERS.has(file) && /\+\s*RB_[A-Z_]+\b/.test(line);
-      if (record || ring) offenders.push(`${file}:${n + 1}: ${line.trim()}`);
-    });
+    readFileSync(join(ROOT, file), 'utf8')
+      .split('\n')
+      .forEach((line, n) => {
+        if (/^\s*(\/\/|\*)/.test(line)) return;
+        const record = /\b\w+Base\s*\+|\*\s*(?!APP_)[A-Z_]+_STRIDE\b/.test(line);
+        const ring = !RING_ADDRESSERS.has(file) && /\+\s*RB_[A-Z_]+\b/.test(line);
+        if (record || ring) offenders.push(`${file}:${n + 1}: ${line.trim()}`);
+      });
   }
   assert.equal(offenders, []);
 });
@@ -62,7 +67,8 @@ test('one error model: every ERR_PERFEMU_* code is declared once, in src/arena/p
     for (const name of readdirSync(dir)) {
       const p = join(dir, name);
       if (statSync(p).isDirectory()) walk(p);
-      else if (p.endsWith('.ts') && !p.endsWith('perfemu_error.ts') && /'ERR_PERFEMU_[A-Z_]+'/.test(readFileSync(p, 'utf8'))) offenders.push(p.slice(root.length));
+      else if (p.endsWith('.ts') && !p.endsWith('perfemu_error.ts') && /'ERR_PERFEMU_[A-Z_]+'/.test(readFileSync(p, 'utf8')))
+        offenders.push(p.slice(root.length));
     }
   };
   walk(root);

@@ -24,7 +24,12 @@ function failed(r: StressReport): string {
 }
 
 const CASES: [KernelVersion, boolean, number][] = [
-  ['4.7', false, 11], ['4.8', false, 12], ['5.10', false, 13], ['6.18', false, 14], ['4.8', true, 15], ['6.18', true, 16],
+  ['4.7', false, 11],
+  ['4.8', false, 12],
+  ['5.10', false, 13],
+  ['6.18', false, 14],
+  ['4.8', true, 15],
+  ['6.18', true, 16],
 ];
 for (const [kernel, strict, seed] of CASES) {
   test(`${kernel}${strict ? ' strict' : ''}: a short stress run (seed ${seed}) breaks no invariant and leaves nothing behind`, async () => {
@@ -32,7 +37,10 @@ for (const [kernel, strict, seed] of CASES) {
     assert.ok(r.ok, failed(r));
     assert.equal(r.leftOver, [], failed(r));
     assert.ok(r.ops >= 3000, `both actors ran (${r.ops} actions)`);
-    assert.ok(r.audits > 0 && r.ringsChecked > 0 && r.recordsVerified > 0, `the checks ran: ${r.audits} audits, ${r.ringsChecked} rings, ${r.recordsVerified} records`);
+    assert.ok(
+      r.audits > 0 && r.ringsChecked > 0 && r.recordsVerified > 0,
+      `the checks ran: ${r.audits} audits, ${r.ringsChecked} rings, ${r.recordsVerified} records`,
+    );
     if (strict) assert.is(r.foreignEntriesPurged, 0, `strict: no foreign entry purged (seed ${seed})`);
     if (kernel === '4.7') assert.is.not(r.invariants.find((i) => i.name === 'release')!.result, 'violated');
     assertNoWorkers();
@@ -41,7 +49,17 @@ for (const [kernel, strict, seed] of CASES) {
 
 for (const f of FAULTS) {
   test(`fault ${f.name} is caught by the ${f.invariant} invariant (seed 5)`, async () => {
-    const r = await runStress({ cpus: 4, apps: 2, durationMs: 10_000, seed: 5, kernel: f.kernel ?? '6.18', strict: false, maxEntries: 4, inject: f.name, stopOnViolation: true });
+    const r = await runStress({
+      cpus: 4,
+      apps: 2,
+      durationMs: 10_000,
+      seed: 5,
+      kernel: f.kernel ?? '6.18',
+      strict: false,
+      maxEntries: 4,
+      inject: f.name,
+      stopOnViolation: true,
+    });
     const inv = r.invariants.find((i) => i.name === f.invariant)!;
     assert.is(inv.result, 'violated', `seed 5: ${f.name} escaped ${f.invariant}; reproduce: ${r.reproduce}`);
     assert.ok(!r.ok);
@@ -50,7 +68,7 @@ for (const f of FAULTS) {
   });
 }
 
-test('4.7: a CPU using an event that its slot\'s immediate fput freed is the old kernel\'s behaviour, not a violation', async () => {
+test("4.7: a CPU using an event that its slot's immediate fput freed is the old kernel's behaviour, not a violation", async () => {
   const r = await runStress({ cpus: 4, apps: 2, durationMs: 1500, seed: 21, kernel: '4.7', strict: false, maxEntries: 4 });
   const uaf = r.invariants.find((i) => i.name === 'use-after-free')!;
   assert.ok(uaf.result === 'ok' || uaf.result === 'expected', failed(r));
@@ -81,14 +99,26 @@ test('the purge window of SPEC §8.1 is reached under stress in kernel mode, and
 });
 
 test('perfemu stress --json reports every invariant and the reproduction command; a violation exits 1 with it', () => {
-  let r = spawnSync(process.execPath, [bin, 'stress', '--json', '--ops', '300', '--seed', '3', '--cpus', '2', '--apps', '1'], { encoding: 'utf8', timeout: 60_000 });
+  let r = spawnSync(process.execPath, [bin, 'stress', '--json', '--ops', '300', '--seed', '3', '--cpus', '2', '--apps', '1'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.is(r.status, 0, r.stderr);
   const doc = JSON.parse(r.stdout) as StressReport;
   assert.is(doc.reproduce, 'npx perfemu stress --seed 3 --cpus 2 --apps 1 --ops 300 --kernel 6.18 --max-entries 4');
-  assert.equal(doc.invariants.map((i) => i.name), ['references', 'use-after-free', 'release', 'conservation', 'provenance', 'leaked-events', 'kernel']);
-  r = spawnSync(process.execPath, [bin, 'stress', '--inject', 'double-drop', '--duration', '3', '--seed', '4', '--cpus', '2', '--apps', '1'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(
+    doc.invariants.map((i) => i.name),
+    ['references', 'use-after-free', 'release', 'conservation', 'provenance', 'leaked-events', 'kernel'],
+  );
+  r = spawnSync(process.execPath, [bin, 'stress', '--inject', 'double-drop', '--duration', '3', '--seed', '4', '--cpus', '2', '--apps', '1'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.is(r.status, 1, r.stdout);
-  assert.match(r.stdout, 'result: VIOLATED — reproduce with: npx perfemu stress --seed 4 --cpus 2 --apps 1 --duration 3 --kernel 6.18 --max-entries 4 --inject double-drop');
+  assert.match(
+    r.stdout,
+    'result: VIOLATED — reproduce with: npx perfemu stress --seed 4 --cpus 2 --apps 1 --duration 3 --kernel 6.18 --max-entries 4 --inject double-drop',
+  );
   assert.match(r.stderr, 'seed 4; reproduce:');
 });
 

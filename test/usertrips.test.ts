@@ -37,8 +37,14 @@ const dir = mkdtempSync(join(tmpdir(), 'perfemu-usertrips-'));
 const oneLine = (s: string) => s.trim().split('\n').length === 1;
 
 const good = {
-  format: 'perfemu-schedule', version: 1, scenario: 'purge-window', kernel: '6.18', strict: false, inject: null,
-  schedule: [0, 1], expect: { kind: 'foreign-entry-purged', violation: false, detail: 'x' },
+  format: 'perfemu-schedule',
+  version: 1,
+  scenario: 'purge-window',
+  kernel: '6.18',
+  strict: false,
+  inject: null,
+  schedule: [0, 1],
+  expect: { kind: 'foreign-entry-purged', violation: false, detail: 'x' },
 };
 
 test('(1) a replay file is checked field by field before it runs: one line naming the field, exit 2', async () => {
@@ -109,8 +115,10 @@ test('(2) every output path is checked writable before the run starts', async ()
 
 test('(3) negative numbers give the range error, whichever form', async () => {
   for (const [cmd, opt, msg] of [
-    ['story', '--cpus', '--cpus must be an integer from 1 to 64'], ['demo', '--duration', '--duration must be an integer from 0 to 600'],
-    ['stress', '--seed', '--seed must be an integer from 0 to'], ['explore', '--bound', '--bound must be an integer from 0 to 10'],
+    ['story', '--cpus', '--cpus must be an integer from 1 to 64'],
+    ['demo', '--duration', '--duration must be an integer from 0 to 600'],
+    ['stress', '--seed', '--seed must be an integer from 0 to'],
+    ['explore', '--bound', '--bound must be an integer from 0 to 10'],
   ] as const) {
     for (const args of [[opt, '-3'], [`${opt}=-3`]]) {
       const r = await cli(cmd, ...args);
@@ -148,7 +156,10 @@ test('(4) --inject all runs the correct kernel on the same seeds even with the d
   const r = spawnCli('stress', '--inject', 'all', '--duration', '1', '--seed', '7', '--cpus', '2', '--apps', '1', '--json');
   const doc = JSON.parse(r.stdout) as { capMs: number; correctKernel: { seed: number; ok: boolean }[]; faults: { seeds: number }[] };
   assert.is(doc.capMs, 1000);
-  assert.equal(doc.correctKernel.map((c) => [c.seed, c.ok]), [[7, true]]);
+  assert.equal(
+    doc.correctKernel.map((c) => [c.seed, c.ok]),
+    [[7, true]],
+  );
   assert.ok(doc.faults.every((f) => f.seeds === 1));
 });
 
@@ -180,7 +191,9 @@ test('(6) hooks report the public ids: map id as inspect() shows it, file id as 
   kernel.rcuBarrier();
   kernel.hooks = {};
   assert.equal(seen, [
-    { hook: 'purgeLoaded', map: mapId }, { hook: 'purged', map: mapId, file: fileId }, { hook: 'released', map: mapId, file: fileId },
+    { hook: 'purgeLoaded', map: mapId },
+    { hook: 'purged', map: mapId, file: fileId },
+    { hook: 'released', map: mapId, file: fileId },
     { hook: 'ringFreed', event: eventId },
   ]);
   assert.ok(mapId !== 0 || fileId !== 1, 'the ids differ from the table indices');
@@ -189,21 +202,42 @@ test('(6) hooks report the public ids: map id as inspect() shows it, file id as 
 test('(7) wrongly typed arguments are ERR_INVALID_ARG_TYPE; unknown option keys name the key and the nearest valid one', async () => {
   const kernel = Kernel.create({ cpus: 2 });
   const app = kernel.process('app');
-  const code = (fn: () => unknown) => { try { fn(); } catch (e) { return [(e as { code?: string }).code, (e as Error).message]; } return ['no error', '']; };
+  const code = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      return [(e as { code?: string }).code, (e as Error).message];
+    }
+    return ['no error', ''];
+  };
   for (const fn of [
-    () => app.close('3' as never), () => app.dup('3' as never), () => app.fileOf('3' as never), () => app.mmap('3' as never),
-    () => app.bpf.mapDeleteElem('3' as never, 0), () => app.bpf.mapUpdateElem(3, 0, '4' as never), () => app.poll(['3' as never]),
-    () => app.ioctl('3' as never, 'PERF_EVENT_IOC_ENABLE'), () => app.cpuOf('3' as never),
-  ]) assert.is(code(fn)[0], 'ERR_INVALID_ARG_TYPE', fn.toString());
+    () => app.close('3' as never),
+    () => app.dup('3' as never),
+    () => app.fileOf('3' as never),
+    () => app.mmap('3' as never),
+    () => app.bpf.mapDeleteElem('3' as never, 0),
+    () => app.bpf.mapUpdateElem(3, 0, '4' as never),
+    () => app.poll(['3' as never]),
+    () => app.ioctl('3' as never, 'PERF_EVENT_IOC_ENABLE'),
+    () => app.cpuOf('3' as never),
+  ])
+    assert.is(code(fn)[0], 'ERR_INVALID_ARG_TYPE', fn.toString());
   assert.is(code(() => app.close(99))[0], 'EBADF', 'a number that is no fd is still EBADF');
   const mf = app.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 2 });
   const ev = app.perfEventOpen({ cpu: 0 });
   for (const fn of [
-    () => app.consumeRing(ev, 'x' as never), () => app.epollCtlAdd(3, '4' as never), () => app.ioctl(ev, 3 as never),
-    () => PerfBuffer.open(app, '3' as never), () => PerfBuffer.open(app, mf, { onSample: 3 as never }), () => PerfBuffer.open(null as never, mf),
-    () => AppPool.start(kernel, { pinPath: 3 as never, apps: [{ name: 'x', cpus: [0] }] }), () => Kernel.attach(3 as never),
-    () => verifyRecord('x' as never), () => encodeRecord('x' as never, 1, 1, 16),
-  ]) assert.is(code(fn)[0], 'ERR_INVALID_ARG_TYPE', fn.toString());
+    () => app.consumeRing(ev, 'x' as never),
+    () => app.epollCtlAdd(3, '4' as never),
+    () => app.ioctl(ev, 3 as never),
+    () => PerfBuffer.open(app, '3' as never),
+    () => PerfBuffer.open(app, mf, { onSample: 3 as never }),
+    () => PerfBuffer.open(null as never, mf),
+    () => AppPool.start(kernel, { pinPath: 3 as never, apps: [{ name: 'x', cpus: [0] }] }),
+    () => Kernel.attach(3 as never),
+    () => verifyRecord('x' as never),
+    () => encodeRecord('x' as never, 1, 1, 16),
+  ])
+    assert.is(code(fn)[0], 'ERR_INVALID_ARG_TYPE', fn.toString());
   let [c, m] = code(() => Kernel.create({ cpus: 2, strcit: true } as never));
   assert.is(c, 'ERR_INVALID_ARG_VALUE');
   assert.match(m!, "unknown key 'strcit'; did you mean 'strict'?");
@@ -215,7 +249,9 @@ test('(7) wrongly typed arguments are ERR_INVALID_ARG_TYPE; unknown option keys 
   assert.match(m!, "unknown key 'maxEntry'; did you mean 'maxEntries'?");
   [c, m] = code(() => kernel.process('x', { privileges: true } as never));
   assert.match(m!, "unknown key 'privileges'; did you mean 'privileged'?");
-  [c, m] = code(() => { kernel.hooks = { purgeLoad: () => {} } as never; });
+  [c, m] = code(() => {
+    kernel.hooks = { purgeLoad: () => {} } as never;
+  });
   assert.match(m!, "unknown key 'purgeLoad'; did you mean 'purgeLoaded'?");
   [c, m] = code(() => PerfBuffer.open(app, mf, { onSampel: () => {} } as never));
   assert.match(m!, "unknown key 'onSampel'; did you mean 'onSample'?");
@@ -242,15 +278,34 @@ test('(10) docs stay inside the repo: no ../shared, SPEC, BENCH.md or scenario i
     }
   };
   for (const d of ['docs', 'src', 'bin', 'bench', 'workers']) walk(join(root, d));
-  const bad = files.flatMap((f) => readFileSync(f, 'utf8').split('\n').map((l, i) => [f, i + 1, l] as const))
+  const bad = files
+    .flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .map((l, i) => [f, i + 1, l] as const),
+    )
     .filter(([, , l]) => /\.\.\/shared|SPEC|BENCH\.md|DESIGN|TOOLCHAIN|\bA[0-9]{1,2}\b/.test(l));
-  assert.equal(bad.map(([f, n, l]) => `${f.slice(root.length)}:${n}: ${l.trim()}`), []);
+  assert.equal(
+    bad.map(([f, n, l]) => `${f.slice(root.length)}:${n}: ${l.trim()}`),
+    [],
+  );
   const sem = readFileSync(join(root, 'docs/semantics.md'), 'utf8');
   for (const v of VERSIONS) assert.ok(sem.includes(v), v);
-  for (const h of ['## Lifetimes', '## The release purge', '## The purge window', '## Errno ladders', '## The ring buffer', '## Race windows']) assert.ok(sem.includes(h), h);
+  for (const h of ['## Lifetimes', '## The release purge', '## The purge window', '## Errno ladders', '## The ring buffer', '## Race windows'])
+    assert.ok(sem.includes(h), h);
   for (const fn of ['perf_event_fd_array_release', '__bpf_perf_event_output', 'bpf_map_release', 'perf_output_put_handle']) assert.ok(sem.includes(fn), fn);
   const api = readFileSync(join(root, 'docs/api.md'), 'utf8');
-  for (const w of ['AppPool.start', 'onSample?: (cpu: number, data: Uint8Array, size: number)', 'onLost?: (cpu: number, lost: number)', 'purgeLoaded?(', 'outputLoaded?(', 'outputReserved?(', 'purged?(', 'released?(', 'ringFreed?(']) {
+  for (const w of [
+    'AppPool.start',
+    'onSample?: (cpu: number, data: Uint8Array, size: number)',
+    'onLost?: (cpu: number, lost: number)',
+    'purgeLoaded?(',
+    'outputLoaded?(',
+    'outputReserved?(',
+    'purged?(',
+    'released?(',
+    'ringFreed?(',
+  ]) {
     assert.ok(api.includes(w), w);
   }
   assert.match(readFileSync(join(root, 'README.md'), 'utf8'), 'docs/semantics.md');

@@ -10,7 +10,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 
 const { sab, gateSab, index, size, backoffUs } = workerData as {
-  sab: SharedArrayBuffer; gateSab: SharedArrayBuffer; index: number; size: number; backoffUs: number;
+  sab: SharedArrayBuffer;
+  gateSab: SharedArrayBuffer;
+  index: number;
+  size: number;
+  backoffUs: number;
 };
 const ctl = new Int32Array(sab, 0, 2);
 const gate = new Int32Array(gateSab);

@@ -8,9 +8,25 @@
  */
 import { ERR, PerfemuError, type PerfemuErrorCode } from './perfemu_error.js';
 import {
-  ARENA_MAGIC, CONFIG_KEYS, S_DEAD, S_FREE, H_CFG, H_CUR_FILE, H_LAYOUT_VERSION, H_LOCK, H_MAGIC,
-  LAYOUT_VERSION, PAGE_SIZE, TABLE_CURSOR, TABLE_STRIDE, computeLayout, tableBase, tableCount,
-  type ArenaConfig, type Layout, type TableName,
+  ARENA_MAGIC,
+  CONFIG_KEYS,
+  S_DEAD,
+  S_FREE,
+  H_CFG,
+  H_CUR_FILE,
+  H_LAYOUT_VERSION,
+  H_LOCK,
+  H_MAGIC,
+  LAYOUT_VERSION,
+  PAGE_SIZE,
+  TABLE_CURSOR,
+  TABLE_STRIDE,
+  computeLayout,
+  tableBase,
+  tableCount,
+  type ArenaConfig,
+  type Layout,
+  type TableName,
 } from './layout.js';
 
 /**

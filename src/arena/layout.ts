@@ -135,8 +135,18 @@ export interface ArenaConfig {
   maxEpoll: number; // epoll instances (a consumer waiting on many rings at once)
 }
 export const CONFIG_KEYS: readonly (keyof ArenaConfig)[] = [
-  'cpus', 'maxFiles', 'maxEvents', 'maxMaps', 'maxSlots', 'maxEntries', 'maxProgs', 'maxPins',
-  'ringPages', 'rcuQueue', 'violationLog', 'maxEpoll',
+  'cpus',
+  'maxFiles',
+  'maxEvents',
+  'maxMaps',
+  'maxSlots',
+  'maxEntries',
+  'maxProgs',
+  'maxPins',
+  'ringPages',
+  'rcuQueue',
+  'violationLog',
+  'maxEpoll',
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -386,34 +396,60 @@ export interface Layout extends ArenaConfig {
 
 /** each table's record size (words) and its allocation cursor in the header */
 export const TABLE_STRIDE: Record<TableName, number> = {
-  file: FILE_STRIDE, event: EVENT_STRIDE, map: MAP_STRIDE, entry: ENTRY_STRIDE, prog: PROG_STRIDE, pin: PIN_STRIDE, epoll: EPOLL_STRIDE,
+  file: FILE_STRIDE,
+  event: EVENT_STRIDE,
+  map: MAP_STRIDE,
+  entry: ENTRY_STRIDE,
+  prog: PROG_STRIDE,
+  pin: PIN_STRIDE,
+  epoll: EPOLL_STRIDE,
 };
 export const TABLE_CURSOR: Record<TableName, number> = {
-  file: H_CUR_FILE, event: H_CUR_EVENT, map: H_CUR_MAP, entry: H_CUR_ENTRY, prog: H_CUR_PROG, pin: H_CUR_PIN, epoll: H_CUR_EPOLL,
+  file: H_CUR_FILE,
+  event: H_CUR_EVENT,
+  map: H_CUR_MAP,
+  entry: H_CUR_ENTRY,
+  prog: H_CUR_PROG,
+  pin: H_CUR_PIN,
+  epoll: H_CUR_EPOLL,
 };
 /** word index of record 0 of a table */
 export function tableBase(L: Layout, t: TableName): number {
   switch (t) {
-    case 'file': return L.fileBase;
-    case 'event': return L.eventBase;
-    case 'map': return L.mapBase;
-    case 'entry': return L.entryBase;
-    case 'prog': return L.progBase;
-    case 'pin': return L.pinBase;
-    case 'epoll': return L.epollBase;
+    case 'file':
+      return L.fileBase;
+    case 'event':
+      return L.eventBase;
+    case 'map':
+      return L.mapBase;
+    case 'entry':
+      return L.entryBase;
+    case 'prog':
+      return L.progBase;
+    case 'pin':
+      return L.pinBase;
+    case 'epoll':
+      return L.epollBase;
   }
 }
 
 /** how many records each table has */
 export function tableCount(cfg: ArenaConfig, t: TableName): number {
   switch (t) {
-    case 'file': return cfg.maxFiles;
-    case 'event': return cfg.maxEvents;
-    case 'map': return cfg.maxMaps;
-    case 'entry': return cfg.maxEntries;
-    case 'prog': return cfg.maxProgs;
-    case 'pin': return cfg.maxPins;
-    case 'epoll': return cfg.maxEpoll;
+    case 'file':
+      return cfg.maxFiles;
+    case 'event':
+      return cfg.maxEvents;
+    case 'map':
+      return cfg.maxMaps;
+    case 'entry':
+      return cfg.maxEntries;
+    case 'prog':
+      return cfg.maxProgs;
+    case 'pin':
+      return cfg.maxPins;
+    case 'epoll':
+      return cfg.maxEpoll;
   }
 }
 
@@ -445,7 +481,23 @@ export function computeLayout(cfg: ArenaConfig): Layout {
   const ringBase = Math.ceil(w / pageWords) * pageWords;
   const totalBytes = (ringBase + cfg.ringPages * pageWords) * 4;
   return {
-    ...cfg, fileBase, eventBase, mapBase, slotBase, slotExtentBase, entryBase, progBase,
-    pinBase, rcuBase, rcuQueueBase, cpuBase, violationBase, epollBase, ringExtentBase, inUse, ringBase, totalBytes,
+    ...cfg,
+    fileBase,
+    eventBase,
+    mapBase,
+    slotBase,
+    slotExtentBase,
+    entryBase,
+    progBase,
+    pinBase,
+    rcuBase,
+    rcuQueueBase,
+    cpuBase,
+    violationBase,
+    epollBase,
+    ringExtentBase,
+    inUse,
+    ringBase,
+    totalBytes,
   };
 }

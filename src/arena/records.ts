@@ -10,9 +10,30 @@
  * acquire/release accessors stays the caller's choice (the role contract in layout.ts).
  */
 import {
-  CPU_STRIDE, ENTRY_STRIDE, EPOLL_STRIDE, EVENT_STRIDE, FILE_STRIDE, HEADER_WORDS, M_MAX_ENTRIES, M_SLOT_BASE, M_STATE,
-  MAP_STRIDE, PAGE_SIZE, PIN_STRIDE, PROG_STRIDE, RCU_CB_STRIDE, RCU_CPU_STRIDE, RCU_PER_CPU, S_FREE, TABLE_STRIDE,
-  TABLES, VIOLATION_STRIDE, tableBase, tableCount, type Layout, type TableName,
+  CPU_STRIDE,
+  ENTRY_STRIDE,
+  EPOLL_STRIDE,
+  EVENT_STRIDE,
+  FILE_STRIDE,
+  HEADER_WORDS,
+  M_MAX_ENTRIES,
+  M_SLOT_BASE,
+  M_STATE,
+  MAP_STRIDE,
+  PAGE_SIZE,
+  PIN_STRIDE,
+  PROG_STRIDE,
+  RCU_CB_STRIDE,
+  RCU_CPU_STRIDE,
+  RCU_PER_CPU,
+  S_FREE,
+  TABLE_STRIDE,
+  TABLES,
+  VIOLATION_STRIDE,
+  tableBase,
+  tableCount,
+  type Layout,
+  type TableName,
 } from './layout.js';
 
 /** struct file (F_*) */
@@ -126,8 +147,7 @@ export function wordPlace(L: Layout, i: number): WordPlace {
     within('rcu callback', L.rcuQueueBase, RCU_CB_STRIDE, L.rcuQueue) ??
     within('cpu', L.cpuBase, CPU_STRIDE, L.cpus) ??
     within('violation', L.violationBase + 1, VIOLATION_STRIDE, L.violationLog) ??
-    (i >= L.ringBase ? within('ring page', L.ringBase, PAGE_SIZE / 4, Infinity) : null) ??
-    { region: 'other', index: 0, field: i }
+    (i >= L.ringBase ? within('ring page', L.ringBase, PAGE_SIZE / 4, Infinity) : null) ?? { region: 'other', index: 0, field: i }
   );
 }
 

@@ -39,9 +39,7 @@ export interface StressCampaignOptions {
   windowUs: number;
 }
 
-export type CampaignSpec =
-  | { command: 'explore'; options: ExploreCampaignOptions }
-  | { command: 'stress'; options: StressCampaignOptions };
+export type CampaignSpec = { command: 'explore'; options: ExploreCampaignOptions } | { command: 'stress'; options: StressCampaignOptions };
 
 /** seeds (random, pct, stress), or subtrees of the exhaustive search numbered in search order */
 export type UnitKind = 'seeds' | 'subtrees';
@@ -119,7 +117,9 @@ export function addFindings(into: Map<string, CampaignFinding>, fs: readonly Cam
 
 /** violations first, then by hits, then by signature: a stable order for people and tests */
 export function sortFindings(m: Map<string, CampaignFinding>): CampaignFinding[] {
-  return [...m.values()].sort((a, b) => Number(b.violation) - Number(a.violation) || b.hits - a.hits || (a.signature < b.signature ? -1 : a.signature > b.signature ? 1 : 0));
+  return [...m.values()].sort(
+    (a, b) => Number(b.violation) - Number(a.violation) || b.hits - a.hits || (a.signature < b.signature ? -1 : a.signature > b.signature ? 1 : 0),
+  );
 }
 
 export interface MergedCampaign {
@@ -148,7 +148,9 @@ export function sameCampaign(a: CampaignResult, b: CampaignResult): string | nul
   const ja = JSON.stringify(a.options);
   const jb = JSON.stringify(b.options);
   if (ja !== jb) {
-    const keys = Object.keys(a.options).filter((k) => JSON.stringify((a.options as unknown as Record<string, unknown>)[k]) !== JSON.stringify((b.options as unknown as Record<string, unknown>)[k]));
+    const keys = Object.keys(a.options).filter(
+      (k) => JSON.stringify((a.options as unknown as Record<string, unknown>)[k]) !== JSON.stringify((b.options as unknown as Record<string, unknown>)[k]),
+    );
     return `options differ: ${keys.map((k) => `${k} ${JSON.stringify((a.options as unknown as Record<string, unknown>)[k])} vs ${JSON.stringify((b.options as unknown as Record<string, unknown>)[k])}`).join(', ') || `${ja} vs ${jb}`}`;
   }
   if (a.range.first !== b.range.first || a.range.last !== b.range.last) return `range ${a.range.first}..${a.range.last} vs ${b.range.first}..${b.range.last}`;
@@ -158,7 +160,10 @@ export function sameCampaign(a: CampaignResult, b: CampaignResult): string | nul
 /** Merges result files of one campaign (the caller checked sameCampaign). */
 export function mergeResults(results: { file: string; result: CampaignResult }[]): MergedCampaign {
   const first = results[0]!.result;
-  const { missing, overlapping } = coverage(first.range, results.map((r) => r.result.slice));
+  const { missing, overlapping } = coverage(
+    first.range,
+    results.map((r) => r.result.slice),
+  );
   const counts: Counts = {};
   const found = new Map<string, CampaignFinding>();
   let elapsedMs = 0;
@@ -169,10 +174,20 @@ export function mergeResults(results: { file: string; result: CampaignResult }[]
   }
   const findings = sortFindings(found);
   return {
-    format: 'perfemu-campaign-merge', version: RESULT_VERSION, perfemu: first.perfemu, command: first.command, options: first.options,
-    units: first.units, range: first.range,
+    format: 'perfemu-campaign-merge',
+    version: RESULT_VERSION,
+    perfemu: first.perfemu,
+    command: first.command,
+    options: first.options,
+    units: first.units,
+    range: first.range,
     files: results.map((r) => ({ file: r.file, shard: r.result.shard, slice: r.result.slice })),
-    missing, overlapping, counts, elapsedMs, findings, violations: findings.filter((f) => f.violation).length,
+    missing,
+    overlapping,
+    counts,
+    elapsedMs,
+    findings,
+    violations: findings.filter((f) => f.violation).length,
   };
 }
 
@@ -183,6 +198,7 @@ export function checkResult(doc: unknown): string | null {
   if (d.format !== RESULT_FORMAT) return `not a campaign result file (format ${JSON.stringify(d.format)}, want ${RESULT_FORMAT})`;
   if (d.version !== RESULT_VERSION) return `result file version ${String(d.version)}; this perfemu reads version ${RESULT_VERSION}`;
   const isRange = (r: unknown): boolean => !!r && Number.isInteger((r as Range).first) && Number.isInteger((r as Range).last);
-  if (!isRange(d.range) || !isRange(d.slice) || !d.shard || !d.counts || !Array.isArray(d.findings) || !d.measured || !d.options) return 'a field is missing or malformed (range, slice, shard, counts, findings, measured, options)';
+  if (!isRange(d.range) || !isRange(d.slice) || !d.shard || !d.counts || !Array.isArray(d.findings) || !d.measured || !d.options)
+    return 'a field is missing or malformed (range, slice, shard, counts, findings, measured, options)';
   return null;
 }

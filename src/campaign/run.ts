@@ -7,8 +7,17 @@ import { Piscina } from 'piscina';
 import { invalidArgValue, outOfRange } from '../errors.js';
 import { scenarioByName } from '../explore/scenarios.js';
 import {
-  RESULT_FORMAT, RESULT_VERSION, addCounts, addFindings, perfemuVersion, sortFindings, unitKind,
-  type CampaignFinding, type CampaignResult, type CampaignSpec, type Counts,
+  RESULT_FORMAT,
+  RESULT_VERSION,
+  addCounts,
+  addFindings,
+  perfemuVersion,
+  sortFindings,
+  unitKind,
+  type CampaignFinding,
+  type CampaignResult,
+  type CampaignSpec,
+  type Counts,
 } from './result.js';
 import { rangeSize, shardSlice, type Range, type Shard } from './shard.js';
 import { splitScheduleTree } from './tree.js';
@@ -53,11 +62,14 @@ export function campaignSubtrees(spec: Extract<CampaignSpec, { command: 'explore
 
 /** the library boundary: every option named in its error (the CLI has checked its own already) */
 function validate(spec: CampaignSpec, o: CampaignRunOptions): void {
-  if (!spec || (spec.command !== 'explore' && spec.command !== 'stress')) throw invalidArgValue('spec.command', "must be 'explore' or 'stress'", (spec as { command?: unknown } | undefined)?.command);
+  if (!spec || (spec.command !== 'explore' && spec.command !== 'stress'))
+    throw invalidArgValue('spec.command', "must be 'explore' or 'stress'", (spec as { command?: unknown } | undefined)?.command);
   if (spec.command === 'explore') {
     if (!scenarioByName(spec.options.scenario)) throw invalidArgValue('spec.options.scenario', 'must name a scenario', spec.options.scenario);
-    if (!['random', 'pct', 'exhaustive'].includes(spec.options.scheduler)) throw invalidArgValue('spec.options.scheduler', "must be 'random', 'pct' or 'exhaustive'", spec.options.scheduler);
-    if (!Number.isSafeInteger(spec.options.budget) || spec.options.budget < 1) throw outOfRange('spec.options.budget', 'a positive integer (schedules per unit)', spec.options.budget);
+    if (!['random', 'pct', 'exhaustive'].includes(spec.options.scheduler))
+      throw invalidArgValue('spec.options.scheduler', "must be 'random', 'pct' or 'exhaustive'", spec.options.scheduler);
+    if (!Number.isSafeInteger(spec.options.budget) || spec.options.budget < 1)
+      throw outOfRange('spec.options.budget', 'a positive integer (schedules per unit)', spec.options.budget);
   }
   if (!Number.isInteger(o.workers) || o.workers < 1 || o.workers > 256) throw outOfRange('workers', 'an integer from 1 to 256', o.workers);
   const sh = o.shard;
@@ -101,10 +113,15 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
     if (!force && now - lastProgress < 250) return;
     lastProgress = now;
     const el = now - t0;
-    const work = spec.command === 'explore' ? counts.schedules ?? 0 : counts.actions ?? 0;
+    const work = spec.command === 'explore' ? (counts.schedules ?? 0) : (counts.actions ?? 0);
     const hits = [...found.values()].reduce((s, f) => s + f.hits, 0);
     o.onProgress({
-      unitsDone: done, units: total, elapsedMs: el, perSec: el > 0 ? (work * 1000) / el : 0, findings: found.size, hits,
+      unitsDone: done,
+      units: total,
+      elapsedMs: el,
+      perSec: el > 0 ? (work * 1000) / el : 0,
+      findings: found.size,
+      hits,
       violations: [...found.values()].filter((f) => f.violation).length,
       etaMs: done > 0 ? ((total - done) * el) / done : null,
     });
@@ -112,8 +129,13 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
 
   const workers = Math.max(1, Math.min(o.workers, Math.ceil(total / batch) || 1));
   const pool = new Piscina({
-    filename: CAMPAIGN_WORKER.href, minThreads: workers, maxThreads: workers, concurrentTasksPerWorker: 1,
-    idleTimeout: 1000, atomics: 'disabled', resourceLimits: { maxOldGenerationSizeMb: 512 },
+    filename: CAMPAIGN_WORKER.href,
+    minThreads: workers,
+    maxThreads: workers,
+    concurrentTasksPerWorker: 1,
+    idleTimeout: 1000,
+    atomics: 'disabled',
+    resourceLimits: { maxOldGenerationSizeMb: 512 },
   });
   pool.on('error', () => undefined); // reported through the task promises
   try {
@@ -126,16 +148,25 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
       const task: UnitTask = { spec, units, ...(prefixes ? { prefixes: units.map((u) => prefixes![u]!) } : {}) };
       // the units are bounded by their budgets; this bounds a worker that is stuck anyway
       const ac = new AbortController();
-      const timer = setTimeout(() => ac.abort(new Error(`units ${units.join(', ')} did not finish within ${o.taskTimeoutMs ?? TASK_TIMEOUT_MS} ms; terminated`)), o.taskTimeoutMs ?? TASK_TIMEOUT_MS);
-      const p = (pool.run(task, { signal: ac.signal }) as Promise<UnitResult[]>).finally(() => clearTimeout(timer)).then((rs) => {
-        for (const r of rs) {
-          addCounts(counts, r.counts);
-          addCounts(measured, r.measured);
-          addFindings(found, r.findings);
-        }
-        done += rs.length;
-        progress(false);
-      }, (err: unknown) => void (failure ??= err)).finally(() => inFlight.delete(p));
+      const timer = setTimeout(
+        () => ac.abort(new Error(`units ${units.join(', ')} did not finish within ${o.taskTimeoutMs ?? TASK_TIMEOUT_MS} ms; terminated`)),
+        o.taskTimeoutMs ?? TASK_TIMEOUT_MS,
+      );
+      const p = (pool.run(task, { signal: ac.signal }) as Promise<UnitResult[]>)
+        .finally(() => clearTimeout(timer))
+        .then(
+          (rs) => {
+            for (const r of rs) {
+              addCounts(counts, r.counts);
+              addCounts(measured, r.measured);
+              addFindings(found, r.findings);
+            }
+            done += rs.length;
+            progress(false);
+          },
+          (err: unknown) => void (failure ??= err),
+        )
+        .finally(() => inFlight.delete(p));
       inFlight.add(p);
     };
     while (next <= slice.last && failure === undefined) {
@@ -149,11 +180,25 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
   }
   progress(true);
   const elapsedMs = performance.now() - t0;
-  const work = spec.command === 'explore' ? counts.schedules ?? 0 : counts.actions ?? 0;
+  const work = spec.command === 'explore' ? (counts.schedules ?? 0) : (counts.actions ?? 0);
   return {
-    format: RESULT_FORMAT, version: RESULT_VERSION, perfemu: perfemuVersion(), command: spec.command, options: spec.options,
-    units: kind, range, shard: o.shard, slice, counts: sortedCounts(counts),
-    measured: { elapsedMs, workers, perSec: elapsedMs > 0 ? (work * 1000) / elapsedMs : 0, rate: spec.command === 'explore' ? 'schedules/s' : 'ops/s', ...measured },
+    format: RESULT_FORMAT,
+    version: RESULT_VERSION,
+    perfemu: perfemuVersion(),
+    command: spec.command,
+    options: spec.options,
+    units: kind,
+    range,
+    shard: o.shard,
+    slice,
+    counts: sortedCounts(counts),
+    measured: {
+      elapsedMs,
+      workers,
+      perSec: elapsedMs > 0 ? (work * 1000) / elapsedMs : 0,
+      rate: spec.command === 'explore' ? 'schedules/s' : 'ops/s',
+      ...measured,
+    },
     findings: sortFindings(found),
   };
 }

@@ -63,7 +63,8 @@ export function splitScheduleTree(scn: Scenario, run: RunOptions, bound: number,
     const next: number[][] = [];
     for (const p of frontier) {
       const kids = childPrefixes(scn, run, bound, p);
-      if (kids.length === 0) next.push(p); // a leaf stays: one schedule
+      if (kids.length === 0)
+        next.push(p); // a leaf stays: one schedule
       else {
         next.push(...kids);
         expanded = true;

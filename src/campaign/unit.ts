@@ -49,19 +49,37 @@ function exploreUnit(o: ExploreCampaignOptions, unit: number, prefix: number[] |
   const { scn, run } = exploreTarget(o);
   const exhaustive = o.scheduler === 'exhaustive';
   const r = explore(scn, {
-    scheduler: o.scheduler, seed: exhaustive ? 1 : unit, bound: o.bound, maxSchedules: o.budget, maxMs: Number.MAX_SAFE_INTEGER,
-    kernel: run.version, strict: run.strict, ...(run.inject ? { inject: run.inject } : {}), ...(prefix ? { prefix } : {}),
+    scheduler: o.scheduler,
+    seed: exhaustive ? 1 : unit,
+    bound: o.bound,
+    maxSchedules: o.budget,
+    maxMs: Number.MAX_SAFE_INTEGER,
+    kernel: run.version,
+    strict: run.strict,
+    ...(run.inject ? { inject: run.inject } : {}),
+    ...(prefix ? { prefix } : {}),
   });
   const counts: Counts = {
-    units: 1, schedules: r.schedules, decisions: r.decisions, targetHits: r.targetHits,
-    unitsExhausted: r.exhausted ? 1 : 0, unitsWithFinding: r.found ? 1 : 0,
+    units: 1,
+    schedules: r.schedules,
+    decisions: r.decisions,
+    targetHits: r.targetHits,
+    unitsExhausted: r.exhausted ? 1 : 0,
+    unitsWithFinding: r.found ? 1 : 0,
   };
   const findings: CampaignFinding[] = [];
   if (r.found) {
     const f = r.found;
     findings.push({
-      signature: `${f.finding.kind} [${f.shrunk.join(',')}]`, kind: f.finding.kind, violation: f.finding.violation, detail: f.finding.detail,
-      schedule: f.shrunk, hits: 1, first: unit, reproduce: exhaustive ? null : exploreReproduce(o, unit), replay: replayFile(scn, r.options, f),
+      signature: `${f.finding.kind} [${f.shrunk.join(',')}]`,
+      kind: f.finding.kind,
+      violation: f.finding.violation,
+      detail: f.finding.detail,
+      schedule: f.shrunk,
+      hits: 1,
+      first: unit,
+      reproduce: exhaustive ? null : exploreReproduce(o, unit),
+      replay: replayFile(scn, r.options, f),
     });
   }
   return { unit, counts, measured: {}, findings };
@@ -70,7 +88,14 @@ function exploreUnit(o: ExploreCampaignOptions, unit: number, prefix: number[] |
 async function stressUnit(spec: Extract<CampaignSpec, { command: 'stress' }>, seed: number): Promise<UnitResult> {
   const o = spec.options;
   const r = await runStress({
-    cpus: o.cpus, apps: o.apps, ops: o.ops, seed, kernel: o.kernel, strict: o.strict, maxEntries: o.maxEntries, windowUs: o.windowUs,
+    cpus: o.cpus,
+    apps: o.apps,
+    ops: o.ops,
+    seed,
+    kernel: o.kernel,
+    strict: o.strict,
+    maxEntries: o.maxEntries,
+    windowUs: o.windowUs,
     ...(o.inject ? { inject: o.inject } : {}),
   });
   const counts: Counts = { units: 1, actions: r.ops, cleanRuns: r.ok ? 1 : 0, violatedRuns: r.ok ? 0 : 1 };
@@ -81,12 +106,21 @@ async function stressUnit(spec: Extract<CampaignSpec, { command: 'stress' }>, se
     // the first violation this invariant reported (the report keeps them in detection order)
     const v = r.violations.find((x) => INVARIANT_OF[x.kind] === inv.name);
     findings.push({
-      signature: `${inv.name}: ${v?.kind ?? 'violated'}`, kind: inv.name, violation: true,
-      detail: v ? describeViolation(v, false).trim() : inv.rule, schedule: null, hits: 1, first: seed, reproduce: r.reproduce, replay: null,
+      signature: `${inv.name}: ${v?.kind ?? 'violated'}`,
+      kind: inv.name,
+      violation: true,
+      detail: v ? describeViolation(v, false).trim() : inv.rule,
+      schedule: null,
+      hits: 1,
+      first: seed,
+      reproduce: r.reproduce,
+      replay: null,
     });
   }
   return {
-    unit: seed, counts, findings,
+    unit: seed,
+    counts,
+    findings,
     measured: { outputs: r.cpu.outputs, foreignEntriesPurged: r.foreignEntriesPurged, runMs: r.elapsedMs },
   };
 }

@@ -43,7 +43,9 @@ export function writableOpt(name: string, path: string): string {
     closeSync(openSync(path, 'a'));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new UsageError(`--${name} ${path} cannot be written: ${e.code ?? ''} ${e.message.replace(/^[A-Z]+: /, '').split(',')[0]}`.replace(/\s+/g, ' ').trim());
+    throw new UsageError(
+      `--${name} ${path} cannot be written: ${e.code ?? ''} ${e.message.replace(/^[A-Z]+: /, '').split(',')[0]}`.replace(/\s+/g, ' ').trim(),
+    );
   }
   if (!existed) unlinkSync(path);
   return path;
@@ -89,24 +91,29 @@ interface Described {
   /** appended after the range and default */
   note?: string;
 }
-export type OptionSpec = Described & (
-  | { type: 'int'; arg: string; min: number; max: number; default?: number; rangeText?: string; defaultText?: string }
-  | { type: 'flag'; default?: boolean }
-  | { type: 'kernel'; default: KernelVersion }
-  | { type: 'choice'; arg: string; choices: readonly string[]; default?: string; defaultText?: string }
-  | { type: 'report' }
-  | { type: 'path'; arg: string }
-  | { type: 'string'; arg: string; default?: string; defaultText?: string }
-);
+export type OptionSpec = Described &
+  (
+    | { type: 'int'; arg: string; min: number; max: number; default?: number; rangeText?: string; defaultText?: string }
+    | { type: 'flag'; default?: boolean }
+    | { type: 'kernel'; default: KernelVersion }
+    | { type: 'choice'; arg: string; choices: readonly string[]; default?: string; defaultText?: string }
+    | { type: 'report' }
+    | { type: 'path'; arg: string }
+    | { type: 'string'; arg: string; default?: string; defaultText?: string }
+  );
 
 /** the value a spec parses to */
-export type OptionValue<O> =
-  O extends { type: 'int'; default: number } ? number :
-  O extends { type: 'int' } ? number | undefined :
-  O extends { type: 'flag' } ? boolean :
-  O extends { type: 'kernel' } ? KernelVersion :
-  O extends { type: 'choice' | 'string'; default: string } ? string :
-  string | undefined;
+export type OptionValue<O> = O extends { type: 'int'; default: number }
+  ? number
+  : O extends { type: 'int' }
+    ? number | undefined
+    : O extends { type: 'flag' }
+      ? boolean
+      : O extends { type: 'kernel' }
+        ? KernelVersion
+        : O extends { type: 'choice' | 'string'; default: string }
+          ? string
+          : string | undefined;
 export type OptionValues<S> = { [K in keyof S]: OptionValue<S[K]> };
 
 export interface CommandSpec<S extends Record<string, OptionSpec>> {
@@ -130,11 +137,20 @@ function optHelp(o: OptionSpec): string {
   const dflt = (d: unknown, text?: string): string => (text !== undefined ? ` (default: ${text})` : d !== undefined ? ` (default ${String(d)})` : '');
   let s: string;
   switch (o.type) {
-    case 'int': s = `${o.help}, ${o.rangeText ?? `${o.min}..${o.max}`}${dflt(o.default, o.defaultText)}`; break;
-    case 'kernel': s = `${o.help}${o.help ? ': ' : ''}${KERNEL_VERSIONS.join(', ')}${dflt(o.default)}`; break;
-    case 'choice': s = `${o.help}${dflt(o.default, o.defaultText)}`; break;
-    case 'string': s = `${o.help}${dflt(o.default, o.defaultText)}`; break;
-    default: s = o.help;
+    case 'int':
+      s = `${o.help}, ${o.rangeText ?? `${o.min}..${o.max}`}${dflt(o.default, o.defaultText)}`;
+      break;
+    case 'kernel':
+      s = `${o.help}${o.help ? ': ' : ''}${KERNEL_VERSIONS.join(', ')}${dflt(o.default)}`;
+      break;
+    case 'choice':
+      s = `${o.help}${dflt(o.default, o.defaultText)}`;
+      break;
+    case 'string':
+      s = `${o.help}${dflt(o.default, o.defaultText)}`;
+      break;
+    default:
+      s = o.help;
   }
   return o.note ? `${s}; ${o.note}` : s;
 }
@@ -143,14 +159,19 @@ function optHelp(o: OptionSpec): string {
 function readOpt(name: string, o: OptionSpec, v: unknown): unknown {
   if (v === undefined) return undefined;
   switch (o.type) {
-    case 'int': return intOpt(name, v, o.min, o.max);
-    case 'kernel': return kernelOpt(v);
+    case 'int':
+      return intOpt(name, v, o.min, o.max);
+    case 'kernel':
+      return kernelOpt(v);
     case 'choice':
       if (!o.choices.includes(String(v))) throw new UsageError(`--${name} must be one of ${o.choices.join(', ')}; got '${String(v)}'`);
       return v;
-    case 'report': return reportOpt(v, name);
-    case 'path': return writableOpt(name, String(v));
-    default: return v;
+    case 'report':
+      return reportOpt(v, name);
+    case 'path':
+      return writableOpt(name, String(v));
+    default:
+      return v;
   }
 }
 
@@ -160,9 +181,7 @@ export function command<S extends Record<string, OptionSpec>>(spec: CommandSpec<
   const options: Command['options'] = {};
   for (const [name, o] of entries) {
     const d = 'default' in o ? o.default : undefined;
-    options[name] = o.type === 'flag'
-      ? { type: 'boolean', default: d === true }
-      : { type: 'string', ...(d !== undefined ? { default: String(d) } : {}) };
+    options[name] = o.type === 'flag' ? { type: 'boolean', default: d === true } : { type: 'string', ...(d !== undefined ? { default: String(d) } : {}) };
   }
   const pos = spec.positionals ?? [];
   return {
@@ -173,7 +192,9 @@ export function command<S extends Record<string, OptionSpec>>(spec: CommandSpec<
     optionHelp: [...pos.map((p) => [p.name, p.help] as [string, string]), ...entries.map(([n, o]) => [optArg(n, o), optHelp(o)] as [string, string])],
     run(values, positionals, given) {
       if (positionals.length !== pos.length) {
-        throw new UsageError(`${spec.name} takes ${pos.length ? pos.map((p) => `${p.name} (${p.help})`).join(' ') : 'no arguments'}; got ${positionals.length}`);
+        throw new UsageError(
+          `${spec.name} takes ${pos.length ? pos.map((p) => `${p.name} (${p.help})`).join(' ') : 'no arguments'}; got ${positionals.length}`,
+        );
       }
       const o: Record<string, unknown> = {};
       for (const [name, s] of entries) o[name] = readOpt(name, s, values[name]);

@@ -68,8 +68,17 @@ export function formatDetect(d: DetectResult): string {
   return [
     `perfemu conform --detect — host Linux ${d.host.release} (${d.host.cpus} CPUs)`,
     '',
-    table([['kernel', 'agree', 'differ', 'differing scenarios'], ...d.versions.map((v) => [v.kernel, String(v.agree), String(v.differ),
-      v.differing.length === 0 ? '-' : `${v.differing.slice(0, 2).join('; ')}${v.differing.length > 2 ? `; and ${v.differing.length - 2} more (--json lists them)` : ''}`])]),
+    table([
+      ['kernel', 'agree', 'differ', 'differing scenarios'],
+      ...d.versions.map((v) => [
+        v.kernel,
+        String(v.agree),
+        String(v.differ),
+        v.differing.length === 0
+          ? '-'
+          : `${v.differing.slice(0, 2).join('; ')}${v.differing.length > 2 ? `; and ${v.differing.length - 2} more (--json lists them)` : ''}`,
+      ]),
+    ]),
     '',
     `best match: ${d.best}`,
   ].join('\n');

@@ -28,8 +28,15 @@ export const demo = command({
     if (o.kernel === '4.7') notApplicable(given, ['no-compare'], 'with --kernel 4.7 (the comparison run is on 4.7: there is none)');
     if (o.apps > o.cpus) throw new UsageError(`--apps (${o.apps}) must not exceed --cpus (${o.cpus}): every app owns at least one CPU`);
     return demoCommand({
-      cpus: o.cpus, apps: o.apps, durationMs: o.duration * 1000, kernel: o.kernel, rate: o.rate, size: o.size,
-      compare: o.compare, json: o.json, ...(o.report !== undefined ? { report: o.report } : {}),
+      cpus: o.cpus,
+      apps: o.apps,
+      durationMs: o.duration * 1000,
+      kernel: o.kernel,
+      rate: o.rate,
+      size: o.size,
+      compare: o.compare,
+      json: o.json,
+      ...(o.report !== undefined ? { report: o.report } : {}),
     });
   },
 });
@@ -46,8 +53,16 @@ const n = count;
 export function formatFrame(f: DemoFrame): string {
   const head = ['CPU', 'slot', 'perf event', 'slot owner', 'reader app', 'written', 'received', 'lost', 'ENOENT', 'no ring'];
   const rows = f.rows.map((r) => [
-    String(r.cpu), String(r.slot), r.event === null ? '(empty)' : `#${r.event}`, r.owner ?? '-',
-    `${r.app}${r.appState === 'exited' ? ' (exited)' : ''}`, n(r.written), n(r.received), n(r.lost), n(r.enoent), n(r.noRing),
+    String(r.cpu),
+    String(r.slot),
+    r.event === null ? '(empty)' : `#${r.event}`,
+    r.owner ?? '-',
+    `${r.app}${r.appState === 'exited' ? ' (exited)' : ''}`,
+    n(r.written),
+    n(r.received),
+    n(r.lost),
+    n(r.enoent),
+    n(r.noRing),
   ]);
   return `kernel ${f.kernel}  t=${(f.tMs / 1000).toFixed(1)}s  [${f.phase}]\n${table([head, ...rows])}`;
 }
@@ -59,22 +74,28 @@ export function reading(run: DemoRun): string[] {
   const noRing = exited.reduce((s, r) => s + r.noRing, 0);
   const held = run.exitedAppEvents.filter((e) => e.heldBySlot);
   if (held.length === 0) {
-    lines.push(`${run.exitedApp} exited: its ${exited.length} slot(s) were purged by its map file's release; its CPUs' ` +
-      `outputs since then failed with ENOENT (${n(enoent)} counted)` +
-      (noRing ? `, after ${n(noRing)} into its unmapped rings while it exited.` : '.'));
+    lines.push(
+      `${run.exitedApp} exited: its ${exited.length} slot(s) were purged by its map file's release; its CPUs' ` +
+        `outputs since then failed with ENOENT (${n(enoent)} counted)` +
+        (noRing ? `, after ${n(noRing)} into its unmapped rings while it exited.` : '.'),
+    );
     const alive = run.exitedAppEvents.filter((e) => e.alive).length;
     lines.push(`Its perf events after a grace period: ${alive === 0 ? 'all freed' : `${alive} still alive`}.`);
   } else {
-    lines.push(`${run.exitedApp} exited, yet the pinned map still holds its perf events ` +
-      `${held.map((e) => `#${e.id}`).join(', ')} (alive, ${held.map((e) => e.fileRefs).join('/')} reference each): the leak of kernel ${run.kernel}.`);
+    lines.push(
+      `${run.exitedApp} exited, yet the pinned map still holds its perf events ` +
+        `${held.map((e) => `#${e.id}`).join(', ')} (alive, ${held.map((e) => e.fileRefs).join('/')} reference each): the leak of kernel ${run.kernel}.`,
+    );
     lines.push(`Its CPUs' outputs still "succeed" into rings nobody maps any more: ${n(noRing)} records dropped without a trace.`);
   }
   const survivors = run.appResults.filter((a) => a.name !== run.exitedApp);
   lines.push(`The other app(s) kept receiving: ${survivors.map((a) => `${a.name} ${n(a.received)} records`).join(', ')}.`);
   const cons = run.conservation.every((c) => c.ok);
-  lines.push(`Checks: ${n(run.appResults.reduce((s, a) => s + a.received, 0))} records verified, ${run.badRecords} torn or misrouted; ` +
-    `on every surviving CPU, records received + losses reported to the app ${cons ? '=' : 'DIFFER FROM'} records the CPU wrote + losses the kernel counted; ` +
-    `${run.violations} kernel violations.`);
+  lines.push(
+    `Checks: ${n(run.appResults.reduce((s, a) => s + a.received, 0))} records verified, ${run.badRecords} torn or misrouted; ` +
+      `on every surviving CPU, records received + losses reported to the app ${cons ? '=' : 'DIFFER FROM'} records the CPU wrote + losses the kernel counted; ` +
+      `${run.violations} kernel violations.`,
+  );
   return lines;
 }
 
@@ -99,24 +120,39 @@ export async function demoCommand(o: DemoCliOptions): Promise<number> {
   for (const kernel of kernels) {
     const durationMs = kernel === o.kernel ? o.durationMs : Math.round(o.durationMs / 2);
     if (!o.json) {
-      console.log(styleText('bold', `\n== kernel ${kernel}: ${o.cpus} CPUs write with BPF_F_CURRENT_CPU; ${o.apps} consumer apps own their CPUs' slots; app-0 exits midway ==`));
+      console.log(
+        styleText(
+          'bold',
+          `\n== kernel ${kernel}: ${o.cpus} CPUs write with BPF_F_CURRENT_CPU; ${o.apps} consumer apps own their CPUs' slots; app-0 exits midway ==`,
+        ),
+      );
     }
     let drawn = 0;
     let lastPhase = '';
     const run = await runDemo({
-      cpus: o.cpus, apps: o.apps, durationMs, kernel, rate: o.rate, size: o.size, frameMs: tty ? 250 : 1000,
-      ...(o.json ? {} : { onFrame: (f: DemoFrame) => {
-        const text = formatFrame(f);
-        if (tty) {
-          if (drawn) process.stdout.write(`\x1b[${drawn}A\x1b[J`);
-          process.stdout.write(`${text}\n`);
-          drawn = text.split('\n').length;
-          if (f.phase !== lastPhase && lastPhase !== '') drawn = 0; // keep each phase's last table
-        } else if (f.phase !== lastPhase) {
-          console.log(`${text}\n`);
-        }
-        lastPhase = f.phase;
-      } }),
+      cpus: o.cpus,
+      apps: o.apps,
+      durationMs,
+      kernel,
+      rate: o.rate,
+      size: o.size,
+      frameMs: tty ? 250 : 1000,
+      ...(o.json
+        ? {}
+        : {
+            onFrame: (f: DemoFrame) => {
+              const text = formatFrame(f);
+              if (tty) {
+                if (drawn) process.stdout.write(`\x1b[${drawn}A\x1b[J`);
+                process.stdout.write(`${text}\n`);
+                drawn = text.split('\n').length;
+                if (f.phase !== lastPhase && lastPhase !== '') drawn = 0; // keep each phase's last table
+              } else if (f.phase !== lastPhase) {
+                console.log(`${text}\n`);
+              }
+              lastPhase = f.phase;
+            },
+          }),
     });
     runs.push(run);
     if (!o.json) console.log(`\n${reading(run).join('\n')}`);

@@ -7,8 +7,15 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FAULTS } from '../kernel/faults.js';
 import {
-  explore, formatSchedule, formatTrace, replay, replayFile, writeExclusive,
-  type ExploreOptions, type ExploreResult, type ReplayFile,
+  explore,
+  formatSchedule,
+  formatTrace,
+  replay,
+  replayFile,
+  writeExclusive,
+  type ExploreOptions,
+  type ExploreResult,
+  type ReplayFile,
 } from '../explore/explore.js';
 import { SCENARIOS, SCENARIO_FOR_FAULT, scenarioByName } from '../explore/scenarios.js';
 import { replayFileProblem } from '../explore/replay_file.js';
@@ -20,8 +27,20 @@ export const exploreCmd = command({
   name: 'explore',
   summary: 'deterministic interleaving explorer: search schedules of a small scenario, shrink what it finds, write a replay file',
   options: {
-    scenario: { type: 'choice', arg: 'NAME', choices: SCENARIOS.map((s) => s.name), defaultText: 'purge-window, or the one built for --inject', help: SCENARIOS.map((s) => s.name).join(', ') },
-    scheduler: { type: 'choice', arg: 'S', choices: ['random', 'pct', 'exhaustive'], default: 'exhaustive', help: 'random (seeded random walk), pct (priorities with change points), exhaustive (every schedule within --bound preemptions)' },
+    scenario: {
+      type: 'choice',
+      arg: 'NAME',
+      choices: SCENARIOS.map((s) => s.name),
+      defaultText: 'purge-window, or the one built for --inject',
+      help: SCENARIOS.map((s) => s.name).join(', '),
+    },
+    scheduler: {
+      type: 'choice',
+      arg: 'S',
+      choices: ['random', 'pct', 'exhaustive'],
+      default: 'exhaustive',
+      help: 'random (seeded random walk), pct (priorities with change points), exhaustive (every schedule within --bound preemptions)',
+    },
     seed: { type: 'int', arg: 'N', min: 0, max: 0x7fffffff, rangeText: '0..2^31-1', default: 1, help: 'random and pct only: seed' },
     bound: { type: 'int', arg: 'N', min: 0, max: 10, default: 2, help: 'exhaustive: preemption bound; pct: depth (not for random)' },
     budget: { type: 'string', arg: 'N|Ns', default: '20s', help: 'stop after N schedules, or N seconds with an s' },
@@ -42,15 +61,18 @@ export const exploreCmd = command({
     if (!m || Number(m[1]) < 1) throw new UsageErrorLike(`--budget must be a number of schedules (1000) or of seconds (20s); got '${o.budget}'`);
     const inject = o.inject;
     return exploreCommand({
-      scenario: o.scenario ?? (inject ? SCENARIO_FOR_FAULT[inject] ?? 'purge-window' : 'purge-window'),
+      scenario: o.scenario ?? (inject ? (SCENARIO_FOR_FAULT[inject] ?? 'purge-window') : 'purge-window'),
       scheduler: o.scheduler as 'random' | 'pct' | 'exhaustive',
-      seed: o.seed, bound: o.bound,
+      seed: o.seed,
+      bound: o.bound,
       maxSchedules: m[2] ? Number.MAX_SAFE_INTEGER : Number(m[1]),
       maxMs: m[2] ? Number(m[1]) * 1000 : 3_600_000,
-      kernel: o.kernel, strict: o.strict,
+      kernel: o.kernel,
+      strict: o.strict,
       ...(inject ? { inject } : {}),
       ...(o.out !== undefined ? { out: o.out } : {}),
-      json: o.json, all: o.all,
+      json: o.json,
+      all: o.all,
       ...(o.report !== undefined ? { report: o.report } : {}),
     });
   },
@@ -86,8 +108,14 @@ export function exploreCommand(o: ExploreCliOptions): number {
   if (!scn) throw new UsageErrorLike(`--scenario must be one of ${SCENARIOS.map((s) => s.name).join(', ')}; got '${o.scenario}'`);
   const fault = o.inject ? FAULTS.find((f) => f.name === o.inject) : undefined;
   const r = explore(scn, {
-    scheduler: o.scheduler, seed: o.seed, bound: o.bound, maxSchedules: o.maxSchedules, maxMs: o.maxMs,
-    kernel: fault?.kernel ?? o.kernel, strict: o.strict, ...(o.inject ? { inject: o.inject } : {}),
+    scheduler: o.scheduler,
+    seed: o.seed,
+    bound: o.bound,
+    maxSchedules: o.maxSchedules,
+    maxMs: o.maxMs,
+    kernel: fault?.kernel ?? o.kernel,
+    strict: o.strict,
+    ...(o.inject ? { inject: o.inject } : {}),
   });
   let file: string | undefined;
   if (r.found) {
@@ -123,9 +151,11 @@ export function formatExplore(r: ExploreResult, summary: string, all = false): s
   }
   const f = r.found;
   lines.push('');
-  lines.push(f.finding.violation
-    ? `VIOLATION: ${f.finding.kind}: ${f.finding.detail}`
-    : `found: ${f.finding.kind}: ${f.finding.detail} (not a violation of the kernel's contract)`);
+  lines.push(
+    f.finding.violation
+      ? `VIOLATION: ${f.finding.kind}: ${f.finding.detail}`
+      : `found: ${f.finding.kind}: ${f.finding.detail} (not a violation of the kernel's contract)`,
+  );
   lines.push(`schedule: ${f.schedule.length} choices, shrunk to ${f.shrunk.length} with ${f.preemptions} preemption(s): ${formatSchedule(f.shrunk)}`);
   lines.push(`operations in the order they finished: ${f.results.join(', ')}`);
   lines.push(`trace (${f.trace.length} accesses${all ? '' : '; slots, entries, rings and RCU shown, --all for every access'}):`);
@@ -147,12 +177,28 @@ export function replayCommand(path: string, o: { json: boolean; all: boolean; re
   const ex = replay(scn, { version: rf.kernel, strict: rf.strict, ...(rf.inject ? { inject: rf.inject } : {}) }, rf.schedule);
   const got = ex.findings.find((f) => f.kind === rf.expect.kind);
   if (o.json) {
-    console.log(JSON.stringify({ command: 'replay', file: path, reproduced: Boolean(got), expect: rf.expect, findings: ex.findings, results: ex.results, trace: ex.trace }, null, 2));
+    console.log(
+      JSON.stringify(
+        { command: 'replay', file: path, reproduced: Boolean(got), expect: rf.expect, findings: ex.findings, results: ex.results, trace: ex.trace },
+        null,
+        2,
+      ),
+    );
   } else {
-    console.log(`perfemu replay — ${rf.scenario} on kernel ${rf.kernel}${rf.strict ? ' (strict)' : ''}${rf.inject ? `, fault ${rf.inject}` : ''}: schedule ${formatSchedule(rf.schedule)}`);
+    console.log(
+      `perfemu replay — ${rf.scenario} on kernel ${rf.kernel}${rf.strict ? ' (strict)' : ''}${rf.inject ? `, fault ${rf.inject}` : ''}: schedule ${formatSchedule(rf.schedule)}`,
+    );
     console.log(`operations in the order they finished: ${ex.results.join(', ')}`);
-    console.log(formatTrace(ex.trace ?? [], { all: o.all }).map((l) => `  ${l}`).join('\n'));
-    console.log(got ? `\nreproduced: ${got.kind}: ${got.detail}` : `\nNOT reproduced: expected ${rf.expect.kind}; found ${ex.findings.map((f) => f.kind).join(', ') || 'nothing'}`);
+    console.log(
+      formatTrace(ex.trace ?? [], { all: o.all })
+        .map((l) => `  ${l}`)
+        .join('\n'),
+    );
+    console.log(
+      got
+        ? `\nreproduced: ${got.kind}: ${got.detail}`
+        : `\nNOT reproduced: expected ${rf.expect.kind}; found ${ex.findings.map((f) => f.kind).join(', ') || 'nothing'}`,
+    );
   }
   if (o.report) {
     writeReport(o.report, replayReport(rf.scenario, rf.kernel, rf.schedule, ex, rf.expect.kind));

@@ -13,7 +13,8 @@ import { intOpt, kernelOpt, reportOpt, type Command } from './command.js';
 import { UsageError } from './usage.js';
 
 function listOpt(name: string, v: unknown, min: number, max: number): number[] {
-  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} must be an integer or a comma-separated list of integers from ${min} to ${max}; got '${String(v)}'`);
+  if (typeof v !== 'string' || v === '')
+    throw new UsageError(`--${name} must be an integer or a comma-separated list of integers from ${min} to ${max}; got '${String(v)}'`);
   const parts = v.split(',');
   return parts.map((x) => {
     if (!/^\d+$/.test(x) || Number(x) < min || Number(x) > max) {
@@ -33,13 +34,23 @@ function fracOpt(name: string, v: unknown, min: number, max: number, openMin: bo
 
 /** the library's option names as the command line spells them */
 const FLAG: Record<string, string> = {
-  cpus: 'cpus', rate: 'rate', shape: 'shape', size: 'size', trace: 'trace', pages: 'pages', wakeupEvents: 'wakeup-events',
-  watermark: 'watermark', pollTimeoutMs: 'poll-timeout-ms', sweep: 'pages', durationMs: 'duration-ms',
+  cpus: 'cpus',
+  rate: 'rate',
+  shape: 'shape',
+  size: 'size',
+  trace: 'trace',
+  pages: 'pages',
+  wakeupEvents: 'wakeup-events',
+  watermark: 'watermark',
+  pollTimeoutMs: 'poll-timeout-ms',
+  sweep: 'pages',
+  durationMs: 'duration-ms',
 };
 
 export const labCommand: Command = {
   summary: 'ring sizing lab: the kernel ring code on a virtual clock, any number of CPUs; sweeps pages and wakeup settings, recommends a size',
-  usage: 'perfemu lab [--cpus N] [--rate R[,R...]] [--shape constant|poisson|burst:ON/OFF] [--size S|MIN-MAX] [--trace FILE.csv] ' +
+  usage:
+    'perfemu lab [--cpus N] [--rate R[,R...]] [--shape constant|poisson|burst:ON/OFF] [--size S|MIN-MAX] [--trace FILE.csv] ' +
     '[--pages P[,P...]] [--wakeup-events N[,N...] | --watermark B[,B...]] [--poll-timeout-ms T[,T...]] [--wakeup-us U] ' +
     '[--record-cost-ns C] [--wakeup-cost-ns C] [--consumer-share F] [--no-wakeups] [--duration-ms D] [--seed S] [--kernel V] ' +
     '[--max-loss X] [--max-latency-us Y] [--json] [--report FILE.html]',
@@ -104,14 +115,17 @@ export const labCommand: Command = {
       seed: intOpt('seed', v.seed, 0, 0x7fffffff),
       kernel: kernelOpt(v.kernel),
     };
-    for (const p of opts.pages as number[]) if (p & (p - 1)) throw new UsageError(`--pages must be powers of two (perf_mmap requires it); got '${String(v.pages)}'`);
+    for (const p of opts.pages as number[])
+      if (p & (p - 1)) throw new UsageError(`--pages must be powers of two (perf_mmap requires it); got '${String(v.pages)}'`);
     if (v.trace !== undefined) {
-      for (const o of ['rate', 'shape', 'size']) if (v[o] !== undefined) throw new UsageError(`--trace replaces --rate, --shape and --size: give either the trace or --${o}`);
+      for (const o of ['rate', 'shape', 'size'])
+        if (v[o] !== undefined) throw new UsageError(`--trace replaces --rate, --shape and --size: give either the trace or --${o}`);
       opts.trace = String(v.trace);
     } else {
       if (v.rate !== undefined) opts.rate = listOpt('rate', v.rate, 1, 100_000_000);
       if (v.shape !== undefined) {
-        if (!parseShape(String(v.shape))) throw new UsageError(`--shape must be constant, poisson or burst:ON_MS/OFF_MS (ON 1..3600000); got '${String(v.shape)}'`);
+        if (!parseShape(String(v.shape)))
+          throw new UsageError(`--shape must be constant, poisson or burst:ON_MS/OFF_MS (ON 1..3600000); got '${String(v.shape)}'`);
         opts.shape = String(v.shape);
       }
       if (v.size !== undefined) {
@@ -136,8 +150,12 @@ export const labCommand: Command = {
     const report = v.report !== undefined ? reportOpt(v.report) : undefined;
     const tty = process.stderr.isTTY;
     if (tty) {
-      opts.onProgress = (done, total, running) => process.stderr.write(`\rperfemu lab: ${done}/${total} points done` +
-        (running.length ? `; running: ${running.map((f) => `${Math.round(f * 100)}%`).join(', ')}` : '') + (done === total ? '\n' : '\x1b[K'));
+      opts.onProgress = (done, total, running) =>
+        process.stderr.write(
+          `\rperfemu lab: ${done}/${total} points done` +
+            (running.length ? `; running: ${running.map((f) => `${Math.round(f * 100)}%`).join(', ')}` : '') +
+            (done === total ? '\n' : '\x1b[K'),
+        );
     }
     let out: { result: LabResult; notes: LabNotes };
     try {
@@ -164,27 +182,61 @@ export function formatLab(r: LabResult, notes: LabNotes): string {
   const rec = r.recommendation;
   const sweptRate = o.rate.length > 1;
   const sweptPoll = o.pollTimeoutMs.length > 1;
-  const head = ['', 'pages', 'wakeup', ...(sweptPoll ? ['poll ms'] : []), ...(sweptRate ? ['rate/CPU'] : []), 'written', 'lost', 'loss rate',
-    'wakeups', 'reader busy', 'p50 µs', 'p99 µs', 'max µs', 'stranded', 'max wait µs', 'rings', 'inversion µs'];
+  const head = [
+    '',
+    'pages',
+    'wakeup',
+    ...(sweptPoll ? ['poll ms'] : []),
+    ...(sweptRate ? ['rate/CPU'] : []),
+    'written',
+    'lost',
+    'loss rate',
+    'wakeups',
+    'reader busy',
+    'p50 µs',
+    'p99 µs',
+    'max µs',
+    'stranded',
+    'max wait µs',
+    'rings',
+    'inversion µs',
+  ];
   const rows = r.points.map((p) => {
     const chosen = rec !== null && rec.pages === p.pages && rec.wakeupEvents === p.wakeupEvents && rec.watermark === p.watermark;
-    return [chosen ? '*' : '', String(p.pages), p.watermark > 0 ? `${p.watermark} B` : `${p.wakeupEvents} ev`,
-      ...(sweptPoll ? [String(p.pollTimeoutMs)] : []), ...(sweptRate ? [count(p.rate)] : []),
-      count(p.written), count(p.lost), fmtRate(p.lossRate), count(p.wakeups), `${(p.consumerBusy * 100).toFixed(1)}%`,
-      us(p.latencyUs.p50), us(p.latencyUs.p99), us(p.latencyUs.max), count(p.stranded.records), us(p.stranded.maxWaitUs),
-      bytes(p.ringBytes), us(p.maxInversionUs)];
+    return [
+      chosen ? '*' : '',
+      String(p.pages),
+      p.watermark > 0 ? `${p.watermark} B` : `${p.wakeupEvents} ev`,
+      ...(sweptPoll ? [String(p.pollTimeoutMs)] : []),
+      ...(sweptRate ? [count(p.rate)] : []),
+      count(p.written),
+      count(p.lost),
+      fmtRate(p.lossRate),
+      count(p.wakeups),
+      `${(p.consumerBusy * 100).toFixed(1)}%`,
+      us(p.latencyUs.p50),
+      us(p.latencyUs.p99),
+      us(p.latencyUs.max),
+      count(p.stranded.records),
+      us(p.stranded.maxWaitUs),
+      bytes(p.ringBytes),
+      us(p.maxInversionUs),
+    ];
   });
-  const work = o.trace ? `trace ${o.trace}` : `${o.rate.map(count).join(',')} records/s per CPU, ${o.shape}, ${Array.isArray(o.size) ? `${o.size[0]}-${o.size[1]}` : o.size} B`;
+  const work = o.trace
+    ? `trace ${o.trace}`
+    : `${o.rate.map(count).join(',')} records/s per CPU, ${o.shape}, ${Array.isArray(o.size) ? `${o.size[0]}-${o.size[1]}` : o.size} B`;
   const reader = o.noWakeups
     ? `a timer-driven reader (every ${o.pollTimeoutMs.join(',')} ms, wakeups ignored)`
     : `a libbpf perf buffer reader (epoll_wait timeout ${o.pollTimeoutMs.join(',')} ms, woken ${o.wakeupUs} µs after a wakeup)`;
   const lostOutputs = r.points.reduce((s, p) => s + p.lost, 0);
   const enospc = notes.extras.reduce((s, e) => s + e.enospc, 0);
-  const saw = lostOutputs === 0
-    ? ''
-    : enospc > 0
-      ? `\nKernel ${o.kernel}: the program saw -ENOSPC from bpf_perf_event_output for each of the ${count(enospc)} lost outputs.`
-      : `\nKernel ${o.kernel}: bpf_perf_event_output returned 0 for the ${count(lostOutputs)} lost outputs: the program cannot tell (5.10+ returns -ENOSPC).`;
+  const saw =
+    lostOutputs === 0
+      ? ''
+      : enospc > 0
+        ? `\nKernel ${o.kernel}: the program saw -ENOSPC from bpf_perf_event_output for each of the ${count(enospc)} lost outputs.`
+        : `\nKernel ${o.kernel}: bpf_perf_event_output returned 0 for the ${count(lostOutputs)} lost outputs: the program cannot tell (5.10+ returns -ENOSPC).`;
   return [
     `perfemu lab: ${o.cpus} CPUs, ${work}, ${o.durationMs} ms of virtual time, kernel ${o.kernel}, seed ${o.seed}`,
     `reader: ${reader}; ${o.recordCostNs} ns per record, ${o.wakeupCostNs} ns per wake-up, ${o.consumerShare === 1 ? 'a whole core' : `${o.consumerShare} of a core`}`,
@@ -194,7 +246,7 @@ export function formatLab(r: LabResult, notes: LabNotes): string {
     `latency: output to callback; stranded: records that sat below the wakeup threshold while the reader slept (until a later`,
     `record crossed it, the poll timeout, or the end); inversion: how far a record's time is behind one of another CPU read before it.`,
     notes.verdict + saw,
-    `${count(r.simulatedRecords)} simulated records in ${(r.wallMs / 1000).toFixed(1)} s (${count(r.simulatedRecords / Math.max(1, r.wallMs) * 1000)} records/s of wall time).`,
+    `${count(r.simulatedRecords)} simulated records in ${(r.wallMs / 1000).toFixed(1)} s (${count((r.simulatedRecords / Math.max(1, r.wallMs)) * 1000)} records/s of wall time).`,
   ].join('\n');
 }
 

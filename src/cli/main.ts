@@ -97,11 +97,15 @@ export async function run(argv: string[]): Promise<number> {
       console.log(commandHelp(name, cmd));
       return 0;
     }
-    let parsed: ReturnType<typeof parseArgs<{ options: Command["options"]; allowPositionals: boolean; strict: true; tokens: true }>>;
+    let parsed: ReturnType<typeof parseArgs<{ options: Command['options']; allowPositionals: boolean; strict: true; tokens: true }>>;
     try {
       parsed = parseArgs({
-        args: joinNegativeValues(rest, cmd.options), options: cmd.options, allowPositionals: (cmd.positionals ?? 0) > 0,
-        strict: true, allowNegative: true, tokens: true,
+        args: joinNegativeValues(rest, cmd.options),
+        options: cmd.options,
+        allowPositionals: (cmd.positionals ?? 0) > 0,
+        strict: true,
+        allowNegative: true,
+        tokens: true,
       });
     } catch (err) {
       throw new UsageError(`${(err as Error).message.split('\n')[0]} (see 'perfemu ${name} --help')`);

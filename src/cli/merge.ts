@@ -8,7 +8,13 @@ import { join, resolve } from 'node:path';
 import { formatSchedule, writeExclusive } from '../explore/explore.js';
 import { count } from '../format.js';
 import {
-  checkResult, mergeResults, sameCampaign, type CampaignResult, type ExploreCampaignOptions, type MergedCampaign, type StressCampaignOptions,
+  checkResult,
+  mergeResults,
+  sameCampaign,
+  type CampaignResult,
+  type ExploreCampaignOptions,
+  type MergedCampaign,
+  type StressCampaignOptions,
 } from '../campaign/result.js';
 import { formatRange, rangeSize } from '../campaign/shard.js';
 import type { Command } from './command.js';
@@ -45,12 +51,16 @@ export function describeCampaign(command: string, options: CampaignResult['optio
   if (command === 'explore') {
     const o = options as ExploreCampaignOptions;
     const sch = o.scheduler === 'exhaustive' ? `exhaustive (preemption bound ${o.bound})` : o.scheduler === 'pct' ? `pct (depth ${o.bound})` : 'random';
-    return `scenario ${o.scenario}, scheduler ${sch}, at most ${n(o.budget)} schedules per ${o.scheduler === 'exhaustive' ? 'subtree' : 'seed'}, ` +
-      `kernel ${o.kernel}${o.strict ? ' (strict purge)' : ''}${o.inject ? `, fault ${o.inject}` : ''}`;
+    return (
+      `scenario ${o.scenario}, scheduler ${sch}, at most ${n(o.budget)} schedules per ${o.scheduler === 'exhaustive' ? 'subtree' : 'seed'}, ` +
+      `kernel ${o.kernel}${o.strict ? ' (strict purge)' : ''}${o.inject ? `, fault ${o.inject}` : ''}`
+    );
   }
   const o = options as StressCampaignOptions;
-  return `${o.cpus} CPUs, ${o.apps} app workers + main, ${n(o.ops)} actions per actor, kernel ${o.kernel}${o.strict ? ' (strict purge)' : ''}, ` +
-    `max_entries ${o.maxEntries}${o.windowUs !== 20 ? `, window ${o.windowUs} µs` : ''}${o.inject ? `, fault ${o.inject}` : ''}`;
+  return (
+    `${o.cpus} CPUs, ${o.apps} app workers + main, ${n(o.ops)} actions per actor, kernel ${o.kernel}${o.strict ? ' (strict purge)' : ''}, ` +
+    `max_entries ${o.maxEntries}${o.windowUs !== 20 ? `, window ${o.windowUs} µs` : ''}${o.inject ? `, fault ${o.inject}` : ''}`
+  );
 }
 
 /** The merged answer for people. `shardOnly`: one shard's own run (its slice is the whole story). */
@@ -61,20 +71,26 @@ export function formatMerged(m: MergedCampaign, o: { workers?: number; perSec?: 
   const covered = m.files.reduce((s, f) => s + rangeSize(f.slice), 0);
   if (o.shardOnly && m.files.length === 1) {
     const f = m.files[0]!;
-    lines.push(`${unit} ${formatRange(f.slice)} (${n(rangeSize(f.slice))}) of ${formatRange(m.range)}` +
-      `${f.shard.count > 1 ? `: shard ${f.shard.index}/${f.shard.count}` : ''}${m.units === 'subtrees' ? ' of the bounded schedule tree' : ''}`);
+    lines.push(
+      `${unit} ${formatRange(f.slice)} (${n(rangeSize(f.slice))}) of ${formatRange(m.range)}` +
+        `${f.shard.count > 1 ? `: shard ${f.shard.index}/${f.shard.count}` : ''}${m.units === 'subtrees' ? ' of the bounded schedule tree' : ''}`,
+    );
   } else {
-    lines.push(`${unit} ${formatRange(m.range)} (${n(rangeSize(m.range))}) from ${m.files.length} file(s): ` +
-      m.files.map((f) => `${f.shard.index}/${f.shard.count} ${rangeSize(f.slice) ? formatRange(f.slice) : '(empty)'}`).join(', '));
+    lines.push(
+      `${unit} ${formatRange(m.range)} (${n(rangeSize(m.range))}) from ${m.files.length} file(s): ` +
+        m.files.map((f) => `${f.shard.index}/${f.shard.count} ${rangeSize(f.slice) ? formatRange(f.slice) : '(empty)'}`).join(', '),
+    );
     if (!m.missing.length && !m.overlapping.length) lines.push(`every ${unit.slice(0, -1)} covered exactly once (${n(covered)})`);
     if (m.missing.length) lines.push(`INCOMPLETE: ${unit} not covered by any file: ${m.missing.map(formatRange).join(', ')}`);
     if (m.overlapping.length) lines.push(`OVERLAP: ${unit} covered by more than one file: ${m.overlapping.map(formatRange).join(', ')}`);
   }
   const rate = o.perSec !== undefined ? ` (${n(o.perSec)}/s${o.workers ? ` on ${o.workers} worker(s)` : ''}, ${(m.elapsedMs / 1000).toFixed(1)} s)` : '';
   if (m.command === 'explore') {
-    lines.push(`explored ${n(c.schedules ?? 0)} schedules${rate}, ${n(c.decisions ?? 0)} decision points; ` +
-      `${n(c.unitsWithFinding ?? 0)} of ${n(c.units ?? 0)} ${unit} found something` +
-      `${m.units === 'subtrees' ? `, ${n(c.unitsExhausted ?? 0)} exhausted within the budget` : ''}`);
+    lines.push(
+      `explored ${n(c.schedules ?? 0)} schedules${rate}, ${n(c.decisions ?? 0)} decision points; ` +
+        `${n(c.unitsWithFinding ?? 0)} of ${n(c.units ?? 0)} ${unit} found something` +
+        `${m.units === 'subtrees' ? `, ${n(c.unitsExhausted ?? 0)} exhausted within the budget` : ''}`,
+    );
   } else {
     lines.push(`ran ${n(c.units ?? 0)} stress runs, ${n(c.actions ?? 0)} actions${rate}; ${n(c.cleanRuns ?? 0)} clean, ${n(c.violatedRuns ?? 0)} violated`);
   }
@@ -82,8 +98,10 @@ export function formatMerged(m: MergedCampaign, o: { workers?: number; perSec?: 
   if (!m.findings.length) lines.push('found nothing');
   else lines.push(`${m.findings.length} distinct finding(s), ${m.violations} of them violation(s):`);
   m.findings.forEach((f, i) => {
-    lines.push(`  ${i + 1}. ${f.violation ? 'VIOLATION' : 'found'}: ${f.kind}${f.violation ? '' : " (not a violation of the kernel's contract)"} — ` +
-      `${n(f.hits)} ${f.hits === 1 ? unit.slice(0, -1) : unit}, first ${unit.slice(0, -1)} ${f.first}`);
+    lines.push(
+      `  ${i + 1}. ${f.violation ? 'VIOLATION' : 'found'}: ${f.kind}${f.violation ? '' : " (not a violation of the kernel's contract)"} — ` +
+        `${n(f.hits)} ${f.hits === 1 ? unit.slice(0, -1) : unit}, first ${unit.slice(0, -1)} ${f.first}`,
+    );
     lines.push(`     ${f.detail}`);
     if (f.schedule) lines.push(`     shrunk schedule: ${formatSchedule(f.schedule)}`);
     lines.push(`     reproduce: ${f.reproduce ?? '(the replay file in the result: perfemu merge writes it)'}`);
@@ -110,7 +128,10 @@ export const mergeCommand: Command = {
     ['FILE...', 'result files written by perfemu campaign --out (or saved from its --json output), one per shard'],
     ['--out DIR', 'where replay files of exhaustive-search findings are written (default: the current directory; never overwritten)'],
     ['--json', 'print one JSON document'],
-    ['exit', '0 nothing violated; 1 a finding is a violation; 2 bad input: files of different campaigns, overlapping slices, or (without a violation) slices missing'],
+    [
+      'exit',
+      '0 nothing violated; 1 a finding is a violation; 2 bad input: files of different campaigns, overlapping slices, or (without a violation) slices missing',
+    ],
   ],
   run(v, positionals) {
     if (positionals.length === 0) throw new UsageError('merge takes one or more FILEs (result files of perfemu campaign)');

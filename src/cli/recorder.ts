@@ -11,8 +11,14 @@ import { UsageError } from './usage.js';
 
 function rows(s: RecorderSnapshot): string[][] {
   return s.cpus.map((c) => [
-    s.final ? 'final' : String(s.index), `${(s.tMs / 1000).toFixed(2)}s`, String(c.cpu), n(c.kept),
-    c.newest === null ? '-' : n(c.newest), c.oldest === null ? '-' : n(c.oldest), n(c.written), c.oldestTorn ? 'yes' : 'no',
+    s.final ? 'final' : String(s.index),
+    `${(s.tMs / 1000).toFixed(2)}s`,
+    String(c.cpu),
+    n(c.kept),
+    c.newest === null ? '-' : n(c.newest),
+    c.oldest === null ? '-' : n(c.oldest),
+    n(c.written),
+    c.oldestTorn ? 'yes' : 'no',
   ]);
 }
 const HEAD = ['snapshot', 't', 'CPU', 'kept', 'newest seq', 'oldest seq', 'written so far', 'oldest torn'];
@@ -28,7 +34,7 @@ export function recorderReading(r: RecorderRun): string[] {
     `Each snapshot held the newest records of every CPU (up to ${perRing} of ${r.recordBytes} bytes in a ${n(r.ringBytes)}-byte ring), newest first and consecutive: the kernel overwrote ${n(over)} bytes of older records instead of losing new ones.`,
     `Outputs lost: ${n(lost)} (an overwrite ring loses only outputs made while a snapshot pauses it with PERF_EVENT_IOC_PAUSE_OUTPUT; the program then gets ${r.kernel === '4.7' || r.kernel === '4.8' ? '0' : '-ENOSPC'}).`,
     `Oldest record torn in ${torn} snapshot view(s): a write already past the pause test when the pause landed overwrites the oldest record while it is read; the kernel gives a reader no way to know.`,
-    `Checks: ${r.problems.length === 0 ? 'every record whole and in order, the final snapshot starts at each CPU\'s last attempt, written + lost = attempts' : `${r.problems.length} problem(s)`}.`,
+    `Checks: ${r.problems.length === 0 ? "every record whole and in order, the final snapshot starts at each CPU's last attempt, written + lost = attempts" : `${r.problems.length} problem(s)`}.`,
   ];
 }
 
@@ -66,16 +72,33 @@ export const recorderCommand: Command = {
       snapshots: intOpt('snapshots', v.snapshots, 1, 100),
     };
     if (!json) {
-      console.log(styleText('bold', `== kernel ${o.kernel}: ${o.cpus} CPUs write ${o.size}-byte payloads into overwritable rings of ${pages} page(s); the recorder takes ${o.snapshots} snapshots while they write ==`));
-      console.log(HEAD.map((h, i) => h.padEnd(WIDTH[i]!)).join('  ').trimEnd());
+      console.log(
+        styleText(
+          'bold',
+          `== kernel ${o.kernel}: ${o.cpus} CPUs write ${o.size}-byte payloads into overwritable rings of ${pages} page(s); the recorder takes ${o.snapshots} snapshots while they write ==`,
+        ),
+      );
+      console.log(
+        HEAD.map((h, i) => h.padEnd(WIDTH[i]!))
+          .join('  ')
+          .trimEnd(),
+      );
     }
     const run = await runRecorder({
       ...o,
-      ...(json ? {} : {
-        onSnapshot: (s: RecorderSnapshot) => {
-          for (const line of rows(s)) console.log(line.map((c, i) => c.padEnd(WIDTH[i]!)).join('  ').trimEnd());
-        },
-      }),
+      ...(json
+        ? {}
+        : {
+            onSnapshot: (s: RecorderSnapshot) => {
+              for (const line of rows(s))
+                console.log(
+                  line
+                    .map((c, i) => c.padEnd(WIDTH[i]!))
+                    .join('  ')
+                    .trimEnd(),
+                );
+            },
+          }),
     });
     if (json) console.log(JSON.stringify({ command: 'recorder', options: o, ...run }, null, 2));
     else {

@@ -28,7 +28,11 @@ export function runStory(version: KernelVersion, cpus: number, preserveElems: bo
   const kernel = Kernel.create({ cpus, version });
   const app = kernel.process('app');
   const map = app.bpf.mapCreate({
-    type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: cpus, flags: preserveElems ? BPF_F_PRESERVE_ELEMS : 0,
+    type: 'perf_event_array',
+    keySize: 4,
+    valueSize: 4,
+    maxEntries: cpus,
+    flags: preserveElems ? BPF_F_PRESERVE_ELEMS : 0,
   });
   app.bpf.objPin(map, '/sys/fs/bpf/events');
   for (let cpu = 0; cpu < cpus; cpu++) app.bpf.mapUpdateElem(map, cpu, app.perfEventOpen({ cpu }));
@@ -41,12 +45,15 @@ export function runStory(version: KernelVersion, cpus: number, preserveElems: bo
   const alive = () => kernel.inspect().perfEvents.filter((e) => e.alive).length;
   const eventsAliveAfterGracePeriod = alive();
   const outputAfterExit = Array.from({ length: cpus }, (_, c) =>
-    kernel.cpu(c).perfEventOutput({ process: tracer, fd: prog }, 0, BPF_F_CURRENT_CPU, Uint8Array.of(c, 0, 0, 0)));
+    kernel.cpu(c).perfEventOutput({ process: tracer, fd: prog }, 0, BPF_F_CURRENT_CPU, Uint8Array.of(c, 0, 0, 0)),
+  );
   tracer.exit();
   kernel.process('admin').unlink('/sys/fs/bpf/events');
   kernel.rcuBarrier();
   return {
-    kernel: version, preserveElems, cpus,
+    kernel: version,
+    preserveElems,
+    cpus,
     slotsAfterExit: afterExit.maps[0]!.slots.filter(Boolean).length,
     eventsAliveAfterGracePeriod,
     outputAfterExit,
@@ -77,7 +84,7 @@ export function formatStory(rows: StoryResult[]): string {
 }
 
 function errText(ret: number): string {
-  return ret === 0 ? '0' : ({ [-2]: '-ENOENT', [-28]: '-ENOSPC' } as Record<number, string>)[ret] ?? String(ret);
+  return ret === 0 ? '0' : (({ [-2]: '-ENOENT', [-28]: '-ENOSPC' } as Record<number, string>)[ret] ?? String(ret));
 }
 
 export const story = command({

@@ -19,16 +19,48 @@ export const stress = command({
   options: {
     cpus: { type: 'int', arg: 'N', min: 1, max: 64, default: 4, help: 'simulated CPUs writing at full speed, one worker each' },
     apps: { type: 'int', arg: 'N', min: 0, max: 16, default: 2, help: 'app workers running random user-space actions (the main thread is one more)' },
-    duration: { type: 'int', arg: 'S', min: 1, max: 3600, defaultText: '5; with --inject all 10, the most each run may take', help: 'seconds to run', note: 'excludes --ops' },
-    ops: { type: 'int', arg: 'N', min: 1, max: 100_000_000, help: 'actions per actor, then stop, instead of a duration (the action sequence is then fixed by the seed)', note: 'not with --inject all' },
+    duration: {
+      type: 'int',
+      arg: 'S',
+      min: 1,
+      max: 3600,
+      defaultText: '5; with --inject all 10, the most each run may take',
+      help: 'seconds to run',
+      note: 'excludes --ops',
+    },
+    ops: {
+      type: 'int',
+      arg: 'N',
+      min: 1,
+      max: 100_000_000,
+      help: 'actions per actor, then stop, instead of a duration (the action sequence is then fixed by the seed)',
+      note: 'not with --inject all',
+    },
     seed: { type: 'int', arg: 'N', min: 0, max: 0x7fffffff, rangeText: '0..2^31-1', defaultText: 'random, printed', help: 'PRNG seed' },
     kernel: { type: 'kernel', default: '6.18', help: '' },
     strict: { type: 'flag', help: "perfemu's strict purge (compare-and-exchange): foreign entries purged must stay 0" },
     'max-entries': { type: 'int', arg: 'N', min: 1, max: 1024, default: 4, help: 'slots of the shared map (few slots, many collisions)' },
-    'window-us': { type: 'int', arg: 'N', min: 0, max: 10_000, default: 20, help: "µs the release purge is preempted between its load and its exchange (0 = the kernel's timing)" },
+    'window-us': {
+      type: 'int',
+      arg: 'N',
+      min: 0,
+      max: 10_000,
+      default: 20,
+      help: "µs the release purge is preempted between its load and its exchange (0 = the kernel's timing)",
+    },
     inject: { type: 'string', arg: 'NAME', help: `a deliberately broken kernel: ${faultNames}; or all (each fault in turn, a table)` },
-    seeds: { type: 'int', arg: 'N', min: 1, max: 100, default: 1, help: 'with --inject all only: seeds per fault (--seed, --seed+1, ...), and the correct kernel on the same seeds' },
-    report: { type: 'report', help: 'also write a self-contained HTML report (invariants, first violations, counters, foreign purges over time, slot timeline); not with --inject all' },
+    seeds: {
+      type: 'int',
+      arg: 'N',
+      min: 1,
+      max: 100,
+      default: 1,
+      help: 'with --inject all only: seeds per fault (--seed, --seed+1, ...), and the correct kernel on the same seeds',
+    },
+    report: {
+      type: 'report',
+      help: 'also write a self-contained HTML report (invariants, first violations, counters, foreign purges over time, slot timeline); not with --inject all',
+    },
     json: { type: 'flag', help: 'print one JSON report (progress goes to stderr on a terminal only)' },
   },
   run(o, _p, given) {
@@ -37,18 +69,24 @@ export const stress = command({
     if (inject !== undefined && inject !== 'all' && !FAULTS.some((f) => f.name === inject)) {
       throw new UsageError(`--inject must be one of ${faultNames}, or all; got '${inject}'`);
     }
-    if (inject === 'all') notApplicable(given, ['ops', 'report'], 'with --inject all (each fault runs until caught, at most --duration; the result is a table)');
+    if (inject === 'all')
+      notApplicable(given, ['ops', 'report'], 'with --inject all (each fault runs until caught, at most --duration; the result is a table)');
     else notApplicable(given, ['seeds'], 'without --inject all (give --seed for one run)');
     if (inject !== 'all' && (o.kernel === '4.7' || inject === 'leak-4.7')) {
       notApplicable(given, ['strict', 'window-us'], 'on kernel 4.7 (it has no release purge to make strict or to preempt)');
     }
     return stressCommand({
-      cpus: o.cpus, apps: o.apps,
+      cpus: o.cpus,
+      apps: o.apps,
       ...(o.ops !== undefined ? { ops: o.ops } : { durationMs: (o.duration ?? (inject === 'all' ? 10 : 5)) * 1000 }),
       seed: o.seed ?? Math.floor(Math.random() * 0x7fffffff),
-      kernel: o.kernel, strict: o.strict, maxEntries: o['max-entries'],
+      kernel: o.kernel,
+      strict: o.strict,
+      maxEntries: o['max-entries'],
       ...(inject ? { inject } : {}),
-      seeds: o.seeds, windowUs: o['window-us'], json: o.json,
+      seeds: o.seeds,
+      windowUs: o['window-us'],
+      json: o.json,
       ...(o.report !== undefined ? { report: o.report } : {}),
     });
   },
@@ -71,22 +109,49 @@ export function progressLine(p: StressProgress): string {
 export function formatReport(r: StressReport): string {
   const o = r.options;
   const lines: string[] = [];
-  lines.push(`perfemu stress — kernel ${o.kernel}${o.strict ? ' (strict purge)' : ''}${o.inject ? `, fault ${o.inject}` : ''}, ` +
-    `${o.cpus} CPUs, ${o.apps} app workers + main, ${(r.elapsedMs / 1000).toFixed(1)} s, seed ${o.seed}, max_entries ${o.maxEntries}`);
-  const acts = Object.entries(r.actions).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${n(v)}`).join(', ');
+  lines.push(
+    `perfemu stress — kernel ${o.kernel}${o.strict ? ' (strict purge)' : ''}${o.inject ? `, fault ${o.inject}` : ''}, ` +
+      `${o.cpus} CPUs, ${o.apps} app workers + main, ${(r.elapsedMs / 1000).toFixed(1)} s, seed ${o.seed}, max_entries ${o.maxEntries}`,
+  );
+  const acts = Object.entries(r.actions)
+    .sort((x, y) => y[1] - x[1])
+    .map(([k, v]) => `${k} ${n(v)}`)
+    .join(', ');
   lines.push(`actions: ${n(r.ops)} (${n(r.opsPerSec)}/s): ${acts}`);
-  lines.push(`syscall errors (expected in a random mix): ${Object.entries(r.errors).map(([k, v]) => `${k} ${n(v)}`).join(', ') || 'none'}`);
-  lines.push(`CPUs: ${n(r.cpu.outputs)} records written (${n(r.cpu.outputsPerSec)}/s), ${n(r.cpu.lost)} lost to full rings, ` +
-    `${n(r.cpu.noRing)} into unmapped rings; helper errors ${Object.entries(r.cpu.errors).map(([k, v]) => `${k} ${n(v)}`).join(', ') || 'none'}`);
+  lines.push(
+    `syscall errors (expected in a random mix): ${
+      Object.entries(r.errors)
+        .map(([k, v]) => `${k} ${n(v)}`)
+        .join(', ') || 'none'
+    }`,
+  );
+  lines.push(
+    `CPUs: ${n(r.cpu.outputs)} records written (${n(r.cpu.outputsPerSec)}/s), ${n(r.cpu.lost)} lost to full rings, ` +
+      `${n(r.cpu.noRing)} into unmapped rings; helper errors ${
+        Object.entries(r.cpu.errors)
+          .map(([k, v]) => `${k} ${n(v)}`)
+          .join(', ') || 'none'
+      }`,
+  );
   lines.push(`checks: ${r.audits} pause audits, ${n(r.ringsChecked)} rings audited at free, ${n(r.recordsVerified)} records verified`);
   lines.push('');
-  lines.push(table([
-    ['invariant', 'result', 'count', 'first', 'rule'],
-    ...r.invariants.map((i) => [i.name, i.result, String(i.count), i.firstMs === null ? '-' : `${(i.firstMs / 1000).toFixed(3)}s`, i.note ? `${i.rule} (${i.note})` : i.rule]),
-  ]));
+  lines.push(
+    table([
+      ['invariant', 'result', 'count', 'first', 'rule'],
+      ...r.invariants.map((i) => [
+        i.name,
+        i.result,
+        String(i.count),
+        i.firstMs === null ? '-' : `${(i.firstMs / 1000).toFixed(3)}s`,
+        i.note ? `${i.rule} (${i.note})` : i.rule,
+      ]),
+    ]),
+  );
   lines.push('');
-  lines.push(`foreign entries purged (a purge removed an entry another frontend had just put in: the purge window, docs/semantics.md; ` +
-    `counted, not a violation): ${n(r.foreignEntriesPurged)}${o.strict ? ' (strict purge: must be 0)' : ''}`);
+  lines.push(
+    `foreign entries purged (a purge removed an entry another frontend had just put in: the purge window, docs/semantics.md; ` +
+      `counted, not a violation): ${n(r.foreignEntriesPurged)}${o.strict ? ' (strict purge: must be 0)' : ''}`,
+  );
   if (r.leftOver.length) lines.push(`left after everything was closed: ${r.leftOver.join(', ')}`);
   const shown = r.violations.slice(0, 8);
   if (shown.length) {
@@ -102,7 +167,13 @@ export async function stressCommand(o: StressCliOptions): Promise<number> {
   if (o.inject === 'all') return injectAll(o);
   const tty = process.stderr.isTTY === true;
   const base: StressOptions = {
-    cpus: o.cpus, apps: o.apps, seed: o.seed, kernel: o.kernel, strict: o.strict, maxEntries: o.maxEntries, windowUs: o.windowUs,
+    cpus: o.cpus,
+    apps: o.apps,
+    seed: o.seed,
+    kernel: o.kernel,
+    strict: o.strict,
+    maxEntries: o.maxEntries,
+    windowUs: o.windowUs,
     ...(o.ops !== undefined ? { ops: o.ops } : { durationMs: o.durationMs ?? 5000 }),
     ...(o.inject ? { inject: o.inject } : {}),
   };
@@ -150,12 +221,30 @@ async function injectAll(o: StressCliOptions): Promise<number> {
   const capMs = o.durationMs ?? 10_000;
   const clean: { seed: number; ok: boolean; reproduce: string }[] = [];
   for (const f of FAULTS) {
-    const row: InjectRow = { fault: f.name, summary: f.summary, invariant: f.invariant, seeds: o.seeds, detected: 0, byInvariant: 0, times: [], caughtBy: [], reproduce: [] };
+    const row: InjectRow = {
+      fault: f.name,
+      summary: f.summary,
+      invariant: f.invariant,
+      seeds: o.seeds,
+      detected: 0,
+      byInvariant: 0,
+      times: [],
+      caughtBy: [],
+      reproduce: [],
+    };
     for (let i = 0; i < o.seeds; i++) {
       const seed = o.seed + i;
       const r = await runStress({
-        cpus: o.cpus, apps: o.apps, seed, kernel: f.kernel ?? o.kernel, strict: o.strict, maxEntries: o.maxEntries,
-        windowUs: o.windowUs, durationMs: capMs, inject: f.name, stopOnViolation: true,
+        cpus: o.cpus,
+        apps: o.apps,
+        seed,
+        kernel: f.kernel ?? o.kernel,
+        strict: o.strict,
+        maxEntries: o.maxEntries,
+        windowUs: o.windowUs,
+        durationMs: capMs,
+        inject: f.name,
+        stopOnViolation: true,
       });
       const hit = r.invariants.filter((x) => x.result === 'violated').sort((x, y) => (x.firstMs ?? 0) - (y.firstMs ?? 0));
       if (hit.length) {
@@ -164,14 +253,26 @@ async function injectAll(o: StressCliOptions): Promise<number> {
         if (hit[0]!.name === f.invariant || hit.some((x) => x.name === f.invariant && x.firstMs === hit[0]!.firstMs)) row.byInvariant++;
         for (const h of hit) if (!row.caughtBy.includes(h.name)) row.caughtBy.push(h.name);
       } else row.reproduce.push(r.reproduce);
-      if (!o.json) process.stderr.write(`  ${f.name} seed ${seed}: ${hit.length ? `caught by ${hit.map((x) => x.name).join(', ')} at ${((hit[0]!.firstMs ?? 0) / 1000).toFixed(3)}s` : 'NOT caught'}\n`);
+      if (!o.json)
+        process.stderr.write(
+          `  ${f.name} seed ${seed}: ${hit.length ? `caught by ${hit.map((x) => x.name).join(', ')} at ${((hit[0]!.firstMs ?? 0) / 1000).toFixed(3)}s` : 'NOT caught'}\n`,
+        );
     }
     rows.push(row);
   }
   // the correct kernel on the same seeds (whatever --seeds is): every run must be clean
   for (let i = 0; i < o.seeds; i++) {
     const seed = o.seed + i;
-    const r = await runStress({ cpus: o.cpus, apps: o.apps, seed, kernel: o.kernel, strict: o.strict, maxEntries: o.maxEntries, windowUs: o.windowUs, durationMs: Math.min(capMs, 5000) });
+    const r = await runStress({
+      cpus: o.cpus,
+      apps: o.apps,
+      seed,
+      kernel: o.kernel,
+      strict: o.strict,
+      maxEntries: o.maxEntries,
+      windowUs: o.windowUs,
+      durationMs: Math.min(capMs, 5000),
+    });
     clean.push({ seed, ok: r.ok, reproduce: r.reproduce });
     if (!o.json) process.stderr.write(`  correct kernel seed ${seed}: ${r.ok ? 'clean' : 'VIOLATED'}\n`);
   }
@@ -181,14 +282,22 @@ async function injectAll(o: StressCliOptions): Promise<number> {
   if (o.json) {
     console.log(JSON.stringify({ command: 'stress --inject all', options: o, capMs, faults: rows, correctKernel: clean, ok }, null, 2));
   } else {
-    console.log(table([
-      ['fault', 'detected', 'time to first detection', 'caught by', 'expected invariant'],
-      ...rows.map((r) => [
-        r.fault, `${r.detected}/${r.seeds}`,
-        r.times.length ? (r.seeds > 1 ? `median ${(r.medianMs! / 1000).toFixed(3)}s, max ${(Math.max(...r.times) / 1000).toFixed(3)}s` : `${(r.times[0]! / 1000).toFixed(3)}s`) : '-',
-        r.caughtBy.join(', ') || '-', r.invariant,
+    console.log(
+      table([
+        ['fault', 'detected', 'time to first detection', 'caught by', 'expected invariant'],
+        ...rows.map((r) => [
+          r.fault,
+          `${r.detected}/${r.seeds}`,
+          r.times.length
+            ? r.seeds > 1
+              ? `median ${(r.medianMs! / 1000).toFixed(3)}s, max ${(Math.max(...r.times) / 1000).toFixed(3)}s`
+              : `${(r.times[0]! / 1000).toFixed(3)}s`
+            : '-',
+          r.caughtBy.join(', ') || '-',
+          r.invariant,
+        ]),
       ]),
-    ]));
+    );
     if (clean.length) console.log(`\ncorrect kernel on the same seeds: ${clean.filter((c) => c.ok).length}/${clean.length} clean`);
     for (const r of rows) for (const c of r.reproduce) console.log(`not caught: ${c}`);
     for (const c of clean) if (!c.ok) console.log(`violation on the correct kernel: ${c.reproduce}`);

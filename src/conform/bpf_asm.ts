@@ -46,7 +46,15 @@ export function outputProgram(mapFd: number, count = 1): Buffer {
   const sizeCheck = p.length - 1;
   p.push(MOV64_IMM(8, count)); // r8 = count
   const loop = p.length;
-  p.push(MOV64_REG(1, 6), ...LD_IMM64(2, BPF_PSEUDO_MAP_FD, mapFd, 0), MOV64_REG(3, 9), MOV64_REG(4, 10), ADD64_IMM(4, -PAYLOAD_MAX), MOV64_REG(5, 7), CALL(BPF_FUNC_perf_event_output));
+  p.push(
+    MOV64_REG(1, 6),
+    ...LD_IMM64(2, BPF_PSEUDO_MAP_FD, mapFd, 0),
+    MOV64_REG(3, 9),
+    MOV64_REG(4, 10),
+    ADD64_IMM(4, -PAYLOAD_MAX),
+    MOV64_REG(5, 7),
+    CALL(BPF_FUNC_perf_event_output),
+  );
   p.push(ADD64_IMM(8, -1));
   p.push(JSGT_IMM(8, 0, loop - (p.length + 1)));
   p.push(EXIT);

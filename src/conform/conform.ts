@@ -127,7 +127,8 @@ export function probeHost(): { native: Native; cpus: number } | string {
       return `bpf(BPF_MAP_CREATE) of a perf event array failed with ${errnoName(map)}${map === -1 ? ': run as root (CAP_BPF and CAP_PERFMON)' : ''}`;
     }
     const e = h.perfOpen({ cpu: 0 });
-    if (e < 0) return `perf_event_open of a BPF output event failed with ${errnoName(e)}${e === -13 || e === -1 ? ': run as root, or lower kernel.perf_event_paranoid' : ''}`;
+    if (e < 0)
+      return `perf_event_open of a BPF output event failed with ${errnoName(e)}${e === -13 || e === -1 ? ': run as root, or lower kernel.perf_event_paranoid' : ''}`;
     const prog = loadOutputProgram(n, map, 1);
     if (prog < 0) return `BPF_PROG_LOAD of a raw tracepoint program failed with ${errnoName(prog)}`;
     h.close(prog);
@@ -209,7 +210,8 @@ export async function conform(opts: ConformOptions = {}): Promise<ConformResult>
   const probe = probeHost();
   if (typeof probe === 'string') throw new PerfemuError(UNAVAILABLE, probe);
   const kernel = opts.kernel ?? nearestVersion();
-  if (!KERNEL_VERSIONS.includes(kernel)) throw new PerfemuError('ERR_INVALID_ARG_VALUE', `kernel must be one of ${KERNEL_VERSIONS.join(', ')}; got '${String(kernel)}'`);
+  if (!KERNEL_VERSIONS.includes(kernel))
+    throw new PerfemuError('ERR_INVALID_ARG_VALUE', `kernel must be one of ${KERNEL_VERSIONS.join(', ')}; got '${String(kernel)}'`);
   const bpffs = resolveBpffs(opts.bpffs);
   const list = select(opts.only);
   const { runs, leaked } = await hostRuns(probe.native, probe.cpus, bpffs, list, opts.onScenario);

@@ -42,9 +42,15 @@ export class EmuSys implements Sys {
   }
 
   mapCreate(o: MapCreate): number {
-    return errno(() => this.#p.bpf.mapCreate({
-      type: o.type ?? 4, keySize: o.keySize ?? 4, valueSize: o.valueSize ?? 4, maxEntries: o.maxEntries ?? this.cpus, flags: o.flags ?? 0,
-    }));
+    return errno(() =>
+      this.#p.bpf.mapCreate({
+        type: o.type ?? 4,
+        keySize: o.keySize ?? 4,
+        valueSize: o.valueSize ?? 4,
+        maxEntries: o.maxEntries ?? this.cpus,
+        flags: o.flags ?? 0,
+      }),
+    );
   }
   update(map: number, key: number, value: number, flags = 0): number {
     return errno(() => this.#p.bpf.mapUpdateElem(map, key, value, flags));
@@ -70,7 +76,10 @@ export class EmuSys implements Sys {
   }
   nextMapId(start: number): number {
     // BPF_MAP_GET_NEXT_ID walks the id table, which holds the maps whose refcount is not 0
-    const ids = this.kernel.inspect().maps.filter((m) => m.alive && m.refcnt > 0 && m.id > start).map((m) => m.id);
+    const ids = this.kernel
+      .inspect()
+      .maps.filter((m) => m.alive && m.refcnt > 0 && m.id > start)
+      .map((m) => m.id);
     return ids.length ? Math.min(...ids) : -ENOENT;
   }
   mapFdById(id: number, openFlags = 0): number {
@@ -86,11 +95,20 @@ export class EmuSys implements Sys {
     return errno(() => this.#p.unlink(`${BPFFS_ROOT}/${name}`));
   }
   perfOpen(o: PerfOpen): number {
-    return errno(() => this.#p.perfEventOpen({
-      cpu: o.cpu, pid: o.pid ?? -1, type: o.type ?? 1, config: o.config ?? 10, sampleRaw: o.sampleRaw ?? true,
-      disabled: o.disabled ?? false, wakeupEvents: o.wakeupEvents ?? 1, mmap: false, inherit: o.inherit ?? false,
-      ...(o.watermark !== undefined ? { watermark: o.watermark } : {}),
-    }));
+    return errno(() =>
+      this.#p.perfEventOpen({
+        cpu: o.cpu,
+        pid: o.pid ?? -1,
+        type: o.type ?? 1,
+        config: o.config ?? 10,
+        sampleRaw: o.sampleRaw ?? true,
+        disabled: o.disabled ?? false,
+        wakeupEvents: o.wakeupEvents ?? 1,
+        mmap: false,
+        inherit: o.inherit ?? false,
+        ...(o.watermark !== undefined ? { watermark: o.watermark } : {}),
+      }),
+    );
   }
   mmap(fd: number, pages: number): number {
     return errno(() => {

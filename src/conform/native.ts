@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { arch, platform } from 'node:os';
 
 /** the part of koffi's API used here */
-type KoffiFn = (...args: unknown[]) => unknown
+type KoffiFn = (...args: unknown[]) => unknown;
 interface Koffi {
   load(path: string): { func(name: string, ret: string, params: string[]): KoffiFn };
   errno(): number;

@@ -64,7 +64,9 @@ function outputAll(s: Sys, note: Note, prog: number, label: string, size = 8): v
 }
 
 const mapCreate = (name: string, o: Parameters<Sys['mapCreate']>[0]): Scenario => ({
-  name, area: 'map', run: (s, note) => note('BPF_MAP_CREATE', fdOr(s.mapCreate(o))),
+  name,
+  area: 'map',
+  run: (s, note) => note('BPF_MAP_CREATE', fdOr(s.mapCreate(o))),
 });
 
 export const SCENARIOS: Scenario[] = [
@@ -84,7 +86,8 @@ export const SCENARIOS: Scenario[] = [
 
   // --- element operations
   {
-    name: 'update: errno ladder', area: 'map',
+    name: 'update: errno ladder',
+    area: 'map',
     run(s, note) {
       const map = s.mapCreate({ maxEntries: 2 });
       const e = s.perfOpen({ cpu: 0 });
@@ -102,7 +105,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'update: events that are not BPF output', area: 'map',
+    name: 'update: events that are not BPF output',
+    area: 'map',
     run(s, note) {
       const map = s.mapCreate({ maxEntries: 2 });
       const clock = s.perfOpen({ cpu: 0, config: PERF_COUNT_SW_CPU_CLOCK });
@@ -116,7 +120,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'update: a per-task event (pid 0, cpu -1)', area: 'map',
+    name: 'update: a per-task event (pid 0, cpu -1)',
+    area: 'map',
     run(s, note) {
       const map = s.mapCreate({ maxEntries: 2 });
       const e = s.perfOpen({ cpu: -1, pid: 0 });
@@ -125,7 +130,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'lookup, delete, get_next_key', area: 'map',
+    name: 'lookup, delete, get_next_key',
+    area: 'map',
     run(s, note) {
       const map = s.mapCreate({ maxEntries: 3 });
       const e = s.perfOpen({ cpu: 0 });
@@ -147,7 +153,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'freeze', area: 'modes',
+    name: 'freeze',
+    area: 'modes',
     run(s, note) {
       const map = s.mapCreate({ maxEntries: 2 });
       const e = s.perfOpen({ cpu: 0 });
@@ -167,7 +174,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'BPF_F_RDONLY and BPF_F_WRONLY maps', area: 'modes',
+    name: 'BPF_F_RDONLY and BPF_F_WRONLY maps',
+    area: 'modes',
     run(s, note) {
       const e = s.perfOpen({ cpu: 0 });
       const ro = s.mapCreate({ maxEntries: 2, flags: BPF_F_RDONLY });
@@ -187,7 +195,8 @@ export const SCENARIOS: Scenario[] = [
 
   // --- perf_event_open and mmap
   {
-    name: 'perf_event_open: errno ladder', area: 'perf',
+    name: 'perf_event_open: errno ladder',
+    area: 'perf',
     run(s, note) {
       note('cpu 0', fdOr(s.perfOpen({ cpu: 0 })));
       note('cpu = nr CPUs', fdOr(s.perfOpen({ cpu: s.cpus })));
@@ -198,7 +207,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'mmap: page counts', area: 'perf',
+    name: 'mmap: page counts',
+    area: 'perf',
     run(s, note) {
       for (const pages of [0, 1, 2, 3, 4]) {
         const e = s.perfOpen({ cpu: 0 });
@@ -210,7 +220,8 @@ export const SCENARIOS: Scenario[] = [
   },
 
   {
-    name: 'mmap: twice, resized, after munmap', area: 'perf',
+    name: 'mmap: twice, resized, after munmap',
+    area: 'perf',
     run(s, note) {
       const e = s.perfOpen({ cpu: 0 });
       note('mmap 1+2 pages', ret(s.mmap(e, 2)));
@@ -221,7 +232,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'mmap, close, dup: fds that are not perf events', area: 'perf',
+    name: 'mmap, close, dup: fds that are not perf events',
+    area: 'perf',
     run(s, note) {
       const map = s.mapCreate({});
       note('mmap a map fd', ret(s.mmap(map, 1)));
@@ -237,14 +249,16 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'perf_event_open: inherit on a CPU-wide event', area: 'perf',
+    name: 'perf_event_open: inherit on a CPU-wide event',
+    area: 'perf',
     run(s, note) {
       note('inherit, pid -1, cpu 0', fdOr(s.perfOpen({ cpu: 0, inherit: true })));
       note('pid 0, cpu 0', fdOr(s.perfOpen({ cpu: 0, pid: 0 })));
     },
   },
   {
-    name: 'ioctl: disable and enable', area: 'helper',
+    name: 'ioctl: disable and enable',
+    area: 'helper',
     run(s, note) {
       const x = setup(s, note);
       note('PERF_EVENT_IOC_DISABLE CPU 0', ret(s.ioctl(x.events[0]!, 'disable')));
@@ -256,7 +270,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'poll: wakeup_events 1, 3 and a watermark', area: 'ring',
+    name: 'poll: wakeup_events 1, 3 and a watermark',
+    area: 'ring',
     run(s, note) {
       const map = s.mapCreate({ maxEntries: s.cpus });
       const prog = s.progLoad(map);
@@ -278,7 +293,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'helper: one event in two slots, and in two maps', area: 'helper',
+    name: 'helper: one event in two slots, and in two maps',
+    area: 'helper',
     run(s, note) {
       const x = setup(s, note);
       note('update key 1 with the event of CPU 0', ret(s.update(x.map, 1, x.events[0]!)));
@@ -294,7 +310,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'helper: delete then update again', area: 'helper',
+    name: 'helper: delete then update again',
+    area: 'helper',
     run(s, note) {
       const x = setup(s, note);
       note('delete key 0', ret(s.del(x.map, 0)));
@@ -310,7 +327,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'map: max_entries 1 and keys past it', area: 'map',
+    name: 'map: max_entries 1 and keys past it',
+    area: 'map',
     run(s, note) {
       const map = s.mapCreate({ maxEntries: 1 });
       const e = s.perfOpen({ cpu: 1 });
@@ -329,7 +347,8 @@ export const SCENARIOS: Scenario[] = [
 
   // --- bpf_perf_event_output's ladder (kernel/trace/bpf_trace.c __bpf_perf_event_output)
   {
-    name: 'helper: BPF_F_CURRENT_CPU on every CPU', area: 'helper',
+    name: 'helper: BPF_F_CURRENT_CPU on every CPU',
+    area: 'helper',
     run(s, note) {
       const { events } = ((): Setup => {
         const x = setup(s, note);
@@ -340,7 +359,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'helper: empty slot', area: 'helper',
+    name: 'helper: empty slot',
+    area: 'helper',
     run(s, note) {
       const x = setup(s, note, { fill: false });
       note('update key 0 only', ret(s.update(x.map, 0, x.events[0]!)));
@@ -349,7 +369,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'helper: index flags', area: 'helper',
+    name: 'helper: index flags',
+    area: 'helper',
     run(s, note) {
       const x = setup(s, note);
       note('CPU 0, index 0', ret(s.output(0, x.prog, 0n, 8)));
@@ -364,7 +385,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'helper: a slot holding a cpu_clock event', area: 'helper',
+    name: 'helper: a slot holding a cpu_clock event',
+    area: 'helper',
     run(s, note) {
       const x = setup(s, note, { fill: false });
       const clock = s.perfOpen({ cpu: 0, config: PERF_COUNT_SW_CPU_CLOCK });
@@ -373,7 +395,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'helper: event without a ring, disabled, unmapped', area: 'helper',
+    name: 'helper: event without a ring, disabled, unmapped',
+    area: 'helper',
     run(s, note) {
       const map = s.mapCreate({ maxEntries: s.cpus });
       const prog = s.progLoad(map);
@@ -398,7 +421,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'helper: no PERF_SAMPLE_RAW', area: 'helper',
+    name: 'helper: no PERF_SAMPLE_RAW',
+    area: 'helper',
     run(s, note) {
       const map = s.mapCreate({ maxEntries: s.cpus });
       const prog = s.progLoad(map);
@@ -412,7 +436,8 @@ export const SCENARIOS: Scenario[] = [
 
   // --- the ring: format, padding, wrap, ENOSPC and PERF_RECORD_LOST
   {
-    name: 'ring: record sizes 0..24 and padding', area: 'ring',
+    name: 'ring: record sizes 0..24 and padding',
+    area: 'ring',
     run(s, note) {
       const x = setup(s, note);
       for (const size of [0, 1, 3, 4, 5, 7, 8, 12, 13, 16, 24]) note(`size ${size}`, ret(s.output(0, x.prog, BPF_F_CURRENT_CPU, size)));
@@ -420,7 +445,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'ring: 256-byte records', area: 'ring',
+    name: 'ring: 256-byte records',
+    area: 'ring',
     run(s, note) {
       const x = setup(s, note);
       for (const size of [255, 256]) note(`size ${size}`, ret(s.output(1, x.prog, BPF_F_CURRENT_CPU, size)));
@@ -428,7 +454,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'ring: full (ENOSPC), then PERF_RECORD_LOST', area: 'ring',
+    name: 'ring: full (ENOSPC), then PERF_RECORD_LOST',
+    area: 'ring',
     run(s, note) {
       const x = setup(s, note);
       const res: string[] = [];
@@ -444,7 +471,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'ring: wrap with stale padding', area: 'ring',
+    name: 'ring: wrap with stale padding',
+    area: 'ring',
     run(s, note) {
       const x = setup(s, note);
       const sizes = [100, 33, 250, 7, 61, 128, 1, 200];
@@ -459,7 +487,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'ring: two pages, records across the end', area: 'ring',
+    name: 'ring: two pages, records across the end',
+    area: 'ring',
     run(s, note) {
       const x = setup(s, note, { pages: 2 });
       for (let round = 0; round < 4; round++) {
@@ -471,7 +500,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'ring: exactly full (the ring is never filled completely)', area: 'ring',
+    name: 'ring: exactly full (the ring is never filled completely)',
+    area: 'ring',
     run(s, note) {
       const x = setup(s, note);
       const res: string[] = [];
@@ -479,11 +509,15 @@ export const SCENARIOS: Scenario[] = [
       note('17 records of 256 B into 4096 B', res.join(' '));
       note('records read', s.ring(x.events[0]!).length);
       note('one more', ret(s.output(0, x.prog, BPF_F_CURRENT_CPU, 244)));
-      note('ring', s.ring(x.events[0]!).map((r) => r.slice(0, 40)));
+      note(
+        'ring',
+        s.ring(x.events[0]!).map((r) => r.slice(0, 40)),
+      );
     },
   },
   {
-    name: 'ring: pending losses go with the ring on munmap', area: 'ring',
+    name: 'ring: pending losses go with the ring on munmap',
+    area: 'ring',
     run(s, note) {
       const x = setup(s, note);
       for (let i = 0; i < 20; i++) s.output(0, x.prog, BPF_F_CURRENT_CPU, 252);
@@ -495,7 +529,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'poll: a full ring, losses, and the read that frees it', area: 'ring',
+    name: 'poll: a full ring, losses, and the read that frees it',
+    area: 'ring',
     run(s, note) {
       const x = setup(s, note);
       const e = x.events[0]!;
@@ -513,7 +548,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'ring: loss count across several failures', area: 'ring',
+    name: 'ring: loss count across several failures',
+    area: 'ring',
     run(s, note) {
       const x = setup(s, note);
       const res: string[] = [];
@@ -525,7 +561,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'ring: wakeup_events 0 and 4 (same bytes)', area: 'ring',
+    name: 'ring: wakeup_events 0 and 4 (same bytes)',
+    area: 'ring',
     run(s, note) {
       const map = s.mapCreate({ maxEntries: s.cpus });
       const prog = s.progLoad(map);
@@ -544,7 +581,8 @@ export const SCENARIOS: Scenario[] = [
 
   // --- the release purge (commit 3b1efb196eee) through several frontends
   {
-    name: 'purge: close the only map fd', area: 'purge',
+    name: 'purge: close the only map fd',
+    area: 'purge',
     run(s, note) {
       const x = setup(s, note);
       outputAll(s, note, x.prog, 'before');
@@ -553,7 +591,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'purge: dup keeps the file', area: 'purge',
+    name: 'purge: dup keeps the file',
+    area: 'purge',
     run(s, note) {
       const x = setup(s, note);
       const d = s.dup(x.map);
@@ -564,7 +603,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'purge: BPF_F_PRESERVE_ELEMS', area: 'purge',
+    name: 'purge: BPF_F_PRESERVE_ELEMS',
+    area: 'purge',
     run(s, note) {
       const x = setup(s, note, { flags: BPF_F_PRESERVE_ELEMS });
       note('close map fd', ret(s.close(x.map)));
@@ -573,7 +613,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'purge: closing the perf fd keeps the entry', area: 'purge',
+    name: 'purge: closing the perf fd keeps the entry',
+    area: 'purge',
     run(s, note) {
       const x = setup(s, note);
       for (const e of x.events) note('close perf fd', ret(s.close(e)));
@@ -584,7 +625,9 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'purge: entries put by another frontend survive', area: 'purge', needs: 'bpffs',
+    name: 'purge: entries put by another frontend survive',
+    area: 'purge',
+    needs: 'bpffs',
     run(s, note) {
       const x = setup(s, note, { fill: false });
       note('pin', ret(s.pin(x.map, 'm')));
@@ -601,7 +644,9 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'purge: a replaced entry belongs to its new frontend', area: 'purge', needs: 'bpffs',
+    name: 'purge: a replaced entry belongs to its new frontend',
+    area: 'purge',
+    needs: 'bpffs',
     run(s, note) {
       const x = setup(s, note);
       note('pin', ret(s.pin(x.map, 'm')));
@@ -615,7 +660,9 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'purge: the pin does not keep the entries of a closed fd', area: 'purge', needs: 'bpffs',
+    name: 'purge: the pin does not keep the entries of a closed fd',
+    area: 'purge',
+    needs: 'bpffs',
     run(s, note) {
       const x = setup(s, note);
       note('pin', ret(s.pin(x.map, 'events')));
@@ -633,7 +680,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'purge: a forked child holds the map file', area: 'purge',
+    name: 'purge: a forked child holds the map file',
+    area: 'purge',
     async run(s, note) {
       const x = setup(s, note);
       const child = await s.fork([x.map]);
@@ -644,7 +692,9 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'purge: RDONLY frontend from BPF_OBJ_GET', area: 'purge', needs: 'bpffs',
+    name: 'purge: RDONLY frontend from BPF_OBJ_GET',
+    area: 'purge',
+    needs: 'bpffs',
     run(s, note) {
       const x = setup(s, note);
       note('pin', ret(s.pin(x.map, 'ro')));
@@ -667,7 +717,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'purge: a GET_FD_BY_ID frontend purges its own entries', area: 'purge',
+    name: 'purge: a GET_FD_BY_ID frontend purges its own entries',
+    area: 'purge',
     run(s, note) {
       const x = setup(s, note, { fill: false });
       const id = s.mapId(x.map);
@@ -680,7 +731,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'purge: a forked child updates, then exits', area: 'purge',
+    name: 'purge: a forked child updates, then exits',
+    area: 'purge',
     async run(s, note) {
       const x = setup(s, note, { fill: false });
       // the child's copy of the fd is the same file: its exit drops one reference, not the last
@@ -693,7 +745,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'purge: closing an fd of another map leaves this one', area: 'purge',
+    name: 'purge: closing an fd of another map leaves this one',
+    area: 'purge',
     run(s, note) {
       const x = setup(s, note);
       const other = s.mapCreate({ maxEntries: s.cpus });
@@ -703,7 +756,9 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'purge: a pinned program outlives its fds', area: 'purge', needs: 'bpffs',
+    name: 'purge: a pinned program outlives its fds',
+    area: 'purge',
+    needs: 'bpffs',
     async run(s, note) {
       const x = setup(s, note);
       const id = s.mapId(x.map);
@@ -722,7 +777,9 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'pin: errno ladder', area: 'purge', needs: 'bpffs',
+    name: 'pin: errno ladder',
+    area: 'purge',
+    needs: 'bpffs',
     run(s, note) {
       const map = s.mapCreate({});
       const e = s.perfOpen({ cpu: 0 });
@@ -740,7 +797,8 @@ export const SCENARIOS: Scenario[] = [
 
   // --- ids: BPF_MAP_GET_NEXT_ID and BPF_MAP_GET_FD_BY_ID after frees
   {
-    name: 'ids: a map freed by its last close', area: 'ids',
+    name: 'ids: a map freed by its last close',
+    area: 'ids',
     async run(s, note) {
       const map = s.mapCreate({});
       const id = s.mapId(map);
@@ -756,7 +814,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'ids: a program keeps the map', area: 'ids',
+    name: 'ids: a program keeps the map',
+    area: 'ids',
     async run(s, note) {
       const x = setup(s, note);
       const id = s.mapId(x.map);
@@ -774,7 +833,8 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'ids: GET_FD_BY_ID flags', area: 'ids',
+    name: 'ids: GET_FD_BY_ID flags',
+    area: 'ids',
     run(s, note) {
       const map = s.mapCreate({});
       const id = s.mapId(map);

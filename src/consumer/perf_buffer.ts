@@ -53,8 +53,16 @@ export interface PerfBufferOptions {
 }
 
 const PERF_BUFFER_KEYS = optionKeys<PerfBufferOptions>({
-  cpus: true, pages: true, wakeupEvents: true, watermark: true, overwritable: true, ownMap: true, onSample: true, onSampleAt: true,
-  onLost: true, deleteOnClose: true,
+  cpus: true,
+  pages: true,
+  wakeupEvents: true,
+  watermark: true,
+  overwritable: true,
+  ownMap: true,
+  onSample: true,
+  onSampleAt: true,
+  onLost: true,
+  deleteOnClose: true,
 });
 
 export interface PerfBufferStats {
@@ -137,7 +145,8 @@ export class PerfBuffer {
     if (typeof process !== 'object' || process === null || typeof process.epollCreate !== 'function') throw invalidArgType('process', 'a Process', process);
     if (typeof mapFd !== 'number') throw invalidArgType('mapFd', 'an integer fd', mapFd);
     checkKeys('options', opts, PERF_BUFFER_KEYS);
-    for (const cb of ['onSample', 'onSampleAt', 'onLost'] as const) if (opts[cb] !== undefined && typeof opts[cb] !== 'function') throw invalidArgType(cb, 'a function', opts[cb]);
+    for (const cb of ['onSample', 'onSampleAt', 'onLost'] as const)
+      if (opts[cb] !== undefined && typeof opts[cb] !== 'function') throw invalidArgType(cb, 'a function', opts[cb]);
     const bool = (n: string, v: unknown): boolean => {
       if (v !== undefined && typeof v !== 'boolean') throw invalidArgType(n, 'a boolean', v);
       return v === true;
@@ -163,8 +172,12 @@ export class PerfBuffer {
     try {
       for (const cpu of cpus) {
         const pfd = process.perfEventOpen({
-          cpu, pages: pagesOf(cpu), wakeupEvents: opts.wakeupEvents ?? 1, watermark: opts.watermark ?? 0,
-          writeBackward: overwritable, mmapWrite: !overwritable,
+          cpu,
+          pages: pagesOf(cpu),
+          wakeupEvents: opts.wakeupEvents ?? 1,
+          watermark: opts.watermark ?? 0,
+          writeBackward: overwritable,
+          mmapWrite: !overwritable,
         });
         const b: Buf = { cpu, fd: pfd, samples: 0, lost: 0, overwritten: 0 };
         pb.#bufs.push(b);
@@ -220,7 +233,8 @@ export class PerfBuffer {
     if (typeof timeout === 'number') timeoutMs = validateInt('timeoutMs', timeout, 0, 3_600_000);
     else if (timeout === undefined && this.#deadline === null) throw invalidArgType('timeoutMs', 'a number of ms (or set a deadline first)', timeout);
     else {
-      if (timeout !== undefined && (typeof timeout !== 'object' || timeout === null)) throw invalidArgType('timeout', 'a number of ms or { timeoutMs, deadline }', timeout);
+      if (timeout !== undefined && (typeof timeout !== 'object' || timeout === null))
+        throw invalidArgType('timeout', 'a number of ms or { timeoutMs, deadline }', timeout);
       const o = timeout ?? {};
       if (o.timeoutMs !== undefined && o.deadline !== undefined) throw invalidArgValue('deadline', 'cannot be given together with timeoutMs', o.deadline);
       if (o.timeoutMs !== undefined) timeoutMs = validateInt('timeoutMs', o.timeoutMs, 0, 3_600_000);
@@ -335,8 +349,14 @@ export class PerfBuffer {
       const r = this.process.ringState(b.fd);
       const unread = r === null || r.overwrite ? 0 : r.backward ? (r.tail - r.head) >>> 0 : (r.head - r.tail) >>> 0;
       return {
-        cpu: b.cpu, samples: b.samples, lost: b.lost, lostPending: r?.lostPending ?? 0, written: r?.written ?? 0,
-        lostTotal: r?.lostTotal ?? 0, unreadBytes: unread, overwrittenBytes: b.overwritten,
+        cpu: b.cpu,
+        samples: b.samples,
+        lost: b.lost,
+        lostPending: r?.lostPending ?? 0,
+        written: r?.written ?? 0,
+        lostTotal: r?.lostTotal ?? 0,
+        unreadBytes: unread,
+        overwrittenBytes: b.overwritten,
       };
     });
     const total = { samples: 0, lost: 0, lostPending: 0, written: 0, lostTotal: 0, unreadBytes: 0, overwrittenBytes: 0 };
@@ -382,10 +402,14 @@ export class PerfBuffer {
     if (onSampleAt && !this.#opts.overwritable) {
       const cpu = b.cpu;
       let samples = 0;
-      const n = this.process.consumeRingRaw(b.fd, (buf, offset, size) => {
-        samples++;
-        onSampleAt(cpu, buf, offset, size);
-      }, lost);
+      const n = this.process.consumeRingRaw(
+        b.fd,
+        (buf, offset, size) => {
+          samples++;
+          onSampleAt(cpu, buf, offset, size);
+        },
+        lost,
+      );
       st.samples += samples;
       b.samples += samples;
       return n;

@@ -8,8 +8,15 @@
  */
 import { CorruptRingError } from '../errors.js';
 import {
-  PERF_HEADER_SIZE, PERF_RECORD_LOST, PERF_RECORD_SAMPLE, RB_BACKWARD, RB_DATA_HEAD, RB_DATA_SIZE, RB_DATA_TAIL,
-  RB_READ_LOST, RB_READ_SAMPLES,
+  PERF_HEADER_SIZE,
+  PERF_RECORD_LOST,
+  PERF_RECORD_SAMPLE,
+  RB_BACKWARD,
+  RB_DATA_HEAD,
+  RB_DATA_SIZE,
+  RB_DATA_TAIL,
+  RB_READ_LOST,
+  RB_READ_SAMPLES,
 } from '../arena/layout.js';
 import { ringWord } from '../arena/records.js';
 import type { Kctx } from '../kernel/context.js';
@@ -17,9 +24,7 @@ import { FAULT_READER_EARLY_TAIL } from '../kernel/fault_ids.js';
 import { fault_reader_window } from '../kernel/fault_windows.js';
 import { dataByte, dataWord } from '../kernel/ring_buffer.js';
 
-export type RingRecord =
-  | { type: 'sample'; cpu: number; size: number; data: Uint8Array }
-  | { type: 'lost'; cpu: number; id: number; lost: number };
+export type RingRecord = { type: 'sample'; cpu: number; size: number; data: Uint8Array } | { type: 'lost'; cpu: number; id: number; lost: number };
 
 /**
  * Called for each sample with the raw bytes (`size` = the raw size field, the padded length).
@@ -50,7 +55,14 @@ let walked = 0;
  * the walk just stops.
  */
 function ring_walk(
-  k: Kctx, rb: number, from: number, to: number, onSample: SampleFn, onLost: LostFn, max: number, window: boolean,
+  k: Kctx,
+  rb: number,
+  from: number,
+  to: number,
+  onSample: SampleFn,
+  onLost: LostFn,
+  max: number,
+  window: boolean,
   onSampleAt: SampleAtFn | null = null,
 ): number {
   const i32 = k.a.i32;
@@ -67,7 +79,7 @@ function ring_walk(
     const w = dataWord(rb, dsize, pos);
     const type = i32[w]!;
     const size = i32[w + 1]! >>> 16;
-    if (size < PERF_HEADER_SIZE || ((to - pos) >>> 0) < size) {
+    if (size < PERF_HEADER_SIZE || (to - pos) >>> 0 < size) {
       if (window) break;
       throw new CorruptRingError(`perf ring: record of size ${size} at ${pos >>> 0} does not fit before ${to >>> 0} (corrupt ring)`, pos >>> 0);
     }
@@ -76,9 +88,8 @@ function ring_walk(
       samples++;
       if (onSampleAt) {
         const off = (pos + 12) & (dsize - 1);
-        more = (off + rawSize <= dsize
-          ? onSampleAt(u8, base + off, rawSize)
-          : onSampleAt(viewOrCopy(u8, base, dsize, pos + 12, rawSize), 0, rawSize)) !== false;
+        more =
+          (off + rawSize <= dsize ? onSampleAt(u8, base + off, rawSize) : onSampleAt(viewOrCopy(u8, base, dsize, pos + 12, rawSize), 0, rawSize)) !== false;
       } else more = onSample(viewOrCopy(u8, base, dsize, pos + 12, rawSize), rawSize) !== false;
     } else if (type === PERF_RECORD_LOST) {
       const lost = i32[dataWord(rb, dsize, pos + 16)]!;
@@ -108,7 +119,7 @@ function backward_rb_find_range(k: Kctx, rb: number, head: number, limit: number
     k.a.ringRead(rb, pos);
     const w = dataWord(rb, dsize, pos);
     const size = i32[w + 1]! >>> 16;
-    if ((i32[w] !== PERF_RECORD_SAMPLE && i32[w] !== PERF_RECORD_LOST) || size < PERF_HEADER_SIZE || ((limit - pos) >>> 0) < size) break;
+    if ((i32[w] !== PERF_RECORD_SAMPLE && i32[w] !== PERF_RECORD_LOST) || size < PERF_HEADER_SIZE || (limit - pos) >>> 0 < size) break;
     pos = (pos + size) | 0;
   }
   return pos;
@@ -133,7 +144,8 @@ export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLos
     k.a.store(ringWord(rb, RB_DATA_TAIL), head);
     fault_reader_window(k, rb, tail, head, dsize);
   }
-  if (i32[ringWord(rb, RB_BACKWARD)] !== 0) { // write_backward
+  if (i32[ringWord(rb, RB_BACKWARD)] !== 0) {
+    // write_backward
     // newest first, so only the whole unread region can be released: `max` does not apply
     // (a callback's early stop drops the older records)
     ring_walk(k, rb, head, tail, onSample, onLost, Infinity, false, onSampleAt);
@@ -197,7 +209,8 @@ export function perf_ring_read_overwrite(k: Kctx, rb: number, last: number, onSa
 export function perf_ring_read(k: Kctx, rb: number, cpu: number, max = Infinity): RingRecord[] {
   const out: RingRecord[] = [];
   perf_ring_consume(
-    k, rb,
+    k,
+    rb,
     (data, size) => void out.push({ type: 'sample', cpu, size, data: data.slice() }),
     (id, lost) => void out.push({ type: 'lost', cpu, id, lost }),
     max,

@@ -121,8 +121,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
   const sample = (): void => {
     const f = frame();
     timeline.push({
-      tMs: f.tMs, slots: f.rows.map((r) => r.owner), events: f.rows.map((r) => r.event), written: f.rows.map((r) => r.written),
-      enoent: f.rows.map((r) => r.enoent), noRing: f.rows.map((r) => r.noRing), lost: f.rows.map((r) => r.lost),
+      tMs: f.tMs,
+      slots: f.rows.map((r) => r.owner),
+      events: f.rows.map((r) => r.event),
+      written: f.rows.map((r) => r.written),
+      enoent: f.rows.map((r) => r.enoent),
+      noRing: f.rows.map((r) => r.noRing),
+      lost: f.rows.map((r) => r.lost),
     });
   };
   // at least ~120 samples a run, so a short run's timeline still shows what happened
@@ -164,19 +169,28 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
     // samples taken before an app had published its map file named the owner 'file N': the
     // same owner as the app's name, so name it so (a rename is not a replace)
     const named = new Map(liveAfter.map((a) => [`file ${a.mapFile}`, a.name]));
-    for (const s of timeline) s.slots = s.slots.map((x) => (x !== null ? named.get(x) ?? x : x));
+    for (const s of timeline) s.slots = s.slots.map((x) => (x !== null ? (named.get(x) ?? x) : x));
     return {
-      kernel: o.kernel, cpus: o.cpus, apps: o.apps, durationMs: o.durationMs, rate: o.rate, exitedApp: 'app-0',
-      beforeExit, final,
+      kernel: o.kernel,
+      cpus: o.cpus,
+      apps: o.apps,
+      durationMs: o.durationMs,
+      rate: o.rate,
+      exitedApp: 'app-0',
+      beforeExit,
+      final,
       exitedAppEvents: app0Events.map(({ id, cpu }) => {
         const e = snap.perfEvents.find((x) => x.id === id);
         return { id, cpu, alive: e?.alive ?? false, fileRefs: e?.fileRefs ?? 0, heldBySlot: snap.maps[0]!.slots.some((s) => s?.event === id) };
       }),
-      cpuResults, appResults,
+      cpuResults,
+      appResults,
       badRecords: appResults.reduce((s, r) => s + r.bad, 0),
       conservation: conservation(stopped, liveAfter.slice(1)),
       violations: snap.violations.length,
-      timeline, exitAtMs, exitedAtMs,
+      timeline,
+      exitAtMs,
+      exitedAtMs,
     };
   } finally {
     clearInterval(sampler);
@@ -203,8 +217,14 @@ function conservation(stopped: KernelSnapshot, survivors: AppLive[]): DemoRun['c
 }
 
 function buildFrame(
-  kernel: Kernel, version: KernelVersion, live: AppLive[], specs: { name: string; cpus: number[] }[], tMs: number,
-  phase: DemoFrame['phase'], app0Gone: boolean, slotsFrom?: KernelSnapshot,
+  kernel: Kernel,
+  version: KernelVersion,
+  live: AppLive[],
+  specs: { name: string; cpus: number[] }[],
+  tMs: number,
+  phase: DemoFrame['phase'],
+  app0Gone: boolean,
+  slotsFrom?: KernelSnapshot,
 ): DemoFrame {
   const s = kernel.inspect();
   const slotSnap = slotsFrom ?? s;
@@ -218,9 +238,17 @@ function buildFrame(
     const slot = map?.slots[cpu] ?? null;
     const cnt = s.cpuCounters[cpu]!;
     rows.push({
-      cpu, slot: cpu, event: slot?.event ?? null, owner: slot ? ownerOf.get(slot.owner) ?? `file ${slot.owner}` : null,
-      app: a.name, appState: ai === 0 && app0Gone ? 'exited' : a.state === 'done' && !slotsFrom ? 'exited' : 'running',
-      written: cnt.outputs, received: pc.received, lost: pc.lost, enoent: cnt.ENOENT, noRing: cnt.noRing,
+      cpu,
+      slot: cpu,
+      event: slot?.event ?? null,
+      owner: slot ? (ownerOf.get(slot.owner) ?? `file ${slot.owner}`) : null,
+      app: a.name,
+      appState: ai === 0 && app0Gone ? 'exited' : a.state === 'done' && !slotsFrom ? 'exited' : 'running',
+      written: cnt.outputs,
+      received: pc.received,
+      lost: pc.lost,
+      enoent: cnt.ENOENT,
+      noRing: cnt.noRing,
     });
   }
   return { kernel: version, tMs, phase, rows };

@@ -65,7 +65,8 @@ export async function runRecorder(o: RecorderOptions): Promise<RecorderRun> {
   const prog = app.bpf.progLoad({ maps: [map] });
   let current = new Map<number, (number | null)[]>();
   const pb = PerfBuffer.open(app, map, {
-    pages: o.pages, overwritable: true,
+    pages: o.pages,
+    overwritable: true,
     onSample: (cpu, data) => {
       const c = verifyRecord(data);
       current.get(cpu)!.push(c.ok && c.cpu === cpu ? c.seq : null);
@@ -89,7 +90,12 @@ export async function runRecorder(o: RecorderOptions): Promise<RecorderRun> {
       });
       const whole = seqs.filter((q): q is number => q !== null);
       return {
-        cpu, kept: whole.length, newest: whole[0] ?? null, oldest: whole.at(-1) ?? null, oldestTorn, bad,
+        cpu,
+        kept: whole.length,
+        newest: whole[0] ?? null,
+        oldest: whole.at(-1) ?? null,
+        oldestTorn,
+        bad,
         written: stats.find((s) => s.cpu === cpu)!.written,
       };
     });
@@ -124,7 +130,11 @@ export async function runRecorder(o: RecorderOptions): Promise<RecorderRun> {
   });
   for (const t of totals) {
     // the newest record read (by the final snapshot, or an earlier one if nothing came since)
-    const newest = snapshots.map((x) => x.cpus.find((c) => c.cpu === t.cpu)!.newest).filter((q) => q !== null).at(-1) ?? null;
+    const newest =
+      snapshots
+        .map((x) => x.cpus.find((c) => c.cpu === t.cpu)!.newest)
+        .filter((q) => q !== null)
+        .at(-1) ?? null;
     if (t.written > 0 && newest !== t.attempts - 1) problems.push(`CPU ${t.cpu}: the newest record read is ${newest}, not attempt ${t.attempts - 1}`);
     if (t.written + t.lost !== t.attempts) problems.push(`CPU ${t.cpu}: written ${t.written} + lost ${t.lost} != attempts ${t.attempts}`);
   }
@@ -134,7 +144,12 @@ export async function runRecorder(o: RecorderOptions): Promise<RecorderRun> {
   const violations = kernel.violations().length;
   if (violations) problems.push(`${violations} kernel violations`);
   return {
-    kernel: o.kernel, cpus: o.cpus, ringBytes: o.pages * PAGE_SIZE, recordBytes: 8 + ((o.size + 4 + 7) & ~7),
-    snapshots, totals, problems,
+    kernel: o.kernel,
+    cpus: o.cpus,
+    ringBytes: o.pages * PAGE_SIZE,
+    recordBytes: 8 + ((o.size + 4 + 7) & ~7),
+    snapshots,
+    totals,
+    problems,
   };
 }

@@ -100,8 +100,17 @@ export function explore(scn: Scenario, o: ExploreOptions): ExploreResult {
   }
   const elapsedMs = performance.now() - t0;
   return {
-    scenario: scn.name, scheduler: o.scheduler, options: o, schedules, decisions, maxDepth, elapsedMs,
-    schedulesPerSec: (schedules * 1000) / elapsedMs, exhausted, targetHits, found,
+    scenario: scn.name,
+    scheduler: o.scheduler,
+    options: o,
+    schedules,
+    decisions,
+    maxDepth,
+    elapsedMs,
+    schedulesPerSec: (schedules * 1000) / elapsedMs,
+    exhausted,
+    targetHits,
+    found,
   };
 }
 
@@ -194,8 +203,14 @@ export interface ReplayFile {
 
 export function replayFile(scn: Scenario, o: ExploreOptions, f: Found): ReplayFile {
   return {
-    format: REPLAY_FORMAT, version: REPLAY_VERSION, scenario: scn.name, kernel: o.kernel, strict: o.strict,
-    inject: o.inject ?? null, schedule: f.shrunk, expect: { kind: f.finding.kind, violation: f.finding.violation, detail: f.finding.detail },
+    format: REPLAY_FORMAT,
+    version: REPLAY_VERSION,
+    scenario: scn.name,
+    kernel: o.kernel,
+    strict: o.strict,
+    inject: o.inject ?? null,
+    schedule: f.shrunk,
+    expect: { kind: f.finding.kind, violation: f.finding.violation, detail: f.finding.detail },
   };
 }
 

@@ -21,16 +21,19 @@ export function replayFileProblem(doc: unknown): string | null {
   if (d.format !== REPLAY_FORMAT) return `"format" must be "${REPLAY_FORMAT}"; ${show(d.format)}`;
   if (d.version !== REPLAY_VERSION) return `"version" must be ${REPLAY_VERSION}; ${show(d.version)}`;
   if (!SCENARIOS.some((s) => s.name === d.scenario)) return `"scenario" must be one of ${SCENARIOS.map((s) => s.name).join(', ')}; ${show(d.scenario)}`;
-  if (!(KERNEL_VERSIONS as readonly unknown[]).includes(d.kernel)) return `"kernel" must be one of ${KERNEL_VERSIONS.map((v) => `"${v}"`).join(', ')}; ${show(d.kernel)}`;
+  if (!(KERNEL_VERSIONS as readonly unknown[]).includes(d.kernel))
+    return `"kernel" must be one of ${KERNEL_VERSIONS.map((v) => `"${v}"`).join(', ')}; ${show(d.kernel)}`;
   if (typeof d.strict !== 'boolean') return `"strict" must be true or false; ${show(d.strict)}`;
-  if (d.inject !== null && !FAULTS.some((f) => f.name === d.inject)) return `"inject" must be null or one of ${FAULTS.map((f) => f.name).join(', ')}; ${show(d.inject)}`;
+  if (d.inject !== null && !FAULTS.some((f) => f.name === d.inject))
+    return `"inject" must be null or one of ${FAULTS.map((f) => f.name).join(', ')}; ${show(d.inject)}`;
   if (!Array.isArray(d.schedule)) return `"schedule" must be an array of choices (integers >= 0); ${show(d.schedule)}`;
   const bad = d.schedule.findIndex((c) => !Number.isSafeInteger(c) || (c as number) < 0);
   if (bad >= 0) return `"schedule"[${bad}] must be an integer >= 0; got ${JSON.stringify(d.schedule[bad])}`;
   const e = d.expect;
   if (typeof e !== 'object' || e === null || Array.isArray(e)) return `"expect" must be an object { kind, violation, detail }; ${show(e)}`;
   const ex = e as Record<string, unknown>;
-  for (const k of Object.keys(ex)) if (!(EXPECT_FIELDS as readonly string[]).includes(k)) return `unknown field "expect.${k}" (fields: ${EXPECT_FIELDS.join(', ')})`;
+  for (const k of Object.keys(ex))
+    if (!(EXPECT_FIELDS as readonly string[]).includes(k)) return `unknown field "expect.${k}" (fields: ${EXPECT_FIELDS.join(', ')})`;
   if (typeof ex.kind !== 'string' || ex.kind === '') return `"expect.kind" must be a non-empty string; ${show(ex.kind)}`;
   if (typeof ex.violation !== 'boolean') return `"expect.violation" must be true or false; ${show(ex.violation)}`;
   if (typeof ex.detail !== 'string') return `"expect.detail" must be a string; ${show(ex.detail)}`;

@@ -83,8 +83,17 @@ export interface RunOptions {
 }
 
 const LIMITS = {
-  maxFiles: 64, maxEvents: 16, maxMaps: 4, maxSlots: 32, maxEntries: 32, maxProgs: 4, maxPins: 4, ringPages: 32,
-  rcuQueue: 128, violationLog: 64, maxEpoll: 2,
+  maxFiles: 64,
+  maxEvents: 16,
+  maxMaps: 4,
+  maxSlots: 32,
+  maxEntries: 32,
+  maxProgs: 4,
+  maxPins: 4,
+  ringPages: 32,
+  rcuQueue: 128,
+  violationLog: 64,
+  maxEpoll: 2,
 };
 const MAX_ACCESSES = 200_000;
 
@@ -119,7 +128,8 @@ export function execute(scn: Scenario, opts: RunOptions, sched: Scheduler, wantT
   const actors = built.actors;
   let quiet = 0; // checks run inside hooks are not part of the schedule
   const q = <T extends (...a: never[]) => void>(fn: T | undefined): T | undefined =>
-    fn && (((...a: Parameters<T>) => {
+    fn &&
+    (((...a: Parameters<T>) => {
       quiet++;
       try {
         fn(...a);
@@ -181,9 +191,16 @@ export function execute(scn: Scenario, opts: RunOptions, sched: Scheduler, wantT
       if (!ex.trace || quiet > 0) return;
       const a = stack.at(-1);
       ex.trace.push({
-        step: ex.trace.length, actor: a === undefined ? '-' : actors[a]!.name, op: opName.at(-1) ?? '-', access: op,
-        word: op.endsWith('bytes') ? `record bytes at ${value >>> 0} of ${describeWord(arena.L, i).replace(/ head$/, '')}` : describeWord(arena.L, i, arena.i32),
-        value, arg, depth: Math.max(0, stack.length - 1),
+        step: ex.trace.length,
+        actor: a === undefined ? '-' : actors[a]!.name,
+        op: opName.at(-1) ?? '-',
+        access: op,
+        word: op.endsWith('bytes')
+          ? `record bytes at ${value >>> 0} of ${describeWord(arena.L, i).replace(/ head$/, '')}`
+          : describeWord(arena.L, i, arena.i32),
+        value,
+        arg,
+        depth: Math.max(0, stack.length - 1),
       });
     },
   };

@@ -13,8 +13,7 @@ import type { Built, Finding, Scenario, XOp } from './runner.js';
 
 const PIN = '/sys/fs/bpf/x';
 const op = (name: string, run: () => void): XOp => ({ name, run });
-const perfArray = (p: Process, maxEntries: number): number =>
-  p.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries });
+const perfArray = (p: Process, maxEntries: number): number => p.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries });
 
 function record(cpu: number, seq: number, len: number): Uint8Array {
   const words = new Uint32Array((len + 3) >>> 2);
@@ -25,7 +24,7 @@ function record(cpu: number, seq: number, len: number): Uint8Array {
 /** the purge window (perf_event_fd_array_release): F's release purge against G's update of the same slot */
 const purgeWindow: Scenario = {
   name: 'purge-window',
-  summary: "app A releases its map file F (the purge) while app B updates slot 0 through its own frontend G",
+  summary: 'app A releases its map file F (the purge) while app B updates slot 0 through its own frontend G',
   cpus: 2,
   target: 'foreign-entry-purged',
   build(kernel: Kernel): Built {
@@ -44,7 +43,15 @@ const purgeWindow: Scenario = {
       ],
       check(): Finding[] {
         const n = kernel.inspect().foreignEntriesPurged;
-        return n > 0 ? [{ kind: 'foreign-entry-purged', violation: false, detail: `A's purge removed B's fresh entry from slot 0 (foreign entries purged: ${n}): the load-then-exchange window of perf_event_fd_array_release (kernel/bpf/arraymap.c; docs/semantics.md, "The purge window")` }] : [];
+        return n > 0
+          ? [
+              {
+                kind: 'foreign-entry-purged',
+                violation: false,
+                detail: `A's purge removed B's fresh entry from slot 0 (foreign entries purged: ${n}): the load-then-exchange window of perf_event_fd_array_release (kernel/bpf/arraymap.c; docs/semantics.md, "The purge window")`,
+              },
+            ]
+          : [];
       },
     };
   },

@@ -82,9 +82,7 @@ export const PROVENANCE_REASONS: Record<number, string> = {
 };
 
 /** what the lifetime audit found left (the first argument of a 'lifetime' violation) */
-export const LIFETIME_LEFT = [
-  'maps', 'perf events', 'entries', 'programs', 'epoll instances', 'files', 'pins', 'pending RCU callbacks', 'ring pages',
-] as const;
+export const LIFETIME_LEFT = ['maps', 'perf events', 'entries', 'programs', 'epoll instances', 'files', 'pins', 'pending RCU callbacks', 'ring pages'] as const;
 /** the lifetime reason for the console file's count */
 export const LIFETIME_CONSOLE = 99;
 
@@ -103,15 +101,18 @@ export interface InvariantSpec {
 /** in the order reports list them; 'kernel' gathers the kernel's own limits */
 export const INVARIANTS: readonly InvariantSpec[] = [
   {
-    name: 'references', rule: 'every reference count equals its holders; everything is freed exactly once',
+    name: 'references',
+    rule: 'every reference count equals its holders; everything is freed exactly once',
     kinds: ['references', 'lifetime', 'map-free-not-empty', 'refcount-underflow', 'double-put'],
   },
   {
-    name: 'use-after-free', rule: 'no CPU sees an entry or perf event recycled inside its read-side section',
+    name: 'use-after-free',
+    rule: 'no CPU sees an entry or perf event recycled inside its read-side section',
     kinds: ['use-after-free-entry', 'use-after-free-event'],
   },
   {
-    name: 'release', rule: "a map file's release purges exactly its own entries (none with BPF_F_PRESERVE_ELEMS)",
+    name: 'release',
+    rule: "a map file's release purges exactly its own entries (none with BPF_F_PRESERVE_ELEMS)",
     kinds: ['release-foreign', 'release-left'],
   },
   { name: 'conservation', rule: 'per ring: records written = read + unread; losses = reported + pending', kinds: ['conservation'] },
@@ -121,9 +122,10 @@ export const INVARIANTS: readonly InvariantSpec[] = [
 ];
 
 /** the invariant each violation kind breaks */
-export const INVARIANT_OF = Object.fromEntries(
-  INVARIANTS.flatMap((inv) => inv.kinds.map((kind) => [kind, inv.name])),
-) as Record<ViolationKind, InvariantName | 'kernel'>;
+export const INVARIANT_OF = Object.fromEntries(INVARIANTS.flatMap((inv) => inv.kinds.map((kind) => [kind, inv.name]))) as Record<
+  ViolationKind,
+  InvariantName | 'kernel'
+>;
 
 export const INVARIANT_RULES = Object.fromEntries(INVARIANTS.map((inv) => [inv.name, inv.rule])) as Record<InvariantName | 'kernel', string>;
 
@@ -141,14 +143,23 @@ export function describeViolation(v: Violation, withTime = true): string {
   const [a, b, c, d] = v.args;
   const at = withTime ? `${(v.timeMs / 1000).toFixed(3)}s` : '';
   switch (v.kind) {
-    case 'references': return `${at} references: ${REFERENCE_REASONS[a] ?? a} (index ${b}: ${c}, want ${d})`;
-    case 'provenance': return `${at} provenance on CPU ${v.cpu}: ${PROVENANCE_REASONS[a] ?? a}`;
-    case 'use-after-free-entry': return `${at} CPU ${v.cpu} saw entry ${a} recycled inside its read-side section (gen ${b} -> ${c})`;
-    case 'use-after-free-event': return `${at} CPU ${v.cpu} saw perf event ${a} freed inside its read-side section`;
-    case 'release-foreign': return `${at} release of map file ${d} purged map ${a} slot ${b}, owned by file ${c}, which it had checked`;
-    case 'release-left': return `${at} map ${a} slot ${b} still holds an entry of map file ${c}, released`;
-    case 'leaked-event': return `${at} map ${a} slot ${b} keeps perf event index ${d} alive for map file ${c}, gone (the 4.7 leak)`;
-    case 'conservation': return `${at} ring of perf event index ${a}: ${b} samples written, ${c} read or unread`;
-    default: return `${at} ${v.kind} (${v.args.join(', ')})`;
+    case 'references':
+      return `${at} references: ${REFERENCE_REASONS[a] ?? a} (index ${b}: ${c}, want ${d})`;
+    case 'provenance':
+      return `${at} provenance on CPU ${v.cpu}: ${PROVENANCE_REASONS[a] ?? a}`;
+    case 'use-after-free-entry':
+      return `${at} CPU ${v.cpu} saw entry ${a} recycled inside its read-side section (gen ${b} -> ${c})`;
+    case 'use-after-free-event':
+      return `${at} CPU ${v.cpu} saw perf event ${a} freed inside its read-side section`;
+    case 'release-foreign':
+      return `${at} release of map file ${d} purged map ${a} slot ${b}, owned by file ${c}, which it had checked`;
+    case 'release-left':
+      return `${at} map ${a} slot ${b} still holds an entry of map file ${c}, released`;
+    case 'leaked-event':
+      return `${at} map ${a} slot ${b} keeps perf event index ${d} alive for map file ${c}, gone (the 4.7 leak)`;
+    case 'conservation':
+      return `${at} ring of perf event index ${a}: ${b} samples written, ${c} read or unread`;
+    default:
+      return `${at} ${v.kind} (${v.args.join(', ')})`;
   }
 }

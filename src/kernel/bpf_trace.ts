@@ -8,8 +8,28 @@
  * replace or purge racing with it cannot free them before it is done (perf_event_fd_array_put_ptr's call_rcu).
  */
 import {
-  C_E2BIG, C_EBUSY, C_EINVAL, C_ENOENT, C_ENOSPC, C_EOPNOTSUPP, C_LOST, C_NEST, C_NORB, C_OUTPUTS, ATTR_INHERIT,
-  E_CONFIG, E_COUNT, E_CPU, E_GEN, E_ONCPU, E_TYPE, EE_EVENT, EE_GEN, M_MAX_ENTRIES, M_SLOT_BASE, P_MAPS,
+  C_E2BIG,
+  C_EBUSY,
+  C_EINVAL,
+  C_ENOENT,
+  C_ENOSPC,
+  C_EOPNOTSUPP,
+  C_LOST,
+  C_NEST,
+  C_NORB,
+  C_OUTPUTS,
+  ATTR_INHERIT,
+  E_CONFIG,
+  E_COUNT,
+  E_CPU,
+  E_GEN,
+  E_ONCPU,
+  E_TYPE,
+  EE_EVENT,
+  EE_GEN,
+  M_MAX_ENTRIES,
+  M_SLOT_BASE,
+  P_MAPS,
 } from '../arena/layout.js';
 import { cpuWord, entryWord, eventWord, mapWord, progWord } from '../arena/records.js';
 import { BPF_F_CURRENT_CPU } from './behaviour.js';
@@ -18,8 +38,17 @@ import { E2BIG, EBUSY, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP } from './errno.js';
 import { entry_event, entry_gen, map_max_entries, slot_word } from './bpf/map.js';
 import { prog_map } from './bpf/core.js';
 import {
-  OUT_LOST, OUT_OK, PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_HARDWARE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, event_attr_bits,
-  event_field, event_gen, event_oncpu, perf_event_output,
+  OUT_LOST,
+  OUT_OK,
+  PERF_COUNT_SW_BPF_OUTPUT,
+  PERF_TYPE_HARDWARE,
+  PERF_TYPE_RAW,
+  PERF_TYPE_SOFTWARE,
+  event_attr_bits,
+  event_field,
+  event_gen,
+  event_oncpu,
+  perf_event_output,
 } from './perf_event.js';
 import { rcu_read_lock, rcu_read_unlock } from './rcu.js';
 import type { OutputHandle } from './context.js';
@@ -35,8 +64,14 @@ import { report_violation } from './violation.js';
  * scheduling point for the explorer); single-writer words are plain loads and stores.
  */
 export function bpf_perf_event_output(
-  k: Kctx, cpu: number, prog: number, mapRef: number, flagsLo: number, flagsHi: number,
-  data: Uint8Array, len: number,
+  k: Kctx,
+  cpu: number,
+  prog: number,
+  mapRef: number,
+  flagsLo: number,
+  flagsHi: number,
+  data: Uint8Array,
+  len: number,
 ): number {
   const i32 = k.a.i32;
   const nestW = cpuWord(k.a.L, cpu, C_NEST);
@@ -53,10 +88,7 @@ export function bpf_perf_event_output(
   }
 }
 
-function __bpf_perf_event_output(
-  k: Kctx, cpu: number, map: number, flagsLo: number, flagsHi: number, data: Uint8Array, len: number,
-  h: OutputHandle,
-): number {
+function __bpf_perf_event_output(k: Kctx, cpu: number, map: number, flagsLo: number, flagsHi: number, data: Uint8Array, len: number, h: OutputHandle): number {
   const a = k.a;
   const i32 = a.i32;
   const L = a.L;
@@ -171,7 +203,16 @@ export function bpf_perf_event_read(k: Kctx, cpu: number, prog: number, mapRef: 
 }
 
 /** bpf_perf_event_read_value (5.10+): 0 and the value, or -errno and a zeroed value */
-export function bpf_perf_event_read_value(k: Kctx, cpu: number, prog: number, mapRef: number, flagsLo: number, flagsHi: number, size: number, out: PerfEventValue): number {
+export function bpf_perf_event_read_value(
+  k: Kctx,
+  cpu: number,
+  prog: number,
+  mapRef: number,
+  flagsLo: number,
+  flagsHi: number,
+  size: number,
+  out: PerfEventValue,
+): number {
   let err = size !== BPF_PERF_EVENT_VALUE_SIZE ? -EINVAL : get_map_perf_counter(k, cpu, prog_map(k, prog, mapRef), flagsLo, flagsHi, out);
   if (err < 0) {
     out.counter = 0; // the kernel clears the buffer on any error

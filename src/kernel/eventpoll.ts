@@ -9,7 +9,6 @@ import type { Kctx } from './context.js';
 import { EMFILE, ENOMEM } from './errno.js';
 import { alloc_file, register_file_release } from './file.js';
 
-
 /**
  * ep_alloc: an eventpoll without a file, or -ENOMEM. epoll_create wraps one in a file; poll(2)
  * uses one for the length of a call, as the kernel's poll hangs its wait entries on the files.

@@ -29,7 +29,7 @@ function threaded(k: Kctx): boolean {
 export function fault_reader_window(k: Kctx, rb: number, tail: number, head: number, dsize: number): void {
   if (tail === head || !threaded(k)) return;
   const deadline = Date.now() + FAULT_WINDOW_MS;
-  while (((k.a.load(ringWord(rb, RB_DATA_HEAD)) - tail) >>> 0) < dsize + 8 && Date.now() < deadline) Atomics.wait(sleeper, 0, 0, 1);
+  while ((k.a.load(ringWord(rb, RB_DATA_HEAD)) - tail) >>> 0 < dsize + 8 && Date.now() < deadline) Atomics.wait(sleeper, 0, 0, 1);
 }
 
 /**

@@ -8,15 +8,27 @@
  */
 import type { KernelVersion } from './behaviour.js';
 import {
-  FAULT_DOUBLE_DROP, FAULT_FREE_WITHOUT_GP, FAULT_GP_NO_WAIT, FAULT_LEAK_47, FAULT_PRODUCER_EARLY_HEAD,
-  FAULT_PURGE_NO_OWNER_CHECK, FAULT_READER_EARLY_TAIL, FAULT_REPLACE_LEAK, FAULT_UPDATE_LOAD_STORE,
+  FAULT_DOUBLE_DROP,
+  FAULT_FREE_WITHOUT_GP,
+  FAULT_GP_NO_WAIT,
+  FAULT_LEAK_47,
+  FAULT_PRODUCER_EARLY_HEAD,
+  FAULT_PURGE_NO_OWNER_CHECK,
+  FAULT_READER_EARLY_TAIL,
+  FAULT_REPLACE_LEAK,
+  FAULT_UPDATE_LOAD_STORE,
 } from './fault_ids.js';
 import type { Kctx } from './context.js';
 import { fput } from './file.js';
 import { RCU_CB, call_rcu, rcu_register } from './rcu.js';
 import type { BpfMapOps } from './bpf/map_ops.js';
 import {
-  __fd_array_map_delete_elem, entry_mark_put, entry_recycle, fd_array_map_update_prepare, fd_array_release_walk, ops_of,
+  __fd_array_map_delete_elem,
+  entry_mark_put,
+  entry_recycle,
+  fd_array_map_update_prepare,
+  fd_array_release_walk,
+  ops_of,
   register_fault_ops,
 } from './bpf/arraymap.js';
 import { entry_perf_file, slot_word } from './bpf/map.js';
@@ -34,26 +46,52 @@ export interface FaultInfo {
   kernel?: KernelVersion;
 }
 
-
 export const FAULTS: readonly FaultInfo[] = [
-  { id: FAULT_FREE_WITHOUT_GP, name: 'free-without-gp', invariant: 'use-after-free',
-    summary: 'an entry put frees the entry and drops its perf file at once, without waiting for a grace period' },
-  { id: FAULT_PURGE_NO_OWNER_CHECK, name: 'purge-no-owner-check', invariant: 'release',
-    summary: "map_release purges every entry, not only the releasing map file's" },
-  { id: FAULT_REPLACE_LEAK, name: 'replace-leak', invariant: 'references',
-    summary: 'an update that replaces a slot forgets to put the old entry (its perf file reference leaks)' },
-  { id: FAULT_DOUBLE_DROP, name: 'double-drop', invariant: 'references',
-    summary: "the entry's RCU callback drops the perf file reference twice" },
-  { id: FAULT_UPDATE_LOAD_STORE, name: 'update-load-store', invariant: 'references',
-    summary: 'an update loads the slot, then stores the new entry (no exchange): a racing update or delete is lost or put twice' },
-  { id: FAULT_READER_EARLY_TAIL, name: 'reader-early-tail', invariant: 'provenance',
-    summary: 'the ring reader publishes data_tail before copying the records out' },
-  { id: FAULT_PRODUCER_EARLY_HEAD, name: 'producer-early-head', invariant: 'provenance',
-    summary: 'the producer publishes data_head before writing the record' },
-  { id: FAULT_GP_NO_WAIT, name: 'gp-no-wait', invariant: 'use-after-free',
-    summary: 'a grace period ends without waiting for the CPUs in a read-side section' },
-  { id: FAULT_LEAK_47, name: 'leak-4.7', invariant: 'leaked-events', kernel: '4.7',
-    summary: "kernel 4.7, before 3b1efb196eee: an exited app's perf events stay held by the pinned map" },
+  {
+    id: FAULT_FREE_WITHOUT_GP,
+    name: 'free-without-gp',
+    invariant: 'use-after-free',
+    summary: 'an entry put frees the entry and drops its perf file at once, without waiting for a grace period',
+  },
+  {
+    id: FAULT_PURGE_NO_OWNER_CHECK,
+    name: 'purge-no-owner-check',
+    invariant: 'release',
+    summary: "map_release purges every entry, not only the releasing map file's",
+  },
+  {
+    id: FAULT_REPLACE_LEAK,
+    name: 'replace-leak',
+    invariant: 'references',
+    summary: 'an update that replaces a slot forgets to put the old entry (its perf file reference leaks)',
+  },
+  { id: FAULT_DOUBLE_DROP, name: 'double-drop', invariant: 'references', summary: "the entry's RCU callback drops the perf file reference twice" },
+  {
+    id: FAULT_UPDATE_LOAD_STORE,
+    name: 'update-load-store',
+    invariant: 'references',
+    summary: 'an update loads the slot, then stores the new entry (no exchange): a racing update or delete is lost or put twice',
+  },
+  {
+    id: FAULT_READER_EARLY_TAIL,
+    name: 'reader-early-tail',
+    invariant: 'provenance',
+    summary: 'the ring reader publishes data_tail before copying the records out',
+  },
+  {
+    id: FAULT_PRODUCER_EARLY_HEAD,
+    name: 'producer-early-head',
+    invariant: 'provenance',
+    summary: 'the producer publishes data_head before writing the record',
+  },
+  { id: FAULT_GP_NO_WAIT, name: 'gp-no-wait', invariant: 'use-after-free', summary: 'a grace period ends without waiting for the CPUs in a read-side section' },
+  {
+    id: FAULT_LEAK_47,
+    name: 'leak-4.7',
+    invariant: 'leaked-events',
+    kernel: '4.7',
+    summary: "kernel 4.7, before 3b1efb196eee: an exited app's perf events stay held by the pinned map",
+  },
 ];
 
 export function faultByName(name: string): FaultInfo | undefined {
@@ -120,12 +158,23 @@ export function faulty_ops(k: Kctx, base: BpfMapOps): BpfMapOps {
   let t = tables.get(key);
   if (t) return t;
   switch (k.fault) {
-    case FAULT_FREE_WITHOUT_GP: t = { ...base, map_fd_put_ptr: put_ptr_without_gp }; break;
-    case FAULT_DOUBLE_DROP: t = { ...base, map_fd_put_ptr: put_ptr_double_drop }; break;
-    case FAULT_REPLACE_LEAK: t = { ...base, map_update_elem: update_replace_leak }; break;
-    case FAULT_UPDATE_LOAD_STORE: t = { ...base, map_update_elem: update_load_store }; break;
-    case FAULT_PURGE_NO_OWNER_CHECK: t = base.map_release ? { ...base, map_release: release_no_owner_check } : base; break;
-    default: t = base;
+    case FAULT_FREE_WITHOUT_GP:
+      t = { ...base, map_fd_put_ptr: put_ptr_without_gp };
+      break;
+    case FAULT_DOUBLE_DROP:
+      t = { ...base, map_fd_put_ptr: put_ptr_double_drop };
+      break;
+    case FAULT_REPLACE_LEAK:
+      t = { ...base, map_update_elem: update_replace_leak };
+      break;
+    case FAULT_UPDATE_LOAD_STORE:
+      t = { ...base, map_update_elem: update_load_store };
+      break;
+    case FAULT_PURGE_NO_OWNER_CHECK:
+      t = base.map_release ? { ...base, map_release: release_no_owner_check } : base;
+      break;
+    default:
+      t = base;
   }
   if (t !== base) t = { ...t, name: `${base.name} + fault ${FAULTS.find((f) => f.id === k.fault)?.name}` };
   tables.set(key, t);

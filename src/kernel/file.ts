@@ -14,7 +14,6 @@ export function register_file_release(kind: number, release: (k: Kctx, obj: numb
   releaseOps[kind] = release;
 }
 
-
 /** Allocates a file with f_count 1 (alloc_file). Returns its index, or -1 when the table is full. */
 export function alloc_file(k: Kctx, kind: number, obj: number, mode: number): number {
   const a = k.a;

@@ -3,9 +3,35 @@
  * mapping (perf_mmap / perf_mmap_close), enable/disable, poll, release, and perf_event_output.
  */
 import {
-  ATTR_DISABLED, ATTR_INHERIT, ATTR_SAMPLE_RAW, ATTR_WATERMARK, ATTR_WRITE_BACKWARD, C_OFFLINE, E_ATTR, E_CONFIG,
-  E_CPU, E_FILE, E_GEN, E_COUNT, E_ID, E_LOST_SAMPLES, E_MMAPS, E_ONCPU, E_RB, E_RB_PAGES, E_STATE, E_TYPE,
-  E_WAKEUP_EVENTS, E_WATERMARK, FILE_KIND_PERF, FMODE_READ, FMODE_WRITE, H_NEXT_EVENT_ID, RB_EVENT, S_DEAD, S_LIVE,
+  ATTR_DISABLED,
+  ATTR_INHERIT,
+  ATTR_SAMPLE_RAW,
+  ATTR_WATERMARK,
+  ATTR_WRITE_BACKWARD,
+  C_OFFLINE,
+  E_ATTR,
+  E_CONFIG,
+  E_CPU,
+  E_FILE,
+  E_GEN,
+  E_COUNT,
+  E_ID,
+  E_LOST_SAMPLES,
+  E_MMAPS,
+  E_ONCPU,
+  E_RB,
+  E_RB_PAGES,
+  E_STATE,
+  E_TYPE,
+  E_WAKEUP_EVENTS,
+  E_WATERMARK,
+  FILE_KIND_PERF,
+  FMODE_READ,
+  FMODE_WRITE,
+  H_NEXT_EVENT_ID,
+  RB_EVENT,
+  S_DEAD,
+  S_LIVE,
 } from '../arena/layout.js';
 import { cpuWord, eventWord, ringPageOf, ringPageWord, ringWord } from '../arena/records.js';
 import type { Kctx } from './context.js';
@@ -13,8 +39,15 @@ import { EINVAL, EMFILE, ENODEV, ENOENT, ENOMEM, ESRCH } from './errno.js';
 import { alloc_file, fput, get_file, register_file_release } from './file.js';
 import { RCU_CB, call_rcu, rcu_register } from './rcu.js';
 import {
-  OUTPUT_LOST, OUTPUT_RESERVED, perf_output_begin, perf_output_end, perf_output_sample_raw, rb_nest,
-  rb_toggle_paused, ring_buffer_init, type OutputHandle,
+  OUTPUT_LOST,
+  OUTPUT_RESERVED,
+  perf_output_begin,
+  perf_output_end,
+  perf_output_sample_raw,
+  rb_nest,
+  rb_toggle_paused,
+  ring_buffer_init,
+  type OutputHandle,
 } from './ring_buffer.js';
 
 // include/uapi/linux/perf_event.h
@@ -87,8 +120,10 @@ export function perf_event_open(k: Kctx, attr: PerfEventAttr, pid: number, cpu: 
   i32[eventWord(k.a.L, e, E_TYPE)] = attr.type;
   i32[eventWord(k.a.L, e, E_CONFIG)] = attr.config;
   i32[eventWord(k.a.L, e, E_ATTR)] =
-    (attr.inherit ? ATTR_INHERIT : 0) | (attr.sampleRaw ? ATTR_SAMPLE_RAW : 0) |
-    (attr.watermark > 0 ? ATTR_WATERMARK : 0) | (attr.disabled ? ATTR_DISABLED : 0) |
+    (attr.inherit ? ATTR_INHERIT : 0) |
+    (attr.sampleRaw ? ATTR_SAMPLE_RAW : 0) |
+    (attr.watermark > 0 ? ATTR_WATERMARK : 0) |
+    (attr.disabled ? ATTR_DISABLED : 0) |
     (attr.writeBackward ? ATTR_WRITE_BACKWARD : 0);
   i32[eventWord(k.a.L, e, E_WAKEUP_EVENTS)] = attr.wakeupEvents;
   i32[eventWord(k.a.L, e, E_WATERMARK)] = attr.watermark;

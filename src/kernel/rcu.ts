@@ -11,8 +11,19 @@
 import { ERR } from '../arena/perfemu_error.js';
 import { ArenaError } from '../arena/arena.js';
 import {
-  CB_ARG, CB_GP, CB_KIND, H_RCU_LOCK, RC_CTR, RC_NESTING, RC_SNAP, RCU_GP_REQ, RCU_GP_SEQ, RCU_Q_HEAD, RCU_Q_TAIL,
-  RCU_TASK_READERS, RCU_WAKE,
+  CB_ARG,
+  CB_GP,
+  CB_KIND,
+  H_RCU_LOCK,
+  RC_CTR,
+  RC_NESTING,
+  RC_SNAP,
+  RCU_GP_REQ,
+  RCU_GP_SEQ,
+  RCU_Q_HEAD,
+  RCU_Q_TAIL,
+  RCU_TASK_READERS,
+  RCU_WAKE,
 } from '../arena/layout.js';
 import { rcuCallbackWord, rcuReaderWord, rcuWord } from '../arena/records.js';
 import type { Kctx } from './context.js';
@@ -41,8 +52,14 @@ export const RCU_CB = {
   MAP_FREE_WORK: 8,
 } as const;
 export const RCU_CB_NAMES: Record<number, string> = {
-  1: 'entry_free', 2: 'entry_recycle', 3: 'prog_free', 4: 'pin_put_map', 5: 'pin_put_prog', 6: 'ring_free',
-  7: 'entry_free_twice (fault)', 8: 'bpf_map_free_deferred',
+  1: 'entry_free',
+  2: 'entry_recycle',
+  3: 'prog_free',
+  4: 'pin_put_map',
+  5: 'pin_put_prog',
+  6: 'ring_free',
+  7: 'entry_free_twice (fault)',
+  8: 'bpf_map_free_deferred',
 };
 /** kinds that are workqueue items rather than RCU callbacks (inspect() lists them apart) */
 export const WORK_KINDS: ReadonlySet<number> = new Set([RCU_CB.MAP_FREE_WORK]);
@@ -94,8 +111,7 @@ export function rcu_read_unlock(k: Kctx, reader: number): void {
     // loads before the store that ends it), not the full barrier the entry needs.
     const w = cpuWord(k, reader, RC_CTR);
     k.a.storeRelease(w, (k.a.i32[w]! + 1) | 0);
-  }
-  else if (k.a.add(cpuWord(k, reader, RC_NESTING), -1) === 1) k.a.add(cpuWord(k, reader, RC_CTR), 1);
+  } else if (k.a.add(cpuWord(k, reader, RC_NESTING), -1) === 1) k.a.add(cpuWord(k, reader, RC_CTR), 1);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -375,8 +391,7 @@ export function rcu_barrier(k: Kctx, timeoutMs = 10_000): void {
     const left = deadline - Date.now();
     if (left <= 0) {
       throw new ArenaError(
-        `rcu_barrier: callbacks still pending after ${timeoutMs} ms; CPUs holding the grace period: ` +
-          `${rcu_stalled_cpus(k).join(', ') || 'none'}`,
+        `rcu_barrier: callbacks still pending after ${timeoutMs} ms; CPUs holding the grace period: ` + `${rcu_stalled_cpus(k).join(', ') || 'none'}`,
         ERR.RCU_STALL,
       );
     }

@@ -6,9 +6,30 @@
  * Single producer (the CPU the event is bound to, possibly nested), single consumer.
  */
 import {
-  E_EPOLL, PAGE_SIZE, PERF_HEADER_SIZE, PERF_LOST_RECORD_SIZE, PERF_RECORD_LOST, PERF_RECORD_MISC_KERNEL,
-  PERF_RECORD_SAMPLE, POLL_IN, RB_DATA_HEAD, RB_DATA_OFFSET, RB_DATA_SIZE, RB_DATA_TAIL, RB_EVENT, RB_BACKWARD,
-  RB_EVENTS, RB_HEAD, RB_LOST, RB_LOST_TOTAL, RB_NEST, RB_OUTPUTS, RB_OVERWRITE, RB_PAUSED, RB_POLL, RB_WAKEUP,
+  E_EPOLL,
+  PAGE_SIZE,
+  PERF_HEADER_SIZE,
+  PERF_LOST_RECORD_SIZE,
+  PERF_RECORD_LOST,
+  PERF_RECORD_MISC_KERNEL,
+  PERF_RECORD_SAMPLE,
+  POLL_IN,
+  RB_DATA_HEAD,
+  RB_DATA_OFFSET,
+  RB_DATA_SIZE,
+  RB_DATA_TAIL,
+  RB_EVENT,
+  RB_BACKWARD,
+  RB_EVENTS,
+  RB_HEAD,
+  RB_LOST,
+  RB_LOST_TOTAL,
+  RB_NEST,
+  RB_OUTPUTS,
+  RB_OVERWRITE,
+  RB_PAUSED,
+  RB_POLL,
+  RB_WAKEUP,
   RB_WATERMARK,
 } from '../arena/layout.js';
 import { eventWord } from '../arena/records.js';
@@ -48,7 +69,6 @@ export function ring_buffer_init(k: Kctx, rb: number, pages: number, watermark: 
   i32[rb + RB_BACKWARD] = backward ? 1 : 0;
 }
 
-
 /** byte offset in the arena of the ring's data area */
 export function dataByte(rb: number): number {
   return rb * 4 + PAGE_SIZE;
@@ -84,7 +104,7 @@ export function perf_output_begin(k: Kctx, h: OutputHandle, rb: number, size: nu
   // tail - head. An overwrite ring (rb->overwrite) skips the test: data_tail is never read.
   if (i32[rb + RB_OVERWRITE] === 0) {
     const tail = k.a.loadAcquire(rb + RB_DATA_TAIL); // (A): pairs with the reader's (D)
-    if ((((backward ? tail - offset : offset - tail) >>> 0) + total) >= dsize) return output_no_room(k, h, rb);
+    if (((backward ? tail - offset : offset - tail) >>> 0) + total >= dsize) return output_no_room(k, h, rb);
   }
   const head = (backward ? offset - total : offset + total) | 0;
   i32[rb + RB_HEAD] = head;
@@ -97,7 +117,7 @@ export function perf_output_begin(k: Kctx, h: OutputHandle, rb: number, size: nu
   // and head = -head after the cmpxchg: the record starts at the new head, and the mark counts
   // the bytes written (-head).
   const written = backward ? -head | 0 : head;
-  if (((written - i32[rb + RB_WAKEUP]!) >>> 0) > i32[rb + RB_WATERMARK]!) {
+  if ((written - i32[rb + RB_WAKEUP]!) >>> 0 > i32[rb + RB_WATERMARK]!) {
     i32[rb + RB_WAKEUP] = (i32[rb + RB_WAKEUP]! + i32[rb + RB_WATERMARK]!) | 0;
   }
   const at = backward ? head : offset;
@@ -247,11 +267,10 @@ export function rb_wait(k: Kctx, rb: number, timeoutMs: number): boolean {
   return k.a.load(rb + RB_POLL) !== 0;
 }
 
-
 /** bytes waiting to be read */
 export function rb_readable(k: Kctx, rb: number): number {
   const d = (k.a.load(rb + RB_DATA_HEAD) - k.a.i32[rb + RB_DATA_TAIL]!) >>> 0;
-  return k.a.i32[rb + RB_BACKWARD] !== 0 ? (-d) >>> 0 : d; // backward: tail - head
+  return k.a.i32[rb + RB_BACKWARD] !== 0 ? -d >>> 0 : d; // backward: tail - head
 }
 
 /**
@@ -262,9 +281,20 @@ export function rb_toggle_paused(k: Kctx, rb: number, pause: boolean): void {
   k.a.store(rb + RB_PAUSED, !pause && k.a.i32[rb + RB_DATA_SIZE]! > 0 ? 0 : 1);
 }
 
-export function rb_state(k: Kctx, rb: number): {
-  head: number; tail: number; size: number; lostPending: number; paused: boolean; watermark: number;
-  overwrite: boolean; backward: boolean; written: number; lostTotal: number;
+export function rb_state(
+  k: Kctx,
+  rb: number,
+): {
+  head: number;
+  tail: number;
+  size: number;
+  lostPending: number;
+  paused: boolean;
+  watermark: number;
+  overwrite: boolean;
+  backward: boolean;
+  written: number;
+  lostTotal: number;
 } {
   const i32 = k.a.i32;
   return {

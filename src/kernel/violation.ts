@@ -63,7 +63,6 @@ export function arena_ms(k: Kctx): number {
   return Date.now() - t0;
 }
 
-
 /** the log as written (codes, not names: src/invariants/ names them) */
 export function read_violation_log(k: Kctx): ViolationRecord[] {
   const n = Math.min(k.a.load(violationLogWord(k.a.L, V_COUNT)), k.a.L.violationLog);
@@ -71,7 +70,12 @@ export function read_violation_log(k: Kctx): ViolationRecord[] {
   for (let i = 0; i < n; i++) {
     const r = violationWord(k.a.L, i, 0);
     const i32 = k.a.i32;
-    out.push({ code: k.a.load(r + VR_KIND), cpu: i32[r + VR_CPU]!, args: [i32[r + VR_A]!, i32[r + VR_B]!, i32[r + VR_C]!, i32[r + VR_D]!], timeMs: i32[r + VR_TIME]! });
+    out.push({
+      code: k.a.load(r + VR_KIND),
+      cpu: i32[r + VR_CPU]!,
+      args: [i32[r + VR_A]!, i32[r + VR_B]!, i32[r + VR_C]!, i32[r + VR_D]!],
+      timeMs: i32[r + VR_TIME]!,
+    });
   }
   return out;
 }

@@ -178,7 +178,8 @@ export function parseTrace(text: string, cpus: number, source = 'trace'): TraceR
     }
     const [timeNs, cpu, size] = f.map(Number) as [number, number, number];
     if (cpu >= cpus) throw invalidArgValue('trace', `${source} line ${i + 1}: cpu ${cpu} is not below --cpus ${cpus}`, line);
-    if (size < LAB_MIN_SIZE || size > MAX_OUTPUT_BYTES) throw invalidArgValue('trace', `${source} line ${i + 1}: size must be ${LAB_MIN_SIZE}..${MAX_OUTPUT_BYTES}`, line);
+    if (size < LAB_MIN_SIZE || size > MAX_OUTPUT_BYTES)
+      throw invalidArgValue('trace', `${source} line ${i + 1}: size must be ${LAB_MIN_SIZE}..${MAX_OUTPUT_BYTES}`, line);
     if (timeNs > 600e9) throw invalidArgValue('trace', `${source} line ${i + 1}: time_ns beyond 600 s`, line);
     rows.push({ timeNs, cpu, size });
   }
@@ -237,14 +238,21 @@ export function resolveLab(o: LabOptions): { resolved: LabResolvedOptions; specs
   const noWakeups = o.noWakeups ?? false;
   if (typeof noWakeups !== 'boolean') throw invalidArgType('noWakeups', 'a boolean', noWakeups);
   const resolved: LabResolvedOptions = {
-    cpus, rate: trace ? [0] : rate, shape: trace ? 'trace' : shapeText,
-    size: sizeMin === sizeMax ? sizeMin : [sizeMin, sizeMax], trace: tracePath,
-    pages, wakeupEvents, watermark, pollTimeoutMs,
+    cpus,
+    rate: trace ? [0] : rate,
+    shape: trace ? 'trace' : shapeText,
+    size: sizeMin === sizeMax ? sizeMin : [sizeMin, sizeMax],
+    trace: tracePath,
+    pages,
+    wakeupEvents,
+    watermark,
+    pollTimeoutMs,
     wakeupUs: validateInt('wakeupUs', o.wakeupUs ?? 10, 0, 1_000_000),
     recordCostNs: validateInt('recordCostNs', o.recordCostNs ?? 200, 0, 1_000_000_000),
     wakeupCostNs: validateInt('wakeupCostNs', o.wakeupCostNs ?? 2000, 0, 1_000_000_000),
     consumerShare: num('consumerShare', o.consumerShare, 1, 0, 1, true),
-    noWakeups, durationMs,
+    noWakeups,
+    durationMs,
     seed: validateInt('seed', o.seed ?? 1, 0, 0x7fffffff),
     kernel,
     maxLoss: o.maxLoss === undefined ? null : num('maxLoss', o.maxLoss, 0, 0, 1),
@@ -252,7 +260,11 @@ export function resolveLab(o: LabOptions): { resolved: LabResolvedOptions; specs
   };
   const biggest = Math.max(...pages);
   if (cpus * (1 + biggest) * PAGE_SIZE > LAB_MAX_RING_BYTES) {
-    throw outOfRange('pages', `at most ${LAB_MAX_RING_BYTES / 2 ** 20} MiB of rings per point (cpus x (1 + pages) x 4096); ${cpus} CPUs x ${biggest} pages is ${Math.round(cpus * (1 + biggest) * PAGE_SIZE / 2 ** 20)} MiB`, biggest);
+    throw outOfRange(
+      'pages',
+      `at most ${LAB_MAX_RING_BYTES / 2 ** 20} MiB of rings per point (cpus x (1 + pages) x 4096); ${cpus} CPUs x ${biggest} pages is ${Math.round((cpus * (1 + biggest) * PAGE_SIZE) / 2 ** 20)} MiB`,
+      biggest,
+    );
   }
   for (const wm of watermark) {
     for (const pg of pages) if (wm > pg * PAGE_SIZE) throw outOfRange('watermark', `at most the ring's data size (${pg} pages = ${pg * PAGE_SIZE} bytes)`, wm);
@@ -264,9 +276,22 @@ export function resolveLab(o: LabOptions): { resolved: LabResolvedOptions; specs
       for (const wk of wakeups) {
         for (const pg of pages) {
           specs.push({
-            cpus, kernel, pages: pg, ...wk, pollTimeoutMs: pt, rate: r, shape: trace ? { kind: 'constant' } : shape,
-            sizeMin, sizeMax, trace, wakeupUs: resolved.wakeupUs, recordCostNs: resolved.recordCostNs,
-            wakeupCostNs: resolved.wakeupCostNs, consumerShare: resolved.consumerShare, noWakeups, durationMs,
+            cpus,
+            kernel,
+            pages: pg,
+            ...wk,
+            pollTimeoutMs: pt,
+            rate: r,
+            shape: trace ? { kind: 'constant' } : shape,
+            sizeMin,
+            sizeMax,
+            trace,
+            wakeupUs: resolved.wakeupUs,
+            recordCostNs: resolved.recordCostNs,
+            wakeupCostNs: resolved.wakeupCostNs,
+            consumerShare: resolved.consumerShare,
+            noWakeups,
+            durationMs,
             seed: resolved.seed,
           });
         }
@@ -301,21 +326,31 @@ async function runPoints(specs: PointSpec[], o: LabOptions): Promise<PointOut[]>
     }
     const n = Math.min(total, o.concurrency === undefined ? availableParallelism() : validateInt('concurrency', o.concurrency, 1, 64));
     const pool = new Piscina({
-      filename: LAB_WORKER.href, minThreads: n, maxThreads: n, concurrentTasksPerWorker: 1, idleTimeout: 1000,
-      atomics: 'disabled', resourceLimits: { maxOldGenerationSizeMb: 512 },
+      filename: LAB_WORKER.href,
+      minThreads: n,
+      maxThreads: n,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: 1000,
+      atomics: 'disabled',
+      resourceLimits: { maxOldGenerationSizeMb: 512 },
     });
     pool.on('error', () => undefined);
     try {
-      const runs = withProgress.map((s) => (pool.run(s) as Promise<PointOut>).then((r) => {
-        progress();
-        return r;
-      }));
+      const runs = withProgress.map((s) =>
+        (pool.run(s) as Promise<PointOut>).then((r) => {
+          progress();
+          return r;
+        }),
+      );
       const settled = await Promise.allSettled(runs);
       const failed = settled.findIndex((s) => s.status === 'rejected');
       if (failed >= 0) {
         const s = specs[failed]!;
         const reason = (settled[failed] as PromiseRejectedResult).reason as Error;
-        throw new PerfemuError(ERR.LAB_POINT, `lab point pages=${s.pages} wakeupEvents=${s.wakeupEvents} watermark=${s.watermark} pollTimeoutMs=${s.pollTimeoutMs} rate=${s.rate} failed: ${reason?.message ?? reason}`);
+        throw new PerfemuError(
+          ERR.LAB_POINT,
+          `lab point pages=${s.pages} wakeupEvents=${s.wakeupEvents} watermark=${s.watermark} pollTimeoutMs=${s.pollTimeoutMs} rate=${s.rate} failed: ${reason?.message ?? reason}`,
+        );
       }
       return settled.map((s) => (s as PromiseFulfilledResult<PointOut>).value);
     } finally {
@@ -345,7 +380,20 @@ function configs(points: PointResult[]): Config[] {
   for (const p of points) {
     const key = `${p.pages}/${p.wakeupEvents}/${p.watermark}/${p.pollTimeoutMs}`;
     let c = by.get(key);
-    if (!c) by.set(key, (c = { pages: p.pages, wakeupEvents: p.wakeupEvents, watermark: p.watermark, pollTimeoutMs: p.pollTimeoutMs, points: [], lossRate: 0, p99Us: 0, wakeups: 0 }));
+    if (!c)
+      by.set(
+        key,
+        (c = {
+          pages: p.pages,
+          wakeupEvents: p.wakeupEvents,
+          watermark: p.watermark,
+          pollTimeoutMs: p.pollTimeoutMs,
+          points: [],
+          lossRate: 0,
+          p99Us: 0,
+          wakeups: 0,
+        }),
+      );
     c.points.push(p);
     // a configuration is as good as its worst swept rate
     c.lossRate = Math.max(c.lossRate, p.lossRate);
@@ -378,7 +426,9 @@ export function wakeupLabel(p: { wakeupEvents: number; watermark: number }): str
 /** the recommendation, or why there is none, in one sentence */
 export function verdict(r: Pick<LabResult, 'points' | 'recommendation' | 'options'>): string {
   const o = r.options;
-  const limits = [o.maxLoss !== null ? `loss rate <= ${o.maxLoss}` : '', o.maxLatencyUs !== null ? `p99 latency <= ${o.maxLatencyUs} µs` : ''].filter(Boolean).join(' and ');
+  const limits = [o.maxLoss !== null ? `loss rate <= ${o.maxLoss}` : '', o.maxLatencyUs !== null ? `p99 latency <= ${o.maxLatencyUs} µs` : '']
+    .filter(Boolean)
+    .join(' and ');
   if (o.maxLoss === null && o.maxLatencyUs === null) return 'No limits given (--max-loss, --max-latency-us): no recommendation.';
   const rec = r.recommendation;
   if (rec) {
@@ -390,7 +440,8 @@ export function verdict(r: Pick<LabResult, 'points' | 'recommendation' | 'option
   const bestLoss = [...cs].sort((x, y) => x.lossRate - y.lossRate)[0]!;
   const bestLat = [...cs].sort((x, y) => x.p99Us - y.p99Us)[0]!;
   let binds: string;
-  if (lossOk.length === 0 && latOk.length === 0) binds = `both limits bind: the lowest loss rate is ${fmtRate(bestLoss.lossRate)} (${bestLoss.pages} pages, ${wakeupLabel(bestLoss)}) and the lowest p99 is ${bestLat.p99Us} µs (${bestLat.pages} pages, ${wakeupLabel(bestLat)})`;
+  if (lossOk.length === 0 && latOk.length === 0)
+    binds = `both limits bind: the lowest loss rate is ${fmtRate(bestLoss.lossRate)} (${bestLoss.pages} pages, ${wakeupLabel(bestLoss)}) and the lowest p99 is ${bestLat.p99Us} µs (${bestLat.pages} pages, ${wakeupLabel(bestLat)})`;
   else if (lossOk.length === 0) {
     binds = `the loss limit binds: the lowest loss rate is ${fmtRate(bestLoss.lossRate)} (${bestLoss.pages} pages, ${wakeupLabel(bestLoss)})`;
     const saturated = bestLoss.points.every((p) => p.consumerBusy >= 0.99);
@@ -400,8 +451,8 @@ export function verdict(r: Pick<LabResult, 'points' | 'recommendation' | 'option
       const offered = o.cpus * Math.max(...o.rate);
       binds += `, and there the reader is busy all the time: at ${o.recordCostNs} ns per record it reads at most ${count(canRead)} records/s against ${count(offered)} offered, which no ring size fixes (a cheaper reader, --record-cost-ns, or fewer records)`;
     } else binds += '; sweep larger --pages (or a faster reader: --record-cost-ns, --consumer-share)';
-  }
-  else if (latOk.length === 0) binds = `the latency limit binds: the lowest p99 is ${bestLat.p99Us} µs (${bestLat.pages} pages, ${wakeupLabel(bestLat)}); sweep smaller --wakeup-events or --watermark`;
+  } else if (latOk.length === 0)
+    binds = `the latency limit binds: the lowest p99 is ${bestLat.p99Us} µs (${bestLat.pages} pages, ${wakeupLabel(bestLat)}); sweep smaller --wakeup-events or --watermark`;
   else binds = 'the points that meet the loss limit miss the latency limit and the other way round';
   return `No swept point meets ${limits}: ${binds}.`;
 }

@@ -114,7 +114,8 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
   const { cpus, pages } = p;
   const endNs = p.durationMs * 1e6;
   const kernel = Kernel.create({
-    cpus, version: p.kernel,
+    cpus,
+    version: p.kernel,
     limits: {
       ringPages: Math.max(2048, ringPagesFor(cpus, pages) + 16),
       maxEvents: Math.max(1024, cpus + 16),
@@ -444,22 +445,31 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
     // read the ring, and asleep since they came (or now)
     if (audit.unreadSamples > 0 && i32[ringWord(rb, RB_POLL)] === 0 && !queued.has(c)) {
       const asleepSince = cState === S_SLEEPING ? endNs : lastSleepNs;
-      readers[readerOf[c]!]!.proc.consumeRing(fdOf[c]!, (data) => {
-        // only the wait counts here: these records were never delivered in the run
-        const tRec = readTime(data, 0, sab, i32, dv);
-        const ri = readIdx[c]!;
-        readIdx[c] = ri + 1;
-        if (tRec > asleepSince && below[c * belowCap + (ri % belowCap)] !== 1) return;
-        stranded++;
-        if (endNs - tRec > strandedMaxNs) strandedMaxNs = endNs - tRec;
-      }, () => undefined);
+      readers[readerOf[c]!]!.proc.consumeRing(
+        fdOf[c]!,
+        (data) => {
+          // only the wait counts here: these records were never delivered in the run
+          const tRec = readTime(data, 0, sab, i32, dv);
+          const ri = readIdx[c]!;
+          readIdx[c] = ri + 1;
+          if (tRec > asleepSince && below[c * belowCap + (ri % belowCap)] !== 1) return;
+          stranded++;
+          if (endNs - tRec > strandedMaxNs) strandedMaxNs = endNs - tRec;
+        },
+        () => undefined,
+      );
     }
     if (audit.lostTotal !== audit.readLost + audit.unreadLost + audit.pendingLost) throw new Error('lab: lost count mismatch');
   }
   const us = (ns: number): number => Math.round(ns) / 1000;
   return {
-    pages, wakeupEvents: p.wakeupEvents, watermark: p.watermark, pollTimeoutMs: p.pollTimeoutMs, rate: p.rate,
-    written, lost,
+    pages,
+    wakeupEvents: p.wakeupEvents,
+    watermark: p.watermark,
+    pollTimeoutMs: p.pollTimeoutMs,
+    rate: p.rate,
+    written,
+    lost,
     lossRate: written + lost === 0 ? 0 : lost / (written + lost),
     wakeups,
     consumerBusy: Math.min(1, busyNs / endNs),

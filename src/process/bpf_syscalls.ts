@@ -11,8 +11,18 @@ import { EINVAL } from '../kernel/errno.js';
 import { file_kind, file_obj } from '../kernel/file.js';
 import { bpf_obj_get, bpf_obj_pin } from '../kernel/bpf/inode.js';
 import {
-  BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, map_create, map_delete_elem,
-  map_freeze, map_get_fd_by_id, map_get_next_id, map_get_next_key, map_lookup_elem, map_update_elem, prog_load,
+  BPF_MAP_TYPE_ARRAY,
+  BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+  MAP_TYPE_NOT_MODELLED,
+  map_create,
+  map_delete_elem,
+  map_freeze,
+  map_get_fd_by_id,
+  map_get_next_id,
+  map_get_next_key,
+  map_lookup_elem,
+  map_update_elem,
+  prog_load,
 } from '../kernel/bpf/syscall.js';
 import type { Task } from './task.js';
 
@@ -77,7 +87,11 @@ export class BpfSyscalls {
     validateU32('key', key);
     validateU32('value', value);
     validateU32('flags', flags);
-    check(map_update_elem(k, this.#p.fileIndex(fd), key, this.#p.fileIndex(value, 'value'), flags, this.#p), 'bpf', `BPF_MAP_UPDATE_ELEM, fd ${fd}, key ${key}, value ${value}, flags ${flags}`);
+    check(
+      map_update_elem(k, this.#p.fileIndex(fd), key, this.#p.fileIndex(value, 'value'), flags, this.#p),
+      'bpf',
+      `BPF_MAP_UPDATE_ELEM, fd ${fd}, key ${key}, value ${value}, flags ${flags}`,
+    );
   }
 
   /** BPF_MAP_LOOKUP_ELEM: a perf event array never returns its entries (always throws) */

@@ -13,16 +13,24 @@ import { EBADF, EMFILE, ENOTTY, ESRCH } from '../kernel/errno.js';
 import { alloc_file, file_kind, file_obj, file_serial, fput, get_file } from '../kernel/file.js';
 import { bpf_unlink } from '../kernel/bpf/inode.js';
 import {
-  PERF_COUNT_SW_BPF_OUTPUT, PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_BREAKPOINT, PERF_TYPE_HARDWARE, PERF_TYPE_HW_CACHE,
-  PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT, cpu_online, event_field, perf_event_enable,
-  perf_event_open, perf_event_pause_output,
+  PERF_COUNT_SW_BPF_OUTPUT,
+  PERF_COUNT_SW_CPU_CLOCK,
+  PERF_TYPE_BREAKPOINT,
+  PERF_TYPE_HARDWARE,
+  PERF_TYPE_HW_CACHE,
+  PERF_TYPE_RAW,
+  PERF_TYPE_SOFTWARE,
+  PERF_TYPE_TRACEPOINT,
+  cpu_online,
+  event_field,
+  perf_event_enable,
+  perf_event_open,
+  perf_event_pause_output,
 } from '../kernel/perf_event.js';
 import { E_CPU } from '../arena/layout.js';
 import type { LostFn, OverwriteRead, RingRecord, SampleAtFn, SampleFn } from '../consumer/ring_reader.js';
 import { BpfSyscalls } from './bpf_syscalls.js';
-import {
-  POLLHUP, POLLIN, ProcessRings, perfFileOf, type MmapOptions, type OverwriteRecords, type RingState, type RingTarget,
-} from './rings.js';
+import { POLLHUP, POLLIN, ProcessRings, perfFileOf, type MmapOptions, type OverwriteRecords, type RingState, type RingTarget } from './rings.js';
 import type { Task } from './task.js';
 
 export { POLLHUP, POLLIN };
@@ -63,9 +71,6 @@ export interface PerfEventOpenOptions {
   mmapWrite?: boolean;
 }
 
-
-
-
 /** what a process needs of the kernel facade that made it */
 export interface ProcessHost {
   readonly k: Kctx;
@@ -75,16 +80,30 @@ export interface ProcessHost {
   unregister(p: Process): void;
 }
 
-
 const TYPE_NAMES: Record<string, number> = {
-  hardware: PERF_TYPE_HARDWARE, software: PERF_TYPE_SOFTWARE, tracepoint: PERF_TYPE_TRACEPOINT,
-  hw_cache: PERF_TYPE_HW_CACHE, raw: PERF_TYPE_RAW, breakpoint: PERF_TYPE_BREAKPOINT,
+  hardware: PERF_TYPE_HARDWARE,
+  software: PERF_TYPE_SOFTWARE,
+  tracepoint: PERF_TYPE_TRACEPOINT,
+  hw_cache: PERF_TYPE_HW_CACHE,
+  raw: PERF_TYPE_RAW,
+  breakpoint: PERF_TYPE_BREAKPOINT,
 };
 const CONFIG_NAMES: Record<string, number> = { bpf_output: PERF_COUNT_SW_BPF_OUTPUT, cpu_clock: PERF_COUNT_SW_CPU_CLOCK };
 
 const PERF_EVENT_OPEN_KEYS = optionKeys<PerfEventOpenOptions>({
-  cpu: true, pid: true, type: true, config: true, inherit: true, sampleRaw: true, disabled: true, mmap: true, pages: true, wakeupEvents: true, watermark: true,
-  mmapWrite: true, writeBackward: true,
+  cpu: true,
+  pid: true,
+  type: true,
+  config: true,
+  inherit: true,
+  sampleRaw: true,
+  disabled: true,
+  mmap: true,
+  pages: true,
+  wakeupEvents: true,
+  watermark: true,
+  mmapWrite: true,
+  writeBackward: true,
 });
 
 /**
@@ -222,7 +241,10 @@ export class Process implements Task {
       return v;
     };
     const attr = {
-      type, config, wakeupEvents, watermark,
+      type,
+      config,
+      wakeupEvents,
+      watermark,
       inherit: flag('inherit', opts.inherit, false),
       sampleRaw: flag('sampleRaw', opts.sampleRaw, true),
       disabled: flag('disabled', opts.disabled, false),
@@ -278,7 +300,6 @@ export class Process implements Task {
   consumeRingRaw(target: RingTarget, onSampleAt: SampleAtFn, onLost: LostFn = () => true, max?: number): number {
     return this.#rings.consumeRingRaw(target, onSampleAt, onLost, max);
   }
-
 
   /**
    * Reads an overwritable ring (made by a read-only mapping) without writing data_tail: the
@@ -359,7 +380,8 @@ export class Process implements Task {
    */
   ioctl(fd: number, request: 'PERF_EVENT_IOC_ENABLE' | 'PERF_EVENT_IOC_DISABLE' | 'PERF_EVENT_IOC_PAUSE_OUTPUT', arg = 0): void {
     const k = this.live('ioctl');
-    if (typeof request !== 'string') throw invalidArgType('request', "'PERF_EVENT_IOC_ENABLE', 'PERF_EVENT_IOC_DISABLE' or 'PERF_EVENT_IOC_PAUSE_OUTPUT'", request);
+    if (typeof request !== 'string')
+      throw invalidArgType('request', "'PERF_EVENT_IOC_ENABLE', 'PERF_EVENT_IOC_DISABLE' or 'PERF_EVENT_IOC_PAUSE_OUTPUT'", request);
     if (request !== 'PERF_EVENT_IOC_ENABLE' && request !== 'PERF_EVENT_IOC_DISABLE' && request !== 'PERF_EVENT_IOC_PAUSE_OUTPUT') {
       throw invalidArgValue('request', "must be 'PERF_EVENT_IOC_ENABLE', 'PERF_EVENT_IOC_DISABLE' or 'PERF_EVENT_IOC_PAUSE_OUTPUT'", request);
     }
@@ -427,17 +449,20 @@ export class Process implements Task {
     this.#alive = false;
     this.#host.unregister(this);
   }
-
-
-
 }
 
 function named(name: string, v: unknown, names: Record<string, number>): number {
   if (typeof v === 'string') {
     const n = names[v];
-    if (n === undefined) throw invalidArgValue(name, `must be a number or one of ${Object.keys(names).map((x) => `'${x}'`).join(', ')}`, v);
+    if (n === undefined)
+      throw invalidArgValue(
+        name,
+        `must be a number or one of ${Object.keys(names)
+          .map((x) => `'${x}'`)
+          .join(', ')}`,
+        v,
+      );
     return n;
   }
   return validateInt(name, v, 0, 0x7fffffff);
 }
-

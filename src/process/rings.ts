@@ -8,14 +8,27 @@ import { ERR } from '../arena/perfemu_error.js';
 import { ARENA_MAGIC, E_CPU, FILE_KIND_EPOLL, FILE_KIND_MAP, FILE_KIND_PERF, FILE_KIND_PROG, H_MAGIC } from '../arena/layout.js';
 import { PerfemuError, SystemCallError, check, invalidArgType, validateInt } from '../errors.js';
 import {
-  perf_ring_consume, perf_ring_read, perf_ring_read_overwrite, type LostFn, type OverwriteRead, type RingRecord,
-  type SampleAtFn, type SampleFn,
+  perf_ring_consume,
+  perf_ring_read,
+  perf_ring_read_overwrite,
+  type LostFn,
+  type OverwriteRead,
+  type RingRecord,
+  type SampleAtFn,
+  type SampleFn,
 } from '../consumer/ring_reader.js';
 import type { Kctx } from '../kernel/context.js';
 import { EBADF, EINVAL, ENODEV } from '../kernel/errno.js';
 import {
-  ep_alloc, ep_free, ep_hook, epoll_create, epoll_eventfd_pending, epoll_eventfd_signal, epoll_eventfd_take,
-  epoll_wake_word, epoll_watch,
+  ep_alloc,
+  ep_free,
+  ep_hook,
+  epoll_create,
+  epoll_eventfd_pending,
+  epoll_eventfd_signal,
+  epoll_eventfd_take,
+  epoll_wake_word,
+  epoll_watch,
 } from '../kernel/eventpoll.js';
 import { file_kind, file_obj, file_serial } from '../kernel/file.js';
 import { event_field, event_rb, perf_mmap, perf_munmap } from '../kernel/perf_event.js';
@@ -63,7 +76,6 @@ export interface RingState {
 
 /** a ring target: an open perf fd, or the file id of a mapping kept after its fd was closed */
 export type RingTarget = number | { file: number };
-
 
 /** the perf file behind `fd` in `p`'s table: EBADF if none, EINVAL if not a perf event */
 export function perfFileOf(p: Task, k: Kctx, fd: number, syscall: string): number {
@@ -138,7 +150,12 @@ export class ProcessRings {
     const write = opts.write ?? true;
     const f = perfFileOf(this.#p, this.#k, fd, 'mmap');
     if (this.#maps.has(f)) throw new SystemCallError('mmap', -EINVAL, `fd ${fd}`, 'this process has mapped that ring already');
-    check(perf_mmap(k, file_obj(k, f), pages, write), 'mmap', `fd ${fd}, ${1 + pages} pages${write ? '' : ', PROT_READ'}`, pages & (pages - 1) ? 'the data page count must be 0 or a power of two' : undefined);
+    check(
+      perf_mmap(k, file_obj(k, f), pages, write),
+      'mmap',
+      `fd ${fd}, ${1 + pages} pages${write ? '' : ', PROT_READ'}`,
+      pages & (pages - 1) ? 'the data page count must be 0 or a power of two' : undefined,
+    );
     this.#maps.set(f, file_obj(k, f));
     if (!write) this.#readOnly.set(f, 0);
   }
@@ -201,9 +218,14 @@ export class ProcessRings {
   readRingOverwrite(target: RingTarget, max?: number): OverwriteRecords {
     const records: RingRecord[] = [];
     let cpu = -1;
-    const r = this.#overwriteRead(target, 'readRingOverwrite', (c) => (cpu = c),
+    const r = this.#overwriteRead(
+      target,
+      'readRingOverwrite',
+      (c) => (cpu = c),
       (data, size) => void records.push({ type: 'sample', cpu, size, data: data.slice() }),
-      (id, lost) => void records.push({ type: 'lost', cpu, id, lost }), max);
+      (id, lost) => void records.push({ type: 'lost', cpu, id, lost }),
+      max,
+    );
     return { records, overwrittenBytes: r.overwrittenBytes, overrun: r.overrun };
   }
 
@@ -364,7 +386,10 @@ export class ProcessRings {
   #writableMapping(target: RingTarget, syscall: string): number {
     const f = this.#mappedFile(target, syscall);
     if (this.#readOnly.has(f)) {
-      throw new PerfemuError(ERR.READ_ONLY_MAPPING, `${syscall}: the ring is mapped without PROT_WRITE, so data_tail cannot be written (a real reader would fault); read it with readRingOverwrite`);
+      throw new PerfemuError(
+        ERR.READ_ONLY_MAPPING,
+        `${syscall}: the ring is mapped without PROT_WRITE, so data_tail cannot be written (a real reader would fault); read it with readRingOverwrite`,
+      );
     }
     return f;
   }

@@ -79,7 +79,10 @@ ${sections.map((s) => `<section id="${esc(s.id)}" aria-labelledby="${esc(s.id)}-
 
 export function legend(items: { color: string; label: string; pattern?: boolean }[]): string {
   return `<div class="legend" role="list" data-legend="">${items
-    .map((i) => `<span role="listitem" data-color="${i.color}"><span class="sw" style="background:${i.pattern ? `repeating-linear-gradient(45deg,#fff,#fff 3px,#bbb 3px,#bbb 5px)` : i.color}"></span>${esc(i.label)}</span>`)
+    .map(
+      (i) =>
+        `<span role="listitem" data-color="${i.color}"><span class="sw" style="background:${i.pattern ? `repeating-linear-gradient(45deg,#fff,#fff 3px,#bbb 3px,#bbb 5px)` : i.color}"></span>${esc(i.label)}</span>`,
+    )
     .join('')}</div>`;
 }
 

@@ -17,7 +17,9 @@ function curves(r: LabResult): Curve[] {
   const o = r.options;
   const by = new Map<string, LabPoint[]>();
   for (const p of r.points) {
-    const key = [wakeupLabel(p), o.pollTimeoutMs.length > 1 ? `poll ${p.pollTimeoutMs} ms` : '', o.rate.length > 1 ? `${n(p.rate)}/s` : ''].filter(Boolean).join(', ');
+    const key = [wakeupLabel(p), o.pollTimeoutMs.length > 1 ? `poll ${p.pollTimeoutMs} ms` : '', o.rate.length > 1 ? `${n(p.rate)}/s` : '']
+      .filter(Boolean)
+      .join(', ');
     by.set(key, [...(by.get(key) ?? []), p]);
   }
   return [...by].map(([label, points], i) => ({ label, color: PALETTE[i % PALETTE.length]!, points: points.sort((x, y) => x.pages - y.pages) }));
@@ -40,14 +42,16 @@ function chart(r: LabResult, cs: Curve[], metric: 'loss' | 'p99'): string {
   const y = (v: number): number => T + (1 - v / top) * (H - T - B);
   const fmt = (v: number): string => (metric === 'loss' ? fmtRate(v) : v >= 100 ? n(v) : `${Math.round(v * 10) / 10}`);
   let body = `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#333"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#333"/>`;
-  for (const pg of pages) body += `<line x1="${x(pg)}" y1="${H - B}" x2="${x(pg)}" y2="${H - B + 5}" stroke="#333"/><text x="${x(pg)}" y="${H - B + 18}" text-anchor="middle">${pg}</text>`;
+  for (const pg of pages)
+    body += `<line x1="${x(pg)}" y1="${H - B}" x2="${x(pg)}" y2="${H - B + 5}" stroke="#333"/><text x="${x(pg)}" y="${H - B + 18}" text-anchor="middle">${pg}</text>`;
   body += `<text x="${(L + W - R) / 2}" y="${H - 10}" text-anchor="middle">pages per CPU (log scale)</text>`;
   for (let i = 0; i <= 4; i++) {
     const v = (top * i) / 4;
     body += `<line x1="${L - 5}" y1="${y(v)}" x2="${L}" y2="${y(v)}" stroke="#333"/><text x="${L - 8}" y="${y(v) + 4}" text-anchor="end">${esc(fmt(v))}</text>`;
   }
   body += `<text x="14" y="${(T + H - B) / 2}" transform="rotate(-90 14 ${(T + H - B) / 2})" text-anchor="middle">${metric === 'loss' ? 'loss rate' : 'p99 latency, µs'}</text>`;
-  if (limit !== null) body += `<line x1="${L}" y1="${y(limit)}" x2="${W - R}" y2="${y(limit)}" stroke="#D55E00" stroke-dasharray="6 4" data-limit="${limit}"/><text x="${W - R}" y="${y(limit) - 4}" text-anchor="end" fill="#D55E00">limit ${esc(fmt(limit))}</text>`;
+  if (limit !== null)
+    body += `<line x1="${L}" y1="${y(limit)}" x2="${W - R}" y2="${y(limit)}" stroke="#D55E00" stroke-dasharray="6 4" data-limit="${limit}"/><text x="${W - R}" y="${y(limit) - 4}" text-anchor="end" fill="#D55E00">limit ${esc(fmt(limit))}</text>`;
   const rec = r.recommendation;
   cs.forEach((c, ci) => {
     const dash = ci % 2 === 1 ? ' stroke-dasharray="8 3"' : '';
@@ -55,7 +59,8 @@ function chart(r: LabResult, cs: Curve[], metric: 'loss' | 'p99'): string {
     for (const p of c.points) {
       const chosen = rec !== null && rec.pages === p.pages && rec.wakeupEvents === p.wakeupEvents && rec.watermark === p.watermark;
       body += `<circle cx="${x(p.pages).toFixed(1)}" cy="${y(val(p)).toFixed(1)}" r="4" fill="${c.color}" data-point="${metric}" data-pages="${p.pages}" data-curve="${esc(c.label)}" data-value="${val(p)}"><title>${esc(`${c.label}, ${p.pages} pages: ${metric === 'loss' ? `loss rate ${fmtRate(p.lossRate)}` : `p99 ${p.latencyUs.p99} µs`}`)}</title></circle>`;
-      if (chosen) body += `<circle cx="${x(p.pages).toFixed(1)}" cy="${y(val(p)).toFixed(1)}" r="10" fill="none" stroke="#000" stroke-width="2" data-recommended="${metric}"/><text x="${x(p.pages) + 12}" y="${y(val(p)) - 10}">recommended</text>`;
+      if (chosen)
+        body += `<circle cx="${x(p.pages).toFixed(1)}" cy="${y(val(p)).toFixed(1)}" r="10" fill="none" stroke="#000" stroke-width="2" data-recommended="${metric}"/><text x="${x(p.pages) + 12}" y="${y(val(p)) - 10}">recommended</text>`;
     }
   });
   const title = metric === 'loss' ? 'Loss rate against pages per CPU' : 'p99 latency (output to callback) against pages per CPU';
@@ -68,26 +73,64 @@ export function labReport(r: LabResult, notes: LabNotes): string {
   const cs = curves(r);
   const sections: Section[] = [];
   sections.push({
-    id: 'answer', title: 'The answer',
+    id: 'answer',
+    title: 'The answer',
     html: `<p class="${r.recommendation ? 'note' : 'empty'}" data-verdict="${r.recommendation ? 'recommended' : 'none'}">${esc(notes.verdict)}</p>`,
   });
   sections.push({
-    id: 'charts', title: 'Loss and latency against ring size',
-    html: legend(cs.map((c) => ({ color: c.color, label: c.label }))) +
+    id: 'charts',
+    title: 'Loss and latency against ring size',
+    html:
+      legend(cs.map((c) => ({ color: c.color, label: c.label }))) +
       `<div class="sidebyside"><div>${chart(r, cs, 'loss')}</div><div>${chart(r, cs, 'p99')}</div></div>` +
       `<p>Each point is one simulated run of ${o.durationMs} ms of virtual time on the kernel's own ring code; the ringed point is the recommendation.</p>`,
   });
   sections.push({
-    id: 'points', title: 'Every point',
+    id: 'points',
+    title: 'Every point',
     html: table(
-      ['pages', 'wakeup', 'poll ms', 'rate/CPU', 'written', 'lost', 'loss rate', 'wakeups', 'reader busy', 'p50 µs', 'p99 µs', 'max µs', 'stranded', 'max wait µs', 'ring bytes', 'inversion µs'],
-      r.points.map((p) => [p.pages, esc(wakeupLabel(p)), p.pollTimeoutMs, p.rate, p.written, p.lost, fmtRate(p.lossRate), p.wakeups,
-        `${(p.consumerBusy * 100).toFixed(1)}%`, String(p.latencyUs.p50), String(p.latencyUs.p99), String(p.latencyUs.max), p.stranded.records,
-        String(p.stranded.maxWaitUs), p.ringBytes, String(p.maxInversionUs)]),
+      [
+        'pages',
+        'wakeup',
+        'poll ms',
+        'rate/CPU',
+        'written',
+        'lost',
+        'loss rate',
+        'wakeups',
+        'reader busy',
+        'p50 µs',
+        'p99 µs',
+        'max µs',
+        'stranded',
+        'max wait µs',
+        'ring bytes',
+        'inversion µs',
+      ],
+      r.points.map((p) => [
+        p.pages,
+        esc(wakeupLabel(p)),
+        p.pollTimeoutMs,
+        p.rate,
+        p.written,
+        p.lost,
+        fmtRate(p.lossRate),
+        p.wakeups,
+        `${(p.consumerBusy * 100).toFixed(1)}%`,
+        String(p.latencyUs.p50),
+        String(p.latencyUs.p99),
+        String(p.latencyUs.max),
+        p.stranded.records,
+        String(p.stranded.maxWaitUs),
+        p.ringBytes,
+        String(p.maxInversionUs),
+      ]),
       [true, false, true, true, true, true, true, true, true, true, true, true, true, true, true, true],
     ),
   });
-  const work = o.trace ? `trace ${o.trace}` : `${o.rate.map(n).join(', ')} records/s per CPU (${o.shape}), ${Array.isArray(o.size) ? `${o.size[0]}-${o.size[1]}` : o.size} B`;
+  const work = o.trace
+    ? `trace ${o.trace}`
+    : `${o.rate.map(n).join(', ')} records/s per CPU (${o.shape}), ${Array.isArray(o.size) ? `${o.size[0]}-${o.size[1]}` : o.size} B`;
   return page(
     `perfemu lab — ring sizing, ${o.cpus} CPUs, kernel ${o.kernel}`,
     `${work}; reader: ${o.noWakeups ? 'timer-driven' : 'libbpf perf buffer'}, ${o.recordCostNs} ns/record, ${o.wakeupCostNs} ns/wake-up, share ${o.consumerShare}; ${n(r.simulatedRecords)} simulated records; seed ${o.seed}`,

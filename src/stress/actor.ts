@@ -20,8 +20,21 @@ import { ProvenanceChecker } from './invariants/provenance.js';
 import { Prng } from './prng.js';
 
 export const ACTIONS = [
-  'open', 'close', 'update', 'delete', 'lookup', 'nextkey', 'objget', 'pin', 'unlink', 'create', 'dup', 'fork',
-  'exit', 'read', 'munmap',
+  'open',
+  'close',
+  'update',
+  'delete',
+  'lookup',
+  'nextkey',
+  'objget',
+  'pin',
+  'unlink',
+  'create',
+  'dup',
+  'fork',
+  'exit',
+  'read',
+  'munmap',
 ] as const;
 export type ActionName = (typeof ACTIONS)[number];
 const WEIGHTS = [10, 9, 22, 8, 2, 3, 8, 4, 3, 2, 4, 2, 3, 16, 3];
@@ -115,9 +128,13 @@ export class Actor {
     }
     this.#procs = [];
     return {
-      id: this.cfg.id, ops: this.ops, digest: (this.#digest >>> 0).toString(16).padStart(8, '0'),
-      actions: this.#actions, errors: this.#errors,
-      recordsVerified: this.#checker.verified, badRecords: this.#checker.bad,
+      id: this.cfg.id,
+      ops: this.ops,
+      digest: (this.#digest >>> 0).toString(16).padStart(8, '0'),
+      actions: this.#actions,
+      errors: this.#errors,
+      recordsVerified: this.#checker.verified,
+      badRecords: this.#checker.bad,
     };
   }
 
@@ -191,7 +208,13 @@ export class Actor {
       case 'create': {
         if (table.length >= (cfg.maxFds ?? 40)) return;
         const preserve = this.kernel.k.b.preserveElems && r3 % 4 === 0;
-        p.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 1 + (r2 % cfg.maxEntries), flags: preserve ? BPF_F_PRESERVE_ELEMS : 0 });
+        p.bpf.mapCreate({
+          type: 'perf_event_array',
+          keySize: 4,
+          valueSize: 4,
+          maxEntries: 1 + (r2 % cfg.maxEntries),
+          flags: preserve ? BPF_F_PRESERVE_ELEMS : 0,
+        });
         return;
       }
       case 'dup': {

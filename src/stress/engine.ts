@@ -9,9 +9,7 @@ import { CpuPool } from '../cpus.js';
 import { Kernel } from '../emulator.js';
 import type { KernelBehaviour, KernelVersion } from '../kernel/behaviour.js';
 import { FAULTS, faultByName } from '../kernel/faults.js';
-import {
-  INVARIANTS, INVARIANT_OF, INVARIANT_RULES, isOldKernelBehaviour, type InvariantName, type Violation,
-} from '../invariants/registry.js';
+import { INVARIANTS, INVARIANT_OF, INVARIANT_RULES, isOldKernelBehaviour, type InvariantName, type Violation } from '../invariants/registry.js';
 import { settleAndDestroy, startLongTasks } from '../pool.js';
 import { Actor, type ActorConfig, type ActorResult } from './actor.js';
 import type { ActorTask } from './actor_loop.js';
@@ -116,7 +114,9 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
   const durationMs = o.ops === undefined ? (o.durationMs ?? 5000) : Infinity;
   const maxOps = o.ops ?? Number.MAX_SAFE_INTEGER;
   const kernel = Kernel.create({
-    cpus: o.cpus, version, strict: o.strict,
+    cpus: o.cpus,
+    version,
+    strict: o.strict,
     ...(fault && !fault.kernel ? { inject: fault.name } : {}),
     limits: { maxFiles: 2048, maxEvents: 512, maxMaps: 128, maxSlots: 8192, maxEntries: 4096, maxProgs: 16, maxPins: 32, ringPages: 4096, rcuQueue: 8192 },
   });
@@ -136,7 +136,14 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
   const control = new SharedArrayBuffer(controlBytes(o.apps + 1, maxFiles));
   const ctl = new Int32Array(control);
   const mainActor = new Actor(kernel, actorCfg(0));
-  const tasks: ActorTask[] = Array.from({ length: o.apps }, (_, i) => ({ sab: kernel.sab, control, cfg: actorCfg(i + 1), ops: maxOps, windowUs: o.windowUs ?? 20, leakCheck }));
+  const tasks: ActorTask[] = Array.from({ length: o.apps }, (_, i) => ({
+    sab: kernel.sab,
+    control,
+    cfg: actorCfg(i + 1),
+    ops: maxOps,
+    windowUs: o.windowUs ?? 20,
+    leakCheck,
+  }));
   const workers = startLongTasks<ActorTask, ActorResult>(ACTOR_WORKER, tasks);
   let cpus: CpuPool | undefined = CpuPool.start(kernel, { prog: { process: loader, fd: prog }, program: { index: 'current', size: [16, 128], seed: o.seed } });
   await cpus.ready().catch(() => undefined); // a CPU that failed to start is reported by wait()
@@ -178,8 +185,12 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
     const snap = kernel.inspect();
     const m = snap.maps.find((x) => x.id === m0Id);
     series.push({
-      tMs: performance.now() - t0, ops: opsNow(), outputs: snap.cpuCounters.reduce((s, c) => s + c.outputs, 0),
-      foreign: snap.foreignEntriesPurged, violations: violations().length, slots: (m?.slots ?? []).map((x) => x?.owner ?? 0),
+      tMs: performance.now() - t0,
+      ops: opsNow(),
+      outputs: snap.cpuCounters.reduce((s, c) => s + c.outputs, 0),
+      foreign: snap.foreignEntriesPurged,
+      violations: violations().length,
+      slots: (m?.slots ?? []).map((x) => x?.owner ?? 0),
     });
   };
   const opsNow = () => mainActor.ops + tasks.reduce((s, _, i) => s + Atomics.load(ctl, CTL_OPS + i + 1), 0);
@@ -267,10 +278,11 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
   const snap = kernel.inspect();
   const all = kernel.violations();
   const ops = actorResults.reduce((s, a) => s + a.ops, 0);
-  const sum = (xs: Record<string, number>[]) => xs.reduce<Record<string, number>>((acc, x) => {
-    for (const [key, v] of Object.entries(x)) acc[key] = (acc[key] ?? 0) + v;
-    return acc;
-  }, {});
+  const sum = (xs: Record<string, number>[]) =>
+    xs.reduce<Record<string, number>>((acc, x) => {
+      for (const [key, v] of Object.entries(x)) acc[key] = (acc[key] ?? 0) + v;
+      return acc;
+    }, {});
   const cpuErr: Record<string, number> = {};
   for (const c of snap.cpuCounters) {
     for (const key of ['EINVAL', 'E2BIG', 'ENOENT', 'EOPNOTSUPP', 'ENOSPC', 'EBUSY'] as const) if (c[key]) cpuErr[key] = (cpuErr[key] ?? 0) + c[key];
@@ -278,17 +290,28 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
   const outputs = snap.cpuCounters.reduce((s, c) => s + c.outputs, 0);
   const invariants = buildInvariants(all, k.b, leakCheck);
   const report: StressReport = {
-    options: strip(o), reproduce: reproduceCommand(strip(o)), elapsedMs, ops, opsPerSec: (ops * 1000) / elapsedMs,
+    options: strip(o),
+    reproduce: reproduceCommand(strip(o)),
+    elapsedMs,
+    ops,
+    opsPerSec: (ops * 1000) / elapsedMs,
     actions: sum(actorResults.map((a) => a.actions as Record<string, number>)),
     errors: sum(actorResults.map((a) => a.errors)),
     actorDigests: actorResults.map((a) => a.digest),
     cpu: {
-      outputs, outputsPerSec: (outputs * 1000) / elapsedMs, lost: snap.cpuCounters.reduce((s, c) => s + c.lost, 0),
-      noRing: snap.cpuCounters.reduce((s, c) => s + c.noRing, 0), errors: cpuErr,
+      outputs,
+      outputsPerSec: (outputs * 1000) / elapsedMs,
+      lost: snap.cpuCounters.reduce((s, c) => s + c.lost, 0),
+      noRing: snap.cpuCounters.reduce((s, c) => s + c.noRing, 0),
+      errors: cpuErr,
     },
     recordsVerified: actorResults.reduce((s, a) => s + a.recordsVerified, 0),
-    audits, ringsChecked: stats.ringsChecked, foreignEntriesPurged: snap.foreignEntriesPurged,
-    invariants, violations: all.filter((v) => !isOldKernelBehaviour(k.b, v)).slice(0, 50), leftOver,
+    audits,
+    ringsChecked: stats.ringsChecked,
+    foreignEntriesPurged: snap.foreignEntriesPurged,
+    invariants,
+    violations: all.filter((v) => !isOldKernelBehaviour(k.b, v)).slice(0, 50),
+    leftOver,
     ok: invariants.every((i) => i.result !== 'violated'),
     series,
   };
@@ -302,13 +325,23 @@ function buildInvariants(all: Violation[], b: KernelBehaviour, leakCheck: boolea
     const real = vs.filter((v) => !isOldKernelBehaviour(b, v));
     const base = { name, rule, count: real.length, firstMs: real.length ? Math.min(...real.map((v) => v.timeMs)) : null };
     if (name === 'leaked-events' && !leakCheck) {
-      return { ...base, result: 'not checked' as const, note: version === '4.7' ? "4.7 keeps an exited app's events by design; run --inject leak-4.7 to report them" : 'checked under --inject leak-4.7' };
+      return {
+        ...base,
+        result: 'not checked' as const,
+        note: version === '4.7' ? "4.7 keeps an exited app's events by design; run --inject leak-4.7 to report them" : 'checked under --inject leak-4.7',
+      };
     }
     if (name === 'release' && version === '4.7') {
       return { ...base, result: 'not checked' as const, note: '4.7 has no release purge' };
     }
     if (real.length) return { ...base, result: 'violated' as const };
-    if (vs.length) return { ...base, result: 'expected' as const, count: vs.length, note: "4.7's immediate fput frees an event a CPU may still be using (4.7's perf_event_fd_array_put_ptr): the old kernel's behaviour" };
+    if (vs.length)
+      return {
+        ...base,
+        result: 'expected' as const,
+        count: vs.length,
+        note: "4.7's immediate fput frees an event a CPU may still be using (4.7's perf_event_fd_array_put_ptr): the old kernel's behaviour",
+      };
     return { ...base, result: 'ok' as const };
   });
 }

@@ -7,31 +7,53 @@
  * Slots hold (entry index + 1), 0 for NULL; see arena/layout.ts for who touches them and how.
  */
 import {
-  ATTR_INHERIT, E_CONFIG, E_TYPE, EE_EVENT, EE_GEN, EE_MAP, EE_MAP_FILE, EE_MAP_FILE_SERIAL,
-  EE_PERF_FILE, EE_STATE, FILE_KIND_PERF, H_FOREIGN_PURGED, H_NEXT_MAP_ID, M_FLAGS, M_ID, M_KEY_SIZE, M_MAX_ENTRIES,
-  M_REFCNT, M_SLOT_BASE, M_STATE, M_TYPE, M_USERCNT, M_VALUE_SIZE, PAGE_SIZE, S_LIVE, S_RCU,
+  ATTR_INHERIT,
+  E_CONFIG,
+  E_TYPE,
+  EE_EVENT,
+  EE_GEN,
+  EE_MAP,
+  EE_MAP_FILE,
+  EE_MAP_FILE_SERIAL,
+  EE_PERF_FILE,
+  EE_STATE,
+  FILE_KIND_PERF,
+  H_FOREIGN_PURGED,
+  H_NEXT_MAP_ID,
+  M_FLAGS,
+  M_ID,
+  M_KEY_SIZE,
+  M_MAX_ENTRIES,
+  M_REFCNT,
+  M_SLOT_BASE,
+  M_STATE,
+  M_TYPE,
+  M_USERCNT,
+  M_VALUE_SIZE,
+  PAGE_SIZE,
+  S_LIVE,
+  S_RCU,
 } from '../../arena/layout.js';
 import { entryWord, mapWord, slotRegionWord } from '../../arena/records.js';
 import {
-  BPF_ANY, BPF_F_INNER_MAP, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY, BPF_F_RDONLY_PROG,
-  BPF_F_WRONLY, BPF_F_WRONLY_PROG,
+  BPF_ANY,
+  BPF_F_INNER_MAP,
+  BPF_F_MMAPABLE,
+  BPF_F_NUMA_NODE,
+  BPF_F_PRESERVE_ELEMS,
+  BPF_F_RDONLY,
+  BPF_F_RDONLY_PROG,
+  BPF_F_WRONLY,
+  BPF_F_WRONLY_PROG,
 } from '../behaviour.js';
 import type { Kctx } from '../context.js';
 import { E2BIG, EBADF, EINVAL, ENOENT, ENOMEM } from '../errno.js';
 import { file_kind, file_live, file_obj, file_serial, fput, get_file } from '../file.js';
-import {
-  PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_HARDWARE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, event_attr_bits,
-  event_field,
-} from '../perf_event.js';
+import { PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_HARDWARE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, event_attr_bits, event_field } from '../perf_event.js';
 import { RCU_CB, call_rcu, call_rcu_batched, rcu_read_lock, rcu_read_unlock, rcu_register, synchronize_rcu } from '../rcu.js';
 import { report_violation } from '../violation.js';
-import {
-  BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, type BpfMapOps, type BpfMapType,
-  type MapCreateAttr,
-} from './map_ops.js';
-import {
-  entry_owner, entry_perf_file, map_flags, map_max_entries, slot_word,
-} from './map.js';
+import { BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, type BpfMapOps, type BpfMapType, type MapCreateAttr } from './map_ops.js';
+import { entry_owner, entry_perf_file, map_flags, map_max_entries, slot_word } from './map.js';
 
 // ---------------------------------------------------------------------------------------
 // struct bpf_event_entry
@@ -82,8 +104,7 @@ function perf_event_fd_array_get_ptr(k: Kctx, map: number, mapFile: number, perf
     // 4.7/4.8: only RAW, HARDWARE and SW/BPF_OUTPUT events, never inherited ones
     const type = event_field(k, e, E_TYPE);
     const ok =
-      type === PERF_TYPE_RAW || type === PERF_TYPE_HARDWARE ||
-      (type === PERF_TYPE_SOFTWARE && event_field(k, e, E_CONFIG) === PERF_COUNT_SW_BPF_OUTPUT);
+      type === PERF_TYPE_RAW || type === PERF_TYPE_HARDWARE || (type === PERF_TYPE_SOFTWARE && event_field(k, e, E_CONFIG) === PERF_COUNT_SW_BPF_OUTPUT);
     if (attr & ATTR_INHERIT || !ok) err = -EINVAL;
   } else if (attr & ATTR_INHERIT) {
     err = -k.b.updateInheritErrno; // perf_event_read_local refuses inherited events
@@ -326,9 +347,15 @@ export function ops_of(k: Kctx): BpfMapOps {
 }
 /** the correct kernel's table for this version and purge */
 export function base_ops(k: Kctx): BpfMapOps {
-  return !k.b.releasePurges ? perf_event_array_map_ops_v47
-    : !k.b.preserveElems ? (k.strict ? perf_event_array_map_ops_v48_strict : perf_event_array_map_ops_v48)
-    : k.strict ? perf_event_array_map_ops_strict : perf_event_array_map_ops;
+  return !k.b.releasePurges
+    ? perf_event_array_map_ops_v47
+    : !k.b.preserveElems
+      ? k.strict
+        ? perf_event_array_map_ops_v48_strict
+        : perf_event_array_map_ops_v48
+      : k.strict
+        ? perf_event_array_map_ops_strict
+        : perf_event_array_map_ops;
 }
 function choose_ops(k: Kctx): BpfMapOps {
   const base = base_ops(k);
@@ -348,13 +375,11 @@ export function register_fault_ops(compose: (k: Kctx, base: BpfMapOps) => BpfMap
   composeFaultOps = compose;
 }
 
-
 // ---------------------------------------------------------------------------------------
 // Creation: map_alloc_check and map_alloc per map type (array_map_ops, perf_event_array_map_ops)
 
 const ARRAY_CREATE_FLAG_MASK =
-  BPF_F_NUMA_NODE | BPF_F_MMAPABLE | BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_RDONLY_PROG |
-  BPF_F_WRONLY_PROG | BPF_F_PRESERVE_ELEMS | BPF_F_INNER_MAP;
+  BPF_F_NUMA_NODE | BPF_F_MMAPABLE | BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG | BPF_F_PRESERVE_ELEMS | BPF_F_INNER_MAP;
 
 /** array_map_alloc_check (5.10+); 4.7/4.8's array_map_alloc refused any map_flags bit */
 function array_map_alloc_check(k: Kctx, attr: MapCreateAttr): number {
@@ -362,10 +387,8 @@ function array_map_alloc_check(k: Kctx, attr: MapCreateAttr): number {
   if (!k.b.preserveElems) {
     return attr.maxEntries === 0 || attr.keySize !== 4 || attr.valueSize === 0 || f ? -EINVAL : 0;
   }
-  if (
-    attr.maxEntries === 0 || attr.keySize !== 4 || attr.valueSize === 0 || f & ~ARRAY_CREATE_FLAG_MASK ||
-    (f & BPF_F_RDONLY_PROG && f & BPF_F_WRONLY_PROG)
-  ) return -EINVAL;
+  if (attr.maxEntries === 0 || attr.keySize !== 4 || attr.valueSize === 0 || f & ~ARRAY_CREATE_FLAG_MASK || (f & BPF_F_RDONLY_PROG && f & BPF_F_WRONLY_PROG))
+    return -EINVAL;
   if (attr.mapType !== BPF_MAP_TYPE_ARRAY && f & (BPF_F_MMAPABLE | BPF_F_INNER_MAP)) return -EINVAL;
   if (attr.mapType !== BPF_MAP_TYPE_PERF_EVENT_ARRAY && f & BPF_F_PRESERVE_ELEMS) return -EINVAL;
   return 0;

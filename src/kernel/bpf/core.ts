@@ -10,7 +10,6 @@ import type { Kctx } from '../context.js';
 import { RCU_CB, call_rcu } from '../rcu.js';
 import { report_violation } from '../violation.js';
 
-
 /** the map the program refers to as its `n`-th map (the ld_imm64 map reference) */
 export function prog_map(k: Kctx, prog: number, n: number): number {
   return k.a.i32[progWord(k.a.L, prog, P_MAPS + n)]!;

@@ -8,9 +8,7 @@
  * (ENOENT); a parent outside it is not bpffs (EPERM). BPF_OBJ_GET of a path that is not a pin
  * is ENOENT (no other filesystem is modelled).
  */
-import {
-  FILE_KIND_MAP, FILE_KIND_PROG, PIN_PATH_MAX, PN_KIND, PN_OBJ, PN_PATH, PN_PATH_LEN, PN_STATE, S_LIVE,
-} from '../../arena/layout.js';
+import { FILE_KIND_MAP, FILE_KIND_PROG, PIN_PATH_MAX, PN_KIND, PN_OBJ, PN_PATH, PN_PATH_LEN, PN_STATE, S_LIVE } from '../../arena/layout.js';
 import { pinWord } from '../../arena/records.js';
 import { BPF_F_RDONLY, BPF_F_WRONLY } from '../behaviour.js';
 import type { Kctx } from '../context.js';
@@ -24,7 +22,6 @@ import { type Caller, bpf_entry_check, bpf_map_inc, bpf_map_new_file, bpf_map_pu
 export const BPFFS_ROOT = '/sys/fs/bpf';
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
 
 function pin_path(k: Kctx, pin: number): string {
   const len = k.a.i32[pinWord(k.a.L, pin, PN_PATH_LEN)]!;

@@ -7,8 +7,21 @@
  * fd, or -1 when the fd is not open.
  */
 import {
-  F_MODE, FILE_KIND_MAP, FILE_KIND_PROG, FMODE_READ, FMODE_WRITE, H_UNPRIV_BPF_DISABLED, M_FROZEN, M_ID, M_REFCNT,
-  M_SLOT_BASE, M_STATE, M_USERCNT, PROG_MAX_MAPS, S_DEAD, S_LIVE,
+  F_MODE,
+  FILE_KIND_MAP,
+  FILE_KIND_PROG,
+  FMODE_READ,
+  FMODE_WRITE,
+  H_UNPRIV_BPF_DISABLED,
+  M_FROZEN,
+  M_ID,
+  M_REFCNT,
+  M_SLOT_BASE,
+  M_STATE,
+  M_USERCNT,
+  PROG_MAX_MAPS,
+  S_DEAD,
+  S_LIVE,
 } from '../../arena/layout.js';
 import { fileWord, mapWord, slotRegionOf } from '../../arena/records.js';
 import { BPF_F_LOCK, BPF_F_RDONLY, BPF_F_WRONLY } from '../behaviour.js';
@@ -299,4 +312,3 @@ register_file_release(FILE_KIND_PROG, (k, prog) => bpf_prog_put(k, prog));
 rcu_register(RCU_CB.PROG_FREE, (k, prog) => {
   for (const m of bpf_prog_free(k, prog)) bpf_map_put(k, m);
 });
-

@@ -15,7 +15,15 @@ export function conservationHooks(k: Kctx, stats: { ringsChecked: number }): Pic
       const r = ring_audit(k, rb);
       stats.ringsChecked++;
       if (!r.ok) {
-        reportViolation(k, 'conservation', -1, event, r.outputs, r.readSamples + r.unreadSamples, r.corrupt ? -1 : r.lostTotal - (r.readLost + r.unreadLost + r.pendingLost));
+        reportViolation(
+          k,
+          'conservation',
+          -1,
+          event,
+          r.outputs,
+          r.readSamples + r.unreadSamples,
+          r.corrupt ? -1 : r.lostTotal - (r.readLost + r.unreadLost + r.pendingLost),
+        );
       }
     },
   };

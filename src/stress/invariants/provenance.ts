@@ -40,4 +40,3 @@ export class ProvenanceChecker {
     this.#next.delete(ring);
   }
 }
-

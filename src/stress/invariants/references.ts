@@ -6,8 +6,24 @@
  * closed, nothing is left.
  */
 import {
-  EE_PERF_FILE, EE_STATE, F_COUNT, F_KIND, F_OBJ, F_STATE, FILE_KIND_MAP, M_MAX_ENTRIES, M_REFCNT, M_SLOT_BASE,
-  M_STATE, M_USERCNT, P_STATE, S_LIVE, S_RCU, H_CONSOLE_FILE, tableCount, type TableName,
+  EE_PERF_FILE,
+  EE_STATE,
+  F_COUNT,
+  F_KIND,
+  F_OBJ,
+  F_STATE,
+  FILE_KIND_MAP,
+  M_MAX_ENTRIES,
+  M_REFCNT,
+  M_SLOT_BASE,
+  M_STATE,
+  M_USERCNT,
+  P_STATE,
+  S_LIVE,
+  S_RCU,
+  H_CONSOLE_FILE,
+  tableCount,
+  type TableName,
 } from '../../arena/layout.js';
 import { entryWord, fileWord, mapWord, progWord, recordWord, ringExtentWord, slotWord } from '../../arena/records.js';
 import type { Kctx } from '../../kernel/context.js';
@@ -15,7 +31,6 @@ import { prog_maps } from '../../kernel/bpf/core.js';
 import { list_pins } from '../../kernel/bpf/inode.js';
 import { rcu_pending } from '../../kernel/rcu.js';
 import { LIFETIME_CONSOLE, LIFETIME_LEFT, REFERENCE_REASON, reportViolation } from '../../invariants/registry.js';
-
 
 /**
  * `userHolders[f]`: how many fds and ring mappings of all processes refer to file index f.

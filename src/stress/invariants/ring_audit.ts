@@ -3,8 +3,18 @@
  * records left unread and compares what was written with what was read, unread and pending.
  */
 import {
-  PERF_RECORD_LOST, PERF_RECORD_SAMPLE, RB_BACKWARD, RB_DATA_HEAD, RB_DATA_SIZE, RB_DATA_TAIL, RB_LOST, RB_LOST_TOTAL,
-  RB_OUTPUTS, RB_OVERWRITE, RB_READ_LOST, RB_READ_SAMPLES,
+  PERF_RECORD_LOST,
+  PERF_RECORD_SAMPLE,
+  RB_BACKWARD,
+  RB_DATA_HEAD,
+  RB_DATA_SIZE,
+  RB_DATA_TAIL,
+  RB_LOST,
+  RB_LOST_TOTAL,
+  RB_OUTPUTS,
+  RB_OVERWRITE,
+  RB_READ_LOST,
+  RB_READ_SAMPLES,
 } from '../../arena/layout.js';
 import { ringWord } from '../../arena/records.js';
 import type { Kctx } from '../../kernel/context.js';
@@ -57,8 +67,14 @@ export function ring_audit(k: Kctx, rb: number): RingAudit {
     tail = (tail + size) | 0;
   }
   const a = {
-    outputs: i32[ringWord(rb, RB_OUTPUTS)]!, lostTotal: i32[ringWord(rb, RB_LOST_TOTAL)]!, readSamples: i32[ringWord(rb, RB_READ_SAMPLES)]!,
-    readLost: i32[ringWord(rb, RB_READ_LOST)]!, unreadSamples, unreadLost, pendingLost: i32[ringWord(rb, RB_LOST)]!, corrupt,
+    outputs: i32[ringWord(rb, RB_OUTPUTS)]!,
+    lostTotal: i32[ringWord(rb, RB_LOST_TOTAL)]!,
+    readSamples: i32[ringWord(rb, RB_READ_SAMPLES)]!,
+    readLost: i32[ringWord(rb, RB_READ_LOST)]!,
+    unreadSamples,
+    unreadLost,
+    pendingLost: i32[ringWord(rb, RB_LOST)]!,
+    corrupt,
   };
   if (i32[ringWord(rb, RB_OVERWRITE)] !== 0) return { ...a, ok: true, overwrite: true };
   return {
