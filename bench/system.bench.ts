@@ -5,6 +5,7 @@
  * points); arena bytes per CPU and per ring page; peak RSS of a default demo and stress run
  * beside an idle node.
  */
+import { EXPLORER_LIMITS } from '../src/explore/runner.js';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { kDefaultArenaConfig } from '../src/arena/arena.js';
@@ -69,19 +70,7 @@ export async function systemBench(quick: boolean, log: (s: string) => void): Pro
     const k2 = Kernel.create({
       cpus: 2,
       strict: true,
-      limits: {
-        maxFiles: 64,
-        maxEvents: 16,
-        maxMaps: 4,
-        maxSlots: 32,
-        maxEntries: 32,
-        maxProgs: 4,
-        maxPins: 4,
-        ringPages: 32,
-        rcuQueue: 128,
-        violationLog: 64,
-        maxEpoll: 2,
-      },
+      limits: EXPLORER_LIMITS,
     });
     for (const a of scn.build(k2).actors) for (const op of a.ops) op.run();
     plain++;

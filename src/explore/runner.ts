@@ -82,7 +82,8 @@ export interface RunOptions {
   inject?: string;
 }
 
-const LIMITS = {
+/** the small arena every explored execution gets (also the bench's plain executions) */
+export const EXPLORER_LIMITS = {
   maxFiles: 64,
   maxEvents: 16,
   maxMaps: 4,
@@ -99,7 +100,7 @@ const MAX_ACCESSES = 200_000;
 
 function makeKernel(scn: Scenario, opts: RunOptions): Kernel {
   return Kernel.create(
-    { cpus: scn.cpus, version: opts.version, strict: opts.strict, limits: LIMITS, ...(opts.inject ? { inject: opts.inject } : {}) },
+    { cpus: scn.cpus, version: opts.version, strict: opts.strict, limits: EXPLORER_LIMITS, ...(opts.inject ? { inject: opts.inject } : {}) },
     ScheduledArena,
   );
 }

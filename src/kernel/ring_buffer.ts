@@ -281,21 +281,27 @@ export function rb_toggle_paused(k: Kctx, rb: number, pause: boolean): void {
   k.a.store(rb + RB_PAUSED, !pause && k.a.i32[rb + RB_DATA_SIZE]! > 0 ? 0 : 1);
 }
 
-export function rb_state(
-  k: Kctx,
-  rb: number,
-): {
+/** a ring's words as user space and the checkers see them (Process.ringState, inspect) */
+export interface RingState {
+  /** data_head, data_tail (byte counters, low 32 bits) */
   head: number;
   tail: number;
+  /** data_size in bytes */
   size: number;
+  /** kernel-private: rb->lost, losses not yet reported by a PERF_RECORD_LOST */
   lostPending: number;
+  /** kernel-private: rb->paused */
   paused: boolean;
   watermark: number;
+  /** kernel-private: rb->overwrite */
   overwrite: boolean;
   backward: boolean;
+  /** instrumentation: samples written into the ring, and outputs lost, since it was made */
   written: number;
   lostTotal: number;
-} {
+}
+
+export function rb_state(k: Kctx, rb: number): RingState {
   const i32 = k.a.i32;
   return {
     overwrite: i32[rb + RB_OVERWRITE] === 1,

@@ -4,6 +4,7 @@
  * poll(2) and its epoll instances. Process (process.ts) owns one and forwards its ring
  * methods here; the fd table stays in Process.
  */
+import type { RingState } from '../kernel/ring_buffer.js';
 import { ERR } from '../arena/perfemu_error.js';
 import { ARENA_MAGIC, E_CPU, FILE_KIND_EPOLL, FILE_KIND_MAP, FILE_KIND_PERF, FILE_KIND_PROG, H_MAGIC } from '../arena/layout.js';
 import { PerfemuError, SystemCallError, check, invalidArgType, validateInt } from '../errors.js';
@@ -55,24 +56,6 @@ export interface OverwriteRecords {
 }
 
 /** the emulator's view of a ring (what user space cannot see is marked) */
-export interface RingState {
-  /** data_head, data_tail (byte counters, low 32 bits) */
-  head: number;
-  tail: number;
-  /** data_size in bytes */
-  size: number;
-  /** kernel-private: rb->lost, losses not yet reported by a PERF_RECORD_LOST */
-  lostPending: number;
-  /** kernel-private: rb->paused */
-  paused: boolean;
-  watermark: number;
-  /** kernel-private: rb->overwrite */
-  overwrite: boolean;
-  backward: boolean;
-  /** instrumentation: samples written into the ring, and outputs lost, since it was made */
-  written: number;
-  lostTotal: number;
-}
 
 /** a ring target: an open perf fd, or the file id of a mapping kept after its fd was closed */
 export type RingTarget = number | { file: number };
@@ -86,6 +69,8 @@ export function perfFileOf(p: Task, k: Kctx, fd: number, syscall: string): numbe
 }
 
 const noSample: SampleFn = () => true;
+
+export type { RingState };
 
 export class ProcessRings {
   readonly #p: Task;
