@@ -74,7 +74,15 @@
 
 export const PAGE_SIZE = 4096;
 export const ARENA_MAGIC = 0x554d4550; // "PEMU" little-endian
-export const LAYOUT_VERSION = 5;
+export const LAYOUT_VERSION = 6;
+/**
+ * Words per 64-byte cache line. The words each CPU writes on every output (its RCU reader word,
+ * its counters, its event's E_COUNT) start on a line of their own, and no other CPU's words share
+ * it: when they did (RCU readers 16 bytes apart, unaligned CPU and event records), every output
+ * took the line away from the other cores (false sharing), and 4 CPUs on 2 cores wrote a third
+ * less than one CPU per core.
+ */
+export const LINE_WORDS = 16;
 
 // ---------------------------------------------------------------------------------------
 // Header (word indices). Sizes are stored so that any thread can rebuild the layout from
@@ -174,7 +182,7 @@ export const FMODE_READ = 1;
 export const FMODE_WRITE = 2;
 
 // struct perf_event
-export const EVENT_STRIDE = 20;
+export const EVENT_STRIDE = 32; // two cache lines: E_COUNT, written per output by the bound CPU, shares no line with another event
 export const E_STATE = 0;
 export const E_ID = 1;
 export const E_CPU = 2; // CPU it is bound to (-1: per-task)
@@ -246,7 +254,7 @@ export const RCU_GP_REQ = 1; // highest RCU_GP_SEQ value some waiter or callback
 export const RCU_Q_HEAD = 2; // callback queue: next record to run (free-running)
 export const RCU_Q_TAIL = 3; // next free record (free-running)
 export const RCU_WAKE = 4; // bumped + notified at every grace-period end (waiters sleep on it)
-export const RCU_PER_CPU = 8; // then per reader: RCU_CPU_STRIDE words
+export const RCU_PER_CPU = LINE_WORDS; // then per reader: RCU_CPU_STRIDE words, each reader on its own line
 /**
  * RCU readers are the CPUs (0 .. cpus-1) and then RCU_TASK_READERS task contexts: the
  * syscall threads (main, app workers), which read entries under rcu_read_lock in the purge.
@@ -254,7 +262,7 @@ export const RCU_PER_CPU = 8; // then per reader: RCU_CPU_STRIDE words
  * grace period wait longer).
  */
 export const RCU_TASK_READERS = 16;
-export const RCU_CPU_STRIDE = 4;
+export const RCU_CPU_STRIDE = LINE_WORDS; // a CPU writes its RC_CTR twice per output
 export const RC_NESTING = 0; // task readers: threads inside a section (Atomics.add)
 export const RC_CTR = 1; // CPU readers: odd while inside a section; task readers: bumped at the last exit
 export const RC_SNAP = 2; // grace-period snapshot of RC_CTR, -1 if the CPU was idle
@@ -265,7 +273,7 @@ export const CB_GP = 2; // RCU_GP_SEQ value at which the callback may run
 
 // Per-CPU block: counters written by that CPU only, with plain increments (one writer; readers
 // use Atomics.load and may see a value a few outputs old, never a torn one).
-export const CPU_STRIDE = 16;
+export const CPU_STRIDE = LINE_WORDS; // one cache line per CPU, aligned
 export const C_NEST = 0; // bpf_trace_nest_level
 export const C_OUTPUTS = 1; // successful outputs (record written)
 export const C_LOST = 2; // outputs that found the ring full (counted as lost)
@@ -461,7 +469,12 @@ export function computeLayout(cfg: ArenaConfig): Layout {
     w += words;
     return at;
   };
+  /** the next region starts on a cache line (LINE_WORDS) */
+  const line = (): void => {
+    w = Math.ceil(w / LINE_WORDS) * LINE_WORDS;
+  };
   const fileBase = take(cfg.maxFiles * FILE_STRIDE);
+  line();
   const eventBase = take(cfg.maxEvents * EVENT_STRIDE);
   const mapBase = take(cfg.maxMaps * MAP_STRIDE);
   const slotBase = take(cfg.maxSlots);
@@ -469,9 +482,12 @@ export function computeLayout(cfg: ArenaConfig): Layout {
   const entryBase = take(cfg.maxEntries * ENTRY_STRIDE);
   const progBase = take(cfg.maxProgs * PROG_STRIDE);
   const pinBase = take(cfg.maxPins * PIN_STRIDE);
+  line();
   const rcuBase = take(RCU_PER_CPU + (cfg.cpus + RCU_TASK_READERS) * RCU_CPU_STRIDE);
   const rcuQueueBase = take(cfg.rcuQueue * RCU_CB_STRIDE);
+  line();
   const cpuBase = take(cfg.cpus * CPU_STRIDE);
+  line(); // nothing after the last CPU's block shares its line
   const violationBase = take(1 + cfg.violationLog * VIOLATION_STRIDE);
   const epollBase = take(cfg.maxEpoll * EPOLL_STRIDE);
   const ringExtentBase = take(cfg.ringPages);
