@@ -8,6 +8,8 @@ import * as assert from 'uvu/assert';
 import { AppPool } from '../src/apps.js';
 import { CpuPool, type CpuResult } from '../src/cpus.js';
 import type { KernelVersion } from '../src/index.js';
+import { RC_CTR } from '../src/arena/layout.js';
+import { rcuReaderWord } from '../src/arena/records.js';
 import { mk, perfArray } from './fixtures/scenario.js';
 import { assertNoWorkers, drainer } from './fixtures/workers.js';
 
@@ -140,6 +142,37 @@ test('6.18: an app exits during the run: its slots are purged, nothing lands in 
     await apps.wait().catch(() => undefined);
     assertNoWorkers();
   }
+});
+
+test('CPUs writing back to back report quiescent states: grace periods end while they run, and a paused or stopped CPU is outside its section', async () => {
+  // Each CPU's loop holds one read-side section over up to 64 outputs and leaves it at every
+  // 64th attempt and before any sleep. With full rings and no back-off the CPUs never sleep:
+  // only those exits let a grace period end.
+  const { kernel, prog, cpuList } = setup('6.18', 2, 1);
+  const ctr = (cpu: number) => Atomics.load(kernel.arena.i32, rcuReaderWord(kernel.arena.L, cpu, RC_CTR));
+  const pool = CpuPool.start(kernel, { prog, program: { size: 64, payload: 'constant' } });
+  try {
+    await pool.ready();
+    await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 20; i++) kernel.synchronizeRcu(2000); // throws on timeout
+    pool.pause();
+    await new Promise((r) => setTimeout(r, 100));
+    for (const cpu of cpuList) assert.is(ctr(cpu) & 1, 0, `paused CPU ${cpu} is outside its read-side section`);
+    const lost = kernel.inspect().cpuCounters.map((c) => c.lost);
+    assert.ok(
+      lost.every((n) => n > 64),
+      `the rings were full, the CPUs kept trying (lost ${lost})`,
+    );
+    pool.resume();
+    await new Promise((r) => setTimeout(r, 20));
+    kernel.synchronizeRcu(2000);
+  } finally {
+    pool.stop();
+    await pool.wait();
+    assertNoWorkers();
+  }
+  for (const cpu of cpuList) assert.is(ctr(cpu) & 1, 0, `stopped CPU ${cpu} is outside its read-side section`);
+  assert.equal(kernel.violations(), []);
 });
 
 test("an explicit index to another CPU's event is refused with EOPNOTSUPP and nothing lands there", async () => {
