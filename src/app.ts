@@ -4,6 +4,7 @@
  * record (provenance, wholeness, order) and counts. The main thread steers and watches it
  * through a small control block of its own (not the kernel arena), laid out here.
  */
+import type { SharedMemory } from './arena/wasm_atomics.js';
 import { Kernel } from './emulator.js';
 import { PerfBuffer } from './consumer/perf_buffer.js';
 import { verifyRecord } from './record.js';
@@ -34,6 +35,8 @@ export function appControlBytes(cpus: number): number {
 
 export interface AppTask {
   sab: SharedArrayBuffer;
+  /** kernel.memory, for the worker's fast atomics */
+  memory: SharedMemory | null;
   control: SharedArrayBuffer;
   name: string;
   pinPath: string;
@@ -56,7 +59,7 @@ export interface AppResult {
 }
 
 export function runApp(task: AppTask): AppResult {
-  const kernel = Kernel.attach(task.sab);
+  const kernel = Kernel.attach(task.sab, task.memory);
   const ctl = new Int32Array(task.control);
   const p = kernel.process(task.name);
   const mapFd = p.bpf.objGet(task.pinPath);

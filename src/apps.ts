@@ -95,6 +95,7 @@ export class AppPool {
       a.cpus.forEach((c, j) => validateInt(`apps[${i}].cpus[${j}]`, c, 0, kernel.cpus - 1));
       return {
         sab: kernel.sab,
+        memory: kernel.memory,
         control: ctls[i]!,
         name: a.name,
         pinPath: opts.pinPath,

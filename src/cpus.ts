@@ -84,7 +84,7 @@ export class CpuPool {
     kernel.arena.store(H_CPUS_STARTED, 0);
     kernel.arena.store(H_CPUS_PAUSED, opts.paused ? 1 : 0);
     bpf_prog_inc(kernel.k, prog); // the attachment
-    const tasks: CpuTask[] = cpus.map((cpu, i) => ({ sab: kernel.sab, cpu, prog, mapRef, spec: specs[i]! }));
+    const tasks: CpuTask[] = cpus.map((cpu, i) => ({ sab: kernel.sab, memory: kernel.memory, cpu, prog, mapRef, spec: specs[i]! }));
     return new CpuPool(kernel, cpus, startLongTasks<CpuTask, CpuResult>(CPU_WORKER, tasks), prog, stopMs);
   }
 

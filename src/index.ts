@@ -4,6 +4,7 @@ export { Process, BpfSyscalls, POLLIN, POLLHUP, RLIMIT_NOFILE, type PerfEventOpe
 export type { MmapOptions, OverwriteRecords, RingState } from './process/process.js';
 export { SystemCallError, PerfemuError, CorruptRingError, ERR, isSystemCallError, type PerfemuErrorCode } from './errors.js';
 export { ArenaError } from './arena/arena.js';
+export type { SharedMemory } from './arena/wasm_atomics.js';
 export type { KernelSnapshot, MapSnapshot, PerfEventSnapshot, FileSnapshot, SlotSnapshot, CpuCounters } from './inspect.js';
 export type { KernelHooks } from './kernel/context.js';
 export type { RingRecord, SampleFn, SampleAtFn, LostFn } from './consumer/ring_reader.js';

@@ -3,6 +3,7 @@
  * (ProgramSpec) or written by the user as a module. Runs in a CPU worker (workers/cpu.ts), on
  * the shared arena, through the same helper code as kernel.cpu(c).perfEventOutput.
  */
+import type { SharedMemory } from './arena/wasm_atomics.js';
 import { pathToFileURL } from 'node:url';
 import { H_CPUS_PAUSED, H_CPUS_STARTED, H_STOP } from './arena/layout.js';
 import { BPF_F_CURRENT_CPU } from './kernel/behaviour.js';
@@ -39,6 +40,8 @@ export interface ProgramSpec {
 
 export interface CpuTask {
   sab: SharedArrayBuffer;
+  /** kernel.memory: the arena's WebAssembly.Memory, for the worker's fast atomics */
+  memory: SharedMemory | null;
   cpu: number;
   /** program index (the CPU's attachment holds a reference) */
   prog: number;

@@ -3,5 +3,5 @@ import { Kernel } from '../src/emulator.js';
 import { runProgram, type CpuResult, type CpuTask } from '../src/program.js';
 
 export default async function cpu(task: CpuTask): Promise<CpuResult> {
-  return runProgram(Kernel.attach(task.sab).k, task);
+  return runProgram(Kernel.attach(task.sab, task.memory).k, task);
 }

@@ -28,12 +28,12 @@ import {
   type Layout,
   type TableName,
 } from './layout.js';
+import { allocateShared, type SharedMemory, wasmAtomics, type WasmAtomics } from './wasm_atomics.js';
 
 /**
  * x86-64 is TSO: a plain load is an acquire and a plain store a release in hardware, and V8
- * keeps plain typed-array accesses in program order around the Atomics calls (which it compiles
- * as calls, about 20-30 ns each on Node 20). Elsewhere (arm64) the ordered accessors below fall
- * back to Atomics.
+ * keeps plain typed-array accesses in program order around atomic operations (which it
+ * compiles as calls). Elsewhere (arm64) the ordered accessors below fall back to atomics.
  */
 const TSO = process.arch === 'x64' || process.arch === 'ia32';
 
@@ -50,29 +50,45 @@ export class Arena {
   readonly i32: Int32Array;
   readonly u8: Uint8Array;
   readonly L: Layout;
+  /** the shared WebAssembly.Memory whose buffer `sab` is (null for a plain SharedArrayBuffer) */
+  readonly memory: SharedMemory | null;
+  /**
+   * The atomic operations, as WebAssembly instructions when this thread has the memory
+   * (wasm_atomics.ts: a third of the cost of a JS Atomics call), else null: JS Atomics. The
+   * methods below and the arena's own machinery (lock, allocator) go through it.
+   */
+  readonly #w: WasmAtomics | null;
 
-  constructor(sab: SharedArrayBuffer, layout: Layout) {
+  constructor(sab: SharedArrayBuffer, layout: Layout, memory: SharedMemory | null = null) {
     this.sab = sab;
     this.i32 = new Int32Array(sab);
     this.u8 = new Uint8Array(sab);
     this.L = layout;
+    this.memory = memory !== null && memory.buffer.byteLength === sab.byteLength ? memory : null;
+    this.#w = this.memory !== null ? wasmAtomics(this.memory) : null;
   }
 
   load(i: number): number {
-    return Atomics.load(this.i32, i);
+    const w = this.#w;
+    return w !== null ? w.load(i << 2) : Atomics.load(this.i32, i);
   }
   store(i: number, v: number): void {
-    Atomics.store(this.i32, i, v);
+    const w = this.#w;
+    if (w !== null) w.store(i << 2, v);
+    else Atomics.store(this.i32, i, v);
   }
   xchg(i: number, v: number): number {
-    return Atomics.exchange(this.i32, i, v);
+    const w = this.#w;
+    return w !== null ? w.xchg(i << 2, v) : Atomics.exchange(this.i32, i, v);
   }
   cmpxchg(i: number, expected: number, replacement: number): number {
-    return Atomics.compareExchange(this.i32, i, expected, replacement);
+    const w = this.#w;
+    return w !== null ? w.cmpxchg(i << 2, expected, replacement) : Atomics.compareExchange(this.i32, i, expected, replacement);
   }
   /** returns the value before the addition */
   add(i: number, d: number): number {
-    return Atomics.add(this.i32, i, d);
+    const w = this.#w;
+    return w !== null ? w.add(i << 2, d) : Atomics.add(this.i32, i, d);
   }
 
   /**
@@ -105,7 +121,8 @@ export class Arena {
    * turns into an error, not a hang.
    */
   lock(): void {
-    if (Atomics.compareExchange(this.i32, H_LOCK, 0, 1) === 0) return;
+    const w = this.#w;
+    if ((w !== null ? w.cmpxchg(H_LOCK << 2, 0, 1) : Atomics.compareExchange(this.i32, H_LOCK, 0, 1)) === 0) return;
     const deadline = Date.now() + 10_000;
     for (;;) {
       const prev = Atomics.exchange(this.i32, H_LOCK, 2);
@@ -117,7 +134,8 @@ export class Arena {
     }
   }
   unlock(): void {
-    if (Atomics.exchange(this.i32, H_LOCK, 0) === 2) Atomics.notify(this.i32, H_LOCK, 1);
+    const w = this.#w;
+    if ((w !== null ? w.xchg(H_LOCK << 2, 0) : Atomics.exchange(this.i32, H_LOCK, 0)) === 2) Atomics.notify(this.i32, H_LOCK, 1);
   }
 
   /**
@@ -141,9 +159,16 @@ export class Arena {
         // The generation survives reuse and moves on, so a stale holder sees the change.
         const gen = genField >= 0 ? this.i32[at + genField]! : 0;
         this.i32.fill(0, at, at + stride);
-        if (genField >= 0) Atomics.store(this.i32, at + genField, (gen + 1) | 0);
-        Atomics.store(this.i32, at, state);
-        Atomics.or(this.i32, L.inUse[t] + (idx >>> 5), 1 << (idx & 31));
+        const w = this.#w;
+        if (w !== null) {
+          if (genField >= 0) w.store((at + genField) << 2, (gen + 1) | 0);
+          w.store(at << 2, state);
+          w.or((L.inUse[t] + (idx >>> 5)) << 2, 1 << (idx & 31));
+        } else {
+          if (genField >= 0) Atomics.store(this.i32, at + genField, (gen + 1) | 0);
+          Atomics.store(this.i32, at, state);
+          Atomics.or(this.i32, L.inUse[t] + (idx >>> 5), 1 << (idx & 31));
+        }
         this.i32[cursorWord] = (idx + 1) % count;
         return idx;
       }
@@ -166,7 +191,10 @@ export class Arena {
    * state word becomes FREE (the order makes a concurrent reuse keep its bit; see TABLES).
    */
   freeRecord(t: TableName, idx: number): void {
-    Atomics.and(this.i32, this.L.inUse[t] + (idx >>> 5), ~(1 << (idx & 31)));
+    const bit = this.L.inUse[t] + (idx >>> 5);
+    const w = this.#w;
+    if (w !== null) w.and(bit << 2, ~(1 << (idx & 31)));
+    else Atomics.and(this.i32, bit, ~(1 << (idx & 31)));
     this.store(tableBase(this.L, t) + idx * TABLE_STRIDE[t], S_FREE);
   }
 
@@ -229,10 +257,18 @@ export const kDefaultArenaConfig: Omit<ArenaConfig, 'cpus'> = {
   maxEpoll: 256,
 };
 
+/**
+ * A new arena of configuration `cfg`. The plain Arena lives in a shared WebAssembly.Memory (for
+ * its atomics, wasm_atomics.ts); a subclass (the explorer's ScheduledArena, which makes every
+ * access a scheduling point and creates an arena per execution) gets a plain SharedArrayBuffer.
+ */
 export function allocateArena(cfg: ArenaConfig, ArenaClass: new (sab: SharedArrayBuffer, layout: Layout) => Arena = Arena): Arena {
   const layout = computeLayout(cfg);
-  const sab = new SharedArrayBuffer(layout.totalBytes);
-  const a = new ArenaClass(sab, layout);
+  let a: Arena;
+  if (ArenaClass === Arena) {
+    const { sab, memory } = allocateShared(layout.totalBytes);
+    a = new Arena(sab, layout, memory);
+  } else a = new ArenaClass(new SharedArrayBuffer(layout.totalBytes), layout);
   a.i32[H_MAGIC] = ARENA_MAGIC;
   a.i32[H_LAYOUT_VERSION] = LAYOUT_VERSION;
   CONFIG_KEYS.forEach((k, i) => {
@@ -242,7 +278,11 @@ export function allocateArena(cfg: ArenaConfig, ArenaClass: new (sab: SharedArra
   return a;
 }
 
-export function attachArena(sab: SharedArrayBuffer): Arena {
+/**
+ * The arena in `sab`, from any thread. With `memory` (the WebAssembly.Memory whose buffer `sab`
+ * is: kernel.arena.memory, passed along to a worker) this thread uses its fast atomics too.
+ */
+export function attachArena(sab: SharedArrayBuffer, memory: SharedMemory | null = null): Arena {
   if (!(sab instanceof SharedArrayBuffer) || sab.byteLength < PAGE_SIZE) {
     throw new ArenaError('not a perfemu arena: expected a SharedArrayBuffer from Kernel.create()', ERR.BAD_ARENA);
   }
@@ -257,7 +297,7 @@ export function attachArena(sab: SharedArrayBuffer): Arena {
   CONFIG_KEYS.forEach((k, i) => {
     cfg[k] = i32[H_CFG + i]!;
   });
-  return new Arena(sab, computeLayout(cfg));
+  return new Arena(sab, computeLayout(cfg), memory);
 }
 
 function hex(n: number): string {

@@ -230,8 +230,9 @@ function wait_gp(k: Kctx, target: number, timeoutMs: number): void {
 
 /** Queues `kind(arg)` to run after a grace period (call_rcu). Any thread. */
 export function call_rcu(k: Kctx, kind: number, arg: number): void {
-  if (k.rcuBatch) {
-    k.rcuBatch.push(kind, arg);
+  const batch = k.rcuBatch;
+  if (batch !== null) {
+    batch.push(kind, arg);
     return;
   }
   request_gp(k, enqueue(k, kind, arg, false));

@@ -2,6 +2,7 @@
  * An actor's life in a worker: act until told to stop, parking at every pause (after
  * publishing what its processes hold) so the main thread can audit a still kernel.
  */
+import type { SharedMemory } from '../arena/wasm_atomics.js';
 import { Kernel } from '../emulator.js';
 import { CTL_ACKS, CTL_OPS, CTL_PAUSE, CTL_STOP, holdersOf } from './control.js';
 import { Actor, type ActorConfig, type ActorResult } from './actor.js';
@@ -10,6 +11,8 @@ import { windowHook } from './window.js';
 
 export interface ActorTask {
   sab: SharedArrayBuffer;
+  /** kernel.memory, for the worker's fast atomics */
+  memory: SharedMemory | null;
   control: SharedArrayBuffer;
   cfg: ActorConfig;
   /** actions to perform at most (then it idles, still answering pauses, until stopped) */
@@ -24,7 +27,7 @@ export interface ActorTask {
 const PARK_LIMIT_MS = 60_000;
 
 export function runActorTask(task: ActorTask): ActorResult {
-  const kernel = Kernel.attach(task.sab);
+  const kernel = Kernel.attach(task.sab, task.memory);
   kernel.k.hooks = { ...releaseHooks(kernel.k, task.leakCheck), ...windowHook(task.windowUs) };
   const ctl = new Int32Array(task.control);
   const actor = new Actor(kernel, task.cfg);

@@ -138,6 +138,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
   const mainActor = new Actor(kernel, actorCfg(0));
   const tasks: ActorTask[] = Array.from({ length: o.apps }, (_, i) => ({
     sab: kernel.sab,
+    memory: kernel.memory,
     control,
     cfg: actorCfg(i + 1),
     ops: maxOps,

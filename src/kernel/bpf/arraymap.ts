@@ -139,11 +139,13 @@ function perf_event_fd_array_put_ptr_v47(k: Kctx, ee: number, _needDefer: boolea
 
 /** Only the thread whose exchange got the entry back puts it; a second put is a bug. */
 export function entry_mark_put(k: Kctx, ee: number): boolean {
-  if (k.a.cmpxchg(entryWord(k.a.L, ee, EE_STATE), S_LIVE, S_RCU) !== S_LIVE) {
-    report_violation(k, 'double-put', -1, ee, k.a.load(entryWord(k.a.L, ee, EE_STATE)));
-    return false;
-  }
-  return true;
+  if (k.a.cmpxchg(entryWord(k.a.L, ee, EE_STATE), S_LIVE, S_RCU) === S_LIVE) return true;
+  return double_put(k, ee);
+}
+/** out of line: keeps entry_mark_put small enough for V8 to inline into the purge's loop */
+function double_put(k: Kctx, ee: number): false {
+  report_violation(k, 'double-put', -1, ee, k.a.load(entryWord(k.a.L, ee, EE_STATE)));
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -182,7 +184,8 @@ export function fd_array_release_walk(k: Kctx, map: number, mapFile: number, slo
  */
 function release_own_slot(k: Kctx, map: number, mapFile: number, owner: number, index: number, h: number): void {
   if (entry_owner(k, h - 1) !== owner) return;
-  k.hooks.purgeLoaded?.({ map, index, entry: h - 1 });
+  const loaded = k.hooks.purgeLoaded;
+  if (loaded) loaded({ map, index, entry: h - 1 });
   __fd_array_map_delete_elem(k, map, index, true, mapFile, h);
 }
 
@@ -241,12 +244,16 @@ function bpf_fd_array_map_update_elem(k: Kctx, map: number, mapFile: number, ind
 export function __fd_array_map_delete_elem(k: Kctx, map: number, index: number, needDefer: boolean, purger = -1, loaded = 0): number {
   const old = k.a.xchg(slot_word(k, map, index), 0);
   if (old === 0) return -ENOENT;
-  if (purger >= 0) {
-    if (old !== loaded || entry_owner(k, old - 1) !== file_serial(k, purger)) k.a.add(H_FOREIGN_PURGED, 1);
-    k.hooks.purged?.({ map, index, loaded: loaded - 1, removed: old - 1, file: purger });
-  }
+  if (purger >= 0) purge_accounting(k, map, index, purger, loaded, old);
   ops_of(k).map_fd_put_ptr(k, old - 1, needDefer);
   return 0;
+}
+
+/** the release purge's count of foreign entries it removed, and its hook */
+function purge_accounting(k: Kctx, map: number, index: number, purger: number, loaded: number, old: number): void {
+  if (old !== loaded || entry_owner(k, old - 1) !== file_serial(k, purger)) k.a.add(H_FOREIGN_PURGED, 1);
+  const purged = k.hooks.purged;
+  if (purged) purged({ map, index, loaded: loaded - 1, removed: old - 1, file: purger });
 }
 
 /** fd_array_map_delete_elem: any frontend may delete any owner's entry */
