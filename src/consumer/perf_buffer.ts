@@ -19,6 +19,8 @@ import type { Kernel } from '../emulator.js';
 import { epoll_eventfd_signal } from '../kernel/eventpoll.js';
 import type { Process } from '../process/process.js';
 import { POLLHUP } from '../process/process.js';
+import { sampleViews, type SampleAtFn } from './ring_reader.js';
+import type { Kctx } from '../kernel/context.js';
 
 export interface PerfBufferOptions {
   /**
@@ -115,6 +117,18 @@ interface Buf {
   samples: number;
   lost: number;
   overwritten: number;
+  /** the walk's callback for this buffer's samples (sampleAtOf), made at its first drain */
+  at: SampleAtFn | null;
+}
+
+/**
+ * The ring walk's callback for a buffer of CPU `cpu`: the user's onSampleAt, or onSample with a
+ * view made for the record (sampleViews: its bytes in the ring, valid during the call only).
+ */
+function sampleAtOf(k: Kctx, cpu: number, onSample: PerfBufferOptions['onSample'], onSampleAt: PerfBufferOptions['onSampleAt']): SampleAtFn {
+  if (onSampleAt) return (buf, offset, size) => void onSampleAt(cpu, buf, offset, size);
+  if (onSample) return sampleViews(k, (data, size) => void onSample(cpu, data, size));
+  return () => undefined;
 }
 
 export class PerfBuffer {
@@ -179,7 +193,7 @@ export class PerfBuffer {
           writeBackward: overwritable,
           mmapWrite: !overwritable,
         });
-        const b: Buf = { cpu, fd: pfd, samples: 0, lost: 0, overwritten: 0 };
+        const b: Buf = { cpu, fd: pfd, samples: 0, lost: 0, overwritten: 0, at: null };
         pb.#bufs.push(b);
         pb.#byFd.set(pfd, b);
         process.bpf.mapUpdateElem(fd, cpu, pfd); // key = CPU id (cilium/ebpf #2100: never the position)
@@ -386,35 +400,29 @@ export class PerfBuffer {
   }
 
   #drain(b: Buf): number {
-    const { onSample, onLost } = this.#opts;
+    const { onSample, onLost, onSampleAt } = this.#opts;
     const st = this.stats;
+    let lostRecords = 0;
+    const lost = (_id: number, n: number) => {
+      lostRecords++;
+      st.lost += n;
+      b.lost += n;
+      onLost?.(b.cpu, n);
+    };
+    if (!this.#opts.overwritable) {
+      // the zero-copy walk for both forms (the view form makes its view per record); the
+      // callbacks are made once per buffer, and the samples counted as records minus LOSTs
+      b.at ??= sampleAtOf(this.process.live('consume'), b.cpu, onSample, onSampleAt);
+      const n = this.process.consumeRingRaw(b.fd, b.at, lost);
+      st.samples += n - lostRecords;
+      b.samples += n - lostRecords;
+      return n;
+    }
     const sample = (data: Uint8Array, size: number) => {
       st.samples++;
       b.samples++;
       onSample?.(b.cpu, data, size);
     };
-    const lost = (_id: number, n: number) => {
-      st.lost += n;
-      b.lost += n;
-      onLost?.(b.cpu, n);
-    };
-    const { onSampleAt } = this.#opts;
-    if (onSampleAt && !this.#opts.overwritable) {
-      const cpu = b.cpu;
-      let samples = 0;
-      const n = this.process.consumeRingRaw(
-        b.fd,
-        (buf, offset, size) => {
-          samples++;
-          onSampleAt(cpu, buf, offset, size);
-        },
-        lost,
-      );
-      st.samples += samples;
-      b.samples += samples;
-      return n;
-    }
-    if (!this.#opts.overwritable) return this.process.consumeRing(b.fd, sample, lost);
     // as perf tools read an overwrite ring: pause the output, walk back from the newest
     // record, resume (outputs in between are counted lost, reported with the next sample)
     const p = this.process;

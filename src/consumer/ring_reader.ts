@@ -47,63 +47,83 @@ export type SampleAtFn = (buf: Uint8Array, offset: number, size: number) => bool
 let walked = 0;
 
 /**
+ * The SampleFn form on top of the walk's SampleAtFn: a view per record, made only for it (on the
+ * arena's SharedArrayBuffer directly: a typed array's `.buffer` getter would cost as much again),
+ * or the copy of a record that wrapped, which is exactly its bytes.
+ */
+export function sampleViews(k: Kctx, onSample: SampleFn): SampleAtFn {
+  const arena = k.a.u8;
+  const sab = k.a.sab;
+  return (buf, offset, size) => onSample(buf === arena ? new Uint8Array(sab, offset, size) : buf, size);
+}
+
+/**
  * The record walk every reader shares: hands the records from byte counter `from` up to `to`
  * to their callbacks, counting them in the ring's conservation words; stops early on a
- * callback's false or after `max` records. Returns the counter after the last record walked.
- * A record that does not parse or does not end by `to` is corruption, except in an overwrite
- * window (`window`), where a writer may be overwriting the oldest record as it is read: there
- * the walk just stops.
+ * callback's false (that record is consumed) or after `max` records. Returns the counter after
+ * the last record walked. A record that does not parse or does not end by `to` is corruption,
+ * except in an overwrite window (`window`), where a writer may be overwriting the oldest record
+ * as it is read: there the walk just stops.
+ *
+ * A sample's bytes go to `onSampleAt` in place (`buf` is the arena's bytes) unless the record
+ * wraps around the end of the data area, when they go as a copy. This loop is the reader's hot
+ * path: one callback kind (SampleFn readers go through sampleViews), rare cases out of line.
  */
-function ring_walk(
-  k: Kctx,
-  rb: number,
-  from: number,
-  to: number,
-  onSample: SampleFn,
-  onLost: LostFn,
-  max: number,
-  window: boolean,
-  onSampleAt: SampleAtFn | null = null,
-): number {
-  const i32 = k.a.i32;
-  const u8 = k.a.u8;
+function ring_walk(k: Kctx, rb: number, from: number, to: number, onSampleAt: SampleAtFn, onLost: LostFn, max: number, window: boolean): number {
+  const a = k.a;
+  const i32 = a.i32;
+  const u8 = a.u8;
   const dsize = i32[ringWord(rb, RB_DATA_SIZE)]!;
   const base = dataByte(rb);
   let pos = from;
   let n = 0;
   let samples = 0;
   let lostSeen = 0;
-  let more = true;
-  while (pos !== to && n < max && more) {
-    k.a.ringRead(rb, pos);
+  while (pos !== to && n < max) {
+    a.ringRead(rb, pos);
     const w = dataWord(rb, dsize, pos);
     const type = i32[w]!;
     const size = i32[w + 1]! >>> 16;
     if (size < PERF_HEADER_SIZE || (to - pos) >>> 0 < size) {
       if (window) break;
-      throw new CorruptRingError(`perf ring: record of size ${size} at ${pos >>> 0} does not fit before ${to >>> 0} (corrupt ring)`, pos >>> 0);
+      throw corrupt(`record of size ${size} at ${pos >>> 0} does not fit before ${to >>> 0}`, pos);
     }
-    if (type === PERF_RECORD_SAMPLE) {
-      const rawSize = size > PERF_HEADER_SIZE ? i32[dataWord(rb, dsize, pos + 8)]! : 0;
-      samples++;
-      if (onSampleAt) {
-        const off = (pos + 12) & (dsize - 1);
-        more =
-          (off + rawSize <= dsize ? onSampleAt(u8, base + off, rawSize) : onSampleAt(viewOrCopy(u8, base, dsize, pos + 12, rawSize), 0, rawSize)) !== false;
-      } else more = onSample(viewOrCopy(u8, base, dsize, pos + 12, rawSize), rawSize) !== false;
-    } else if (type === PERF_RECORD_LOST) {
-      const lost = i32[dataWord(rb, dsize, pos + 16)]!;
-      lostSeen += lost;
-      more = onLost(i32[dataWord(rb, dsize, pos + 8)]!, lost) !== false;
-    } else if (window) break;
-    else throw new CorruptRingError(`perf ring: unknown record type ${type} at ${pos >>> 0} (corrupt ring)`, pos >>> 0);
+    if (type !== PERF_RECORD_SAMPLE && type !== PERF_RECORD_LOST) {
+      if (window) break;
+      throw corrupt(`unknown record type ${type} at ${pos >>> 0}`, pos);
+    }
+    const at = pos;
     pos = (pos + size) | 0;
     n++;
+    if (type === PERF_RECORD_SAMPLE) {
+      samples++;
+      const rawSize = size > PERF_HEADER_SIZE ? i32[dataWord(rb, dsize, at + 8)]! : 0;
+      const off = (at + 12) & (dsize - 1);
+      const r = off + rawSize <= dsize ? onSampleAt(u8, base + off, rawSize) : onSampleAt(wrappedCopy(u8, base, dsize, off, rawSize), 0, rawSize);
+      if (r === false) break;
+    } else {
+      const lost = i32[dataWord(rb, dsize, at + 16)]!;
+      lostSeen += lost;
+      if (onLost(i32[dataWord(rb, dsize, at + 8)]!, lost) === false) break;
+    }
   }
   i32[ringWord(rb, RB_READ_SAMPLES)] = i32[ringWord(rb, RB_READ_SAMPLES)]! + samples;
   i32[ringWord(rb, RB_READ_LOST)] = i32[ringWord(rb, RB_READ_LOST)]! + lostSeen;
   walked = n;
   return pos;
+}
+
+function corrupt(what: string, pos: number): CorruptRingError {
+  return new CorruptRingError(`perf ring: ${what} (corrupt ring)`, pos >>> 0);
+}
+
+/** the bytes of a record that wraps around the end of the data area, as one copy */
+function wrappedCopy(u8: Uint8Array, base: number, dsize: number, off: number, len: number): Uint8Array {
+  const first = dsize - off;
+  const out = new Uint8Array(len);
+  out.set(u8.subarray(base + off, base + dsize), 0);
+  out.set(u8.subarray(base, base + len - first), first);
+  return out;
 }
 
 /**
@@ -133,7 +153,7 @@ function backward_rb_find_range(k: Kctx, rb: number, head: number, limit: number
  * data_head up to data_tail, newest first, and a read consumes them all (data_tail = data_head;
  * `max` does not apply, since the space a reader frees must be the oldest).
  */
-export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLost: LostFn, max = Infinity, onSampleAt: SampleAtFn | null = null): number {
+export function perf_ring_consume(k: Kctx, rb: number, onSampleAt: SampleAtFn, onLost: LostFn, max = Infinity): number {
   const i32 = k.a.i32;
   const dsize = i32[ringWord(rb, RB_DATA_SIZE)]!;
   if (dsize === 0) return 0;
@@ -148,12 +168,12 @@ export function perf_ring_consume(k: Kctx, rb: number, onSample: SampleFn, onLos
     // write_backward
     // newest first, so only the whole unread region can be released: `max` does not apply
     // (a callback's early stop drops the older records)
-    ring_walk(k, rb, head, tail, onSample, onLost, Infinity, false, onSampleAt);
+    ring_walk(k, rb, head, tail, onSampleAt, onLost, Infinity, false);
     const n = walked; // before the store: the explorer may run another reader at any access
     k.a.store(ringWord(rb, RB_DATA_TAIL), head); // (D)
     return n;
   }
-  const end = ring_walk(k, rb, tail, head, onSample, onLost, max, false, onSampleAt);
+  const end = ring_walk(k, rb, tail, head, onSampleAt, onLost, max, false);
   const n = walked;
   k.a.store(ringWord(rb, RB_DATA_TAIL), end); // (D): pairs with the producer's (A); it may now reuse the bytes
   return n;
@@ -195,13 +215,13 @@ export function perf_ring_read_overwrite(k: Kctx, rb: number, last: number, onSa
   if (i32[ringWord(rb, RB_BACKWARD)] !== 0) {
     const since = (last - head) >>> 0;
     const to = backward_rb_find_range(k, rb, head, since > dsize ? (head + dsize) | 0 : last);
-    const end = ring_walk(k, rb, head, to, onSample, onLost, max, true);
+    const end = ring_walk(k, rb, head, to, sampleViews(k, onSample), onLost, max, true);
     const gone = walked < max ? Math.max(0, since - ((end - head) >>> 0)) : 0;
     return { head, records: walked, overwrittenBytes: gone, overrun: false };
   }
   const since = (head - last) >>> 0;
   if (since > dsize) return { head, records: 0, overwrittenBytes: since, overrun: true };
-  ring_walk(k, rb, last, head, onSample, onLost, max, false);
+  ring_walk(k, rb, last, head, sampleViews(k, onSample), onLost, max, false);
   return { head, records: walked, overwrittenBytes: 0, overrun: false };
 }
 
@@ -211,19 +231,9 @@ export function perf_ring_read(k: Kctx, rb: number, cpu: number, max = Infinity)
   perf_ring_consume(
     k,
     rb,
-    (data, size) => void out.push({ type: 'sample', cpu, size, data: data.slice() }),
+    (buf, offset, size) => void out.push({ type: 'sample', cpu, size, data: buf.slice(offset, offset + size) }),
     (id, lost) => void out.push({ type: 'lost', cpu, id, lost }),
     max,
   );
-  return out;
-}
-
-function viewOrCopy(u8: Uint8Array, base: number, dsize: number, pos: number, len: number): Uint8Array {
-  const off = pos & (dsize - 1);
-  const first = Math.min(len, dsize - off);
-  if (first === len) return u8.subarray(base + off, base + off + len);
-  const out = new Uint8Array(len);
-  out.set(u8.subarray(base + off, base + dsize), 0);
-  out.set(u8.subarray(base, base + len - first), first);
   return out;
 }

@@ -12,6 +12,7 @@ import {
   perf_ring_consume,
   perf_ring_read,
   perf_ring_read_overwrite,
+  sampleViews,
   type LostFn,
   type OverwriteRead,
   type RingRecord,
@@ -67,8 +68,6 @@ export function perfFileOf(p: Task, k: Kctx, fd: number, syscall: string): numbe
   if (file_kind(k, f) !== FILE_KIND_PERF) throw new SystemCallError(syscall, -EINVAL, `fd ${fd}`, 'not a perf event fd');
   return f;
 }
-
-const noSample: SampleFn = () => true;
 
 export type { RingState };
 
@@ -176,7 +175,7 @@ export class ProcessRings {
     const f = this.#writableMapping(target, 'consumeRing');
     const rb = event_rb(k, file_obj(k, f));
     if (rb < 0) return 0;
-    return perf_ring_consume(k, rb, onSample, onLost, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff));
+    return perf_ring_consume(k, rb, sampleViews(k, onSample), onLost, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff));
   }
 
   consumeRingRaw(target: RingTarget, onSampleAt: SampleAtFn, onLost: LostFn = () => true, max?: number): number {
@@ -186,7 +185,7 @@ export class ProcessRings {
     const f = this.#writableMapping(target, 'consumeRingRaw');
     const rb = event_rb(k, file_obj(k, f));
     if (rb < 0) return 0;
-    return perf_ring_consume(k, rb, noSample, onLost, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff), onSampleAt);
+    return perf_ring_consume(k, rb, onSampleAt, onLost, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff));
   }
 
   /**
