@@ -348,8 +348,10 @@ export const RB_EVENT = 8; // owning perf event index
 // period has passed (so no writer is left).
 export const RB_OUTPUTS = 10; // samples written (producer)
 export const RB_LOST_TOTAL = 11; // outputs lost for lack of room (producer)
-export const RB_READ_SAMPLES = 12; // samples the reader walked (consumer)
-export const RB_READ_LOST = 13; // sum of the lost counts of the LOST records walked (consumer)
+// the reader's two words sit on a cache line of their own (LINE_WORDS on): the producer writes
+// words 0-15 on every output, and a reader's writes there would take that line from its CPU
+export const RB_READ_SAMPLES = 2 * LINE_WORDS; // samples the reader walked (consumer)
+export const RB_READ_LOST = 2 * LINE_WORDS + 1; // sum of the lost counts of the LOST records walked (consumer)
 export const RB_OVERWRITE = 14; // rb->overwrite: mapped without PROT_WRITE, the producer never checks data_tail
 // perfemu instrumentation: the ring's event has attr.write_backward (set when the ring is made;
 // the kernel asks the event, is_write_backward(), and only that event writes here), so readers
