@@ -54,6 +54,9 @@ function drainSetup(size: number, zeroCopy: boolean) {
   return { kernel, pb, rb, fill, seen: () => seen };
 }
 
+/** untimed drains before the timed ones (each fills and drains a 1 MiB ring, about a millisecond) */
+const WARM_ROUNDS = 40;
+
 /**
  * PerfBuffer.consume with a view per record, then zero-copy (onSampleAt), each interleaved with
  * the bare walk of the same bytes. The two forms run in separate phases (each warmed first): a
@@ -71,7 +74,7 @@ function drain(size: number, rounds: number): { ours: number; zeroCopy: number; 
     };
     const ours: number[] = [];
     const floor: number[] = [];
-    for (let r = 0; r < rounds + 2; r++) {
+    for (let r = 0; r < WARM_ROUNDS + rounds; r++) {
       const a = timed(d.fill(), () => d.pb.consume());
       // the floor: walk the headers of the same ring and store the tail once
       const c = timed(d.fill(), () => {
@@ -81,7 +84,7 @@ function drain(size: number, rounds: number): { ours: number; zeroCopy: number; 
         while (tail !== head) tail = (tail + (i32[rb + PAGE_SIZE / 4 + ((tail & (dsize - 1)) >>> 2) + 1]! >>> 16)) | 0;
         Atomics.store(i32, rb + RB_DATA_TAIL, tail);
       });
-      if (r < 2) continue; // the first rounds warm the JIT
+      if (r < WARM_ROUNDS) continue; // untimed: the reader's code is compiled before it is timed
       ours.push(a);
       floor.push(c);
     }
