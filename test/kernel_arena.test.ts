@@ -90,6 +90,18 @@ test('a worker attached with kernel.memory writes with its WebAssembly atomics i
   }
 });
 
+test("a WebAssembly.Memory that is not the arena's (same size) is not used: the handle falls back to Atomics on the arena", () => {
+  const a = Kernel.create({ cpus: 1 });
+  const b = Kernel.create({ cpus: 1 });
+  assert.is(a.sab.byteLength, b.sab.byteLength);
+  const h = Kernel.attach(a.sab, b.memory);
+  assert.is(h.memory, null);
+  const word = a.arena.L.ringBase;
+  h.arena.store(word, 42);
+  assert.is(a.arena.load(word), 42, 'the write went to the arena, not to the other memory');
+  assert.is(b.arena.load(word), 0);
+});
+
 test('Kernel.attach refuses a memory that is not a WebAssembly.Memory, naming it', () => {
   const kernel = Kernel.create({ cpus: 1 });
   try {

@@ -17,6 +17,7 @@ import {
   H_LAYOUT_VERSION,
   H_LOCK,
   H_MAGIC,
+  H_MEMORY_PROBE,
   LAYOUT_VERSION,
   PAGE_SIZE,
   TABLE_CURSOR,
@@ -45,6 +46,19 @@ export class ArenaError extends PerfemuError {
   }
 }
 
+/**
+ * Whether `memory` is the memory behind `sab`: a WebAssembly.Memory and a SharedArrayBuffer
+ * sent to a worker arrive as separate objects, so it writes a random value through the one and
+ * reads it through the other. Two threads probing at once may both see a mismatch: they then
+ * use Atomics, which is only slower.
+ */
+function sameMemory(memory: SharedMemory, sab: SharedArrayBuffer): boolean {
+  if (memory.buffer.byteLength !== sab.byteLength) return false;
+  const probe = (Math.random() * 0x7fff_ffff) | 0;
+  Atomics.store(new Int32Array(memory.buffer), H_MEMORY_PROBE, probe);
+  return Atomics.load(new Int32Array(sab), H_MEMORY_PROBE) === probe;
+}
+
 export class Arena {
   readonly sab: SharedArrayBuffer;
   readonly i32: Int32Array;
@@ -64,7 +78,7 @@ export class Arena {
     this.i32 = new Int32Array(sab);
     this.u8 = new Uint8Array(sab);
     this.L = layout;
-    this.memory = memory !== null && memory.buffer.byteLength === sab.byteLength ? memory : null;
+    this.memory = memory !== null && sameMemory(memory, sab) ? memory : null;
     this.#w = this.memory !== null ? wasmAtomics(this.memory) : null;
   }
 

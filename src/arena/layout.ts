@@ -125,6 +125,8 @@ export const H_T0_LO = 26;
 export const H_CPUS_STARTED = 27;
 /** 1 while CpuPool.pause() holds the CPUs' spec programs between outputs (they wait on it) */
 export const H_CPUS_PAUSED = 28;
+/** scratch word of the probe that tells whether a WebAssembly.Memory is the arena's (Arena's constructor) */
+export const H_MEMORY_PROBE = 29;
 // Configured sizes (ArenaConfig), in this order.
 export const H_CFG = 32;
 export const HEADER_WORDS = 48;
