@@ -31,7 +31,7 @@ import {
   ops_of,
   register_fault_ops,
 } from './bpf/arraymap.js';
-import { entry_perf_file, slot_word } from './bpf/map.js';
+import { entry_owner, entry_perf_file, slot_word } from './bpf/map.js';
 
 export interface FaultInfo {
   id: number;
@@ -140,9 +140,9 @@ function update_load_store(k: Kctx, map: number, mapFile: number, index: number,
 }
 
 /** FAULT_PURGE_NO_OWNER_CHECK's slot: every loaded entry is deleted, whoever added it */
-function release_any_slot(k: Kctx, map: number, mapFile: number, _owner: number, index: number, h: number): void {
+function release_any_slot(k: Kctx, map: number, mapFile: number, owner: number, index: number, h: number): void {
   k.hooks.purgeLoaded?.({ map, index, entry: h - 1 });
-  __fd_array_map_delete_elem(k, map, index, true, mapFile, h);
+  __fd_array_map_delete_elem(k, map, index, true, mapFile, h, entry_owner(k, h - 1) !== owner);
 }
 function release_no_owner_check(k: Kctx, map: number, mapFile: number): void {
   fd_array_release_walk(k, map, mapFile, release_any_slot);

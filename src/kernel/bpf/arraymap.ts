@@ -238,22 +238,20 @@ function bpf_fd_array_map_update_elem(k: Kctx, map: number, mapFile: number, ind
 /**
  * __fd_array_map_delete_elem: exchange the slot with NULL and put what came back (deferred
  * when `needDefer`); -ENOENT if it was already empty. `purger` (a map file) and `loaded` (the
- * slot value it checked) are given by the release purge only, for its hook and for the count
- * of foreign entries it removed; they do not change what happens to the slot.
+ * slot value it loaded) are given by the release purge only, for its hook and for the count of
+ * foreign entries it removed (`foreign`: what it loaded was not its own, which only a broken
+ * purge deletes); they do not change what happens to the slot.
  */
-export function __fd_array_map_delete_elem(k: Kctx, map: number, index: number, needDefer: boolean, purger = -1, loaded = 0): number {
+export function __fd_array_map_delete_elem(k: Kctx, map: number, index: number, needDefer: boolean, purger = -1, loaded = 0, foreign = false): number {
   const old = k.a.xchg(slot_word(k, map, index), 0);
   if (old === 0) return -ENOENT;
-  if (purger >= 0) purge_accounting(k, map, index, purger, loaded, old);
+  if (purger >= 0) {
+    if (old !== loaded || foreign) k.a.add(H_FOREIGN_PURGED, 1);
+    const purged = k.hooks.purged;
+    if (purged) purged({ map, index, loaded: loaded - 1, removed: old - 1, file: purger });
+  }
   ops_of(k).map_fd_put_ptr(k, old - 1, needDefer);
   return 0;
-}
-
-/** the release purge's count of foreign entries it removed, and its hook */
-function purge_accounting(k: Kctx, map: number, index: number, purger: number, loaded: number, old: number): void {
-  if (old !== loaded || entry_owner(k, old - 1) !== file_serial(k, purger)) k.a.add(H_FOREIGN_PURGED, 1);
-  const purged = k.hooks.purged;
-  if (purged) purged({ map, index, loaded: loaded - 1, removed: old - 1, file: purger });
 }
 
 /** fd_array_map_delete_elem: any frontend may delete any owner's entry */
