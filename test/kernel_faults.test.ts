@@ -231,6 +231,16 @@ for (const v of FIXED) {
   });
 }
 
+for (const v of FIXED) {
+  test(`${v}: every other fault leaves the release purge alone: it removes only the releasing file's entries`, () => {
+    for (const f of FAULTS.filter((x) => !x.kernel && x.name !== 'purge-no-owner-check')) {
+      const { kernel, app, m, other, m2, mine } = twoOwners(v, f.name);
+      other.close(m2);
+      assert.equal(slots(kernel), [{ event: mine.id, owner: app.fileOf(m) }, null, null, null], f.name);
+    }
+  });
+}
+
 test('4.7: purge-no-owner-check changes nothing, since 4.7 has no release purge to break', () => {
   const { kernel, app, m, other, m2, mine, theirs } = twoOwners('4.7', 'purge-no-owner-check');
   const before = [{ event: mine.id, owner: app.fileOf(m) }, { event: theirs.id, owner: other.fileOf(m2) }, null, null];
