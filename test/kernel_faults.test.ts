@@ -38,14 +38,17 @@ function world(version: KernelVersion, inject?: string) {
 
 test('the fault catalogue is the README table: name, what is broken, and the invariant that catches it', () => {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const rows = [...readme.matchAll(/^\| `([\w.-]+)` \| (.+) \| ([\w-]+) \|$/gm)].map((r) => [r[1], r[2], r[3]]);
+  const at = readme.indexOf('| fault | what is broken | the invariant that catches it |');
+  assert.ok(at > 0, 'the README has the fault table');
+  const table = readme.slice(at, readme.indexOf('\n\n', at));
+  const rows = [...table.matchAll(/^\| `([\w.-]+)` \| (.+) \| ([\w-]+) \|$/gm)].map((r) => [r[1], r[2], r[3]]);
   assert.equal(
     rows,
     FAULTS.map((f) => [f.name, f.summary, f.invariant]),
   );
 });
 
-test('every fault names an invariant of the registry, and a different invariant catches at least the ring faults', () => {
+test('every fault names an invariant of the registry; names and ids are unique', () => {
   const names = INVARIANTS.map((i) => i.name as string);
   for (const f of FAULTS) assert.ok(names.includes(f.invariant), `${f.name}: ${f.invariant}`);
   assert.equal(new Set(FAULTS.map((f) => f.name)).size, FAULTS.length, 'names are unique');
