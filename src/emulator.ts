@@ -63,7 +63,15 @@ export interface KernelOptions {
   online?: number[];
 }
 
-const HOOK_NAMES = optionKeys<KernelHooks>({ purgeLoaded: true, outputLoaded: true, outputReserved: true, purged: true, released: true, ringFreed: true });
+const HOOK_NAMES = optionKeys<KernelHooks>({
+  purgeLoaded: true,
+  outputLoaded: true,
+  outputReserved: true,
+  purged: true,
+  released: true,
+  ringFreed: true,
+  faultWindow: true,
+});
 const KERNEL_OPTION_KEYS = optionKeys<KernelOptions>({ cpus: true, version: true, strict: true, limits: true, inject: true, online: true });
 
 /**
@@ -90,6 +98,7 @@ function publicHooks(k: Kctx, h: KernelHooks): KernelHooks {
     const f = h.ringFreed;
     out.ringFreed = (i) => f({ ...i, event: event_field(k, i.event, E_ID) });
   }
+  if (h.faultWindow) out.faultWindow = h.faultWindow;
   return out;
 }
 

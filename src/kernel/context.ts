@@ -39,6 +39,11 @@ export interface KernelHooks {
   released?: (info: { map: number; file: number }) => void;
   /** a detached ring is about to be freed (a grace period after its last unmap) */
   ringFreed?: (info: { event: number; rb: number }) => void;
+  /** an injected ring fault (reader-early-tail, producer-early-head) published too early and
+   *  waits for the other side to act in its window (kernel/fault_windows.ts); called on each
+   *  pass of that wait instead of sleeping, so a hook in this thread can be the other side;
+   *  returning true ends the wait (as its bound would) */
+  faultWindow?: (info: { fault: 'reader-early-tail' | 'producer-early-head'; rb: number }) => boolean | void;
 }
 
 /** A reservation in progress (struct perf_output_handle, kernel/ring_buffer.ts); here because

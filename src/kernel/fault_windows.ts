@@ -8,6 +8,12 @@
  *
  * Only real threads are waited for: the explorer's arena (ScheduledArena, which has an
  * `observer`) runs every actor in this thread, where its scheduler opens the window instead.
+ *
+ * A test that runs both sides in one thread sets the `faultWindow` hook: each pass of the wait
+ * then calls it instead of sleeping, so the hook can be the other side (a producer writing over
+ * the records, a reader consuming past the unwritten one) and show the fault's effect at once;
+ * it returns true to end the wait, as the bound would, when the other side has done all it will
+ * (so such a test never sleeps through the bound).
  */
 import { RB_DATA_HEAD, RB_DATA_TAIL } from '../arena/layout.js';
 import { ringWord } from '../arena/records.js';
@@ -22,6 +28,15 @@ function threaded(k: Kctx): boolean {
   return !('observer' in k.a);
 }
 
+/** one pass of a window's wait: sleep 1 ms, or let the test's hook act as the other side;
+ *  false when the hook ended the wait */
+function pass(k: Kctx, fault: 'reader-early-tail' | 'producer-early-head', rb: number): boolean {
+  const hook = k.hooks.faultWindow;
+  if (hook) return hook({ fault, rb }) !== true;
+  Atomics.wait(sleeper, 0, 0, 1);
+  return true;
+}
+
 /**
  * reader-early-tail: data_tail was published before the records in [tail, head) were read;
  * wait until the producer has written over the first of them (data_head passed tail + size).
@@ -29,7 +44,7 @@ function threaded(k: Kctx): boolean {
 export function fault_reader_window(k: Kctx, rb: number, tail: number, head: number, dsize: number): void {
   if (tail === head || !threaded(k)) return;
   const deadline = Date.now() + FAULT_WINDOW_MS;
-  while ((k.a.load(ringWord(rb, RB_DATA_HEAD)) - tail) >>> 0 < dsize + 8 && Date.now() < deadline) Atomics.wait(sleeper, 0, 0, 1);
+  while ((k.a.load(ringWord(rb, RB_DATA_HEAD)) - tail) >>> 0 < dsize + 8 && Date.now() < deadline) if (!pass(k, 'reader-early-tail', rb)) return;
 }
 
 /**
@@ -39,5 +54,5 @@ export function fault_reader_window(k: Kctx, rb: number, tail: number, head: num
 export function fault_producer_window(k: Kctx, rb: number, offset: number): void {
   if (!threaded(k)) return;
   const deadline = Date.now() + FAULT_WINDOW_MS;
-  while (((k.a.load(ringWord(rb, RB_DATA_TAIL)) - offset) | 0) <= 0 && Date.now() < deadline) Atomics.wait(sleeper, 0, 0, 1);
+  while (((k.a.load(ringWord(rb, RB_DATA_TAIL)) - offset) | 0) <= 0 && Date.now() < deadline) if (!pass(k, 'producer-early-head', rb)) return;
 }
