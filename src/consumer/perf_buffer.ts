@@ -19,8 +19,8 @@ import type { Kernel } from '../emulator.js';
 import { epoll_eventfd_signal } from '../kernel/eventpoll.js';
 import type { Process } from '../process/process.js';
 import { POLLHUP } from '../process/process.js';
-import { sampleViews, type SampleAtFn } from './ring_reader.js';
-import type { Kctx } from '../kernel/context.js';
+import { PERF_RECORD_SAMPLE } from '../arena/layout.js';
+import type { RingCursor } from './ring_reader.js';
 
 export interface PerfBufferOptions {
   /**
@@ -117,18 +117,21 @@ interface Buf {
   samples: number;
   lost: number;
   overwritten: number;
-  /** the walk's callback for this buffer's samples (sampleAtOf), made at its first drain */
-  at: SampleAtFn | null;
 }
 
-/**
- * The ring walk's callback for a buffer of CPU `cpu`: the user's onSampleAt, or onSample with a
- * view made for the record (sampleViews: its bytes in the ring, valid during the call only).
- */
-function sampleAtOf(k: Kctx, cpu: number, onSample: PerfBufferOptions['onSample'], onSampleAt: PerfBufferOptions['onSampleAt']): SampleAtFn {
-  if (onSampleAt) return (buf, offset, size) => void onSampleAt(cpu, buf, offset, size);
-  if (onSample) return sampleViews(k, (data, size) => void onSample(cpu, data, size));
-  return () => undefined;
+/** a pass's records to onSampleAt (small, so that V8 inlines the cursor's step and the callback here) */
+function deliverAt(c: RingCursor, cpu: number, onSampleAt: NonNullable<PerfBufferOptions['onSampleAt']>, lost: (id: number, n: number) => void): void {
+  while (c.next()) {
+    if (c.type === PERF_RECORD_SAMPLE) onSampleAt(cpu, c.bytes, c.offset, c.size);
+    else lost(c.lostId, c.lost);
+  }
+}
+/** a pass's records to onSample, with a view per sample */
+function deliverViews(c: RingCursor, cpu: number, onSample: PerfBufferOptions['onSample'], lost: (id: number, n: number) => void): void {
+  while (c.next()) {
+    if (c.type === PERF_RECORD_SAMPLE) onSample?.(cpu, c.view(), c.size);
+    else lost(c.lostId, c.lost);
+  }
 }
 
 export class PerfBuffer {
@@ -193,7 +196,7 @@ export class PerfBuffer {
           writeBackward: overwritable,
           mmapWrite: !overwritable,
         });
-        const b: Buf = { cpu, fd: pfd, samples: 0, lost: 0, overwritten: 0, at: null };
+        const b: Buf = { cpu, fd: pfd, samples: 0, lost: 0, overwritten: 0 };
         pb.#bufs.push(b);
         pb.#byFd.set(pfd, b);
         process.bpf.mapUpdateElem(fd, cpu, pfd); // key = CPU id (cilium/ebpf #2100: never the position)
@@ -402,20 +405,22 @@ export class PerfBuffer {
   #drain(b: Buf): number {
     const { onSample, onLost, onSampleAt } = this.#opts;
     const st = this.stats;
-    let lostRecords = 0;
     const lost = (_id: number, n: number) => {
-      lostRecords++;
       st.lost += n;
       b.lost += n;
       onLost?.(b.cpu, n);
     };
     if (!this.#opts.overwritable) {
-      // the zero-copy walk for both forms (the view form makes its view per record); the
-      // callbacks are made once per buffer, and the samples counted as records minus LOSTs
-      b.at ??= sampleAtOf(this.process.live('consume'), b.cpu, onSample, onSampleAt);
-      const n = this.process.consumeRingRaw(b.fd, b.at, lost);
-      st.samples += n - lostRecords;
-      b.samples += n - lostRecords;
+      // perf_event_read_simple with this buffer's loop: the callbacks are called here, one
+      // call site each, rather than from the walk every reader shares (see RingCursor)
+      const r = this.process.ringPass(b.fd, 'consume');
+      if (r === null) return 0;
+      const c = r.pass.cursor;
+      if (onSampleAt) deliverAt(c, b.cpu, onSampleAt, lost);
+      else deliverViews(c, b.cpu, onSample, lost);
+      const n = r.end();
+      st.samples += c.samples;
+      b.samples += c.samples;
       return n;
     }
     const sample = (data: Uint8Array, size: number) => {

@@ -41,15 +41,9 @@ export type LostFn = (id: number, lost: number) => boolean | void;
 export type SampleAtFn = (buf: Uint8Array, offset: number, size: number) => boolean | void;
 
 /**
- * records delivered by the last ring_walk: a second result, kept per thread (module scope) since
- * a walk runs to its end on one thread before the next starts; never shared between threads.
- */
-let walked = 0;
-
-/**
- * The SampleFn form on top of the walk's SampleAtFn: a view per record, made only for it (on the
- * arena's SharedArrayBuffer directly: a typed array's `.buffer` getter would cost as much again),
- * or the copy of a record that wrapped, which is exactly its bytes.
+ * The SampleFn form on top of SampleAtFn: a view per record, made only for it (on the arena's
+ * SharedArrayBuffer directly: a typed array's `.buffer` getter would cost as much again), or the
+ * copy of a record that wrapped, which is exactly its bytes.
  */
 export function sampleViews(k: Kctx, onSample: SampleFn): SampleAtFn {
   const arena = k.a.u8;
@@ -58,59 +52,125 @@ export function sampleViews(k: Kctx, onSample: SampleFn): SampleAtFn {
 }
 
 /**
- * The record walk every reader shares: hands the records from byte counter `from` up to `to`
- * to their callbacks, counting them in the ring's conservation words; stops early on a
- * callback's false (that record is consumed) or after `max` records. Returns the counter after
- * the last record walked. A record that does not parse or does not end by `to` is corruption,
- * except in an overwrite window (`window`), where a writer may be overwriting the oldest record
- * as it is read: there the walk just stops.
+ * One reader's pass over records of a ring, one record per next(): the record walk every reader
+ * shares (libbpf's perf_event_read_simple loop, turned inside out). Each reader calls its own
+ * callbacks from its own loop, so V8 sees one callback per call site there and inlines it; a
+ * shared loop calling every reader's callbacks would see many and call them the slow way.
  *
- * A sample's bytes go to `onSampleAt` in place (`buf` is the arena's bytes) unless the record
- * wraps around the end of the data area, when they go as a copy. This loop is the reader's hot
- * path: one callback kind (SampleFn readers go through sampleViews), rare cases out of line.
+ * A record that does not parse or does not end by `to` is corruption (CorruptRingError), except
+ * in an overwrite window (`window`), where a writer may be overwriting the oldest record as it is
+ * read: there the pass just ends. The records walked are counted in the ring's conservation
+ * words by close(); a pass whose reader throws is not counted (nor, by perf_ring_end, consumed).
  */
-function ring_walk(k: Kctx, rb: number, from: number, to: number, onSampleAt: SampleAtFn, onLost: LostFn, max: number, window: boolean): number {
-  const a = k.a;
-  const i32 = a.i32;
-  const u8 = a.u8;
-  const dsize = i32[ringWord(rb, RB_DATA_SIZE)]!;
-  const base = dataByte(rb);
-  let pos = from;
-  let n = 0;
-  let samples = 0;
-  let lostSeen = 0;
-  while (pos !== to && n < max) {
-    a.ringRead(rb, pos);
+export class RingCursor {
+  /** after next(): PERF_RECORD_SAMPLE or PERF_RECORD_LOST */
+  type = 0;
+  /** a sample's raw bytes: bytes[offset, offset + size) (the arena's bytes, or a copy when the record wraps) */
+  bytes: Uint8Array;
+  offset = 0;
+  size = 0;
+  /** a LOST record's event id and count */
+  lostId = 0;
+  lost = 0;
+  /** records walked so far, samples among them, and the LOST counts seen */
+  n = 0;
+  samples = 0;
+  lostSeen = 0;
+  /** the byte counter after the last record walked */
+  pos: number;
+  private readonly a_: Kctx['a'];
+  private readonly i32_: Int32Array;
+  private readonly rb_: number;
+  private readonly base_: number;
+  private readonly to_: number;
+  private readonly dsize_: number;
+  private readonly window_: boolean;
+  private readonly arena_: Uint8Array;
+
+  constructor(k: Kctx, rb: number, from: number, to: number, window: boolean) {
+    this.a_ = k.a;
+    this.i32_ = k.a.i32;
+    this.rb_ = rb;
+    this.base_ = dataByte(rb);
+    this.to_ = to;
+    this.dsize_ = k.a.i32[ringWord(rb, RB_DATA_SIZE)]!;
+    this.window_ = window;
+    this.arena_ = k.a.u8;
+    this.bytes = this.arena_;
+    this.pos = from;
+  }
+
+  /** steps to the next record; false at the end (or where an overwrite window's records stop) */
+  next(): boolean {
+    const pos = this.pos;
+    const to = this.to_;
+    if (pos === to) return false;
+    const i32 = this.i32_;
+    const rb = this.rb_;
+    const dsize = this.dsize_;
+    this.a_.ringRead(rb, pos);
     const w = dataWord(rb, dsize, pos);
     const type = i32[w]!;
     const size = i32[w + 1]! >>> 16;
-    if (size < PERF_HEADER_SIZE || (to - pos) >>> 0 < size) {
-      if (window) break;
-      throw corrupt(`record of size ${size} at ${pos >>> 0} does not fit before ${to >>> 0}`, pos);
-    }
-    if (type !== PERF_RECORD_SAMPLE && type !== PERF_RECORD_LOST) {
-      if (window) break;
-      throw corrupt(`unknown record type ${type} at ${pos >>> 0}`, pos);
-    }
-    const at = pos;
-    pos = (pos + size) | 0;
-    n++;
+    if (size < PERF_HEADER_SIZE || (to - pos) >>> 0 < size || (type !== PERF_RECORD_SAMPLE && type !== PERF_RECORD_LOST))
+      return this.unparsable_(pos, type, size);
+    this.pos = (pos + size) | 0;
+    this.n++;
+    this.type = type;
     if (type === PERF_RECORD_SAMPLE) {
-      samples++;
-      const rawSize = size > PERF_HEADER_SIZE ? i32[dataWord(rb, dsize, at + 8)]! : 0;
-      const off = (at + 12) & (dsize - 1);
-      const r = off + rawSize <= dsize ? onSampleAt(u8, base + off, rawSize) : onSampleAt(wrappedCopy(u8, base, dsize, off, rawSize), 0, rawSize);
-      if (r === false) break;
+      this.samples++;
+      const raw = size > PERF_HEADER_SIZE ? i32[dataWord(rb, dsize, pos + 8)]! : 0;
+      const off = (pos + 12) & (dsize - 1);
+      this.size = raw;
+      if (off + raw <= dsize) {
+        if (this.bytes !== this.arena_) this.bytes = this.arena_; // a compare, not a pointer store, per record
+        this.offset = this.base_ + off;
+      } else {
+        this.bytes = wrappedCopy(this.arena_, this.base_, dsize, off, raw);
+        this.offset = 0;
+      }
     } else {
-      const lost = i32[dataWord(rb, dsize, at + 16)]!;
-      lostSeen += lost;
-      if (onLost(i32[dataWord(rb, dsize, at + 8)]!, lost) === false) break;
+      this.lostId = i32[dataWord(rb, dsize, pos + 8)]!;
+      this.lost = i32[dataWord(rb, dsize, pos + 16)]!;
+      this.lostSeen += this.lost;
     }
+    return true;
   }
-  i32[ringWord(rb, RB_READ_SAMPLES)] = i32[ringWord(rb, RB_READ_SAMPLES)]! + samples;
-  i32[ringWord(rb, RB_READ_LOST)] = i32[ringWord(rb, RB_READ_LOST)]! + lostSeen;
-  walked = n;
-  return pos;
+
+  /** a record that does not parse: the end of an overwrite window's records, else corruption (out of line: keeps next() small enough for V8 to inline) */
+  private unparsable_(pos: number, type: number, size: number): false {
+    if (this.window_) return false;
+    if (size < PERF_HEADER_SIZE || (this.to_ - pos) >>> 0 < size)
+      throw corrupt(`record of size ${size} at ${pos >>> 0} does not fit before ${this.to_ >>> 0}`, pos);
+    throw corrupt(`unknown record type ${type} at ${pos >>> 0}`, pos);
+  }
+
+  /** the current sample's bytes as a view of their own (valid until the ring reuses them) */
+  view(): Uint8Array {
+    return this.bytes === this.arena_ ? new Uint8Array(this.a_.sab, this.offset, this.size) : this.bytes;
+  }
+
+  /** counts what was walked in the ring's conservation words; returns the position after it */
+  close(): number {
+    const i32 = this.i32_;
+    const rb = this.rb_;
+    i32[ringWord(rb, RB_READ_SAMPLES)] = i32[ringWord(rb, RB_READ_SAMPLES)]! + this.samples;
+    i32[ringWord(rb, RB_READ_LOST)] = i32[ringWord(rb, RB_READ_LOST)]! + this.lostSeen;
+    return this.pos;
+  }
+}
+
+/**
+ * Hands the cursor's records to the callbacks until the end, a callback's false (that record is
+ * consumed) or `max` records. The loop of the generic readers (consumeRing, consumeRingRaw,
+ * readRing, the overwrite read); PerfBuffer runs its own, with its callbacks at its call sites.
+ */
+export function ring_deliver(c: RingCursor, onSampleAt: SampleAtFn, onLost: LostFn, max: number): void {
+  while (c.n < max && c.next()) {
+    if (c.type === PERF_RECORD_SAMPLE) {
+      if (onSampleAt(c.bytes, c.offset, c.size) === false) break;
+    } else if (onLost(c.lostId, c.lost) === false) break;
+  }
 }
 
 function corrupt(what: string, pos: number): CorruptRingError {
@@ -145,18 +205,27 @@ function backward_rb_find_range(k: Kctx, rb: number, head: number, limit: number
   return pos;
 }
 
+/** a pass of perf_ring_begin: the cursor, and what perf_ring_end stores as data_tail */
+export interface RingPass {
+  cursor: RingCursor;
+  /** write_backward: the pass releases everything up to data_head, however far it walked */
+  backward: boolean;
+  head: number;
+}
+
 /**
- * The reader walk of libbpf's perf_event_read_simple: load data_head, walk records from
- * data_tail, hand each to its callback, then store data_tail once (also on an early stop:
- * records already delivered are consumed). Returns the records delivered.
+ * The reader walk of libbpf's perf_event_read_simple, in two halves around the reader's own
+ * loop over `pass.cursor`: load data_head (C) and start at data_tail; then perf_ring_end stores
+ * data_tail once (D), also after an early stop: records already delivered are consumed. Null
+ * for a ring without data pages.
  * A write_backward ring mapped writable runs the other way: its unread records lie from
  * data_head up to data_tail, newest first, and a read consumes them all (data_tail = data_head;
- * `max` does not apply, since the space a reader frees must be the oldest).
+ * a `max` does not apply, since the space a reader frees must be the oldest).
  */
-export function perf_ring_consume(k: Kctx, rb: number, onSampleAt: SampleAtFn, onLost: LostFn, max = Infinity): number {
+export function perf_ring_begin(k: Kctx, rb: number): RingPass | null {
   const i32 = k.a.i32;
   const dsize = i32[ringWord(rb, RB_DATA_SIZE)]!;
-  if (dsize === 0) return 0;
+  if (dsize === 0) return null;
   const head = k.a.load(ringWord(rb, RB_DATA_HEAD)); // (C): pairs with the producer's (B)
   const tail = i32[ringWord(rb, RB_DATA_TAIL)]!; // our own word
   // FAULT_READER_EARLY_TAIL: release the space before copying out of it (breaks (D), which pairs with the producer's (A))
@@ -164,19 +233,26 @@ export function perf_ring_consume(k: Kctx, rb: number, onSampleAt: SampleAtFn, o
     k.a.store(ringWord(rb, RB_DATA_TAIL), head);
     fault_reader_window(k, rb, tail, head, dsize);
   }
-  if (i32[ringWord(rb, RB_BACKWARD)] !== 0) {
-    // write_backward
-    // newest first, so only the whole unread region can be released: `max` does not apply
-    // (a callback's early stop drops the older records)
-    ring_walk(k, rb, head, tail, onSampleAt, onLost, Infinity, false);
-    const n = walked; // before the store: the explorer may run another reader at any access
-    k.a.store(ringWord(rb, RB_DATA_TAIL), head); // (D)
-    return n;
-  }
-  const end = ring_walk(k, rb, tail, head, onSampleAt, onLost, max, false);
-  const n = walked;
-  k.a.store(ringWord(rb, RB_DATA_TAIL), end); // (D): pairs with the producer's (A); it may now reuse the bytes
-  return n;
+  if (i32[ringWord(rb, RB_BACKWARD)] !== 0) return { cursor: new RingCursor(k, rb, head, tail, false), backward: true, head }; // newest first
+  return { cursor: new RingCursor(k, rb, tail, head, false), backward: false, head };
+}
+
+/** the second half of perf_ring_begin: counts the pass and stores data_tail (D); returns the records walked */
+export function perf_ring_end(k: Kctx, rb: number, pass: RingPass): number {
+  const end = pass.cursor.close();
+  // (D): pairs with the producer's (A); it may now reuse the bytes
+  k.a.store(ringWord(rb, RB_DATA_TAIL), pass.backward ? pass.head : end);
+  return pass.cursor.n;
+}
+
+/** perf_event_read_simple with callbacks: perf_ring_begin, ring_deliver, perf_ring_end. Returns the records delivered. */
+export function perf_ring_consume(k: Kctx, rb: number, onSampleAt: SampleAtFn, onLost: LostFn, max = Infinity): number {
+  const pass = perf_ring_begin(k, rb);
+  if (pass === null) return 0;
+  // backward: newest first, so only the whole unread region can be released (a callback's
+  // early stop drops the older records)
+  ring_deliver(pass.cursor, onSampleAt, onLost, pass.backward ? Infinity : max);
+  return perf_ring_end(k, rb, pass);
 }
 
 /** what perf_ring_read_overwrite found */
@@ -215,14 +291,18 @@ export function perf_ring_read_overwrite(k: Kctx, rb: number, last: number, onSa
   if (i32[ringWord(rb, RB_BACKWARD)] !== 0) {
     const since = (last - head) >>> 0;
     const to = backward_rb_find_range(k, rb, head, since > dsize ? (head + dsize) | 0 : last);
-    const end = ring_walk(k, rb, head, to, sampleViews(k, onSample), onLost, max, true);
-    const gone = walked < max ? Math.max(0, since - ((end - head) >>> 0)) : 0;
-    return { head, records: walked, overwrittenBytes: gone, overrun: false };
+    const c = new RingCursor(k, rb, head, to, true);
+    ring_deliver(c, sampleViews(k, onSample), onLost, max);
+    const end = c.close();
+    const gone = c.n < max ? Math.max(0, since - ((end - head) >>> 0)) : 0;
+    return { head, records: c.n, overwrittenBytes: gone, overrun: false };
   }
   const since = (head - last) >>> 0;
   if (since > dsize) return { head, records: 0, overwrittenBytes: since, overrun: true };
-  ring_walk(k, rb, last, head, sampleViews(k, onSample), onLost, max, false);
-  return { head, records: walked, overwrittenBytes: 0, overrun: false };
+  const c = new RingCursor(k, rb, last, head, false);
+  ring_deliver(c, sampleViews(k, onSample), onLost, max);
+  c.close();
+  return { head, records: c.n, overwrittenBytes: 0, overrun: false };
 }
 
 /** perf_ring_consume, collecting copies of the records (for scripts and tests) */

@@ -9,12 +9,15 @@ import { ERR } from '../arena/perfemu_error.js';
 import { ARENA_MAGIC, E_CPU, FILE_KIND_EPOLL, FILE_KIND_MAP, FILE_KIND_PERF, FILE_KIND_PROG, H_MAGIC } from '../arena/layout.js';
 import { PerfemuError, SystemCallError, check, invalidArgType, validateInt } from '../errors.js';
 import {
+  perf_ring_begin,
   perf_ring_consume,
+  perf_ring_end,
   perf_ring_read,
   perf_ring_read_overwrite,
   sampleViews,
   type LostFn,
   type OverwriteRead,
+  type RingPass,
   type RingRecord,
   type SampleAtFn,
   type SampleFn,
@@ -176,6 +179,20 @@ export class ProcessRings {
     const rb = event_rb(k, file_obj(k, f));
     if (rb < 0) return 0;
     return perf_ring_consume(k, rb, sampleViews(k, onSample), onLost, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff));
+  }
+
+  /**
+   * The two halves of consumeRingRaw around a loop of the caller's own (PerfBuffer's): the
+   * checks of a consume, then perf_ring_begin; the caller walks `pass.cursor` and calls
+   * `end()`. Null when the ring has no data pages.
+   */
+  ringPass(target: RingTarget, op: string): { pass: RingPass; end: () => number } | null {
+    const k = this.#p.live(op);
+    const f = this.#writableMapping(target, op);
+    const rb = event_rb(k, file_obj(k, f));
+    if (rb < 0) return null;
+    const pass = perf_ring_begin(k, rb);
+    return pass === null ? null : { pass, end: () => perf_ring_end(k, rb, pass) };
   }
 
   consumeRingRaw(target: RingTarget, onSampleAt: SampleAtFn, onLost: LostFn = () => true, max?: number): number {
