@@ -36,7 +36,7 @@ import { allocateShared, type SharedMemory, wasmAtomics, type WasmAtomics } from
  * keeps plain typed-array accesses in program order around atomic operations (which it
  * compiles as calls). Elsewhere (arm64) the ordered accessors below fall back to atomics.
  */
-const TSO = process.arch === 'x64' || process.arch === 'ia32';
+export const TSO = process.arch === 'x64' || process.arch === 'ia32';
 
 /** an error of the arena or the kernel's own machinery (lock, RCU): a PerfemuError */
 export class ArenaError extends PerfemuError {

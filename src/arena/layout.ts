@@ -303,9 +303,11 @@ export const VR_TIME = 6; // ms since arena creation
 
 // eventpoll instance: the waiter sleeps on EP_WAKE; a ring wakeup of any event whose E_EPOLL
 // names this instance bumps EP_WAKE and notifies it (the wait-queue callback of epoll).
-export const EPOLL_STRIDE = 3;
+export const EPOLL_STRIDE = 4;
 export const EP_STATE = 0;
 export const EP_WAKE = 1;
+/** threads blocked on EP_WAKE (kernel/wait.ts): a wakeup notifies only when some thread sleeps */
+export const EP_SLEEPERS = 3;
 // An eventfd registered in the instance, as cilium/ebpf's reader adds one for Flush: a write
 // sets it and wakes the waiter; the consumer takes (and clears) it after its wait.
 export const EP_EVENTFD = 2;
@@ -354,6 +356,8 @@ export const RB_LOST_TOTAL = 11; // outputs lost for lack of room (producer)
 // words 0-15 on every output, and a reader's writes there would take that line from its CPU
 export const RB_READ_SAMPLES = 2 * LINE_WORDS; // samples the reader walked (consumer)
 export const RB_READ_LOST = 2 * LINE_WORDS + 1; // sum of the lost counts of the LOST records walked (consumer)
+/** threads blocked on RB_POLL (kernel/wait.ts): perf_output_wakeup notifies only when some thread sleeps */
+export const RB_SLEEPERS = 2 * LINE_WORDS + 2;
 export const RB_OVERWRITE = 14; // rb->overwrite: mapped without PROT_WRITE, the producer never checks data_tail
 // perfemu instrumentation: the ring's event has attr.write_backward (set when the ring is made;
 // the kernel asks the event, is_write_backward(), and only that event writes here), so readers

@@ -13,6 +13,7 @@ import {
   CPU_STRIDE,
   ENTRY_STRIDE,
   EPOLL_STRIDE,
+  EP_WAKE,
   EVENT_STRIDE,
   FILE_STRIDE,
   HEADER_WORDS,
@@ -79,6 +80,10 @@ export function cpuWord(L: Layout, cpu: number, field: number): number {
 /** an eventpoll instance (EP_*) */
 export function epollWord(L: Layout, ep: number, field: number): number {
   return L.epollBase + ep * EPOLL_STRIDE + field;
+}
+/** word `field` of the epoll record whose EP_WAKE word is `wake` (E_EPOLL holds that word) */
+export function epollWordOfWake(wake: number, field: number): number {
+  return wake - EP_WAKE + field;
 }
 /** a ring's control words (RB_*): `rb` is the word index of the ring's control page (E_RB) */
 export function ringWord(rb: number, field: number): number {

@@ -3,11 +3,12 @@
  * bumped by the wakeup of any perf event it watches, so a consumer can block on many rings
  * at once (Atomics.wait takes one word). An epoll instance is a file, so exit closes it.
  */
-import { E_EPOLL, EP_EVENTFD, EP_WAKE, FILE_KIND_EPOLL, FMODE_READ, S_LIVE } from '../arena/layout.js';
-import { epollWord, eventWord } from '../arena/records.js';
+import { E_EPOLL, EP_EVENTFD, EP_SLEEPERS, EP_WAKE, FILE_KIND_EPOLL, FMODE_READ, S_LIVE } from '../arena/layout.js';
+import { epollWord, epollWordOfWake, eventWord } from '../arena/records.js';
 import type { Kctx } from './context.js';
 import { EMFILE, ENOMEM } from './errno.js';
 import { alloc_file, register_file_release } from './file.js';
+import { wait_on_word, wake_up_word } from './wait.js';
 
 /**
  * ep_alloc: an eventpoll without a file, or -ENOMEM. epoll_create wraps one in a file; poll(2)
@@ -68,7 +69,15 @@ export function epoll_eventfd_signal(k: Kctx, ep: number): void {
   const a = k.a;
   a.store(epollWord(k.a.L, ep, EP_EVENTFD), 1);
   a.add(epollWord(k.a.L, ep, EP_WAKE), 1);
-  Atomics.notify(a.i32, epollWord(k.a.L, ep, EP_WAKE));
+  wake_up_word(a, epollWord(k.a.L, ep, EP_WAKE), epollWord(k.a.L, ep, EP_SLEEPERS));
+}
+
+/**
+ * A waiter of epoll_wait or poll(2): sleeps on the instance's wake word `word` while it still
+ * holds `seq` (read before the waiter checked its events), for at most `timeoutMs`.
+ */
+export function ep_sleep(k: Kctx, word: number, seq: number, timeoutMs: number): void {
+  wait_on_word(k.a, word, seq, epollWordOfWake(word, EP_SLEEPERS), timeoutMs);
 }
 
 /** the registered eventfd's read: 1 if it was signalled since the last take (and clears it) */

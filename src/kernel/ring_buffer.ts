@@ -7,6 +7,7 @@
  */
 import {
   E_EPOLL,
+  EP_SLEEPERS,
   PAGE_SIZE,
   PERF_HEADER_SIZE,
   PERF_LOST_RECORD_SIZE,
@@ -29,13 +30,15 @@ import {
   RB_OVERWRITE,
   RB_PAUSED,
   RB_POLL,
+  RB_SLEEPERS,
   RB_WAKEUP,
   RB_WATERMARK,
 } from '../arena/layout.js';
-import { eventWord } from '../arena/records.js';
+import { epollWordOfWake, eventWord } from '../arena/records.js';
 import type { Kctx, OutputHandle } from './context.js';
 import { FAULT_PRODUCER_EARLY_HEAD } from './fault_ids.js';
 import { fault_producer_window } from './fault_windows.js';
+import { wait_on_word, wake_up_word } from './wait.js';
 
 /**
  * The ring's words are addressed here as `rb + RB_*` (control page) and `rb + PAGE_WORDS + ...`
@@ -247,11 +250,11 @@ function perf_output_put_handle(k: Kctx, h: OutputHandle): void {
 function perf_output_wakeup(k: Kctx, rb: number): void {
   const a = k.a;
   a.store(rb + RB_POLL, POLL_IN);
-  Atomics.notify(a.i32, rb + RB_POLL);
+  wake_up_word(a, rb + RB_POLL, rb + RB_SLEEPERS);
   const ep = a.load(eventWord(a.L, a.i32[rb + RB_EVENT]!, E_EPOLL));
   if (ep !== 0) {
     a.add(ep, 1);
-    Atomics.notify(a.i32, ep);
+    wake_up_word(a, ep, epollWordOfWake(ep, EP_SLEEPERS));
   }
 }
 
@@ -263,7 +266,7 @@ export function rb_poll_and_clear(k: Kctx, rb: number): number {
 /** Blocks until the ring is woken or `timeoutMs` passes. Returns true if woken. */
 export function rb_wait(k: Kctx, rb: number, timeoutMs: number): boolean {
   if (k.a.load(rb + RB_POLL) !== 0) return true;
-  Atomics.wait(k.a.i32, rb + RB_POLL, 0, timeoutMs);
+  wait_on_word(k.a, rb + RB_POLL, 0, rb + RB_SLEEPERS, timeoutMs);
   return k.a.load(rb + RB_POLL) !== 0;
 }
 

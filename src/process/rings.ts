@@ -28,6 +28,7 @@ import {
   ep_alloc,
   ep_free,
   ep_hook,
+  ep_sleep,
   epoll_create,
   epoll_eventfd_pending,
   epoll_eventfd_signal,
@@ -302,7 +303,7 @@ export class ProcessRings {
         const ready = scan();
         const left = deadline - Date.now();
         if (ready.length > 0 || left <= 0) return ready;
-        Atomics.wait(k.a.i32, word, seq, shared ? Math.min(left, 5) : left);
+        ep_sleep(k, word, seq, shared ? Math.min(left, 5) : left);
       }
     } finally {
       ep_free(k, ep);
@@ -351,7 +352,7 @@ export class ProcessRings {
       const left = deadline - Date.now();
       // a signalled eventfd (epollSignal) ends the wait too; the caller takes it
       if (ready.length > 0 || left <= 0 || epoll_eventfd_pending(k, ep)) return ready;
-      Atomics.wait(k.a.i32, word, seq, left);
+      ep_sleep(k, word, seq, left);
     }
   }
 
