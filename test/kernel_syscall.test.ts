@@ -179,6 +179,19 @@ for (const v of BY_ID) {
     throwsCode(() => app.bpf.mapGetFdById(ia), 'ENOENT', 'a freed map');
   });
 
+  test(`${v}: BPF_MAP_GET_FD_BY_ID of an id no map has is ENOENT, with the map table's neighbours full of entries`, () => {
+    const kernel = mk(v, 1);
+    const app = kernel.process('app');
+    const m = perfArray(app, 8);
+    for (let i = 0; i < 8; i++) app.bpf.mapUpdateElem(m, i, app.perfEventOpen({ cpu: 0, mmap: false }));
+    const id = mapIdOfFd(kernel, app.fileOf(m));
+    for (let other = id + 1; other < id + 10; other++) throwsCode(() => app.bpf.mapGetFdById(other), 'ENOENT', `id ${other}`);
+    assert.equal(
+      liveMaps(kernel).map((x) => [x.refcnt, x.usercnt, x.slots.filter(Boolean).length]),
+      [[1, 1, 8]],
+    );
+  });
+
   test(`${v}: BPF_MAP_GET_FD_BY_ID with the file table full is EMFILE and drops the references it took`, () => {
     const kernel = Kernel.create({ cpus: 1, version: v, limits: { ringPages: 16, maxFiles: 8 } });
     const app = kernel.process('app');
