@@ -151,6 +151,7 @@ for (const v of VERSIONS) {
     throwsCode(() => app.perfEventOpen({ cpu: 1, type: 99 }), 'ENOENT', 'the PMU lookup fails first');
     throwsCode(() => app.perfEventOpen({ cpu: 4 }), 'EINVAL', 'beyond the possible CPUs');
     app.perfEventOpen({ cpu: -1, pid: 0, mmap: false });
+    app.perfEventOpen({ cpu: 1, pid: 0, mmap: false }); // per-task, on the offline CPU: the online test is for CPU-wide events only
     app.perfEventOpen({ cpu: 2 });
     throwsCode(() => kernel.cpu(1), 'ERR_PERFEMU_CPU_OFFLINE');
     assert.is(kernel.cpu(3).id, 3);

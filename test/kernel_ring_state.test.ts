@@ -10,7 +10,7 @@ import { BPF_F_CURRENT_CPU, type KernelVersion, type PerfEventOpenOptions } from
 import { file_obj } from '../src/kernel/file.js';
 import { event_rb } from '../src/kernel/perf_event.js';
 import { rb_readable } from '../src/kernel/ring_buffer.js';
-import { OLD, VERSIONS, mk, payload, perfArray } from './fixtures/scenario.js';
+import { OLD, VERSIONS, mk, payload, perfArray, throwsCode } from './fixtures/scenario.js';
 
 function setup(v: KernelVersion, open: PerfEventOpenOptions) {
   const kernel = mk(v, 1);
@@ -94,6 +94,20 @@ for (const v of VERSIONS) {
     assert.equal(
       app.readRing(fd).map((r) => (r.type === 'lost' ? `lost ${r.lost}` : 'sample')),
       ['lost 2', 'sample', 'sample'],
+    );
+  });
+
+  test(`${v}: PERF_EVENT_IOC_PAUSE_OUTPUT once the last mapping is gone is EINVAL (no ring), and a later mapping starts unpaused`, () => {
+    const { kernel, app, fd, out } = setup(v, { cpu: 0, pages: 1 });
+    app.munmap(fd);
+    throwsCode(() => app.ioctl(fd, 'PERF_EVENT_IOC_PAUSE_OUTPUT', 1), 'EINVAL');
+    kernel.rcuBarrier();
+    app.mmap(fd, 1);
+    assert.is(app.ringState(fd)!.paused, false);
+    assert.is(out(), 0);
+    assert.equal(
+      app.readRing(fd).map((r) => r.type),
+      ['sample'],
     );
   });
 }
