@@ -7,10 +7,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AppPool } from '../src/apps.js';
 import { CpuPool, type CpuResult } from '../src/cpus.js';
-import type { KernelVersion } from '../src/index.js';
+import { Kernel, type KernelVersion } from '../src/index.js';
 import { RC_CTR } from '../src/arena/layout.js';
 import { rcuReaderWord } from '../src/arena/records.js';
-import { mk, perfArray } from './fixtures/scenario.js';
+import { mk, perfArray, throwsCode } from './fixtures/scenario.js';
 import { assertNoWorkers, drainer } from './fixtures/workers.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.js`, import.meta.url));
@@ -257,6 +257,26 @@ test('CpuPool.start refuses bad options, naming them', () => {
     code(() => CpuPool.start(kernel, { prog: 99, program: {} })),
     /EBADF/,
   );
+  assertNoWorkers();
+});
+
+test('CpuPool runs programs only on online CPUs: the default is the online ones, an offline one is refused', async () => {
+  const kernel = Kernel.create({ cpus: 3, online: [0, 2], limits: { ringPages: 64 } });
+  const app = kernel.process('app');
+  const m = perfArray(app, 3);
+  const prog = app.bpf.progLoad({ maps: [m] });
+  throwsCode(() => CpuPool.start(kernel, { prog, program: { records: 1 }, cpus: [1] }), 'ERR_PERFEMU_CPU_OFFLINE');
+  const pool = CpuPool.start(kernel, { prog, program: { records: 3 } });
+  assert.equal(pool.cpus, [0, 2]);
+  const res = await pool.wait();
+  assert.equal(
+    res.map((r) => [r.cpu, r.attempts]),
+    [
+      [0, 3],
+      [2, 3],
+    ],
+  );
+  assert.is(kernel.inspect().cpuCounters[1]!.ENOENT + kernel.inspect().cpuCounters[1]!.outputs, 0, 'CPU 1 ran nothing');
   assertNoWorkers();
 });
 

@@ -153,6 +153,16 @@ for (const v of VERSIONS) {
     assert.equal(kernel.inspect().violations, []);
   });
 
+  test(`${v}: a file allocation refused for a full table writes nothing: another thread attaching the arena sees the same kernel`, () => {
+    const { kernel, app, fill } = small(v, { maxFiles: 8 });
+    fill();
+    throwsCode(() => app.perfEventOpen({ cpu: 0, mmap: false }), 'EMFILE');
+    throwsCode(() => perfArray(app, 1), 'EMFILE');
+    const other = Kernel.attach(kernel.sab);
+    assert.equal(other.inspect(), kernel.inspect());
+    assert.is(other.inspect().files.length, 8);
+  });
+
   test(`${v}: every file gets its own positive serial, in opening order (the ids inspect() and fileOf report)`, () => {
     const { kernel, app } = small(v, { maxFiles: 16 });
     const fds = [app.openFile('/a'), app.perfEventOpen({ cpu: 0, mmap: false }), app.epollCreate()];
