@@ -2,9 +2,11 @@
  * The wait queues of rings and epoll instances (kernel/wait.ts): a sleeper is counted while it
  * sleeps, so a wakeup notifies only when someone sleeps. In one thread: a wait really sleeps to
  * its bound when nothing comes, and leaves no sleeper counted behind (a count left at 1 would make
- * every later wakeup pay for a notify; one left at -1 would let a sleeper miss its wakeup). That
- * a sleeper in another thread is woken is the poll suite's (threaded) test.
+ * every later wakeup pay for a notify; one left at -1 would let a sleeper miss its wakeup). And
+ * one deterministic test with a second thread: a poller seen asleep (counted) is woken.
  */
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { E_EPOLL, EP_SLEEPERS, RB_SLEEPERS } from '../src/arena/layout.js';
@@ -14,6 +16,7 @@ import { event_rb } from '../src/kernel/perf_event.js';
 import { file_obj } from '../src/kernel/file.js';
 import { PerfBuffer } from '../src/index.js';
 import { mk, payload, perfArray } from './fixtures/scenario.js';
+import { assertNoWorkers } from './fixtures/workers.js';
 
 function setup() {
   const kernel = mk('6.18', 2);
@@ -71,6 +74,39 @@ test('PerfBuffer.poll that times out leaves no sleeper counted; one with a recor
   assert.is(pb.poll(10_000), 1);
   assert.equal(got, [7]);
   pb.close();
+});
+
+test('a poller in another thread, counted asleep on its epoll queue, is woken by the wakeup', async () => {
+  const kernel = mk('6.18', 2);
+  const timeoutMs = 20_000; // a bound, not a speed: only a notify ends the wait before it
+  const w = new Worker(new URL('./fixtures/poll_worker.js', import.meta.url), { workerData: { sab: kernel.sab, path: '/sys/fs/bpf/wq', timeoutMs } });
+  try {
+    const [{ fds }] = (await once(w, 'message')) as [{ fds: number[] }];
+    const p = kernel.process('producer');
+    const map = p.bpf.objGet('/sys/fs/bpf/wq');
+    const prog = p.bpf.progLoad({ maps: [map] });
+    // the worker's poll hooks a private eventpoll to its events, then sleeps counted there
+    const deadline = Date.now() + 5000;
+    let asleep = false;
+    while (!asleep && Date.now() < deadline) {
+      kernel.arena.forEachInUse('event', (e) => {
+        const wake = Atomics.load(kernel.arena.i32, eventWord(kernel.arena.L, e, E_EPOLL));
+        if (wake !== 0 && Atomics.load(kernel.arena.i32, epollWordOfWake(wake, EP_SLEEPERS)) === 1) asleep = true;
+      });
+      if (!asleep) await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.ok(asleep, 'the poller went to sleep');
+    const t0 = Date.now();
+    assert.is(kernel.cpu(1).perfEventOutput(prog, 0, 1, payload(8)), 0);
+    const [{ ready }] = (await once(w, 'message')) as [{ ready: { fd: number; revents: number }[] }];
+    assert.equal(ready, [{ fd: fds[1]!, revents: 1 }]);
+    assert.ok(Date.now() - t0 < timeoutMs, 'the wait ended by the wakeup, not by its bound');
+    await once(w, 'exit');
+    p.exit();
+  } finally {
+    await w.terminate();
+  }
+  assertNoWorkers();
 });
 
 /** the wake word of the epoll instance watching perf event `e` (its E_EPOLL word) */
