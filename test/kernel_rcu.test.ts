@@ -409,6 +409,28 @@ for (const v of VERSIONS) {
     assert.equal(ran, [1]);
   });
 
+  test(`${v}: rcu_barrier out of time with callbacks pending names the CPUs holding the grace period, or none`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    kernel.arena.add(ctrWord(kernel, 1), 1); // CPU 1 inside, as another thread would be
+    call_rcu(k, KIND, 1);
+    assert.throws(
+      () => rcu_barrier(k, 0),
+      (e: { code?: string; message: string }) =>
+        e.code === 'ERR_PERFEMU_RCU_STALL' && e.message === 'rcu_barrier: callbacks still pending after 0 ms; CPUs holding the grace period: 1',
+    );
+    kernel.arena.add(ctrWord(kernel, 1), 1); // it leaves
+    kernel.arena.store(H_RCU_LOCK, 1); // another thread holds the grace-period lock
+    call_rcu(k, KIND, 2);
+    assert.throws(
+      () => rcu_barrier(k, 0),
+      (e: { message: string }) => e.message.endsWith('CPUs holding the grace period: none'),
+    );
+    kernel.arena.store(H_RCU_LOCK, 0);
+    rcu_barrier(k, 1000);
+    assert.equal(ran, [1, 2]);
+  });
+
   test(`${v}: the refusals and the stall name every CPU in a section, in order`, () => {
     const kernel = kernelOf(v);
     const k = kernel.k;
