@@ -223,7 +223,8 @@ for (const v of VERSIONS) {
     for (let i = 0; i < 3; i++) call_rcu(k, KIND, 20 + i);
     assert.throws(
       () => call_rcu(k, KIND, 23),
-      (e: { code?: string }) => e.code === 'ENOMEM',
+      (e: { code?: string; message: string }) =>
+        e.code === 'ENOMEM' && e.message === 'call_rcu queue full (3 records): size the arena larger (limits.rcuQueue)',
     );
     assert.equal(
       kernel.violations().map((x) => [x.kind, x.cpu, x.args[0], x.args[1]]),
@@ -293,7 +294,7 @@ for (const v of VERSIONS) {
     call_rcu(kernel.k, 63, 1);
     assert.throws(
       () => kernel.rcuBarrier(1000),
-      (e: { code?: string }) => e.code === 'ERR_PERFEMU_INTERNAL',
+      (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_INTERNAL' && e.message === 'no RCU callback registered for kind 63',
     );
   });
   test(`${v}: call_rcu_batched queues what it gathered when it returns, in call order, for one grace period; a nested batch joins the outer one`, () => {
@@ -348,7 +349,8 @@ for (const v of VERSIONS) {
         call_rcu_batched(k, () => {
           for (let i = 0; i < 4; i++) call_rcu(k, KIND, 30 + i);
         }),
-      (e: { code?: string }) => e.code === 'ENOMEM',
+      (e: { code?: string; message: string }) =>
+        e.code === 'ENOMEM' && e.message === 'call_rcu queue full (4 records): size the arena larger (limits.rcuQueue)',
     );
     assert.equal(
       kernel.violations().map((x) => [x.kind, x.cpu, x.args[0], x.args[1]]),
