@@ -414,14 +414,14 @@ for (const v of VERSIONS) {
   test(`${v}: rcu_barrier out of time with callbacks pending names the CPUs holding the grace period, or none`, () => {
     const kernel = kernelOf(v);
     const k = kernel.k;
-    kernel.arena.add(ctrWord(kernel, 1), 1); // CPU 1 inside, as another thread would be
+    for (const cpu of [0, 1]) kernel.arena.add(ctrWord(kernel, cpu), 1); // both inside, as other threads would be
     call_rcu(k, KIND, 1);
     assert.throws(
       () => rcu_barrier(k, 0),
       (e: { code?: string; message: string }) =>
-        e.code === 'ERR_PERFEMU_RCU_STALL' && e.message === 'rcu_barrier: callbacks still pending after 0 ms; CPUs holding the grace period: 1',
+        e.code === 'ERR_PERFEMU_RCU_STALL' && e.message === 'rcu_barrier: callbacks still pending after 0 ms; CPUs holding the grace period: 0, 1',
     );
-    kernel.arena.add(ctrWord(kernel, 1), 1); // it leaves
+    for (const cpu of [0, 1]) kernel.arena.add(ctrWord(kernel, cpu), 1); // they leave
     kernel.arena.store(H_RCU_LOCK, 1); // another thread holds the grace-period lock
     call_rcu(k, KIND, 2);
     assert.throws(
