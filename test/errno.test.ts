@@ -64,6 +64,21 @@ for (const v of VERSIONS) {
     const f = kernel.inspect().files.find((x) => x.id === p.fileOf(fd))!;
     assert.equal([f.kind, f.object, f.refs, f.mode], ['map', m.id, 1, 'rw']);
   });
+  test(`${v}: MAP_CREATE of a plain ARRAY checks value_size 0 (EINVAL) and its size against 4 GiB - PAGE_SIZE (ENOMEM from 536870392 entries of 8 bytes)`, () => {
+    const p = mk(v).process('app');
+    throwsCode(() => create(p, { type: 'array', valueSize: 0 }), 'EINVAL');
+    throwsCode(() => create(p, { type: 'array', maxEntries: 536870392 }), 'ENOMEM', 'exactly 4 GiB - PAGE_SIZE with the header');
+    throwsCode(() => create(p, { type: 'array', maxEntries: 536870391 }), 'ERR_PERFEMU_UNSUPPORTED', 'one entry less fits (the kernel would create it)');
+  });
+  test(`${v}: MAP_CREATE with the map table full is ENOMEM, and the table takes a map again once one is freed`, () => {
+    const kernel = Kernel.create({ cpus: 1, version: v, limits: { ringPages: 16, maxMaps: 1 } });
+    const p = kernel.process('app');
+    const fd = create(p, {});
+    throwsCode(() => create(p, {}), 'ENOMEM');
+    p.close(fd);
+    kernel.rcuBarrier();
+    assert.ok(create(p, {}) >= 3);
+  });
   test(`${v}: MAP_CREATE by an unprivileged caller with unprivileged_bpf_disabled is EPERM`, () => {
     const kernel = mk(v);
     kernel.sysctl({ unprivilegedBpfDisabled: 1 });
@@ -101,6 +116,14 @@ for (const v of MODERN) {
     const p = mk(v).process('app');
     throwsCode(() => create(p, { type: 'array', flags: BPF_F_PRESERVE_ELEMS }), 'EINVAL');
     throwsCode(() => create(p, { type: 'array' }), 'ERR_PERFEMU_UNSUPPORTED');
+  });
+  test(`${v}: MAP_CREATE of a plain ARRAY takes MMAPABLE, INNER_MAP and one of RDONLY_PROG / WRONLY_PROG (perfemu then says it does not model arrays), not both, and not value_size 0`, () => {
+    const p = mk(v).process('app');
+    for (const flags of [BPF_F_MMAPABLE, BPF_F_INNER_MAP, BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG]) {
+      throwsCode(() => create(p, { type: 'array', flags }), 'ERR_PERFEMU_UNSUPPORTED', `flags 0x${flags.toString(16)}`);
+    }
+    throwsCode(() => create(p, { type: 'array', flags: BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG }), 'EINVAL');
+    throwsCode(() => create(p, { type: 'array', valueSize: 0 }), 'EINVAL');
   });
   test(`${v}: MAP_CREATE with BPF_F_RDONLY returns a read-only fd`, () => {
     const kernel = mk(v);

@@ -7,9 +7,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BPF_F_CURRENT_CPU, Kernel, type KernelVersion } from '../src/index.js';
-import { RC_CTR, RCU_CPU_STRIDE, RCU_PER_CPU } from '../src/arena/layout.js';
+import { H_RCU_LOCK, RC_CTR, RCU_CPU_STRIDE, RCU_PER_CPU } from '../src/arena/layout.js';
+import { BEHAVIOURS } from '../src/kernel/behaviour.js';
 import {
   call_rcu,
+  call_rcu_batched,
+  queue_work,
   rcu_barrier,
   rcu_gp_seq,
   rcu_pending,
@@ -20,7 +23,7 @@ import {
   rcu_tick,
   synchronize_rcu,
 } from '../src/kernel/rcu.js';
-import { VERSIONS, payload, perfArray } from './fixtures/scenario.js';
+import { FIXED, VERSIONS, payload, perfArray } from './fixtures/scenario.js';
 
 /** a callback kind of this test's own, recording its argument */
 const KIND = 24;
@@ -220,7 +223,8 @@ for (const v of VERSIONS) {
     for (let i = 0; i < 3; i++) call_rcu(k, KIND, 20 + i);
     assert.throws(
       () => call_rcu(k, KIND, 23),
-      (e: { code?: string }) => e.code === 'ENOMEM',
+      (e: { code?: string; message: string }) =>
+        e.code === 'ENOMEM' && e.message === 'call_rcu queue full (3 records): size the arena larger (limits.rcuQueue)',
     );
     assert.equal(
       kernel.violations().map((x) => [x.kind, x.cpu, x.args[0], x.args[1]]),
@@ -290,7 +294,195 @@ for (const v of VERSIONS) {
     call_rcu(kernel.k, 63, 1);
     assert.throws(
       () => kernel.rcuBarrier(1000),
-      (e: { code?: string }) => e.code === 'ERR_PERFEMU_INTERNAL',
+      (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_INTERNAL' && e.message === 'no RCU callback registered for kind 63',
+    );
+  });
+  test(`${v}: call_rcu_batched queues what it gathered when it returns, in call order, for one grace period; a nested batch joins the outer one`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    call_rcu_batched(k, () => {
+      call_rcu(k, KIND, 1);
+      call_rcu_batched(k, () => call_rcu(k, KIND, 2));
+      assert.equal(rcu_pending(k), [], 'nothing is queued before the outer batch returns');
+      call_rcu(k, KIND, 3);
+      assert.equal(rcu_pending(k), []);
+    });
+    assert.equal(
+      rcu_pending(k).map((p) => [p.arg, p.gp]),
+      [
+        [1, 2],
+        [2, 2],
+        [3, 2],
+      ],
+    );
+    assert.is(rcu_tick(k), 3);
+    assert.equal([ran, rcu_gp_seq(k)], [[1, 2, 3], 2]);
+  });
+
+  test(`${v}: an empty call_rcu_batched queues nothing and asks for no grace period`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    call_rcu_batched(k, () => {});
+    assert.equal(rcu_pending(k), []);
+    assert.is(rcu_tick(k), 0);
+    assert.is(rcu_gp_seq(k), 0, 'no grace period ran');
+  });
+
+  test(`${v}: a batch that exactly fills the call_rcu queue (after the ring of records has moved) is queued; one record more is refused whole (violation and ENOMEM)`, () => {
+    const kernel = kernelOf(v, { rcuQueue: 4 });
+    const k = kernel.k;
+    call_rcu(k, KIND, 1);
+    call_rcu(k, KIND, 2);
+    kernel.rcuBarrier(); // the queue is empty again, two records further on
+    call_rcu_batched(k, () => {
+      for (let i = 0; i < 4; i++) call_rcu(k, KIND, 10 + i);
+    });
+    assert.equal(
+      rcu_pending(k).map((p) => p.arg),
+      [10, 11, 12, 13],
+    );
+    kernel.rcuBarrier();
+    assert.equal(ran, [1, 2, 10, 11, 12, 13]);
+    call_rcu(k, KIND, 20);
+    assert.throws(
+      () =>
+        call_rcu_batched(k, () => {
+          for (let i = 0; i < 4; i++) call_rcu(k, KIND, 30 + i);
+        }),
+      (e: { code?: string; message: string }) =>
+        e.code === 'ENOMEM' && e.message === 'call_rcu queue full (4 records): size the arena larger (limits.rcuQueue)',
+    );
+    assert.equal(
+      kernel.violations().map((x) => [x.kind, x.cpu, x.args[0], x.args[1]]),
+      [['rcu-queue-full', -1, KIND, 30]],
+    );
+    assert.equal(
+      rcu_pending(k).map((p) => p.arg),
+      [20],
+      'nothing of the refused batch is queued; what was queued is intact',
+    );
+    kernel.rcuBarrier();
+    assert.equal(ran, [1, 2, 10, 11, 12, 13, 20]);
+  });
+
+  test(`${v}: work waits for no grace period of its own, only for the records queued ahead of it`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    queue_work(k, KIND, 1);
+    assert.equal(
+      rcu_pending(k).map((p) => [p.arg, p.gp]),
+      [[1, 0]],
+    );
+    assert.is(rcu_tick(k), 1, 'an idle queue: the work runs on the next tick');
+    assert.equal([ran, rcu_gp_seq(k)], [[1], 0], 'without a grace period');
+    rcu_read_lock(k, 0);
+    call_rcu(k, KIND, 2);
+    rcu_tick(k); // grace period 1 starts, waits for CPU 0
+    queue_work(k, KIND, 3);
+    assert.equal(
+      rcu_pending(k).map((p) => [p.arg, p.gp]),
+      [
+        [2, 2],
+        [3, 2],
+      ],
+      "the work's target is the callback's ahead of it (targets never decrease along the queue)",
+    );
+    assert.is(rcu_tick(k), 0, 'both wait for CPU 0');
+    rcu_read_unlock(k, 0);
+    assert.is(rcu_tick(k), 2);
+    assert.equal(ran, [1, 2, 3]);
+  });
+
+  test(`${v}: while another thread holds the grace-period lock, no tick moves a grace period, and a stall names no CPU but the lock`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    call_rcu(k, KIND, 1);
+    kernel.arena.store(H_RCU_LOCK, 1); // as a thread inside rcu_gp_advance would hold it
+    assert.throws(
+      () => synchronize_rcu(k, 20),
+      (e: { code?: string; message: string }) =>
+        e.code === 'ERR_PERFEMU_RCU_STALL' && e.message.endsWith('CPUs still in a read-side section: none (another thread holds the grace-period lock?)'),
+    );
+    assert.is(rcu_tick(k), 0);
+    assert.equal([ran, rcu_gp_seq(k)], [[], 0]);
+    assert.is(kernel.arena.load(H_RCU_LOCK), 1, "the other thread's lock is left alone");
+    kernel.arena.store(H_RCU_LOCK, 0); // it lets go
+    assert.is(rcu_tick(k), 1);
+    assert.equal(ran, [1]);
+  });
+
+  test(`${v}: rcu_barrier out of time with callbacks pending names the CPUs holding the grace period, or none`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    for (const cpu of [0, 1]) kernel.arena.add(ctrWord(kernel, cpu), 1); // both inside, as other threads would be
+    call_rcu(k, KIND, 1);
+    assert.throws(
+      () => rcu_barrier(k, 0),
+      (e: { code?: string; message: string }) =>
+        e.code === 'ERR_PERFEMU_RCU_STALL' && e.message === 'rcu_barrier: callbacks still pending after 0 ms; CPUs holding the grace period: 0, 1',
+    );
+    for (const cpu of [0, 1]) kernel.arena.add(ctrWord(kernel, cpu), 1); // they leave
+    kernel.arena.store(H_RCU_LOCK, 1); // another thread holds the grace-period lock
+    call_rcu(k, KIND, 2);
+    assert.throws(
+      () => rcu_barrier(k, 0),
+      (e: { message: string }) => e.message.endsWith('CPUs holding the grace period: none'),
+    );
+    kernel.arena.store(H_RCU_LOCK, 0);
+    rcu_barrier(k, 1000);
+    assert.equal(ran, [1, 2]);
+  });
+
+  test(`${v}: the refusals and the stall name every CPU in a section, in order`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    rcu_read_lock(k, 0);
+    rcu_read_lock(k, 1);
+    const inside = '(CPU 0, 1, this thread) would wait for itself forever; run it after the section ends (e.g. after the output hook returns)';
+    assert.throws(
+      () => synchronize_rcu(k, 10),
+      (e: { message: string }) => e.message === `synchronize_rcu inside an RCU read-side section ${inside}`,
+    );
+    assert.throws(
+      () => rcu_barrier(k, 10),
+      (e: { message: string }) => e.message === `rcu_barrier inside an RCU read-side section ${inside}`,
+    );
+    rcu_read_unlock(k, 1);
+    rcu_read_unlock(k, 0);
+    kernel.arena.add(ctrWord(kernel, 0), 1); // both inside, as other threads would be
+    kernel.arena.add(ctrWord(kernel, 1), 1);
+    assert.throws(
+      () => synchronize_rcu(k, 10),
+      (e: { message: string }) => e.message === 'RCU stall: grace period not done after 10 ms; CPUs still in a read-side section: 0, 1',
+    );
+    kernel.arena.add(ctrWord(kernel, 0), 1);
+    kernel.arena.add(ctrWord(kernel, 1), 1);
+    synchronize_rcu(k, 1000);
+  });
+
+  test(`${v}: inspect() names each pending callback after its kernel function: ${FIXED.includes(v) ? 'entry_free' : 'entry_recycle (the perf file went at once)'}${BEHAVIOURS[v].unlinkDeferred ? ', pin_put_map of an unlinked pin' : ''}; the double-drop fault's own`, () => {
+    const kernel = kernelOf(v);
+    const app = kernel.process('app');
+    const m = perfArray(app, 2);
+    app.bpf.mapUpdateElem(m, 0, app.perfEventOpen({ cpu: 0, pages: 1 }));
+    app.bpf.mapDeleteElem(m, 0);
+    const want = [FIXED.includes(v) ? 'entry_free' : 'entry_recycle'];
+    app.bpf.objPin(m, '/sys/fs/bpf/m');
+    app.unlink('/sys/fs/bpf/m');
+    if (BEHAVIOURS[v].unlinkDeferred) want.push('pin_put_map');
+    assert.equal(
+      kernel.inspect().rcu.pending.map((p) => p.kind),
+      want,
+    );
+    kernel.rcuBarrier();
+    const broken = Kernel.create({ cpus: 1, version: v, inject: 'double-drop', limits: { ringPages: 16 } });
+    const b = broken.process('app');
+    const bm = perfArray(b, 1);
+    b.bpf.mapUpdateElem(bm, 0, b.perfEventOpen({ cpu: 0, pages: 1 }));
+    b.bpf.mapDeleteElem(bm, 0);
+    assert.equal(
+      broken.inspect().rcu.pending.map((p) => p.kind),
+      ['entry_free_twice (fault)'],
     );
   });
 }
