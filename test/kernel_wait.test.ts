@@ -80,28 +80,42 @@ test('a poller in another thread, counted asleep on its epoll queue, is woken by
   const kernel = mk('6.18', 2);
   const timeoutMs = 20_000; // a bound, not a speed: only a notify ends the wait before it
   const w = new Worker(new URL('./fixtures/poll_worker.js', import.meta.url), { workerData: { sab: kernel.sab, path: '/sys/fs/bpf/wq', timeoutMs } });
+  // every message and the worker's end are caught from the start, so none can be missed
+  const messages: { fds?: number[]; ready?: { fd: number; revents: number }[] }[] = [];
+  let failure: unknown = null;
+  w.on('message', (m) => messages.push(m));
+  w.on('error', (e) => (failure = e));
+  const exited = once(w, 'exit');
+  const until = async (what: string, done: () => boolean): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    while (!done()) {
+      if (failure) throw failure;
+      if (Date.now() > deadline) throw new Error(`poll worker: no ${what} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  };
   try {
-    const [{ fds }] = (await once(w, 'message')) as [{ fds: number[] }];
+    await until('fds', () => messages.length >= 1);
+    const fds = messages[0]!.fds!;
     const p = kernel.process('producer');
-    const map = p.bpf.objGet('/sys/fs/bpf/wq');
-    const prog = p.bpf.progLoad({ maps: [map] });
+    const prog = p.bpf.progLoad({ maps: [p.bpf.objGet('/sys/fs/bpf/wq')] });
     // the worker's poll hooks a private eventpoll to its events, then sleeps counted there
-    const deadline = Date.now() + 5000;
-    let asleep = false;
-    while (!asleep && Date.now() < deadline) {
+    const asleep = (): boolean => {
+      let n = 0;
       kernel.arena.forEachInUse('event', (e) => {
         const wake = Atomics.load(kernel.arena.i32, eventWord(kernel.arena.L, e, E_EPOLL));
-        if (wake !== 0 && Atomics.load(kernel.arena.i32, epollWordOfWake(wake, EP_SLEEPERS)) === 1) asleep = true;
+        if (wake !== 0) n = Math.max(n, Atomics.load(kernel.arena.i32, epollWordOfWake(wake, EP_SLEEPERS)));
       });
-      if (!asleep) await new Promise((r) => setTimeout(r, 1));
-    }
-    assert.ok(asleep, 'the poller went to sleep');
+      return n === 1;
+    };
+    await until('sleep', asleep);
+    assert.is(messages.length, 1, 'the poller did not return before the output');
     const t0 = Date.now();
     assert.is(kernel.cpu(1).perfEventOutput(prog, 0, 1, payload(8)), 0);
-    const [{ ready }] = (await once(w, 'message')) as [{ ready: { fd: number; revents: number }[] }];
-    assert.equal(ready, [{ fd: fds[1]!, revents: 1 }]);
+    await until('answer', () => messages.length >= 2);
+    assert.equal(messages[1]!.ready, [{ fd: fds[1]!, revents: 1 }]);
     assert.ok(Date.now() - t0 < timeoutMs, 'the wait ended by the wakeup, not by its bound');
-    await once(w, 'exit');
+    await exited;
     p.exit();
   } finally {
     await w.terminate();

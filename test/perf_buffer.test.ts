@@ -103,6 +103,7 @@ test('flush from another thread wakes a poll blocked in a worker (PerfBuffer.flu
   const { kernel, app, m, out } = setup('6.18', 1);
   app.bpf.objPin(m, '/sys/fs/bpf/fl');
   const w = new Worker(new URL('./fixtures/flush_worker.js', import.meta.url), { workerData: { sab: kernel.sab, path: '/sys/fs/bpf/fl' } });
+  const exited = once(w, 'exit'); // listened for from the start: the worker may end before we get there
   try {
     const [first] = (await once(w, 'message')) as [{ handle: { epoll: number } }];
     out(0);
@@ -110,7 +111,7 @@ test('flush from another thread wakes a poll blocked in a worker (PerfBuffer.flu
     PerfBuffer.flushFrom(kernel, first.handle);
     const [res] = (await once(w, 'message')) as [{ ready: number; samples: number }];
     assert.equal(res, { ready: 1, samples: 2 });
-    await once(w, 'exit');
+    await exited;
   } finally {
     await w.terminate();
   }

@@ -17,6 +17,7 @@ for (const delayMs of [0, 200])
     const kernel = mk('6.18', 2);
     const timeoutMs = 20_000; // a bound, not a speed: the wakeup must end the wait long before
     const w = new Worker(new URL('./fixtures/poll_worker.js', import.meta.url), { workerData: { sab: kernel.sab, path: '/sys/fs/bpf/poll', timeoutMs } });
+    const exited = once(w, 'exit'); // listened for from the start: the worker may end before we get there
     try {
       const [{ fds }] = (await once(w, 'message')) as [{ fds: number[] }];
       const p = kernel.process('producer');
@@ -27,7 +28,7 @@ for (const delayMs of [0, 200])
       const [{ ready }] = (await once(w, 'message')) as [{ ready: { fd: number; revents: number }[] }];
       assert.equal(ready, [{ fd: fds[1]!, revents: POLLIN }]);
       assert.ok(Date.now() - t0 < timeoutMs, 'the wait ended by the wakeup, not by its bound');
-      await once(w, 'exit');
+      await exited;
       p.exit();
     } finally {
       await w.terminate();
