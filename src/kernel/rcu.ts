@@ -184,7 +184,12 @@ function assertNotInSection(k: Kctx, what: string): void {
   }
 }
 
-/** CPUs that hold up the current grace period (for stall reports) */
+/** readers as a stall report names them: `CPU c`, or `task reader r` (a syscall thread's section, such as a purge) */
+export function rcu_reader_names(k: Kctx, readers: number[]): string {
+  return readers.map((r) => (r < k.a.L.cpus ? `CPU ${r}` : `task reader ${r - k.a.L.cpus}`)).join(', ');
+}
+
+/** readers (CPUs, then task readers) that hold up the current grace period (for stall reports) */
 export function rcu_stalled_cpus(k: Kctx): number[] {
   const out: number[] = [];
   if ((rcu_gp_seq(k) & 1) === 0) return out;
@@ -214,8 +219,8 @@ function wait_gp(k: Kctx, target: number, timeoutMs: number): void {
     if (rcu_gp_seq(k) >= target) return;
     if (Date.now() > deadline) {
       throw new ArenaError(
-        `RCU stall: grace period not done after ${timeoutMs} ms; CPUs still in a read-side section: ` +
-          `${rcu_stalled_cpus(k).join(', ') || 'none (another thread holds the grace-period lock?)'}`,
+        `RCU stall: grace period not done after ${timeoutMs} ms; still in a read-side section: ` +
+          `${rcu_reader_names(k, rcu_stalled_cpus(k)) || 'none (another thread holds the grace-period lock?)'}`,
         ERR.RCU_STALL,
       );
     }
@@ -392,7 +397,7 @@ export function rcu_barrier(k: Kctx, timeoutMs = 10_000): void {
     const left = deadline - Date.now();
     if (left <= 0) {
       throw new ArenaError(
-        `rcu_barrier: callbacks still pending after ${timeoutMs} ms; CPUs holding the grace period: ` + `${rcu_stalled_cpus(k).join(', ') || 'none'}`,
+        `rcu_barrier: callbacks still pending after ${timeoutMs} ms; holding the grace period: ${rcu_reader_names(k, rcu_stalled_cpus(k)) || 'none'}`,
         ERR.RCU_STALL,
       );
     }
