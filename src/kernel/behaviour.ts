@@ -36,10 +36,7 @@ export interface KernelBehaviour {
   readonly releasePurges: boolean;
   /** entry puts go through call_rcu (4.8+); 4.7 fputs the perf file at once */
   readonly putDeferred: boolean;
-  /**
-   * fd_array_map_free calls synchronize_rcu before asserting the slots are empty (4.7 and 4.8;
-   * 4.7's perf_event_array_map_free clears the slots first, then calls it)
-   */
+  /** fd_array_map_free calls synchronize_rcu before asserting the slots are empty (4.8 only) */
   readonly mapFreeSynchronizeRcu: boolean;
   /** BPF_F_PRESERVE_ELEMS exists (5.10+) */
   readonly preserveElems: boolean;
@@ -99,7 +96,7 @@ const v47: KernelBehaviour = {
   code: 47,
   releasePurges: false,
   putDeferred: false,
-  mapFreeSynchronizeRcu: true,
+  mapFreeSynchronizeRcu: false,
   preserveElems: false,
   createFlags: 0,
   fileModes: false,
