@@ -4,7 +4,10 @@
  * builds the views in any thread and refuses a buffer of another layout.
  *
  * Every shared-word access of the kernel goes through the small set of methods below
- * (load/store/xchg/cmpxchg/add), so that one place decides how shared memory is touched.
+ * (load/store/xchg/cmpxchg/add, loadAcquire/storeRelease), so that one place decides how shared
+ * memory is touched, and the explorer's subclass can make each one a scheduling point. The
+ * exceptions, each for a reason given where it is: the wait queues' sleeper counts and
+ * Atomics.wait/notify (kernel/wait.ts), and the lock and allocator below (not scheduling points).
  */
 import { ERR, PerfemuError, type PerfemuErrorCode } from './perfemu_error.js';
 import {

@@ -1,6 +1,7 @@
 /**
- * THE memory map of the kernel arena: the one SharedArrayBuffer that holds every piece of
- * emulated kernel state more than one thread touches. This is the only file with numeric
+ * THE memory map of the kernel arena: the one SharedArrayBuffer (the buffer of a shared
+ * WebAssembly.Memory where the host allows, for its atomics: wasm_atomics.ts) that holds every
+ * piece of emulated kernel state more than one thread touches. This is the only file with numeric
  * offsets; everything else reads the layout through the names exported here, and reaches a
  * record's words through its accessor in records.ts (fileWord, eventWord, mapWord, slotWord,
  * entryWord, progWord, pinWord, cpuWord, epollWord, ringWord, the RCU and violation words),
@@ -28,7 +29,7 @@
  *   | RCU callback queue |  call_rcu records: kind, argument, grace period they wait for
  *   | per-CPU block      |  helper nesting level, counters (outputs, each errno, losses)
  *   | violation log      |  invariant violations seen by any thread (count + records)
- *   | epoll table        |  eventpoll instances: state, wake sequence (waiters sleep on it)
+ *   | epoll table        |  eventpoll instances: state, wake sequence (waiters sleep on it), sleepers
  *   | ring page map      |  allocator bookkeeping for ring pages
  *   | in-use bitmaps     |  per table, one bit per record that is not FREE (inspection only)
  *   +--------------------+  (padding to a page)
@@ -36,10 +37,15 @@
  *   +--------------------+
  *
  * Who touches what, and how (the role contract):
- * - Slot words: written only with Atomics.exchange / Atomics.compareExchange (any syscall
- *   thread: update, delete, purge, map free); read only with Atomics.load (CPUs in the output
- *   helper, the purge). Never a plain store: a plain store could lose a concurrent exchange's
- *   old entry and so leak or double-put it.
+ * - Slot words: written only with the arena's atomic exchange / compare-exchange (any syscall
+ *   thread: update, delete, purge, map free); read with acquire loads (Arena.loadAcquire: CPUs
+ *   in the output helper, the purge, after their RCU entry). Never a plain store: a plain store
+ *   could lose a concurrent exchange's old entry and so leak or double-put it.
+ * - Wait-queue words (RB_POLL with RB_SLEEPERS, EP_WAKE with EP_SLEEPERS): the waker writes the
+ *   word sequentially consistently, then reads the sleeper count (a plain load on x86-64, where
+ *   the write was a locked instruction; Atomics elsewhere) and notifies only if it is non-zero;
+ *   a sleeper adds itself with Atomics before Atomics.wait compares the word (kernel/wait.ts).
+ *   The counts are not scheduling points for the explorer, which never sleeps.
  * - Any table record is marked LIVE by allocRecord (under the lock) before its allocator fills
  *   its fields with plain stores; other threads reach it only through a handle published after
  *   that (an fd table, a slot exchange, a file's object index). A snapshot (inspect, the stress

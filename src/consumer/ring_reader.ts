@@ -46,9 +46,13 @@ export type SampleAtFn = (buf: Uint8Array, offset: number, size: number) => bool
  * copy of a record that wrapped, which is exactly its bytes.
  */
 export function sampleViews(k: Kctx, onSample: SampleFn): SampleAtFn {
-  const arena = k.a.u8;
-  const sab = k.a.sab;
-  return (buf, offset, size) => onSample(buf === arena ? new Uint8Array(sab, offset, size) : buf, size);
+  const a = k.a;
+  return (buf, offset, size) => onSample(recordView(a, buf, offset, size), size);
+}
+
+/** a sample's bytes `buf[offset, offset + size)` as a view of their own: a view on the arena, or the wrapped record's copy itself */
+function recordView(a: Kctx['a'], buf: Uint8Array, offset: number, size: number): Uint8Array {
+  return buf === a.u8 ? new Uint8Array(a.sab, offset, size) : buf;
 }
 
 /**
@@ -147,7 +151,7 @@ export class RingCursor {
 
   /** the current sample's bytes as a view of their own (valid until the ring reuses them) */
   view(): Uint8Array {
-    return this.bytes === this.arena_ ? new Uint8Array(this.a_.sab, this.offset, this.size) : this.bytes;
+    return recordView(this.a_, this.bytes, this.offset, this.size);
   }
 
   /** counts what was walked in the ring's conservation words; returns the position after it */

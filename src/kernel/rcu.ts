@@ -185,7 +185,7 @@ function assertNotInSection(k: Kctx, what: string): void {
 }
 
 /** readers as a stall report names them: `CPU c`, or `task reader r` (a syscall thread's section, such as a purge) */
-export function rcu_reader_names(k: Kctx, readers: number[]): string {
+function rcu_reader_names(k: Kctx, readers: number[]): string {
   return readers.map((r) => (r < k.a.L.cpus ? `CPU ${r}` : `task reader ${r - k.a.L.cpus}`)).join(', ');
 }
 

@@ -175,11 +175,7 @@ export class ProcessRings {
   consumeRing(target: RingTarget, onSample: SampleFn, onLost: LostFn = () => true, max?: number): number {
     const k = this.#p.live('consumeRing');
     if (typeof onSample !== 'function') throw invalidArgType('onSample', 'a function', onSample);
-    if (typeof onLost !== 'function') throw invalidArgType('onLost', 'a function', onLost);
-    const f = this.#writableMapping(target, 'consumeRing');
-    const rb = event_rb(k, file_obj(k, f));
-    if (rb < 0) return 0;
-    return perf_ring_consume(k, rb, sampleViews(k, onSample), onLost, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff));
+    return this.#consume(k, 'consumeRing', target, sampleViews(k, onSample), onLost, max);
   }
 
   /**
@@ -189,8 +185,7 @@ export class ProcessRings {
    */
   ringPass(target: RingTarget, op: string): { pass: RingPass; end: () => number } | null {
     const k = this.#p.live(op);
-    const f = this.#writableMapping(target, op);
-    const rb = event_rb(k, file_obj(k, f));
+    const rb = this.#writableRing(k, target, op);
     if (rb < 0) return null;
     const pass = perf_ring_begin(k, rb);
     return pass === null ? null : { pass, end: () => perf_ring_end(k, rb, pass) };
@@ -199,11 +194,20 @@ export class ProcessRings {
   consumeRingRaw(target: RingTarget, onSampleAt: SampleAtFn, onLost: LostFn = () => true, max?: number): number {
     const k = this.#p.live('consumeRingRaw');
     if (typeof onSampleAt !== 'function') throw invalidArgType('onSampleAt', 'a function', onSampleAt);
+    return this.#consume(k, 'consumeRingRaw', target, onSampleAt, onLost, max);
+  }
+
+  /** what consumeRing and consumeRingRaw share once their sample callback is checked */
+  #consume(k: Kctx, op: string, target: RingTarget, onSampleAt: SampleAtFn, onLost: LostFn, max: number | undefined): number {
     if (typeof onLost !== 'function') throw invalidArgType('onLost', 'a function', onLost);
-    const f = this.#writableMapping(target, 'consumeRingRaw');
-    const rb = event_rb(k, file_obj(k, f));
+    const rb = this.#writableRing(k, target, op);
     if (rb < 0) return 0;
     return perf_ring_consume(k, rb, onSampleAt, onLost, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff));
+  }
+
+  /** the ring of a writable mapping of `target` (checked as `op`), or -1 when it has none */
+  #writableRing(k: Kctx, target: RingTarget, op: string): number {
+    return event_rb(k, file_obj(k, this.#writableMapping(target, op)));
   }
 
   /**
