@@ -36,7 +36,10 @@ export interface KernelBehaviour {
   readonly releasePurges: boolean;
   /** entry puts go through call_rcu (4.8+); 4.7 fputs the perf file at once */
   readonly putDeferred: boolean;
-  /** fd_array_map_free calls synchronize_rcu before asserting the slots are empty (4.8 only) */
+  /**
+   * fd_array_map_free calls synchronize_rcu before asserting the slots are empty (4.7 and 4.8;
+   * 4.7's perf_event_array_map_free clears the slots first, then calls it)
+   */
   readonly mapFreeSynchronizeRcu: boolean;
   /** BPF_F_PRESERVE_ELEMS exists (5.10+) */
   readonly preserveElems: boolean;
@@ -96,7 +99,7 @@ const v47: KernelBehaviour = {
   code: 47,
   releasePurges: false,
   putDeferred: false,
-  mapFreeSynchronizeRcu: false,
+  mapFreeSynchronizeRcu: true,
   preserveElems: false,
   createFlags: 0,
   fileModes: false,

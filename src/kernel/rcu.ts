@@ -329,14 +329,14 @@ function enqueue(k: Kctx, kind: number, arg: number, work: boolean): number {
 }
 
 /** Runs the callbacks whose grace period has ended; returns how many ran. Non-blocking. */
-function rcu_do_batch(k: Kctx): number {
+function rcu_do_batch(k: Kctx, end: number): number {
   const a = k.a;
   const ready: [number, number][] = [];
   a.lock();
   try {
     const seq = rcu_gp_seq(k);
     let head = a.load(rcuWord(a.L, RCU_Q_HEAD));
-    const tail = a.load(rcuWord(a.L, RCU_Q_TAIL));
+    const tail = Math.min(a.load(rcuWord(a.L, RCU_Q_TAIL)), end);
     // Targets never decrease along the queue, so the ready ones are a prefix.
     while (head < tail) {
       const r = rcuCallbackWord(a.L, head, 0);
@@ -356,12 +356,19 @@ function rcu_do_batch(k: Kctx): number {
   return ready.length;
 }
 
-/** Advances grace periods and runs ready callbacks, without waiting. Returns callbacks run. */
+/**
+ * Advances grace periods and runs ready callbacks, without waiting. Returns callbacks run.
+ * Bounded: it runs only records queued before it began. Work it runs may queue more (a map
+ * free's puts) or wait for a grace period itself (4.8's map free), and other threads may queue
+ * as fast as it runs; those records wait for the next tick, so that the thread driving ticks
+ * (the CPU pool's ticker on the main thread) gets back to its event loop.
+ */
 export function rcu_tick(k: Kctx): number {
+  const end = k.a.load(rcuWord(k.a.L, RCU_Q_TAIL));
   let ran = 0;
   for (;;) {
     const advanced = rcu_gp_advance(k);
-    const n = rcu_do_batch(k);
+    const n = rcu_do_batch(k, end);
     ran += n;
     if (!advanced && n === 0) return ran;
   }
@@ -392,8 +399,11 @@ export function rcu_barrier(k: Kctx, timeoutMs = 10_000): void {
   assertNotInSection(k, 'rcu_barrier');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    rcu_tick(k);
+    const ran = rcu_tick(k);
     if (k.a.load(rcuWord(k.a.L, RCU_Q_HEAD)) === k.a.load(rcuWord(k.a.L, RCU_Q_TAIL))) return;
+    // what the tick ran may have queued more (a prog free's map put queues the map free): the
+    // next tick runs it, and a grace period may not even be needed for it
+    if (ran > 0) continue;
     const left = deadline - Date.now();
     if (left <= 0) {
       throw new ArenaError(

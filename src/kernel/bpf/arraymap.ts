@@ -289,9 +289,10 @@ function fd_array_map_free(k: Kctx, map: number): void {
   }
 }
 
-/** perf_event_array_map_free of 4.7: clear every slot (immediate fputs), then free */
+/** perf_event_array_map_free of 4.7: clear every slot (immediate fputs), then the generic fd_array_map_free */
 function perf_event_array_map_free_v47(k: Kctx, map: number): void {
   bpf_fd_array_map_clear(k, map);
+  fd_array_map_free(k, map); // 4.7's fd_array_map_free: synchronize_rcu, then every slot must be empty
 }
 
 /** perf_event_fd_array_map_free (5.10+): PRESERVE_ELEMS maps are cleared first */
