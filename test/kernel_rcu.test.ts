@@ -352,6 +352,32 @@ for (const v of VERSIONS) {
     assert.is(rcu_gp_seq(k), 0, 'no grace period ran');
   });
 
+  test(`${v}: a batch of hundreds of records (more than the gathering buffer first holds) lands whole and in order across the end of the queue's ring, each with the batch's grace period; the next batch starts empty`, () => {
+    const kernel = kernelOf(v, { rcuQueue: 512 });
+    const k = kernel.k;
+    for (let i = 0; i < 400; i++) call_rcu(k, KIND, i);
+    kernel.rcuBarrier(); // the ring's next free record is 400: a batch of 300 wraps
+    ran = [];
+    const seq = rcu_gp_seq(k);
+    call_rcu_batched(k, () => {
+      for (let i = 0; i < 300; i++) call_rcu(k, KIND, 1000 + i);
+    });
+    const pending = rcu_pending(k);
+    assert.equal(
+      pending.map((p) => p.arg),
+      Array.from({ length: 300 }, (_, i) => 1000 + i),
+    );
+    assert.ok(
+      pending.every((p) => p.gp === pending[0]!.gp && p.gp > seq),
+      'one grace period, after now',
+    );
+    call_rcu_batched(k, () => call_rcu(k, KIND, 5));
+    assert.equal(rcu_pending(k).length, 301, 'the second batch adds only its own record');
+    kernel.rcuBarrier();
+    assert.equal(ran.length, 301);
+    assert.is(ran[300], 5);
+  });
+
   test(`${v}: a batch that exactly fills the call_rcu queue (after the ring of records has moved) is queued; one record more is refused whole (violation and ENOMEM)`, () => {
     const kernel = kernelOf(v, { rcuQueue: 4 });
     const k = kernel.k;

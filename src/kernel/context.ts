@@ -75,8 +75,14 @@ export interface Kctx {
   /** output handles per nesting depth of the helper on this thread (the kernel's per-CPU sds[]) */
   readonly outHandles: OutputHandle[];
   outDepth: number;
-  /** call_rcu records gathered by call_rcu_batched (kind, arg pairs), or null */
-  rcuBatch: number[] | null;
+  /**
+   * call_rcu records gathered by an open call_rcu batch, laid out as the queue's records
+   * (RCU_CB_STRIDE words: kind, arg, a grace period filled in when queued), so that queuing
+   * them is one copy; kept between batches
+   */
+  rcuBatch: Int32Array;
+  /** words of rcuBatch in use, or -1 when no batch is open */
+  rcuBatchLen: number;
   /**
    * the map ops table of this kernel (version x strict x fault), chosen on first use. Read
    * only through ops_of (bpf/arraymap.ts), which gives it its type: left opaque here so this
@@ -97,7 +103,8 @@ export function kctxOf(a: Arena, hooks: KernelHooks = {}): Kctx {
     rcuHeld: 0,
     outHandles: [],
     outDepth: 0,
-    rcuBatch: null,
+    rcuBatch: new Int32Array(0),
+    rcuBatchLen: -1,
     ops: null,
   };
 }

@@ -18,6 +18,7 @@ import {
   RC_CTR,
   RC_NESTING,
   RC_SNAP,
+  RCU_CB_STRIDE,
   RCU_GP_REQ,
   RCU_GP_SEQ,
   RCU_Q_HEAD,
@@ -235,33 +236,54 @@ function wait_gp(k: Kctx, target: number, timeoutMs: number): void {
 
 /** Queues `kind(arg)` to run after a grace period (call_rcu). Any thread. */
 export function call_rcu(k: Kctx, kind: number, arg: number): void {
-  const batch = k.rcuBatch;
-  if (batch !== null) {
-    batch.push(kind, arg);
+  const n = k.rcuBatchLen;
+  if (n >= 0) {
+    let b = k.rcuBatch;
+    if (n + RCU_CB_STRIDE > b.length) b = grow_batch(k);
+    b[n + CB_KIND] = kind;
+    b[n + CB_ARG] = arg;
+    k.rcuBatchLen = n + RCU_CB_STRIDE;
     return;
   }
   request_gp(k, enqueue(k, kind, arg, false));
 }
 
+/** out of line: keeps call_rcu small enough to inline into the purge's loop */
+function grow_batch(k: Kctx): Int32Array {
+  const b = new Int32Array(Math.max(64 * RCU_CB_STRIDE, k.rcuBatch.length * 2));
+  b.set(k.rcuBatch);
+  k.rcuBatch = b;
+  return b;
+}
+
 /**
- * Runs `fn` with this thread's call_rcu calls gathered, then queues them all under one lock
- * and requests one grace period: each is still its own callback record (what inspect() and the
- * checkers see), queued when `fn` returns rather than one by one. Waiting for a later grace
- * period than each call would have is always safe. Used by the release purge, which may put
- * thousands of entries.
+ * Gathers this thread's call_rcu calls until the matching call_rcu_batch_end, which queues
+ * them all under one lock and requests one grace period: each is still its own callback
+ * record (what inspect() and the checkers see), queued at the end rather than one by one.
+ * Waiting for a later grace period than each call would have is always safe. Used by the
+ * release purge, which may put thousands of entries. Returns false when a batch is already
+ * open (the inner pair then does nothing: the outer end queues everything).
  */
+export function call_rcu_batch_begin(k: Kctx): boolean {
+  if (k.rcuBatchLen >= 0) return false;
+  k.rcuBatchLen = 0;
+  return true;
+}
+
+/** closes the batch `call_rcu_batch_begin` opened (when it returned true) and queues it */
+export function call_rcu_batch_end(k: Kctx): void {
+  const len = k.rcuBatchLen;
+  k.rcuBatchLen = -1;
+  if (len > 0) request_gp(k, enqueue_many(k, k.rcuBatch, len));
+}
+
+/** runs `fn` inside one call_rcu batch (call_rcu_batch_begin / _end) */
 export function call_rcu_batched(k: Kctx, fn: () => void): void {
-  if (k.rcuBatch) {
-    fn(); // already gathering
-    return;
-  }
-  const batch: number[] = [];
-  k.rcuBatch = batch;
+  const opened = call_rcu_batch_begin(k);
   try {
     fn();
   } finally {
-    k.rcuBatch = null;
-    if (batch.length > 0) request_gp(k, enqueue_many(k, batch));
+    if (opened) call_rcu_batch_end(k);
   }
 }
 
@@ -274,27 +296,28 @@ export function queue_work(k: Kctx, kind: number, arg: number): void {
   enqueue(k, kind, arg, true);
 }
 
-/** appends (kind, arg) pairs as callback records under one lock; returns their grace period */
-function enqueue_many(k: Kctx, pairs: number[]): number {
+/**
+ * appends the `len` words of gathered records (queue layout) to the queue under one lock, with
+ * their grace period filled in: a copy or two (the queue is a ring); returns that grace period
+ */
+function enqueue_many(k: Kctx, recs: Int32Array, len: number): number {
   const a = k.a;
+  const n = len / RCU_CB_STRIDE;
   a.lock();
   try {
     const head = a.load(rcuWord(a.L, RCU_Q_HEAD));
-    let tail = a.load(rcuWord(a.L, RCU_Q_TAIL));
-    const n = pairs.length / 2;
+    const tail = a.load(rcuWord(a.L, RCU_Q_TAIL));
     if (tail - head + n > a.L.rcuQueue) {
-      report_violation(k, 'rcu-queue-full', -1, pairs[0]!, pairs[1]!);
+      report_violation(k, 'rcu-queue-full', -1, recs[CB_KIND]!, recs[CB_ARG]!);
       throw new ArenaError(`call_rcu queue full (${a.L.rcuQueue} records): size the arena larger (limits.rcuQueue)`, 'ENOMEM');
     }
     const target = rcu_seq_snap(rcu_gp_seq(k));
-    for (let j = 0; j < pairs.length; j += 2) {
-      const r = rcuCallbackWord(a.L, tail, 0);
-      a.i32[r + CB_KIND] = pairs[j]!;
-      a.i32[r + CB_ARG] = pairs[j + 1]!;
-      a.i32[r + CB_GP] = target;
-      tail++;
-    }
-    a.store(rcuWord(a.L, RCU_Q_TAIL), tail);
+    for (let j = CB_GP; j < len; j += RCU_CB_STRIDE) recs[j] = target;
+    // records [tail, tail + n) of the ring: up to its end, then from its start
+    const first = Math.min(n, a.L.rcuQueue - (tail % a.L.rcuQueue)) * RCU_CB_STRIDE;
+    a.i32.set(recs.subarray(0, first), rcuCallbackWord(a.L, tail, 0));
+    if (first < len) a.i32.set(recs.subarray(first, len), rcuCallbackWord(a.L, 0, 0));
+    a.store(rcuWord(a.L, RCU_Q_TAIL), tail + n);
     return target;
   } finally {
     a.unlock();

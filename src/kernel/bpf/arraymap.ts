@@ -50,7 +50,7 @@ import type { Kctx } from '../context.js';
 import { E2BIG, EBADF, EINVAL, ENOENT, ENOMEM } from '../errno.js';
 import { file_kind, file_live, file_obj, file_serial, fput, get_file } from '../file.js';
 import { PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_HARDWARE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, event_attr_bits, event_field } from '../perf_event.js';
-import { RCU_CB, call_rcu, call_rcu_batched, rcu_read_lock, rcu_read_unlock, rcu_register, synchronize_rcu } from '../rcu.js';
+import { RCU_CB, call_rcu, call_rcu_batch_begin, call_rcu_batch_end, rcu_read_lock, rcu_read_unlock, rcu_register, synchronize_rcu } from '../rcu.js';
 import { report_violation } from '../violation.js';
 import { BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, type BpfMapOps, type BpfMapType, type MapCreateAttr } from './map_ops.js';
 import { entry_owner, entry_perf_file, map_flags, map_max_entries, slot_word } from './map.js';
@@ -162,7 +162,8 @@ export type ReleaseSlot = (k: Kctx, map: number, mapFile: number, owner: number,
  * records are queued in one batch.
  */
 export function fd_array_release_walk(k: Kctx, map: number, mapFile: number, slot: ReleaseSlot): void {
-  call_rcu_batched(k, () => {
+  const opened = call_rcu_batch_begin(k);
+  try {
     const owner = file_serial(k, mapFile);
     const max = map_max_entries(k, map);
     rcu_read_lock(k, k.task);
@@ -174,7 +175,9 @@ export function fd_array_release_walk(k: Kctx, map: number, mapFile: number, slo
     } finally {
       rcu_read_unlock(k, k.task);
     }
-  });
+  } finally {
+    if (opened) call_rcu_batch_end(k);
+  }
 }
 
 /**
