@@ -294,7 +294,10 @@ for (const v of VERSIONS) {
     queue_work(k, WORK_CHAIN, 1);
     for (let t = 1; t <= 3; t++) {
       assert.is(rcu_tick(k), 1, `tick ${t} runs one link`);
-      assert.equal(ran, Array.from({ length: t }, (_, i) => i + 1));
+      assert.equal(
+        ran,
+        Array.from({ length: t }, (_, i) => i + 1),
+      );
     }
     const seq = rcu_gp_seq(k);
     kernel.rcuBarrier(1000);
