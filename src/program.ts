@@ -5,14 +5,20 @@
  */
 import type { SharedMemory } from './arena/wasm_atomics.js';
 import { pathToFileURL } from 'node:url';
-import { H_CPUS_PAUSED, H_CPUS_STARTED, H_STOP } from './arena/layout.js';
-import { BPF_F_CURRENT_CPU } from './kernel/behaviour.js';
+import * as layout from './arena/layout.js';
+import * as behaviours from './kernel/behaviour.js';
 import { bpf_perf_event_output } from './kernel/bpf_trace.js';
 import type { Kctx } from './kernel/context.js';
-import { ENOSPC, errnoName } from './kernel/errno.js';
+import * as errnos from './kernel/errno.js';
+import { errnoName } from './kernel/errno.js';
 import { rcu_read_lock, rcu_read_unlock } from './kernel/rcu.js';
 import { RECORD_MIN_BYTES, encodeRecord } from './record.js';
 import { Prng } from './stress/prng.js';
+// The constants are copied into module-local consts: in optimized code V8 folds these, but
+// loads an imported binding from its module cell on every use (measured on the output path).
+const { H_CPUS_PAUSED, H_CPUS_STARTED, H_STOP } = layout;
+const { BPF_F_CURRENT_CPU } = behaviours;
+const { ENOSPC } = errnos;
 
 export interface ProgramSpec {
   /** the output's index: 'current' (BPF_F_CURRENT_CPU, the default), a fixed index, or 'random' */

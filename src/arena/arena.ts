@@ -10,7 +10,12 @@
  * Atomics.wait/notify (kernel/wait.ts), and the lock and allocator below (not scheduling points).
  */
 import { ERR, PerfemuError, type PerfemuErrorCode } from './perfemu_error.js';
-import {
+import * as layout from './layout.js';
+import { computeLayout, tableBase, tableCount, type ArenaConfig, type Layout, type TableName } from './layout.js';
+import { allocateShared, type SharedMemory, wasmAtomics, type WasmAtomics } from './wasm_atomics.js';
+// The constants are copied into module-local consts: in optimized code V8 folds these, but
+// loads an imported binding from its module cell on every use (measured on the output path).
+const {
   ARENA_MAGIC,
   CONFIG_KEYS,
   S_DEAD,
@@ -25,14 +30,7 @@ import {
   PAGE_SIZE,
   TABLE_CURSOR,
   TABLE_STRIDE,
-  computeLayout,
-  tableBase,
-  tableCount,
-  type ArenaConfig,
-  type Layout,
-  type TableName,
-} from './layout.js';
-import { allocateShared, type SharedMemory, wasmAtomics, type WasmAtomics } from './wasm_atomics.js';
+} = layout;
 
 /**
  * x86-64 is TSO: a plain load is an acquire and a plain store a release in hardware, and V8

@@ -9,7 +9,11 @@
  * had inline. Whether a word is then read with a plain load, Atomics.load or the arena's
  * acquire/release accessors stays the caller's choice (the role contract in layout.ts).
  */
-import {
+import * as layout from './layout.js';
+import { tableBase, tableCount, type Layout, type TableName } from './layout.js';
+// The constants are copied into module-local consts: in optimized code V8 folds these, but
+// loads an imported binding from its module cell on every use (measured on the output path).
+const {
   CPU_STRIDE,
   ENTRY_STRIDE,
   EPOLL_STRIDE,
@@ -31,11 +35,7 @@ import {
   TABLE_STRIDE,
   TABLES,
   VIOLATION_STRIDE,
-  tableBase,
-  tableCount,
-  type Layout,
-  type TableName,
-} from './layout.js';
+} = layout;
 
 /** struct file (F_*) */
 export function fileWord(L: Layout, f: number, field: number): number {
@@ -108,6 +108,10 @@ export function rcuWord(L: Layout, field: number): number {
 /** an RCU reader's words (RC_*): CPUs first, then task readers */
 export function rcuReaderWord(L: Layout, reader: number, field: number): number {
   return L.rcuBase + RCU_PER_CPU + reader * RCU_CPU_STRIDE + field;
+}
+/** words of `n` call_rcu records, as a batch gathers them in the queue's layout */
+export function rcuCallbackWords(n: number): number {
+  return n * RCU_CB_STRIDE;
 }
 /** a call_rcu record (CB_*); `n` is a queue position, taken modulo the queue size */
 export function rcuCallbackWord(L: Layout, n: number, field: number): number {

@@ -19,8 +19,11 @@ import type { Kernel } from '../emulator.js';
 import { epoll_eventfd_signal } from '../kernel/eventpoll.js';
 import type { Process } from '../process/process.js';
 import { POLLHUP } from '../process/process.js';
-import { PERF_RECORD_SAMPLE } from '../arena/layout.js';
+import * as layout from '../arena/layout.js';
 import type { RingCursor } from './ring_reader.js';
+// The constants are copied into module-local consts: in optimized code V8 folds these, but
+// loads an imported binding from its module cell on every use (measured on the output path).
+const { PERF_RECORD_SAMPLE } = layout;
 
 export interface PerfBufferOptions {
   /**

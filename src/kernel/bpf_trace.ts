@@ -7,7 +7,32 @@
  * The read-side section spans the slot load and every use of the entry and event, so a delete,
  * replace or purge racing with it cannot free them before it is done (perf_event_fd_array_put_ptr's call_rcu).
  */
+import * as layout from '../arena/layout.js';
+import { cpuWord, entryWord, eventWord, mapWord, progWord } from '../arena/records.js';
+import * as behaviours from './behaviour.js';
+import type { Kctx } from './context.js';
+import * as errnos from './errno.js';
+import { entry_event, entry_gen, map_max_entries, slot_word } from './bpf/map.js';
+import { prog_map } from './bpf/core.js';
 import {
+  OUT_LOST,
+  OUT_OK,
+  PERF_COUNT_SW_BPF_OUTPUT,
+  PERF_TYPE_HARDWARE,
+  PERF_TYPE_RAW,
+  PERF_TYPE_SOFTWARE,
+  event_attr_bits,
+  event_field,
+  event_gen,
+  event_oncpu,
+  perf_event_output,
+} from './perf_event.js';
+import { rcu_read_lock, rcu_read_unlock } from './rcu.js';
+import type { OutputHandle } from './context.js';
+import { report_violation } from './violation.js';
+// The constants are copied into module-local consts: in optimized code V8 folds these, but
+// loads an imported binding from its module cell on every use (measured on the output path).
+const {
   C_E2BIG,
   C_EBUSY,
   C_EINVAL,
@@ -30,29 +55,9 @@ import {
   M_MAX_ENTRIES,
   M_SLOT_BASE,
   P_MAPS,
-} from '../arena/layout.js';
-import { cpuWord, entryWord, eventWord, mapWord, progWord } from '../arena/records.js';
-import { BPF_F_CURRENT_CPU } from './behaviour.js';
-import type { Kctx } from './context.js';
-import { E2BIG, EBUSY, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP } from './errno.js';
-import { entry_event, entry_gen, map_max_entries, slot_word } from './bpf/map.js';
-import { prog_map } from './bpf/core.js';
-import {
-  OUT_LOST,
-  OUT_OK,
-  PERF_COUNT_SW_BPF_OUTPUT,
-  PERF_TYPE_HARDWARE,
-  PERF_TYPE_RAW,
-  PERF_TYPE_SOFTWARE,
-  event_attr_bits,
-  event_field,
-  event_gen,
-  event_oncpu,
-  perf_event_output,
-} from './perf_event.js';
-import { rcu_read_lock, rcu_read_unlock } from './rcu.js';
-import type { OutputHandle } from './context.js';
-import { report_violation } from './violation.js';
+} = layout;
+const { BPF_F_CURRENT_CPU } = behaviours;
+const { E2BIG, EBUSY, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP } = errnos;
 
 /**
  * bpf_perf_event_output(ctx, map, flags, data, size) as called by program `prog` on `cpu`,

@@ -3,10 +3,13 @@
  * SCM_RIGHTS share one file; its release hook (the kind's `release` file operation) runs once,
  * when the last reference is dropped, in the thread that dropped it.
  */
-import { F_COUNT, F_KIND, F_MODE, F_OBJ, F_SERIAL, F_STATE, H_NEXT_FILE_SERIAL, S_LIVE } from '../arena/layout.js';
+import * as layout from '../arena/layout.js';
 import { fileWord } from '../arena/records.js';
 import type { Kctx } from './context.js';
 import { report_violation } from './violation.js';
+// The constants are copied into module-local consts: in optimized code V8 folds these, but
+// loads an imported binding from its module cell on every use (measured on the output path).
+const { F_COUNT, F_KIND, F_MODE, F_OBJ, F_SERIAL, F_STATE, H_NEXT_FILE_SERIAL, S_LIVE } = layout;
 
 /** file_operations.release, per file kind; registered by the modules that own each kind */
 const releaseOps: ((k: Kctx, obj: number, file: number) => void)[] = [];

@@ -10,7 +10,14 @@
  */
 import { ERR } from '../arena/perfemu_error.js';
 import { ArenaError } from '../arena/arena.js';
-import {
+import * as layout from '../arena/layout.js';
+import { rcuCallbackWord, rcuCallbackWords, rcuReaderWord, rcuWord } from '../arena/records.js';
+import type { Kctx } from './context.js';
+import * as faultIds from './fault_ids.js';
+import { report_violation } from './violation.js';
+// The constants are copied into module-local consts: in optimized code V8 folds these, but
+// loads an imported binding from its module cell on every use (measured on the output path).
+const {
   CB_ARG,
   CB_GP,
   CB_KIND,
@@ -25,11 +32,8 @@ import {
   RCU_Q_TAIL,
   RCU_TASK_READERS,
   RCU_WAKE,
-} from '../arena/layout.js';
-import { rcuCallbackWord, rcuReaderWord, rcuWord } from '../arena/records.js';
-import type { Kctx } from './context.js';
-import { FAULT_GP_NO_WAIT } from './fault_ids.js';
-import { report_violation } from './violation.js';
+} = layout;
+const { FAULT_GP_NO_WAIT } = faultIds;
 
 /** Kinds of deferred work. Modules register their callback at load time. */
 export const RCU_CB = {
@@ -250,7 +254,7 @@ export function call_rcu(k: Kctx, kind: number, arg: number): void {
 
 /** out of line: keeps call_rcu small enough to inline into the purge's loop */
 function grow_batch(k: Kctx): Int32Array {
-  const b = new Int32Array(Math.max(64 * RCU_CB_STRIDE, k.rcuBatch.length * 2));
+  const b = new Int32Array(Math.max(rcuCallbackWords(64), k.rcuBatch.length * 2));
   b.set(k.rcuBatch);
   k.rcuBatch = b;
   return b;
@@ -314,7 +318,7 @@ function enqueue_many(k: Kctx, recs: Int32Array, len: number): number {
     const target = rcu_seq_snap(rcu_gp_seq(k));
     for (let j = CB_GP; j < len; j += RCU_CB_STRIDE) recs[j] = target;
     // records [tail, tail + n) of the ring: up to its end, then from its start
-    const first = Math.min(n, a.L.rcuQueue - (tail % a.L.rcuQueue)) * RCU_CB_STRIDE;
+    const first = rcuCallbackWords(Math.min(n, a.L.rcuQueue - (tail % a.L.rcuQueue)));
     a.i32.set(recs.subarray(0, first), rcuCallbackWord(a.L, tail, 0));
     if (first < len) a.i32.set(recs.subarray(first, len), rcuCallbackWord(a.L, 0, 0));
     a.store(rcuWord(a.L, RCU_Q_TAIL), tail + n);

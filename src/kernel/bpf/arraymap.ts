@@ -6,7 +6,20 @@
  *
  * Slots hold (entry index + 1), 0 for NULL; see arena/layout.ts for who touches them and how.
  */
-import {
+import * as layout from '../../arena/layout.js';
+import { entryWord, mapWord, slotRegionWord } from '../../arena/records.js';
+import * as behaviours from '../behaviour.js';
+import type { Kctx } from '../context.js';
+import * as errnos from '../errno.js';
+import { file_kind, file_live, file_obj, file_serial, fput, get_file } from '../file.js';
+import { PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_HARDWARE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, event_attr_bits, event_field } from '../perf_event.js';
+import { RCU_CB, call_rcu, call_rcu_batch_begin, call_rcu_batch_end, rcu_read_lock, rcu_read_unlock, rcu_register, synchronize_rcu } from '../rcu.js';
+import { report_violation } from '../violation.js';
+import { BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, type BpfMapOps, type BpfMapType, type MapCreateAttr } from './map_ops.js';
+import { entry_owner, entry_perf_file, map_flags, map_max_entries, slot_word } from './map.js';
+// The constants are copied into module-local consts: in optimized code V8 folds these, but
+// loads an imported binding from its module cell on every use (measured on the output path).
+const {
   ATTR_INHERIT,
   E_CONFIG,
   E_TYPE,
@@ -33,27 +46,10 @@ import {
   PAGE_SIZE,
   S_LIVE,
   S_RCU,
-} from '../../arena/layout.js';
-import { entryWord, mapWord, slotRegionWord } from '../../arena/records.js';
-import {
-  BPF_ANY,
-  BPF_F_INNER_MAP,
-  BPF_F_MMAPABLE,
-  BPF_F_NUMA_NODE,
-  BPF_F_PRESERVE_ELEMS,
-  BPF_F_RDONLY,
-  BPF_F_RDONLY_PROG,
-  BPF_F_WRONLY,
-  BPF_F_WRONLY_PROG,
-} from '../behaviour.js';
-import type { Kctx } from '../context.js';
-import { E2BIG, EBADF, EINVAL, ENOENT, ENOMEM } from '../errno.js';
-import { file_kind, file_live, file_obj, file_serial, fput, get_file } from '../file.js';
-import { PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_HARDWARE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, event_attr_bits, event_field } from '../perf_event.js';
-import { RCU_CB, call_rcu, call_rcu_batch_begin, call_rcu_batch_end, rcu_read_lock, rcu_read_unlock, rcu_register, synchronize_rcu } from '../rcu.js';
-import { report_violation } from '../violation.js';
-import { BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, type BpfMapOps, type BpfMapType, type MapCreateAttr } from './map_ops.js';
-import { entry_owner, entry_perf_file, map_flags, map_max_entries, slot_word } from './map.js';
+} = layout;
+const { BPF_ANY, BPF_F_INNER_MAP, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_F_WRONLY_PROG } =
+  behaviours;
+const { E2BIG, EBADF, EINVAL, ENOENT, ENOMEM } = errnos;
 
 // ---------------------------------------------------------------------------------------
 // struct bpf_event_entry

@@ -2,9 +2,12 @@
  * struct bpf_map and struct bpf_event_entry records in the arena (include/linux/bpf.h):
  * field access only. The operations are in arraymap.ts and syscall.ts.
  */
-import { EE_EVENT, EE_GEN, EE_MAP_FILE, EE_MAP_FILE_SERIAL, EE_PERF_FILE, M_FLAGS, M_ID, M_MAX_ENTRIES, M_SLOT_BASE, M_STATE } from '../../arena/layout.js';
+import * as layout from '../../arena/layout.js';
 import { entryWord, mapWord } from '../../arena/records.js';
 import type { Kctx } from '../context.js';
+// The constants are copied into module-local consts: in optimized code V8 folds these, but
+// loads an imported binding from its module cell on every use (measured on the output path).
+const { EE_EVENT, EE_GEN, EE_MAP_FILE, EE_MAP_FILE_SERIAL, EE_PERF_FILE, M_FLAGS, M_ID, M_MAX_ENTRIES, M_SLOT_BASE, M_STATE } = layout;
 
 export function map_max_entries(k: Kctx, map: number): number {
   return k.a.i32[mapWord(k.a.L, map, M_MAX_ENTRIES)]! >>> 0;
