@@ -284,6 +284,7 @@ for (const v of VERSIONS) {
     assert.is(rcu_tick(k), 1, 'the record queued during the tick waits for the next one');
     assert.equal(ran, [50]);
     assert.is(rcu_pending(k).length, 1);
+    assert.ok(rcu_pending(k)[0]!.gp <= rcu_gp_seq(k), 'but the tick went on to run the grace period it asked for');
     kernel.rcuBarrier(1000);
     assert.equal(ran, [50, 51]);
   });
@@ -353,6 +354,36 @@ for (const v of VERSIONS) {
     assert.equal(rcu_pending(k), []);
     assert.is(rcu_tick(k), 0);
     assert.is(rcu_gp_seq(k), 0, 'no grace period ran');
+  });
+
+  test(`${v}: a batch opened first thing inside another joins it, even while the outer one is still empty`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    call_rcu_batched(k, () => {
+      call_rcu_batched(k, () => call_rcu(k, KIND, 1));
+      assert.equal(rcu_pending(k), [], 'the inner batch queued nothing of its own');
+      call_rcu(k, KIND, 2);
+    });
+    assert.equal(
+      rcu_pending(k).map((p) => p.arg),
+      [1, 2],
+    );
+  });
+
+  test(`${v}: a record that needs the grace period after the one in progress runs in the same tick as the first, once both have ended`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    rcu_read_lock(k, 1);
+    call_rcu(k, KIND, 1);
+    assert.is(rcu_tick(k), 0, 'grace period 1 starts and waits for CPU 1');
+    call_rcu(k, KIND, 2); // grace period 1 was already running: this one needs grace period 2
+    assert.equal(
+      rcu_pending(k).map((p) => p.gp),
+      [2, 4],
+    );
+    rcu_read_unlock(k, 1);
+    assert.is(rcu_tick(k), 2, 'one tick ends grace period 1, runs its record, then runs grace period 2 and the other');
+    assert.equal(ran, [1, 2]);
   });
 
   test(`${v}: a batch of hundreds of records (more than the gathering buffer first holds) lands whole and in order across the end of the queue's ring, each with the batch's grace period; the next batch starts empty`, () => {
