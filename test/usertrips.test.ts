@@ -142,6 +142,10 @@ test('(4) an option that does not apply is an error, not silence', async () => {
     [['stress', '--kernel', '4.7', '--strict'], '--strict does not apply on kernel 4.7'],
     [['stress', '--inject', 'leak-4.7', '--window-us', '5'], '--window-us does not apply on kernel 4.7'],
     [['explore', '--kernel', '4.7', '--strict'], '--strict does not apply on kernel 4.7'],
+    [
+      ['stress', '--kernel', '4.7', '--inject', 'purge-no-owner-check'],
+      '--inject purge-no-owner-check needs --kernel 4.8, 5.10 or 6.18 (it breaks the release purge, which 4.7 does not have); got --kernel 4.7',
+    ],
   ];
   for (const [args, msg] of cases) {
     const r = await cli(...args);
@@ -161,6 +165,26 @@ test('(4) --inject all runs the correct kernel on the same seeds even with the d
     [[7, true]],
   );
   assert.ok(doc.faults.every((f) => f.seeds === 1));
+});
+
+test('(4) --inject all on kernel 4.7 marks the purge fault n/a rather than escaped: it neither runs nor counts against the result', () => {
+  const r = spawnCli('stress', '--inject', 'all', '--kernel', '4.7', '--duration', '2', '--seed', '3', '--cpus', '2', '--apps', '1', '--json');
+  const doc = JSON.parse(r.stdout) as {
+    ok: boolean;
+    faults: { fault: string; seeds: number; detected: number; notApplicable?: string; reproduce: string[] }[];
+    correctKernel: { ok: boolean }[];
+  };
+  const purge = doc.faults.find((f) => f.fault === 'purge-no-owner-check')!;
+  assert.is(purge.notApplicable, 'not on 4.7: it breaks the release purge, which 4.7 does not have');
+  assert.is(purge.detected, 0);
+  assert.equal(purge.reproduce, [], 'no run, so no command to reproduce one');
+  assert.equal(
+    doc.faults.filter((f) => f.notApplicable !== undefined).map((f) => f.fault),
+    ['purge-no-owner-check'],
+  );
+  const others = doc.faults.filter((f) => f.notApplicable === undefined);
+  assert.is(doc.ok, others.every((f) => f.detected === f.seeds) && doc.correctKernel.every((c) => c.ok));
+  assert.is(r.status, doc.ok ? 0 : 1);
 });
 
 test('(5) the median of an even count is the mean of the middle two, not the maximum', async () => {

@@ -4,7 +4,7 @@
  */
 import { count, table } from '../format.js';
 import { styleText } from 'node:util';
-import { FAULTS } from '../kernel/faults.js';
+import { FAULTS, faultByName } from '../kernel/faults.js';
 import { describeViolation } from '../invariants/registry.js';
 import { reproduceCommand, runStress, type StressOptions, type StressProgress, type StressReport } from '../stress/engine.js';
 import { stressReport, writeReport } from '../report/report.js';
@@ -72,6 +72,13 @@ export const stress = command({
     if (inject === 'all')
       notApplicable(given, ['ops', 'report'], 'with --inject all (each fault runs until caught, at most --duration; the result is a table)');
     else notApplicable(given, ['seeds'], 'without --inject all (give --seed for one run)');
+    const fault = inject !== undefined && inject !== 'all' ? faultByName(inject) : undefined;
+    if (fault?.appliesTo && !fault.appliesTo.kernels.includes(o.kernel)) {
+      const ks = fault.appliesTo.kernels;
+      throw new UsageError(
+        `--inject ${fault.name} needs --kernel ${ks.slice(0, -1).join(', ')} or ${ks.at(-1)} (${fault.appliesTo.why}); got --kernel ${o.kernel}`,
+      );
+    }
     if (inject !== 'all' && (o.kernel === '4.7' || inject === 'leak-4.7')) {
       notApplicable(given, ['strict', 'window-us'], 'on kernel 4.7 (it has no release purge to make strict or to preempt)');
     }
@@ -206,6 +213,8 @@ export interface InjectRow {
   reproduce: string[];
   /** median of `times` (the mean of the middle two for an even count), null when never caught */
   medianMs?: number | null;
+  /** why the fault was not run on this kernel (the broken code does not exist there) */
+  notApplicable?: string;
 }
 
 /** the median: the middle value, or the mean of the two middle values of an even count */
@@ -232,13 +241,20 @@ async function injectAll(o: StressCliOptions): Promise<number> {
       caughtBy: [],
       reproduce: [],
     };
+    const kernel = f.kernel ?? o.kernel;
+    if (f.appliesTo && !f.appliesTo.kernels.includes(kernel)) {
+      row.notApplicable = `not on ${kernel}: ${f.appliesTo.why}`;
+      if (!o.json) process.stderr.write(`  ${f.name}: ${row.notApplicable}\n`);
+      rows.push(row);
+      continue;
+    }
     for (let i = 0; i < o.seeds; i++) {
       const seed = o.seed + i;
       const r = await runStress({
         cpus: o.cpus,
         apps: o.apps,
         seed,
-        kernel: f.kernel ?? o.kernel,
+        kernel,
         strict: o.strict,
         maxEntries: o.maxEntries,
         windowUs: o.windowUs,
@@ -277,7 +293,7 @@ async function injectAll(o: StressCliOptions): Promise<number> {
     if (!o.json) process.stderr.write(`  correct kernel seed ${seed}: ${r.ok ? 'clean' : 'VIOLATED'}\n`);
   }
   for (const r of rows) r.medianMs = median(r.times);
-  const allCaught = rows.every((r) => r.detected === r.seeds); // every fault on every seed
+  const allCaught = rows.every((r) => r.notApplicable !== undefined || r.detected === r.seeds); // every fault on every seed
   const ok = allCaught && clean.every((c) => c.ok);
   if (o.json) {
     console.log(JSON.stringify({ command: 'stress --inject all', options: o, capMs, faults: rows, correctKernel: clean, ok }, null, 2));
@@ -287,13 +303,13 @@ async function injectAll(o: StressCliOptions): Promise<number> {
         ['fault', 'detected', 'time to first detection', 'caught by', 'expected invariant'],
         ...rows.map((r) => [
           r.fault,
-          `${r.detected}/${r.seeds}`,
+          r.notApplicable !== undefined ? 'n/a' : `${r.detected}/${r.seeds}`,
           r.times.length
             ? r.seeds > 1
               ? `median ${(r.medianMs! / 1000).toFixed(3)}s, max ${(Math.max(...r.times) / 1000).toFixed(3)}s`
               : `${(r.times[0]! / 1000).toFixed(3)}s`
             : '-',
-          r.caughtBy.join(', ') || '-',
+          r.notApplicable ?? (r.caughtBy.join(', ') || '-'),
           r.invariant,
         ]),
       ]),
@@ -301,7 +317,9 @@ async function injectAll(o: StressCliOptions): Promise<number> {
     if (clean.length) console.log(`\ncorrect kernel on the same seeds: ${clean.filter((c) => c.ok).length}/${clean.length} clean`);
     for (const r of rows) for (const c of r.reproduce) console.log(`not caught: ${c}`);
     for (const c of clean) if (!c.ok) console.log(`violation on the correct kernel: ${c.reproduce}`);
-    console.log(ok ? styleText('green', '\nresult: every fault caught') : styleText('red', '\nresult: some fault escaped'));
+    const na = rows.filter((r) => r.notApplicable !== undefined).map((r) => r.fault);
+    const naText = na.length ? ` (${na.join(', ')}: not on kernel ${o.kernel})` : '';
+    console.log(ok ? styleText('green', `\nresult: every fault caught${naText}`) : styleText('red', `\nresult: some fault escaped${naText}`));
   }
   return ok ? 0 : 1;
 }

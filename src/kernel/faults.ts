@@ -44,6 +44,11 @@ export interface FaultInfo {
   invariant: string;
   /** the kernel the fault is about, when it is a kernel version rather than a patch */
   kernel?: KernelVersion;
+  /**
+   * the kernels the broken code exists in, when not all of them (a fault in the release purge
+   * cannot show on 4.7, which has none), and why
+   */
+  appliesTo?: { kernels: readonly KernelVersion[]; why: string };
 }
 
 export const FAULTS: readonly FaultInfo[] = [
@@ -58,6 +63,7 @@ export const FAULTS: readonly FaultInfo[] = [
     name: 'purge-no-owner-check',
     invariant: 'release',
     summary: "map_release purges every entry, not only the releasing map file's",
+    appliesTo: { kernels: ['4.8', '5.10', '6.18'], why: 'it breaks the release purge, which 4.7 does not have' },
   },
   {
     id: FAULT_REPLACE_LEAK,
