@@ -10,11 +10,11 @@ import { join, resolve } from 'node:path';
 import { SCENARIOS, SCENARIO_FOR_FAULT } from '../explore/scenarios.js';
 import { count } from '../format.js';
 import { FAULTS } from '../kernel/faults.js';
-import { KERNEL_VERSIONS } from '../index.js';
+import { KERNEL_VERSIONS, type KernelVersion } from '../index.js';
 import { mergeResults, type CampaignResult, type CampaignSpec } from '../campaign/result.js';
 import { DEFAULT_SUBTREES, runCampaign, type CampaignProgress } from '../campaign/run.js';
 import { parseRange, parseShard, shardFromEnv, type Range, type Shard } from '../campaign/shard.js';
-import { intOpt, kernelOpt, type Command } from './command.js';
+import { faultOnKernel, intOpt, kernelOpt, type Command } from './command.js';
 import { formatMerged, writeReplayFiles } from './merge.js';
 import { UsageError } from './usage.js';
 
@@ -59,6 +59,12 @@ export function resolveShard(shardOpt: unknown, shardsOpt: unknown, env: Record<
   return { index: 0, count: 1 };
 }
 
+/** the kernel, once fault `inject` is known to exist there */
+function faultKernel(inject: string | undefined, kernel: KernelVersion): KernelVersion {
+  faultOnKernel(inject, kernel);
+  return kernel;
+}
+
 export function campaignSpec(sub: string, v: Record<string, unknown>): CampaignSpec {
   const given = (k: string) => v[k] !== undefined;
   const inject = v.inject as string | undefined;
@@ -85,7 +91,7 @@ export function campaignSpec(sub: string, v: Record<string, unknown>): CampaignS
         scheduler: scheduler as 'random' | 'pct' | 'exhaustive',
         bound: intOpt('bound', v.bound ?? '2', 0, 10),
         budget: intOpt('budget', v.budget ?? (scheduler === 'exhaustive' ? '100000' : '1000'), 1, 100_000_000),
-        kernel: kernelOpt(v.kernel ?? '6.18'),
+        kernel: faultKernel(inject, kernelOpt(v.kernel ?? '6.18')),
         strict: v.strict === true,
         inject: inject ?? null,
         subtrees: scheduler === 'exhaustive' ? intOpt('subtrees', v.subtrees ?? String(DEFAULT_SUBTREES), 1, 100_000) : null,
@@ -103,7 +109,7 @@ export function campaignSpec(sub: string, v: Record<string, unknown>): CampaignS
         cpus: intOpt('cpus', v.cpus ?? '4', 1, 64),
         apps: intOpt('apps', v.apps ?? '2', 0, 16),
         ops: intOpt('ops', v.ops ?? '1000', 1, 100_000_000),
-        kernel: kernelOpt(v.kernel ?? '6.18'),
+        kernel: faultKernel(inject, kernelOpt(v.kernel ?? '6.18')),
         strict: v.strict === true,
         maxEntries: intOpt('max-entries', v['max-entries'] ?? '4', 1, 1024),
         inject: inject ?? null,

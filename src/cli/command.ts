@@ -5,6 +5,7 @@
 import { closeSync, existsSync, openSync, unlinkSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import { KERNEL_VERSIONS, type KernelVersion } from '../index.js';
+import { faultByName } from '../kernel/faults.js';
 import { UsageError } from './usage.js';
 
 export interface Command {
@@ -54,6 +55,14 @@ export function writableOpt(name: string, path: string): string {
 /** throws if one of `names` was given: it does not apply `why` (e.g. 'with --inject all') */
 export function notApplicable(given: ReadonlySet<string> | undefined, names: string[], why: string): void {
   for (const n of names) if (given?.has(n)) throw new UsageError(`--${n} does not apply ${why}`);
+}
+
+/** throws if fault `name` cannot show on `kernel`: its broken code does not exist there */
+export function faultOnKernel(name: string | undefined | null, kernel: KernelVersion): void {
+  const f = name ? faultByName(name) : undefined;
+  if (!f?.appliesTo || f.appliesTo.kernels.includes(kernel)) return;
+  const ks = f.appliesTo.kernels;
+  throw new UsageError(`--inject ${f.name} needs --kernel ${ks.slice(0, -1).join(', ')} or ${ks.at(-1)} (${f.appliesTo.why}); got --kernel ${kernel}`);
 }
 
 export function kernelOpt(v: unknown): KernelVersion {

@@ -21,7 +21,7 @@ import { SCENARIOS, SCENARIO_FOR_FAULT, scenarioByName } from '../explore/scenar
 import { replayFileProblem } from '../explore/replay_file.js';
 import { UsageErrorLike } from './usage.js';
 import { exploreReport, replayReport, writeReport } from '../report/report.js';
-import { command, notApplicable } from './command.js';
+import { command, faultOnKernel, notApplicable } from './command.js';
 
 export const exploreCmd = command({
   name: 'explore',
@@ -60,6 +60,7 @@ export const exploreCmd = command({
     const m = /^(\d+)(s?)$/.exec(o.budget);
     if (!m || Number(m[1]) < 1) throw new UsageErrorLike(`--budget must be a number of schedules (1000) or of seconds (20s); got '${o.budget}'`);
     const inject = o.inject;
+    faultOnKernel(inject, o.kernel);
     return exploreCommand({
       scenario: o.scenario ?? (inject ? (SCENARIO_FOR_FAULT[inject] ?? 'purge-window') : 'purge-window'),
       scheduler: o.scheduler as 'random' | 'pct' | 'exhaustive',

@@ -4,11 +4,11 @@
  */
 import { count, table } from '../format.js';
 import { styleText } from 'node:util';
-import { FAULTS, faultByName } from '../kernel/faults.js';
+import { FAULTS } from '../kernel/faults.js';
 import { describeViolation } from '../invariants/registry.js';
 import { reproduceCommand, runStress, type StressOptions, type StressProgress, type StressReport } from '../stress/engine.js';
 import { stressReport, writeReport } from '../report/report.js';
-import { command, notApplicable } from './command.js';
+import { command, faultOnKernel, notApplicable } from './command.js';
 import { UsageError } from './usage.js';
 
 const faultNames = FAULTS.map((f) => f.name).join(', ');
@@ -72,13 +72,7 @@ export const stress = command({
     if (inject === 'all')
       notApplicable(given, ['ops', 'report'], 'with --inject all (each fault runs until caught, at most --duration; the result is a table)');
     else notApplicable(given, ['seeds'], 'without --inject all (give --seed for one run)');
-    const fault = inject !== undefined && inject !== 'all' ? faultByName(inject) : undefined;
-    if (fault?.appliesTo && !fault.appliesTo.kernels.includes(o.kernel)) {
-      const ks = fault.appliesTo.kernels;
-      throw new UsageError(
-        `--inject ${fault.name} needs --kernel ${ks.slice(0, -1).join(', ')} or ${ks.at(-1)} (${fault.appliesTo.why}); got --kernel ${o.kernel}`,
-      );
-    }
+    if (inject !== 'all') faultOnKernel(inject, o.kernel);
     if (inject !== 'all' && (o.kernel === '4.7' || inject === 'leak-4.7')) {
       notApplicable(given, ['strict', 'window-us'], 'on kernel 4.7 (it has no release purge to make strict or to preempt)');
     }
