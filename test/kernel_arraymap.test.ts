@@ -177,6 +177,31 @@ for (const v of VERSIONS) {
     assert.is(kernel.inspect().rcu.gpSeq - before, BEHAVIOURS[v].mapFreeSynchronizeRcu ? 2 : 0);
   });
 
+  test(`${v}: maps freed in one tick ${BEHAVIOURS[v].mapFreeSynchronizeRcu ? 'share one grace period (their works sleep in synchronize_rcu together, as on separate kworkers)' : 'run no grace period'}; each is freed whole`, () => {
+    const kernel = mk(v, 2);
+    const app = kernel.process('app');
+    const ev = app.perfEventOpen({ cpu: 0, mmap: false });
+    for (let i = 0; i < 3; i++) {
+      const m = perfArray(app, 2);
+      if (v === '4.7') app.bpf.mapUpdateElem(m, 1, ev); // 4.7's map free clears its slots before it sleeps
+      app.close(m);
+    }
+    assert.is(kernel.inspect().work.length, 3);
+    const before = kernel.inspect().rcu.gpSeq;
+    kernel.rcuTick();
+    const s = kernel.inspect();
+    assert.equal([s.work, s.maps.filter((m) => m.alive)], [[], []]);
+    assert.is(s.rcu.gpSeq - before, BEHAVIOURS[v].mapFreeSynchronizeRcu ? 2 : 0);
+    app.close(ev);
+    kernel.rcuBarrier();
+    assert.equal(kernel.violations(), []);
+    assert.equal(
+      kernel.inspect().perfEvents.map((e) => [e.alive, e.fileRefs]),
+      [[false, 0]],
+      'the slots held the event; clearing them let it go',
+    );
+  });
+
   test(`${v}: a second put of one entry is reported as a double put and drops nothing more`, () => {
     const kernel = mk(v, 2);
     const app = kernel.process('app');

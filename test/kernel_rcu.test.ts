@@ -44,6 +44,16 @@ rcu_register(WORK_CHAIN, (k, arg) => {
   if (arg < 6) queue_work(k, WORK_CHAIN, arg + 1);
 });
 
+/** work that sleeps in synchronize_rcu twice (a generator: each yield is one), logging arg*10 + step */
+const SLEEPER = 27;
+rcu_register(SLEEPER, function* (_k, arg) {
+  ran.push(arg * 10);
+  yield;
+  ran.push(arg * 10 + 1);
+  yield;
+  ran.push(arg * 10 + 2);
+});
+
 function kernelOf(v: KernelVersion, limits: Record<string, number> = {}) {
   ran = [];
   return Kernel.create({ cpus: 2, version: v, limits: { ringPages: 16, ...limits } });
@@ -384,6 +394,17 @@ for (const v of VERSIONS) {
     rcu_read_unlock(k, 1);
     assert.is(rcu_tick(k), 2, 'one tick ends grace period 1, runs its record, then runs grace period 2 and the other');
     assert.equal(ran, [1, 2]);
+  });
+
+  test(`${v}: works that sleep in synchronize_rcu run as on separate kworkers: each to its first sleep, then one grace period for all of them, and so on`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    for (const arg of [1, 2, 3]) queue_work(k, SLEEPER, arg);
+    const seq = rcu_gp_seq(k);
+    assert.is(rcu_tick(k), 3);
+    assert.equal(ran, [10, 20, 30, 11, 21, 31, 12, 22, 32]);
+    assert.is(rcu_gp_seq(k) - seq, 4, 'two grace periods, not six');
+    assert.equal(rcu_pending(k), []);
   });
 
   test(`${v}: a batch of hundreds of records (more than the gathering buffer first holds) lands whole and in order across the end of the queue's ring, each with the batch's grace period; the next batch starts empty`, () => {

@@ -69,7 +69,14 @@ export const RCU_CB_NAMES: Record<number, string> = {
 /** kinds that are workqueue items rather than RCU callbacks (inspect() lists them apart) */
 export const WORK_KINDS: ReadonlySet<number> = new Set([RCU_CB.MAP_FREE_WORK]);
 
-type RcuCallback = (k: Kctx, arg: number) => void;
+/**
+ * Work that sleeps in synchronize_rcu (4.7 and 4.8's map free), written as a generator: each
+ * `yield` is one synchronize_rcu. The works of one batch run as on separate kworkers: each runs
+ * to its first sleep, one grace period serves every sleeper, then each goes on (a grace period
+ * that starts after they all slept is one that each of them could have waited for).
+ */
+export type SleepingWork = Generator<void, void, void>;
+type RcuCallback = (k: Kctx, arg: number) => void | SleepingWork;
 const callbacks: (RcuCallback | undefined)[] = [];
 export function rcu_register(kind: number, fn: RcuCallback): void {
   callbacks[kind] = fn;
@@ -375,10 +382,18 @@ function rcu_do_batch(k: Kctx, end: number): number {
   } finally {
     a.unlock();
   }
+  let sleeping: SleepingWork[] = [];
   for (const [kind, arg] of ready) {
     const fn = callbacks[kind];
     if (!fn) throw new ArenaError(`no RCU callback registered for kind ${kind}`, ERR.INTERNAL);
-    fn(k, arg);
+    const work = fn(k, arg);
+    if (work && !work.next().done) sleeping.push(work);
+  }
+  while (sleeping.length > 0) {
+    synchronize_rcu(k); // one grace period for every work asleep in synchronize_rcu
+    const woken = sleeping;
+    sleeping = [];
+    for (const work of woken) if (!work.next().done) sleeping.push(work);
   }
   return ready.length;
 }

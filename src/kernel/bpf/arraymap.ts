@@ -13,7 +13,7 @@ import type { Kctx } from '../context.js';
 import * as errnos from '../errno.js';
 import { file_kind, file_live, file_obj, file_serial, fput, get_file } from '../file.js';
 import { PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_HARDWARE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, event_attr_bits, event_field } from '../perf_event.js';
-import { RCU_CB, call_rcu, call_rcu_batch_begin, call_rcu_batch_end, rcu_read_lock, rcu_read_unlock, rcu_register, synchronize_rcu } from '../rcu.js';
+import { RCU_CB, call_rcu, call_rcu_batch_begin, call_rcu_batch_end, rcu_read_lock, rcu_read_unlock, rcu_register, type SleepingWork } from '../rcu.js';
 import { report_violation } from '../violation.js';
 import { BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, type BpfMapOps, type BpfMapType, type MapCreateAttr } from './map_ops.js';
 import { entry_owner, entry_perf_file, map_flags, map_max_entries, slot_word } from './map.js';
@@ -278,9 +278,12 @@ function bpf_fd_array_map_clear(k: Kctx, map: number): void {
   for (let i = 0; i < max; i++) fd_array_map_delete_elem(k, map, i);
 }
 
-/** fd_array_map_free (4.8+): every slot must already be empty (the kernel BUG_ONs) */
-function fd_array_map_free(k: Kctx, map: number): void {
-  if (k.b.mapFreeSynchronizeRcu) synchronize_rcu(k);
+/**
+ * fd_array_map_free (4.8+): every slot must already be empty (the kernel BUG_ONs). 4.7 and 4.8
+ * first wait for a grace period: the `yield` is that synchronize_rcu (rcu.ts, SleepingWork).
+ */
+function* fd_array_map_free(k: Kctx, map: number): SleepingWork {
+  if (k.b.mapFreeSynchronizeRcu) yield; // synchronize_rcu()
   const max = map_max_entries(k, map);
   for (let i = 0; i < max; i++) {
     const h = k.a.load(slot_word(k, map, i));
@@ -289,15 +292,15 @@ function fd_array_map_free(k: Kctx, map: number): void {
 }
 
 /** perf_event_array_map_free of 4.7: clear every slot (immediate fputs), then the generic fd_array_map_free */
-function perf_event_array_map_free_v47(k: Kctx, map: number): void {
+function* perf_event_array_map_free_v47(k: Kctx, map: number): SleepingWork {
   bpf_fd_array_map_clear(k, map);
-  fd_array_map_free(k, map); // 4.7's fd_array_map_free: synchronize_rcu, then every slot must be empty
+  yield* fd_array_map_free(k, map); // 4.7's fd_array_map_free: synchronize_rcu, then every slot must be empty
 }
 
 /** perf_event_fd_array_map_free (5.10+): PRESERVE_ELEMS maps are cleared first */
-function perf_event_fd_array_map_free(k: Kctx, map: number): void {
+function* perf_event_fd_array_map_free(k: Kctx, map: number): SleepingWork {
   if (map_flags(k, map) & BPF_F_PRESERVE_ELEMS) bpf_fd_array_map_clear(k, map);
-  fd_array_map_free(k, map);
+  yield* fd_array_map_free(k, map);
 }
 
 // ---------------------------------------------------------------------------------------

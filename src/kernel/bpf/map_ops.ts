@@ -4,6 +4,7 @@
  * bpf_map_release checks map_release.
  */
 import type { Kctx } from '../context.js';
+import type { SleepingWork } from '../rcu.js';
 
 export interface BpfMapOps {
   readonly name: string;
@@ -16,8 +17,8 @@ export interface BpfMapOps {
   readonly map_delete_elem: (k: Kctx, map: number, key: number) => number;
   /** the fd-array update (bpf_fd_array_map_update_elem): the map file is the new owner */
   readonly map_update_elem: (k: Kctx, map: number, mapFile: number, key: number, perfFile: number, flags: number) => number;
-  /** refcnt reached 0 */
-  readonly map_free: (k: Kctx, map: number) => void;
+  /** refcnt reached 0 (deferred work; each `yield` is a synchronize_rcu, see SleepingWork) */
+  readonly map_free: (k: Kctx, map: number) => SleepingWork;
   // funcs called by prog_array and perf_event_array
   /** validates the file and builds an entry holding a reference on it; entry index or -errno */
   readonly map_fd_get_ptr: (k: Kctx, map: number, mapFile: number, perfFile: number) => number;

@@ -132,8 +132,8 @@ export function bpf_map_put(k: Kctx, map: number): void {
 }
 
 /** bpf_map_free_deferred: map->ops->map_free (4.7 clears the slots here), then the memory */
-rcu_register(RCU_CB.MAP_FREE_WORK, (k, map) => {
-  ops_of(k).map_free(k, map);
+rcu_register(RCU_CB.MAP_FREE_WORK, function* (k, map) {
+  yield* ops_of(k).map_free(k, map);
   const a = k.a;
   a.lock();
   try {
