@@ -54,6 +54,28 @@ rcu_register(SLEEPER, function* (_k, arg) {
   ran.push(arg * 10 + 2);
 });
 
+/** work that fails in its first part (a table full, say) */
+const THROWER = 28;
+rcu_register(THROWER, () => {
+  ran.push(-1);
+  throw new Error('work failed');
+});
+
+/** work that fails after sleeping in synchronize_rcu once */
+const SLEEP_THROWER = 30;
+rcu_register(SLEEP_THROWER, function* () {
+  ran.push(-2);
+  yield;
+  throw new Error('work failed after its sleep');
+});
+
+/** work that queues itself again, up to a cap (another thread feeding the queue as fast as it drains) */
+const RELOAD = 29;
+rcu_register(RELOAD, (k, arg) => {
+  ran.push(arg);
+  if (ran.length < 2_000_000) queue_work(k, RELOAD, arg + 1);
+});
+
 function kernelOf(v: KernelVersion, limits: Record<string, number> = {}) {
   ran = [];
   return Kernel.create({ cpus: 2, version: v, limits: { ringPages: 16, ...limits } });
@@ -405,6 +427,45 @@ for (const v of VERSIONS) {
     assert.equal(ran, [10, 20, 30, 11, 21, 31, 12, 22, 32]);
     assert.is(rcu_gp_seq(k) - seq, 4, 'two grace periods, not six');
     assert.equal(rcu_pending(k), []);
+  });
+
+  test(`${v}: a work that throws does not strand the others: the ones asleep finish, the ones after it run, then its error is thrown`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    queue_work(k, SLEEPER, 1);
+    queue_work(k, THROWER, 0);
+    queue_work(k, SLEEPER, 3);
+    assert.throws(
+      () => rcu_tick(k),
+      (e: Error) => e.message === 'work failed',
+    );
+    assert.equal(ran, [10, -1, 30, 11, 31, 12, 32]);
+    assert.equal(rcu_pending(k), []);
+  });
+
+  test(`${v}: a work that throws after its sleep does not strand the others either`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    queue_work(k, SLEEPER, 1);
+    queue_work(k, SLEEP_THROWER, 0);
+    queue_work(k, SLEEPER, 3);
+    assert.throws(
+      () => rcu_tick(k),
+      (e: Error) => e.message === 'work failed after its sleep',
+    );
+    assert.equal(ran, [10, -2, 30, 11, 31, 12, 32]);
+    assert.equal(rcu_pending(k), []);
+  });
+
+  test(`${v}: rcu_barrier keeps its bound while every tick finds more to run`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    queue_work(k, RELOAD, 0);
+    assert.throws(
+      () => kernel.rcuBarrier(50),
+      (e: { code?: string; message: string }) => e.code === 'ERR_PERFEMU_RCU_STALL' && /callbacks still pending after 50 ms/.test(e.message),
+    );
+    assert.ok(ran.length < 2_000_000, `it stopped at its deadline (${ran.length} works ran)`);
   });
 
   test(`${v}: a batch of hundreds of records (more than the gathering buffer first holds) lands whole and in order across the end of the queue's ring, each with the batch's grace period; the next batch starts empty`, () => {

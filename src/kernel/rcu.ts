@@ -382,38 +382,58 @@ function rcu_do_batch(k: Kctx, end: number): number {
   } finally {
     a.unlock();
   }
+  // The records are off the queue now: each one runs even if another throws (the first error
+  // is thrown once all have run), so that no work is left half done, asleep in a list nobody
+  // resumes. Only a stalled grace period (synchronize_rcu's error) leaves the sleepers asleep,
+  // as it would leave kworkers stuck.
   let sleeping: SleepingWork[] = [];
+  let error: { e: unknown } | null = null;
+  const step = (work: SleepingWork): void => {
+    try {
+      if (!work.next().done) sleeping.push(work);
+    } catch (e) {
+      error ??= { e };
+    }
+  };
   for (const [kind, arg] of ready) {
     const fn = callbacks[kind];
-    if (!fn) throw new ArenaError(`no RCU callback registered for kind ${kind}`, ERR.INTERNAL);
-    const work = fn(k, arg);
-    if (work && !work.next().done) sleeping.push(work);
+    try {
+      if (!fn) throw new ArenaError(`no RCU callback registered for kind ${kind}`, ERR.INTERNAL);
+      const work = fn(k, arg);
+      if (work) step(work);
+    } catch (e) {
+      error ??= { e };
+    }
   }
   while (sleeping.length > 0) {
     synchronize_rcu(k); // one grace period for every work asleep in synchronize_rcu
     const woken = sleeping;
     sleeping = [];
-    for (const work of woken) if (!work.next().done) sleeping.push(work);
+    for (const work of woken) step(work);
   }
+  if (error) throw error.e;
   return ready.length;
 }
 
 /**
- * Advances grace periods and runs ready callbacks, without waiting. Returns callbacks run.
- * Bounded: it runs only records queued before it began. Work it runs may queue more (a map
- * free's puts) or wait for a grace period itself (4.8's map free), and other threads may queue
- * as fast as it runs; those records wait for the next tick, so that the thread driving ticks
- * (the CPU pool's ticker on the main thread) gets back to its event loop.
+ * Advances grace periods and runs ready callbacks. Returns callbacks run. It waits only inside
+ * work that sleeps in synchronize_rcu (4.7 and 4.8's map free). Bounded: it runs only records
+ * queued before it began, and goes on advancing grace periods for at most three rounds that
+ * run nothing. Work it runs may queue more (a map free's puts), and other threads may queue or
+ * ask for grace periods as fast as it runs; all that waits for the next tick, so that the
+ * thread driving ticks (the CPU pool's ticker on the main thread) gets back to its event loop.
  */
 export function rcu_tick(k: Kctx): number {
   const end = k.a.load(rcuWord(k.a.L, RCU_Q_TAIL));
   let ran = 0;
-  for (;;) {
+  for (let idle = 0; idle < 3; ) {
     const advanced = rcu_gp_advance(k);
     const n = rcu_do_batch(k, end);
     ran += n;
-    if (!advanced && n === 0) return ran;
+    if (!advanced && n === 0) break;
+    idle = n > 0 ? 0 : idle + 1;
   }
+  return ran;
 }
 
 /** the queued callbacks and work, oldest first; `work` marks workqueue items (WORK_KINDS) */
@@ -443,9 +463,6 @@ export function rcu_barrier(k: Kctx, timeoutMs = 10_000): void {
   for (;;) {
     const ran = rcu_tick(k);
     if (k.a.load(rcuWord(k.a.L, RCU_Q_HEAD)) === k.a.load(rcuWord(k.a.L, RCU_Q_TAIL))) return;
-    // what the tick ran may have queued more (a prog free's map put queues the map free): the
-    // next tick runs it, and a grace period may not even be needed for it
-    if (ran > 0) continue;
     const left = deadline - Date.now();
     if (left <= 0) {
       throw new ArenaError(
@@ -453,6 +470,8 @@ export function rcu_barrier(k: Kctx, timeoutMs = 10_000): void {
         ERR.RCU_STALL,
       );
     }
-    wait_gp(k, rcu_gp_seq(k) + 1, Math.max(1, left));
+    // what the tick ran may have queued more (a prog free's map put queues the map free): the
+    // next tick runs it, and a grace period may not even be needed for it
+    if (ran === 0) wait_gp(k, rcu_gp_seq(k) + 1, Math.max(1, left));
   }
 }

@@ -13,7 +13,7 @@ export const KERNEL_VIOLATION_KINDS = [
   'use-after-free-entry',
   /** a CPU saw the perf event it was writing to freed inside its read-side section */
   'use-after-free-event',
-  /** 4.8+ map free found an occupied slot (the kernel's BUG_ON in fd_array_map_free) */
+  /** map free found an occupied slot (the kernel's BUG_ON in fd_array_map_free; 4.7 clears the slots first) */
   'map-free-not-empty',
   /** a reference count went below zero */
   'refcount-underflow',
