@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Kernel } from '../src/index.js';
 import { report_violation } from '../src/kernel/violation.js';
-import { VIOLATION_KINDS, isOldKernelBehaviour as is_old_kernel_behaviour, type Violation } from '../src/invariants/registry.js';
+import { PROVENANCE_REASON, VIOLATION_KINDS, isOldKernelBehaviour as is_old_kernel_behaviour, type Violation } from '../src/invariants/registry.js';
 import { epoll_wake_word } from '../src/kernel/eventpoll.js';
 import { file_obj } from '../src/kernel/file.js';
 import { VERSIONS } from './fixtures/scenario.js';
@@ -64,6 +64,25 @@ for (const v of VERSIONS) {
     for (const kind of VIOLATION_KINDS) {
       if (kind !== 'use-after-free-event') assert.is(is_old_kernel_behaviour(kernel.k.b, viol(kind)), false, kind);
     }
+  });
+
+  test(`${v}: a record of another CPU in a CPU's ring is the old kernel's only on 4.7, and only after its writer used a freed event`, () => {
+    const kernel = Kernel.create({ cpus: 4, version: v, limits: { ringPages: 16 } });
+    const b = kernel.k.b;
+    const uaf = (cpu: number, timeMs: number): Violation => ({ kind: 'use-after-free-event', cpu, args: [5, 1, 2, 0], timeMs });
+    // ring of CPU 3; record written by CPU 1, sequence 7
+    const misrouted: Violation = { kind: 'provenance', cpu: 3, args: [PROVENANCE_REASON.MISROUTED, 40, 1, 7], timeMs: 10 };
+    assert.is(is_old_kernel_behaviour(b, misrouted, [uaf(1, 9), misrouted]), v === '4.7', 'after the writer used a freed event');
+    assert.is(is_old_kernel_behaviour(b, misrouted, [misrouted]), false, 'no such use');
+    assert.is(is_old_kernel_behaviour(b, misrouted, [uaf(2, 9), misrouted]), false, 'another CPU used a freed event');
+    assert.is(
+      is_old_kernel_behaviour(b, misrouted, [misrouted, uaf(1, 11)]),
+      v === '4.7',
+      'the CPU reports its use just after it publishes: a reader may be first',
+    );
+    assert.is(is_old_kernel_behaviour(b, misrouted, [misrouted, uaf(1, 1500)]), false, 'a use long after the record was read is another one');
+    const torn: Violation = { ...misrouted, args: [PROVENANCE_REASON.TORN, 40, 1, 7] };
+    assert.is(is_old_kernel_behaviour(b, torn, [uaf(1, 9), torn]), false, "a torn record is never the old kernel's");
   });
 }
 

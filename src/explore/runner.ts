@@ -231,8 +231,9 @@ function findings(kernel: Kernel, built: Built, crashed: string | null): Finding
   }
   auditReferences(k, holders, new Set());
   auditRelease(k, false, new Set());
-  for (const v of kernel.violations()) {
-    if (isOldKernelBehaviour(k.b, v)) continue;
+  const all = kernel.violations();
+  for (const v of all) {
+    if (isOldKernelBehaviour(k.b, v, all)) continue;
     out.push({ kind: v.kind, violation: true, detail: violationText(v) });
   }
   out.push(...(built.check?.() ?? []));

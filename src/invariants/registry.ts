@@ -132,10 +132,19 @@ export const INVARIANT_RULES = Object.fromEntries(INVARIANTS.map((inv) => [inv.n
 /**
  * A violation that is the emulated kernel's own behaviour, not a bug: before 4.8 a put was an
  * immediate fput, so a CPU may still use a perf event whose file was just released
- * (kernel/bpf/arraymap.c of 4.7, perf_event_fd_array_put_ptr).
+ * (kernel/bpf/arraymap.c of 4.7, perf_event_fd_array_put_ptr). What it then writes may land in
+ * the ring of the event that took the freed one's place, bound to another CPU: a record of
+ * another CPU in a CPU's ring. That too is the old kernel's, when the writing CPU reported
+ * such a use (`all`: the violations logged) no later than a second after the record was read:
+ * the CPU checks the event's generation after it has published the record, so a reader may
+ * see the record first.
  */
-export function isOldKernelBehaviour(b: KernelBehaviour, v: Violation): boolean {
-  return !b.putDeferred && v.kind === 'use-after-free-event';
+export function isOldKernelBehaviour(b: KernelBehaviour, v: Violation, all: readonly Violation[] = []): boolean {
+  if (b.putDeferred) return false;
+  if (v.kind === 'use-after-free-event') return true;
+  if (v.kind !== 'provenance' || v.args[0] !== PROVENANCE_REASON.MISROUTED) return false;
+  const writer = v.args[2];
+  return all.some((u) => u.kind === 'use-after-free-event' && u.cpu === writer && u.timeMs <= v.timeMs + 1000);
 }
 
 /** A violation in words a person can read (the stress report, the explorer's findings). `withTime`: prefix the time since the kernel's creation */
