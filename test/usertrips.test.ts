@@ -142,6 +142,10 @@ test('(4) an option that does not apply is an error, not silence', async () => {
     [['stress', '--kernel', '4.7', '--strict'], '--strict does not apply on kernel 4.7'],
     [['stress', '--inject', 'leak-4.7', '--window-us', '5'], '--window-us does not apply on kernel 4.7'],
     [['explore', '--kernel', '4.7', '--strict'], '--strict does not apply on kernel 4.7'],
+    [
+      ['campaign', 'stress', '--inject', 'all', '--seeds', '1..2'],
+      '--inject all is not a campaign: give one fault (perfemu stress --inject all runs each in turn)',
+    ],
     ...(['stress', 'explore', 'campaign explore', 'campaign stress'] as const).map((c): [string[], string] => [
       [...c.split(' '), '--kernel', '4.7', '--inject', 'purge-no-owner-check', ...(c.startsWith('campaign') ? ['--seeds', '1..2'] : [])],
       '--inject purge-no-owner-check needs --kernel 4.8, 5.10 or 6.18 (it breaks the release purge, which 4.7 does not have); got --kernel 4.7',

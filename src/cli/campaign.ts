@@ -68,6 +68,7 @@ function faultKernel(inject: string | undefined, kernel: KernelVersion): KernelV
 export function campaignSpec(sub: string, v: Record<string, unknown>): CampaignSpec {
   const given = (k: string) => v[k] !== undefined;
   const inject = v.inject as string | undefined;
+  if (inject === 'all') throw new UsageError('--inject all is not a campaign: give one fault (perfemu stress --inject all runs each in turn)');
   if (inject !== undefined && !FAULTS.some((f) => f.name === inject))
     throw new UsageError(`--inject must be one of ${FAULTS.map((f) => f.name).join(', ')}; got '${inject}'`);
   if (sub === 'explore') {
@@ -102,7 +103,6 @@ export function campaignSpec(sub: string, v: Record<string, unknown>): CampaignS
     const bad = EXPLORE_ONLY.find(given);
     if (bad)
       throw new UsageError(`--${bad} is an explore option; campaign stress takes ${STRESS_ONLY.map((o) => `--${o}`).join(', ')}, --kernel, --strict, --inject`);
-    if (inject === 'all') throw new UsageError('--inject all is not a campaign: give one fault');
     return {
       command: 'stress',
       options: {
