@@ -21,6 +21,8 @@ import type { Kctx } from './context.js';
 
 /** how long a broken step waits for the other side, at most (ms) */
 export const FAULT_WINDOW_MS = 300;
+/** reader-early-tail gives up sooner on a ring whose producer has written nothing for this long (ms) */
+export const FAULT_IDLE_MS = 50;
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
@@ -44,7 +46,20 @@ function pass(k: Kctx, fault: 'reader-early-tail' | 'producer-early-head', rb: n
 export function fault_reader_window(k: Kctx, rb: number, tail: number, head: number, dsize: number): void {
   if (tail === head || !threaded(k)) return;
   const deadline = Date.now() + FAULT_WINDOW_MS;
-  while ((k.a.load(ringWord(rb, RB_DATA_HEAD)) - tail) >>> 0 < dsize + 8 && Date.now() < deadline) if (!pass(k, 'reader-early-tail', rb)) return;
+  // a ring no CPU is writing into (its event is in no slot now) will not be overwritten: give up
+  // on it once its producer has been idle a while, so the next window comes sooner
+  let seen = head;
+  let idleSince = Date.now();
+  for (;;) {
+    const now = k.a.load(ringWord(rb, RB_DATA_HEAD));
+    if ((now - tail) >>> 0 >= dsize + 8) return;
+    const t = Date.now();
+    if (now !== seen) {
+      seen = now;
+      idleSince = t;
+    } else if (t - idleSince >= FAULT_IDLE_MS) return;
+    if (t >= deadline || !pass(k, 'reader-early-tail', rb)) return;
+  }
 }
 
 /**
