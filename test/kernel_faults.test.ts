@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { CorruptRingError, Kernel, type KernelVersion, type Process, type RingRecord } from '../src/index.js';
 import { ScheduledArena } from '../src/explore/arena.js';
 import { INVARIANTS } from '../src/invariants/registry.js';
-import { FAULTS } from '../src/kernel/faults.js';
+import { FAULTS, fault_kernels } from '../src/kernel/faults.js';
 import { FIXED, VERSIONS, event, eventIdOf, payload, perfArray, slots, throwsCode } from './fixtures/scenario.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -53,6 +53,10 @@ test('every fault names an invariant of the registry; names and ids are unique',
   for (const f of FAULTS) assert.ok(names.includes(f.invariant), `${f.name}: ${f.invariant}`);
   assert.equal(new Set(FAULTS.map((f) => f.name)).size, FAULTS.length, 'names are unique');
   assert.equal(new Set(FAULTS.map((f) => f.id)).size, FAULTS.length, 'ids are unique');
+});
+
+test('a fault exists on the kernels that have the code it breaks: the purge faults on those with a release purge, the others on all', () => {
+  for (const f of FAULTS) assert.equal(fault_kernels(f), f.name === 'purge-no-owner-check' ? FIXED : VERSIONS, f.name);
 });
 
 test('every fault can be injected by its name, and the kernel reports the name back; the correct kernel reports none', () => {

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BPF_F_RDONLY, Kernel, type KernelVersion } from '../src/index.js';
-import { VERSIONS, perfArray, throwsCode } from './fixtures/scenario.js';
+import { VERSIONS, fillFileTable, perfArray, throwsCode } from './fixtures/scenario.js';
 
 function kernelOf(v: KernelVersion, limits: Record<string, number> = {}) {
   const kernel = Kernel.create({ cpus: 1, version: v, limits: { ringPages: 16, ...limits } });
@@ -51,20 +51,13 @@ for (const v of VERSIONS) {
     const prog = app.bpf.progLoad({ maps: [m] });
     app.bpf.objPin(m, '/sys/fs/bpf/m');
     app.bpf.objPin(prog, '/sys/fs/bpf/p');
-    const fill: number[] = [];
-    for (;;) {
-      try {
-        fill.push(app.openFile('/dev/null'));
-      } catch {
-        break;
-      }
-    }
+    const freeOne = fillFileTable(app);
     throwsCode(() => app.bpf.objGet('/sys/fs/bpf/m'), 'EMFILE');
     throwsCode(() => app.bpf.objGet('/sys/fs/bpf/p'), 'EMFILE');
     kernel.rcuBarrier();
     assert.equal(mapRefs(kernel), [[3, 2]]);
     assert.equal(progRefs(kernel), [2]);
-    app.close(fill.pop()!);
+    freeOne();
     const g = app.bpf.objGet('/sys/fs/bpf/p');
     assert.equal(progRefs(kernel), [3]);
     app.close(g);

@@ -13,7 +13,7 @@ import { BEHAVIOURS } from '../src/kernel/behaviour.js';
 import { bpf_map_put } from '../src/kernel/bpf/syscall.js';
 import { ENOENT } from '../src/kernel/errno.js';
 import { file_obj } from '../src/kernel/file.js';
-import { VERSIONS, mk, perfArray, throwsCode } from './fixtures/scenario.js';
+import { VERSIONS, fillFileTable, mk, perfArray, throwsCode } from './fixtures/scenario.js';
 
 /** versions where the sysctl refuses every command of an unprivileged caller (up to 5.10) */
 const CHECK_ALL = VERSIONS.filter((v) => BEHAVIOURS[v].unprivCheckAllCommands);
@@ -203,20 +203,13 @@ for (const v of BY_ID) {
     const app = kernel.process('app');
     const m = perfArray(app, 1);
     const id = mapIdOfFd(kernel, app.fileOf(m));
-    const fds: number[] = [];
-    for (;;) {
-      try {
-        fds.push(app.openFile('/dev/null'));
-      } catch {
-        break;
-      }
-    }
+    const freeOne = fillFileTable(app);
     throwsCode(() => app.bpf.mapGetFdById(id), 'EMFILE');
     assert.equal(
       liveMaps(kernel).map((x) => [x.refcnt, x.usercnt]),
       [[1, 1]],
     );
-    app.close(fds.pop()!);
+    freeOne();
     const fd = app.bpf.mapGetFdById(id);
     assert.equal(
       liveMaps(kernel).map((x) => [x.refcnt, x.usercnt]),

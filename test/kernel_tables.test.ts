@@ -11,24 +11,13 @@ import * as assert from 'uvu/assert';
 import { Kernel, type KernelVersion } from '../src/index.js';
 import { FILE_KIND_REGULAR, FMODE_READ } from '../src/arena/layout.js';
 import { alloc_file, file_live, fput, get_file, register_file_release } from '../src/kernel/file.js';
-import { VERSIONS, perfArray, throwsCode } from './fixtures/scenario.js';
+import { VERSIONS, fillFileTable, perfArray, throwsCode } from './fixtures/scenario.js';
 
 /** a kernel whose file table has `maxFiles` records (one is the console) */
 function small(v: KernelVersion, limits: Record<string, number>) {
   const kernel = Kernel.create({ cpus: 1, version: v, limits: { ringPages: 16, ...limits } });
   const app = kernel.process('app');
-  /** fills the file table with regular files; returns a function that frees one */
-  const fill = () => {
-    const fds: number[] = [];
-    for (;;) {
-      try {
-        fds.push(app.openFile('/dev/null'));
-      } catch {
-        break;
-      }
-    }
-    return () => app.close(fds.pop()!);
-  };
+  const fill = () => fillFileTable(app);
   return { kernel, app, fill };
 }
 

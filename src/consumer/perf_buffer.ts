@@ -21,8 +21,7 @@ import type { Process } from '../process/process.js';
 import { POLLHUP } from '../process/process.js';
 import * as layout from '../arena/layout.js';
 import type { RingCursor } from './ring_reader.js';
-// The constants are copied into module-local consts: in optimized code V8 folds these, but
-// loads an imported binding from its module cell on every use (measured on the output path).
+// constants as module-local consts, as on every hot path (layout.ts: "Reading the constants")
 const { PERF_RECORD_SAMPLE } = layout;
 
 export interface PerfBufferOptions {

@@ -4,11 +4,8 @@
  * function takes it first, as kernel code takes no globals but the arena.
  */
 import type { Arena } from '../arena/arena.js';
-import * as layout from '../arena/layout.js';
+import { H_FAULT, H_KERNEL_VERSION, H_NEXT_TASK_READER, H_STRICT, RCU_TASK_READERS } from '../arena/layout.js';
 import { behaviourByCode, type KernelBehaviour } from './behaviour.js';
-// The constants are copied into module-local consts: in optimized code V8 folds these, but
-// loads an imported binding from its module cell on every use (measured on the output path).
-const { H_FAULT, H_KERNEL_VERSION, H_NEXT_TASK_READER, H_STRICT, RCU_TASK_READERS } = layout;
 
 /**
  * Hook points where a test (or the explorer) can run code in the middle of a kernel

@@ -3,16 +3,12 @@
  * bumped by the wakeup of any perf event it watches, so a consumer can block on many rings
  * at once (Atomics.wait takes one word). An epoll instance is a file, so exit closes it.
  */
-import * as layout from '../arena/layout.js';
+import { E_EPOLL, EP_EVENTFD, EP_SLEEPERS, EP_WAKE, FILE_KIND_EPOLL, FMODE_READ, S_LIVE } from '../arena/layout.js';
 import { epollWord, epollWordOfWake, eventWord } from '../arena/records.js';
 import type { Kctx } from './context.js';
-import * as errnos from './errno.js';
+import { EMFILE, ENOMEM } from './errno.js';
 import { alloc_file, register_file_release } from './file.js';
 import { wait_on_word, wake_up_word } from './wait.js';
-// The constants are copied into module-local consts: in optimized code V8 folds these, but
-// loads an imported binding from its module cell on every use (measured on the output path).
-const { E_EPOLL, EP_EVENTFD, EP_SLEEPERS, EP_WAKE, FILE_KIND_EPOLL, FMODE_READ, S_LIVE } = layout;
-const { EMFILE, ENOMEM } = errnos;
 
 /**
  * ep_alloc: an eventpoll without a file, or -ENOMEM. epoll_create wraps one in a file; poll(2)

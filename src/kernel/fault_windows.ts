@@ -46,8 +46,8 @@ function pass(k: Kctx, fault: 'reader-early-tail' | 'producer-early-head', rb: n
 export function fault_reader_window(k: Kctx, rb: number, tail: number, head: number, dsize: number): void {
   if (tail === head || !threaded(k)) return;
   const deadline = Date.now() + FAULT_WINDOW_MS;
-  // a ring no CPU is writing into (its event is in no slot now) will not be overwritten: give up
-  // on it once its producer has been idle a while, so the next window comes sooner
+  // a ring no CPU is writing into (its event in no slot, say) will not be overwritten: give up on
+  // it once its producer has been idle a while, so that the next window comes sooner
   let seen = head;
   let idleSince = Date.now();
   for (;;) {

@@ -6,7 +6,7 @@
  *
  * The fault of an arena is fixed at Kernel.create({ inject }); the correct kernel has none.
  */
-import type { KernelVersion } from './behaviour.js';
+import { BEHAVIOURS, KERNEL_VERSIONS, type KernelBehaviour, type KernelVersion } from './behaviour.js';
 import {
   FAULT_DOUBLE_DROP,
   FAULT_FREE_WITHOUT_GP,
@@ -45,10 +45,19 @@ export interface FaultInfo {
   /** the kernel the fault is about, when it is a kernel version rather than a patch */
   kernel?: KernelVersion;
   /**
-   * the kernels the broken code exists in, when not all of them (a fault in the release purge
-   * cannot show on 4.7, which has none), and why
+   * the kernel feature the broken code is part of, when not every version has it (a fault in the
+   * release purge cannot show on 4.7, which has none), and why
    */
-  appliesTo?: { kernels: readonly KernelVersion[]; why: string };
+  needs?: { feature: KernelFeature; why: string };
+}
+
+/** the features a kernel version has or lacks (the boolean fields of KernelBehaviour) */
+type KernelFeature = { [K in keyof KernelBehaviour]: KernelBehaviour[K] extends boolean ? K : never }[keyof KernelBehaviour];
+
+/** the versions whose kernel has the code fault `f` breaks */
+export function fault_kernels(f: FaultInfo): readonly KernelVersion[] {
+  const needs = f.needs;
+  return needs ? KERNEL_VERSIONS.filter((v) => BEHAVIOURS[v][needs.feature]) : KERNEL_VERSIONS;
 }
 
 export const FAULTS: readonly FaultInfo[] = [
@@ -63,7 +72,7 @@ export const FAULTS: readonly FaultInfo[] = [
     name: 'purge-no-owner-check',
     invariant: 'release',
     summary: "map_release purges every entry, not only the releasing map file's",
-    appliesTo: { kernels: ['4.8', '5.10', '6.18'], why: 'it breaks the release purge, which 4.7 does not have' },
+    needs: { feature: 'releasePurges', why: 'it breaks the release purge, which 4.7 does not have' },
   },
   {
     id: FAULT_REPLACE_LEAK,

@@ -15,8 +15,7 @@ import { rcuCallbackWord, rcuCallbackWords, rcuReaderWord, rcuWord } from '../ar
 import type { Kctx } from './context.js';
 import * as faultIds from './fault_ids.js';
 import { report_violation } from './violation.js';
-// The constants are copied into module-local consts: in optimized code V8 folds these, but
-// loads an imported binding from its module cell on every use (measured on the output path).
+// constants as module-local consts, as on every hot path (layout.ts: "Reading the constants")
 const {
   CB_ARG,
   CB_GP,
@@ -286,16 +285,6 @@ export function call_rcu_batch_end(k: Kctx): void {
   const len = k.rcuBatchLen;
   k.rcuBatchLen = -1;
   if (len > 0) request_gp(k, enqueue_many(k, k.rcuBatch, len));
-}
-
-/** runs `fn` inside one call_rcu batch (call_rcu_batch_begin / _end) */
-export function call_rcu_batched(k: Kctx, fn: () => void): void {
-  const opened = call_rcu_batch_begin(k);
-  try {
-    fn();
-  } finally {
-    if (opened) call_rcu_batch_end(k);
-  }
 }
 
 /**

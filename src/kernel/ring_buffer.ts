@@ -11,8 +11,7 @@ import type { Kctx, OutputHandle } from './context.js';
 import * as faultIds from './fault_ids.js';
 import { fault_producer_window } from './fault_windows.js';
 import { wait_on_word, wake_up_word } from './wait.js';
-// The constants are copied into module-local consts: in optimized code V8 folds these, but
-// loads an imported binding from its module cell on every use (measured on the output path).
+// constants as module-local consts, as on every hot path (layout.ts: "Reading the constants")
 const {
   E_EPOLL,
   EP_SLEEPERS,

@@ -17,8 +17,7 @@ import { RCU_CB, call_rcu, call_rcu_batch_begin, call_rcu_batch_end, rcu_read_lo
 import { report_violation } from '../violation.js';
 import { BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, type BpfMapOps, type BpfMapType, type MapCreateAttr } from './map_ops.js';
 import { entry_owner, entry_perf_file, map_flags, map_max_entries, slot_word } from './map.js';
-// The constants are copied into module-local consts: in optimized code V8 folds these, but
-// loads an imported binding from its module cell on every use (measured on the output path).
+// constants as module-local consts, as on every hot path (layout.ts: "Reading the constants")
 const {
   ATTR_INHERIT,
   E_CONFIG,
@@ -279,8 +278,8 @@ function bpf_fd_array_map_clear(k: Kctx, map: number): void {
 }
 
 /**
- * fd_array_map_free (4.8+): every slot must already be empty (the kernel BUG_ONs). 4.7 and 4.8
- * first wait for a grace period: the `yield` is that synchronize_rcu (rcu.ts, SleepingWork).
+ * fd_array_map_free: every slot must already be empty (the kernel BUG_ONs; 4.7 cleared them just
+ * before). 4.7 and 4.8 first wait for a grace period: the `yield` is that synchronize_rcu (rcu.ts, SleepingWork).
  */
 function* fd_array_map_free(k: Kctx, map: number): SleepingWork {
   if (k.b.mapFreeSynchronizeRcu) yield; // synchronize_rcu()
