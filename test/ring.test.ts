@@ -5,6 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BPF_F_CURRENT_CPU, MAX_OUTPUT_BYTES, POLLHUP, POLLIN, type RingRecord } from '../src/index.js';
+import { file_obj } from '../src/kernel/file.js';
+import { event_rb } from '../src/kernel/perf_event.js';
 import { OLD, VERSIONS, event, eventIdOf, mk, payload, perfArray } from './fixtures/scenario.js';
 
 function setup(v: import('../src/index.js').KernelVersion, opts: { pages?: number; wakeupEvents?: number; watermark?: number } = {}) {
@@ -117,6 +119,47 @@ for (const v of VERSIONS) {
     assert.is(got.length, 150);
     got.forEach((d, i) => assert.equal([...d], [...payload(44, i)], `record ${i}`));
     assert.is(ring().tail, 150 * 56);
+  });
+  test(`${v}: a sample whose header fills the data area's last 8 bytes has its size word and bytes at the start; every reader delivers them`, () => {
+    const readers: [string, (app: ReturnType<typeof setup>['app'], fd: number) => number[][]][] = [
+      ['readRing', (app, fd) => samples(app.readRing(fd)).map((s) => [...s.data.subarray(0, 8)])],
+      [
+        'consumeRing',
+        (app, fd) => {
+          const got: number[][] = [];
+          app.consumeRing(fd, (d) => void got.push([...d.subarray(0, 8)]));
+          return got;
+        },
+      ],
+      [
+        'consumeRingRaw',
+        (app, fd) => {
+          const got: number[][] = [];
+          app.consumeRingRaw(fd, (buf, off) => void got.push([...buf.subarray(off, off + 8)]));
+          return got;
+        },
+      ],
+    ];
+    for (const [name, read] of readers) {
+      const { kernel, app, fd, out, ring } = setup(v);
+      assert.is(out(payload(12, 1)), 0); // a 24-byte record
+      for (let i = 0; i < 254; i++) assert.is(out(payload(4, 2)), 0); // 16-byte records: up to 4088
+      assert.is(read(app, fd).length, 255, name);
+      assert.is(ring().tail, 4088);
+      assert.is(out(payload(8, 7)), 0); // header 4088..4096, size word 0..4, bytes 4..12
+      assert.is(out(payload(8, 9)), 0);
+      // the word after the data area is not this ring's: whatever it holds, it is not read as the size
+      const after = event_rb(kernel.k, file_obj(kernel.k, app.fileIndex(fd))) + 2 * 1024;
+      const i32 = kernel.arena.i32;
+      const saved = i32[after]!;
+      i32[after] = -8;
+      try {
+        assert.equal(read(app, fd), [[...payload(8, 7)], [...payload(8, 9)]], name);
+      } finally {
+        i32[after] = saved;
+      }
+      assert.is(ring().tail, 4088 + 48, name);
+    }
   });
   test(`${v}: A20 wakeup_events 1: every sample makes the fd readable; one poll report clears it even with data left`, () => {
     const { app, fd, out } = setup(v);

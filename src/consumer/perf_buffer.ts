@@ -19,10 +19,8 @@ import type { Kernel } from '../emulator.js';
 import { epoll_eventfd_signal } from '../kernel/eventpoll.js';
 import type { Process } from '../process/process.js';
 import { POLLHUP } from '../process/process.js';
-import * as layout from '../arena/layout.js';
-import type { RingCursor } from './ring_reader.js';
-// constants as module-local consts, as on every hot path (layout.ts: "Reading the constants")
-const { PERF_RECORD_SAMPLE } = layout;
+import type { Kctx } from '../kernel/context.js';
+import { type RingSink, recordView } from './ring_reader.js';
 
 export interface PerfBufferOptions {
   /**
@@ -113,26 +111,38 @@ export interface PerfBufferPollOptions {
   deadline?: number | Date;
 }
 
-interface Buf {
-  cpu: number;
-  fd: number;
-  samples: number;
-  lost: number;
-  overwritten: number;
-}
-
-/** a pass's records to onSampleAt (small, so that V8 inlines the cursor's step and the callback here) */
-function deliverAt(c: RingCursor, cpu: number, onSampleAt: NonNullable<PerfBufferOptions['onSampleAt']>, lost: (id: number, n: number) => void): void {
-  while (c.next()) {
-    if (c.type === PERF_RECORD_SAMPLE) onSampleAt(cpu, c.bytes, c.offset, c.size);
-    else lost(c.lostId, c.lost);
+/**
+ * One CPU's buffer: its event, this reader's counts, and the sink the ring walk delivers its
+ * records to (one class for every PerfBuffer: see RingSink). Lost records are counted here.
+ */
+class Buf implements RingSink {
+  samples = 0;
+  lost = 0;
+  overwritten = 0;
+  private readonly onSample: PerfBufferOptions['onSample'];
+  private readonly onSampleAt: PerfBufferOptions['onSampleAt'];
+  private readonly onLost: PerfBufferOptions['onLost'];
+  private readonly a: Kctx['a'];
+  constructor(
+    k: Kctx,
+    opts: PerfBufferOptions,
+    private readonly st: PerfBufferStats,
+    readonly cpu: number,
+    readonly fd: number,
+  ) {
+    this.onSample = opts.onSample;
+    this.onSampleAt = opts.onSampleAt;
+    this.onLost = opts.onLost;
+    this.a = k.a;
   }
-}
-/** a pass's records to onSample, with a view per sample */
-function deliverViews(c: RingCursor, cpu: number, onSample: PerfBufferOptions['onSample'], lost: (id: number, n: number) => void): void {
-  while (c.next()) {
-    if (c.type === PERF_RECORD_SAMPLE) onSample?.(cpu, c.view(), c.size);
-    else lost(c.lostId, c.lost);
+  deliverSample(buf: Uint8Array, offset: number, size: number): void {
+    if (this.onSampleAt !== undefined) this.onSampleAt(this.cpu, buf, offset, size);
+    else if (this.onSample !== undefined) this.onSample(this.cpu, recordView(this.a, buf, offset, size), size);
+  }
+  deliverLost(_id: number, n: number): void {
+    this.st.lost += n;
+    this.lost += n;
+    this.onLost?.(this.cpu, n);
   }
 }
 
@@ -189,6 +199,7 @@ export class PerfBuffer {
     }
     const pb = new PerfBuffer(process, fd, epfd, opts, ownMap);
     try {
+      const k = process.live('PerfBuffer.open');
       for (const cpu of cpus) {
         const pfd = process.perfEventOpen({
           cpu,
@@ -198,7 +209,7 @@ export class PerfBuffer {
           writeBackward: overwritable,
           mmapWrite: !overwritable,
         });
-        const b: Buf = { cpu, fd: pfd, samples: 0, lost: 0, overwritten: 0 };
+        const b = new Buf(k, opts, pb.stats, cpu, pfd);
         pb.#bufs.push(b);
         pb.#byFd.set(pfd, b);
         process.bpf.mapUpdateElem(fd, cpu, pfd); // key = CPU id (cilium/ebpf #2100: never the position)
@@ -405,26 +416,14 @@ export class PerfBuffer {
   }
 
   #drain(b: Buf): number {
-    const { onSample, onLost, onSampleAt } = this.#opts;
     const st = this.stats;
-    const lost = (_id: number, n: number) => {
-      st.lost += n;
-      b.lost += n;
-      onLost?.(b.cpu, n);
-    };
     if (!this.#opts.overwritable) {
-      // perf_event_read_simple with this buffer's loop: the callbacks are called here, one
-      // call site each, rather than from the walk every reader shares (see RingCursor)
-      const r = this.process.ringPass(b.fd, 'consume');
-      if (r === null) return 0;
-      const c = r.pass.cursor;
-      if (onSampleAt) deliverAt(c, b.cpu, onSampleAt, lost);
-      else deliverViews(c, b.cpu, onSample, lost);
-      const n = r.end();
-      st.samples += c.samples;
-      b.samples += c.samples;
-      return n;
+      const w = this.process.ringConsume(b.fd, 'consume', b);
+      st.samples += w.samples;
+      b.samples += w.samples;
+      return w.n;
     }
+    const { onSample } = this.#opts;
     const sample = (data: Uint8Array, size: number) => {
       st.samples++;
       b.samples++;
@@ -435,7 +434,7 @@ export class PerfBuffer {
     const p = this.process;
     p.ioctl(b.fd, 'PERF_EVENT_IOC_PAUSE_OUTPUT', 1);
     try {
-      const r = p.consumeRingOverwrite(b.fd, sample, lost);
+      const r = p.consumeRingOverwrite(b.fd, sample, (id, n) => b.deliverLost(id, n));
       b.overwritten += r.overwrittenBytes;
       return r.records;
     } finally {

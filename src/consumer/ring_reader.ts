@@ -34,140 +34,153 @@ export type LostFn = (id: number, lost: number) => boolean | void;
 export type SampleAtFn = (buf: Uint8Array, offset: number, size: number) => boolean | void;
 
 /**
- * The SampleFn form on top of SampleAtFn: a view per record, made only for it (on the arena's
+ * What ring_walk hands each record to. The walk calls `deliverSample` and `deliverLost` from one
+ * place for every reader, and V8 records a call's targets per call site: with plain callbacks
+ * there, two readers in one process would make the site megamorphic (a full call per record,
+ * nothing inlined). A method call on a few sink classes stays polymorphic, and V8 inlines each
+ * class's method, which calls the reader's own callback from a call site of its own.
+ */
+export interface RingSink {
+  /** a sample's raw bytes, buf[offset, offset + size); false stops the walk (this record is consumed) */
+  deliverSample(buf: Uint8Array, offset: number, size: number): boolean | void;
+  /** a LOST record; false stops the walk */
+  deliverLost(id: number, lost: number): boolean | void;
+}
+
+/** consumeRingRaw's callbacks: the raw bytes in place */
+export class RawSink implements RingSink {
+  constructor(
+    private readonly onSampleAt: SampleAtFn,
+    private readonly onLost: LostFn,
+  ) {}
+  deliverSample(buf: Uint8Array, offset: number, size: number): boolean | void {
+    return this.onSampleAt(buf, offset, size);
+  }
+  deliverLost(id: number, lost: number): boolean | void {
+    return this.onLost(id, lost);
+  }
+}
+
+/**
+ * consumeRing's callbacks: a view per sample, made only for it (on the arena's
  * SharedArrayBuffer directly: a typed array's `.buffer` getter would cost as much again), or the
  * copy of a record that wrapped, which is exactly its bytes.
  */
-export function sampleViews(k: Kctx, onSample: SampleFn): SampleAtFn {
-  const a = k.a;
-  return (buf, offset, size) => onSample(recordView(a, buf, offset, size), size);
+export class ViewSink implements RingSink {
+  private readonly a: Kctx['a'];
+  constructor(
+    k: Kctx,
+    private readonly onSample: SampleFn,
+    private readonly onLost: LostFn,
+  ) {
+    this.a = k.a;
+  }
+  deliverSample(buf: Uint8Array, offset: number, size: number): boolean | void {
+    return this.onSample(recordView(this.a, buf, offset, size), size);
+  }
+  deliverLost(id: number, lost: number): boolean | void {
+    return this.onLost(id, lost);
+  }
 }
 
 /** a sample's bytes `buf[offset, offset + size)` as a view of their own: a view on the arena, or the wrapped record's copy itself */
-function recordView(a: Kctx['a'], buf: Uint8Array, offset: number, size: number): Uint8Array {
+export function recordView(a: Kctx['a'], buf: Uint8Array, offset: number, size: number): Uint8Array {
   return buf === a.u8 ? new Uint8Array(a.sab, offset, size) : buf;
 }
 
-/**
- * One reader's pass over records of a ring, one record per next(): the record walk every reader
- * shares (libbpf's perf_event_read_simple loop, turned inside out). Each reader calls its own
- * callbacks from its own loop, so V8 sees one callback per call site there and inlines it; a
- * shared loop calling every reader's callbacks would see many and call them the slow way.
- *
- * A record that does not parse or does not end by `to` is corruption (CorruptRingError), except
- * in an overwrite window (`window`), where a writer may be overwriting the oldest record as it is
- * read: there the pass just ends. The records walked are counted in the ring's conservation
- * words by close(); a pass whose reader throws is not counted (nor, by perf_ring_end, consumed).
- */
-export class RingCursor {
-  /** after next(): PERF_RECORD_SAMPLE or PERF_RECORD_LOST */
-  type = 0;
-  /** a sample's raw bytes: bytes[offset, offset + size) (the arena's bytes, or a copy when the record wraps) */
-  bytes: Uint8Array;
-  offset = 0;
-  size = 0;
-  /** a LOST record's event id and count */
-  lostId = 0;
-  lost = 0;
-  /** records walked so far, samples among them, and the LOST counts seen */
-  n = 0;
-  samples = 0;
-  lostSeen = 0;
-  /** the byte counter after the last record walked */
+/** what one walk did: the byte counter after the last record walked, the records, the samples among them */
+export interface RingWalk {
   pos: number;
-  private readonly a_: Kctx['a'];
-  private readonly i32_: Int32Array;
-  private readonly rb_: number;
-  private readonly base_: number;
-  private readonly to_: number;
-  private readonly dsize_: number;
-  private readonly window_: boolean;
-  private readonly arena_: Uint8Array;
-
-  constructor(k: Kctx, rb: number, from: number, to: number, window: boolean) {
-    this.a_ = k.a;
-    this.i32_ = k.a.i32;
-    this.rb_ = rb;
-    this.base_ = dataByte(rb);
-    this.to_ = to;
-    this.dsize_ = k.a.i32[ringWord(rb, RB_DATA_SIZE)]!;
-    this.window_ = window;
-    this.arena_ = k.a.u8;
-    this.bytes = this.arena_;
-    this.pos = from;
-  }
-
-  /** steps to the next record; false at the end (or where an overwrite window's records stop) */
-  next(): boolean {
-    const pos = this.pos;
-    const to = this.to_;
-    if (pos === to) return false;
-    const i32 = this.i32_;
-    const rb = this.rb_;
-    const dsize = this.dsize_;
-    this.a_.ringRead(rb, pos);
-    const w = dataWord(rb, dsize, pos);
-    const type = i32[w]!;
-    const size = i32[w + 1]! >>> 16;
-    if (size < PERF_HEADER_SIZE || (to - pos) >>> 0 < size || (type !== PERF_RECORD_SAMPLE && type !== PERF_RECORD_LOST))
-      return this.unparsable_(pos, type, size);
-    this.pos = (pos + size) | 0;
-    this.n++;
-    this.type = type;
-    if (type === PERF_RECORD_SAMPLE) {
-      this.samples++;
-      const raw = size > PERF_HEADER_SIZE ? i32[dataWord(rb, dsize, pos + 8)]! : 0;
-      const off = (pos + 12) & (dsize - 1);
-      this.size = raw;
-      if (off + raw <= dsize) {
-        if (this.bytes !== this.arena_) this.bytes = this.arena_; // a compare, not a pointer store, per record
-        this.offset = this.base_ + off;
-      } else {
-        this.bytes = wrappedCopy(this.arena_, this.base_, dsize, off, raw);
-        this.offset = 0;
-      }
-    } else {
-      this.lostId = i32[dataWord(rb, dsize, pos + 8)]!;
-      this.lost = i32[dataWord(rb, dsize, pos + 16)]!;
-      this.lostSeen += this.lost;
-    }
-    return true;
-  }
-
-  /** a record that does not parse: the end of an overwrite window's records, else corruption (out of line: keeps next() small enough for V8 to inline) */
-  private unparsable_(pos: number, type: number, size: number): false {
-    if (this.window_) return false;
-    if (size < PERF_HEADER_SIZE || (this.to_ - pos) >>> 0 < size)
-      throw corrupt(`record of size ${size} at ${pos >>> 0} does not fit before ${this.to_ >>> 0}`, pos);
-    throw corrupt(`unknown record type ${type} at ${pos >>> 0}`, pos);
-  }
-
-  /** the current sample's bytes as a view of their own (valid until the ring reuses them) */
-  view(): Uint8Array {
-    return recordView(this.a_, this.bytes, this.offset, this.size);
-  }
-
-  /** counts what was walked in the ring's conservation words; returns the position after it */
-  close(): number {
-    const i32 = this.i32_;
-    const rb = this.rb_;
-    i32[ringWord(rb, RB_READ_SAMPLES)] = i32[ringWord(rb, RB_READ_SAMPLES)]! + this.samples;
-    i32[ringWord(rb, RB_READ_LOST)] = i32[ringWord(rb, RB_READ_LOST)]! + this.lostSeen;
-    return this.pos;
-  }
+  n: number;
+  samples: number;
 }
 
 /**
- * Hands the cursor's records to the callbacks until the end, a callback's false (that record is
- * consumed) or `max` records. The loop of the generic readers (consumeRing, consumeRingRaw,
- * readRing, the overwrite read); PerfBuffer runs its own, with its callbacks at its call sites.
+ * The record walk every reader shares (libbpf's perf_event_read_simple loop): from byte counter
+ * `from` to `to`, at most `max` records, each sample and each LOST record to `sink`; a false
+ * from the sink stops the walk (that record is consumed). The records walked are
+ * counted in the ring's conservation words (RB_READ_*) at the end; a walk whose callback throws
+ * is not counted (nor, by its caller, consumed).
+ *
+ * A record that does not parse or does not end by `to` is corruption (CorruptRingError), except
+ * in an overwrite window (`window`), where a writer may be overwriting the oldest record as it is
+ * read: there the walk just ends.
+ *
+ * One loop with locals, not a cursor object: V8 keeps its state in registers (a cursor's fields
+ * cost a store and a load per record each, which made the walk about twice as slow).
  */
-export function ring_deliver(c: RingCursor, onSampleAt: SampleAtFn, onLost: LostFn, max: number): void {
-  while (c.n < max && c.next()) {
-    if (c.type === PERF_RECORD_SAMPLE) {
-      if (onSampleAt(c.bytes, c.offset, c.size) === false) break;
-    } else if (onLost(c.lostId, c.lost) === false) break;
+export function ring_walk(k: Kctx, rb: number, from: number, to: number, window: boolean, max: number, sink: RingSink): RingWalk {
+  const a = k.a;
+  const i32 = a.i32;
+  const u8 = a.u8;
+  const dsize = i32[ringWord(rb, RB_DATA_SIZE)]!;
+  const base = dataByte(rb);
+  const end = dataWord(rb, dsize, 0) + (dsize >>> 2); // the word after the data area
+  const endByte = base + dsize;
+  let pos = from;
+  const limit = max < 0x7fffffff ? max | 0 : 0x7fffffff; // an int compare per record, not a float one (Infinity)
+  let n = 0;
+  let lostRecords = 0;
+  let lostSeen = 0;
+  for (;;) {
+    // The common record, in a loop of its own: a sample that parses and does not wrap. Anything
+    // else leaves this loop with its header read, for the general step below. (The split is
+    // for V8: with the rare cases' calls and copies inside it, this loop reloads what it reads
+    // of the arena on every record, about a third of its time.)
+    let type = 0;
+    let size = 0;
+    while (pos !== to && n < limit) {
+      a.ringRead(rb, pos);
+      const w = dataWord(rb, dsize, pos);
+      type = i32[w]!;
+      size = i32[w + 1]! >>> 16;
+      // (a header in the area's last 8 bytes has its raw size word at the start: general step)
+      if (type !== PERF_RECORD_SAMPLE || size <= PERF_HEADER_SIZE || (to - pos) >>> 0 < size || w + 2 === end) break;
+      const raw = i32[w + 2]!;
+      const at = w * 4 + 12; // the raw bytes' arena address
+      if (at + raw > endByte) break;
+      pos = (pos + size) | 0;
+      n++;
+      if (sink.deliverSample(u8, at, raw) === false) {
+        type = STOPPED;
+        break;
+      }
+    }
+    if (type === STOPPED || pos === to || n >= limit) break;
+    // the general step, one record: what does not parse, LOST, a sample that wraps (delivered
+    // as a copy) or one without raw bytes
+    if (size < PERF_HEADER_SIZE || (to - pos) >>> 0 < size || (type !== PERF_RECORD_SAMPLE && type !== PERF_RECORD_LOST)) {
+      if (window) break;
+      throw unparsable(pos, to, type, size);
+    }
+    const at = pos;
+    pos = (pos + size) | 0;
+    n++;
+    if (type === PERF_RECORD_SAMPLE) {
+      const raw = size > PERF_HEADER_SIZE ? i32[dataWord(rb, dsize, at + 8)]! : 0;
+      const off = (at + 12) & (dsize - 1);
+      const r = off + raw > dsize ? sink.deliverSample(wrappedCopy(u8, base, dsize, off, raw), 0, raw) : sink.deliverSample(u8, base + off, raw);
+      if (r === false) break;
+    } else {
+      const lost = i32[dataWord(rb, dsize, at + 16)]!;
+      lostRecords++;
+      lostSeen += lost;
+      if (sink.deliverLost(i32[dataWord(rb, dsize, at + 8)]!, lost) === false) break;
+    }
   }
+  const samples = n - lostRecords;
+  i32[ringWord(rb, RB_READ_SAMPLES)] = i32[ringWord(rb, RB_READ_SAMPLES)]! + samples;
+  i32[ringWord(rb, RB_READ_LOST)] = i32[ringWord(rb, RB_READ_LOST)]! + lostSeen;
+  return { pos, n, samples };
+}
+
+/** ring_walk's fast loop ended on a callback's false (no record type is negative) */
+const STOPPED = -1;
+
+/** a record that does not parse, as the error it is (out of line: keeps the walk small) */
+function unparsable(pos: number, to: number, type: number, size: number): CorruptRingError {
+  if (size < PERF_HEADER_SIZE || (to - pos) >>> 0 < size) return corrupt(`record of size ${size} at ${pos >>> 0} does not fit before ${to >>> 0}`, pos);
+  return corrupt(`unknown record type ${type} at ${pos >>> 0}`, pos);
 }
 
 function corrupt(what: string, pos: number): CorruptRingError {
@@ -202,27 +215,22 @@ function backward_rb_find_range(k: Kctx, rb: number, head: number, limit: number
   return pos;
 }
 
-/** a pass of perf_ring_begin: the cursor, and what perf_ring_end stores as data_tail */
-export interface RingPass {
-  cursor: RingCursor;
-  /** write_backward: the pass releases everything up to data_head, however far it walked */
-  backward: boolean;
-  head: number;
-}
+/** the walk of a ring without data pages */
+export const NO_WALK: RingWalk = Object.freeze({ pos: 0, n: 0, samples: 0 });
 
 /**
- * The reader walk of libbpf's perf_event_read_simple, in two halves around the reader's own
- * loop over `pass.cursor`: load data_head (C) and start at data_tail; then perf_ring_end stores
- * data_tail once (D), also after an early stop: records already delivered are consumed. Null
- * for a ring without data pages.
+ * perf_event_read_simple: load data_head (C), walk from data_tail, then store data_tail once
+ * (D), also after an early stop: records already delivered are consumed. Nothing for a ring
+ * without data pages.
  * A write_backward ring mapped writable runs the other way: its unread records lie from
  * data_head up to data_tail, newest first, and a read consumes them all (data_tail = data_head;
- * a `max` does not apply, since the space a reader frees must be the oldest).
+ * a `max` does not apply, and a callback's early stop drops the older records, since the space
+ * a reader frees must be the oldest).
  */
-export function perf_ring_begin(k: Kctx, rb: number): RingPass | null {
+export function perf_ring_consume(k: Kctx, rb: number, sink: RingSink, max = Infinity): RingWalk {
   const i32 = k.a.i32;
   const dsize = i32[ringWord(rb, RB_DATA_SIZE)]!;
-  if (dsize === 0) return null;
+  if (dsize === 0) return NO_WALK;
   const head = k.a.load(ringWord(rb, RB_DATA_HEAD)); // (C): pairs with the producer's (B)
   const tail = i32[ringWord(rb, RB_DATA_TAIL)]!; // our own word
   // FAULT_READER_EARLY_TAIL: release the space before copying out of it (breaks (D), which pairs with the producer's (A))
@@ -230,26 +238,11 @@ export function perf_ring_begin(k: Kctx, rb: number): RingPass | null {
     k.a.store(ringWord(rb, RB_DATA_TAIL), head);
     fault_reader_window(k, rb, tail, head, dsize);
   }
-  if (i32[ringWord(rb, RB_BACKWARD)] !== 0) return { cursor: new RingCursor(k, rb, head, tail, false), backward: true, head }; // newest first
-  return { cursor: new RingCursor(k, rb, tail, head, false), backward: false, head };
-}
-
-/** the second half of perf_ring_begin: counts the pass and stores data_tail (D); returns the records walked */
-export function perf_ring_end(k: Kctx, rb: number, pass: RingPass): number {
-  const end = pass.cursor.close();
+  const backward = i32[ringWord(rb, RB_BACKWARD)] !== 0;
+  const walk = backward ? ring_walk(k, rb, head, tail, false, Infinity, sink) : ring_walk(k, rb, tail, head, false, max, sink);
   // (D): pairs with the producer's (A); it may now reuse the bytes
-  k.a.store(ringWord(rb, RB_DATA_TAIL), pass.backward ? pass.head : end);
-  return pass.cursor.n;
-}
-
-/** perf_event_read_simple with callbacks: perf_ring_begin, ring_deliver, perf_ring_end. Returns the records delivered. */
-export function perf_ring_consume(k: Kctx, rb: number, onSampleAt: SampleAtFn, onLost: LostFn, max = Infinity): number {
-  const pass = perf_ring_begin(k, rb);
-  if (pass === null) return 0;
-  // backward: newest first, so only the whole unread region can be released (a callback's
-  // early stop drops the older records)
-  ring_deliver(pass.cursor, onSampleAt, onLost, pass.backward ? Infinity : max);
-  return perf_ring_end(k, rb, pass);
+  k.a.store(ringWord(rb, RB_DATA_TAIL), backward ? head : walk.pos);
+  return walk;
 }
 
 /** what perf_ring_read_overwrite found */
@@ -288,29 +281,23 @@ export function perf_ring_read_overwrite(k: Kctx, rb: number, last: number, onSa
   if (i32[ringWord(rb, RB_BACKWARD)] !== 0) {
     const since = (last - head) >>> 0;
     const to = backward_rb_find_range(k, rb, head, since > dsize ? (head + dsize) | 0 : last);
-    const c = new RingCursor(k, rb, head, to, true);
-    ring_deliver(c, sampleViews(k, onSample), onLost, max);
-    const end = c.close();
-    const gone = c.n < max ? Math.max(0, since - ((end - head) >>> 0)) : 0;
-    return { head, records: c.n, overwrittenBytes: gone, overrun: false };
+    const w = ring_walk(k, rb, head, to, true, max, new ViewSink(k, onSample, onLost));
+    const gone = w.n < max ? Math.max(0, since - ((w.pos - head) >>> 0)) : 0;
+    return { head, records: w.n, overwrittenBytes: gone, overrun: false };
   }
   const since = (head - last) >>> 0;
   if (since > dsize) return { head, records: 0, overwrittenBytes: since, overrun: true };
-  const c = new RingCursor(k, rb, last, head, false);
-  ring_deliver(c, sampleViews(k, onSample), onLost, max);
-  c.close();
-  return { head, records: c.n, overwrittenBytes: 0, overrun: false };
+  const w = ring_walk(k, rb, last, head, false, max, new ViewSink(k, onSample, onLost));
+  return { head, records: w.n, overwrittenBytes: 0, overrun: false };
 }
 
 /** perf_ring_consume, collecting copies of the records (for scripts and tests) */
 export function perf_ring_read(k: Kctx, rb: number, cpu: number, max = Infinity): RingRecord[] {
   const out: RingRecord[] = [];
-  perf_ring_consume(
-    k,
-    rb,
+  const sink = new RawSink(
     (buf, offset, size) => void out.push({ type: 'sample', cpu, size, data: buf.slice(offset, offset + size) }),
     (id, lost) => void out.push({ type: 'lost', cpu, id, lost }),
-    max,
   );
+  perf_ring_consume(k, rb, sink, max);
   return out;
 }

@@ -28,7 +28,7 @@ import {
   perf_event_pause_output,
 } from '../kernel/perf_event.js';
 import { E_CPU } from '../arena/layout.js';
-import type { LostFn, OverwriteRead, RingPass, RingRecord, SampleAtFn, SampleFn } from '../consumer/ring_reader.js';
+import type { LostFn, OverwriteRead, RingRecord, RingSink, RingWalk, SampleAtFn, SampleFn } from '../consumer/ring_reader.js';
 import { BpfSyscalls } from './bpf_syscalls.js';
 import { POLLHUP, POLLIN, ProcessRings, perfFileOf, type MmapOptions, type OverwriteRecords, type RingState, type RingTarget } from './rings.js';
 import type { Task } from './task.js';
@@ -300,9 +300,9 @@ export class Process implements Task {
   consumeRingRaw(target: RingTarget, onSampleAt: SampleAtFn, onLost: LostFn = () => true, max?: number): number {
     return this.#rings.consumeRingRaw(target, onSampleAt, onLost, max);
   }
-  /** @internal consumeRingRaw's checks and its walk's two halves, for a reader with its own loop (PerfBuffer) */
-  ringPass(target: RingTarget, op: string): { pass: RingPass; end: () => number } | null {
-    return this.#rings.ringPass(target, op);
+  /** @internal consumeRingRaw for PerfBuffer (its own sink; errors named `op`): what the walk did */
+  ringConsume(target: RingTarget, op: string, sink: RingSink): RingWalk {
+    return this.#rings.ringConsume(target, op, sink);
   }
 
   /**

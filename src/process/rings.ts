@@ -9,16 +9,17 @@ import { ERR } from '../arena/perfemu_error.js';
 import { ARENA_MAGIC, E_CPU, FILE_KIND_EPOLL, FILE_KIND_MAP, FILE_KIND_PERF, FILE_KIND_PROG, H_MAGIC } from '../arena/layout.js';
 import { PerfemuError, SystemCallError, check, invalidArgType, validateInt } from '../errors.js';
 import {
-  perf_ring_begin,
+  NO_WALK,
   perf_ring_consume,
-  perf_ring_end,
   perf_ring_read,
   perf_ring_read_overwrite,
-  sampleViews,
+  RawSink,
+  ViewSink,
   type LostFn,
   type OverwriteRead,
-  type RingPass,
   type RingRecord,
+  type RingSink,
+  type RingWalk,
   type SampleAtFn,
   type SampleFn,
 } from '../consumer/ring_reader.js';
@@ -175,34 +176,32 @@ export class ProcessRings {
   consumeRing(target: RingTarget, onSample: SampleFn, onLost: LostFn = () => true, max?: number): number {
     const k = this.#p.live('consumeRing');
     if (typeof onSample !== 'function') throw invalidArgType('onSample', 'a function', onSample);
-    return this.#consume(k, 'consumeRing', target, sampleViews(k, onSample), onLost, max);
+    checkLost(onLost);
+    return this.#consume(k, 'consumeRing', target, new ViewSink(k, onSample, onLost), max);
   }
 
   /**
-   * The two halves of consumeRingRaw around a loop of the caller's own (PerfBuffer's): the
-   * checks of a consume, then perf_ring_begin; the caller walks `pass.cursor` and calls
-   * `end()`. Null when the ring has no data pages.
+   * consumeRingRaw for PerfBuffer, whose callbacks are its own (trusted) and whose errors name
+   * its operation `op`: what the walk did (records, samples).
    */
-  ringPass(target: RingTarget, op: string): { pass: RingPass; end: () => number } | null {
+  ringConsume(target: RingTarget, op: string, sink: RingSink): RingWalk {
     const k = this.#p.live(op);
     const rb = this.#writableRing(k, target, op);
-    if (rb < 0) return null;
-    const pass = perf_ring_begin(k, rb);
-    return pass === null ? null : { pass, end: () => perf_ring_end(k, rb, pass) };
+    return rb < 0 ? NO_WALK : perf_ring_consume(k, rb, sink);
   }
 
   consumeRingRaw(target: RingTarget, onSampleAt: SampleAtFn, onLost: LostFn = () => true, max?: number): number {
     const k = this.#p.live('consumeRingRaw');
     if (typeof onSampleAt !== 'function') throw invalidArgType('onSampleAt', 'a function', onSampleAt);
-    return this.#consume(k, 'consumeRingRaw', target, onSampleAt, onLost, max);
+    checkLost(onLost);
+    return this.#consume(k, 'consumeRingRaw', target, new RawSink(onSampleAt, onLost), max);
   }
 
-  /** what consumeRing and consumeRingRaw share once their sample callback is checked */
-  #consume(k: Kctx, op: string, target: RingTarget, onSampleAt: SampleAtFn, onLost: LostFn, max: number | undefined): number {
-    if (typeof onLost !== 'function') throw invalidArgType('onLost', 'a function', onLost);
+  /** what consumeRing and consumeRingRaw share once their callbacks are checked */
+  #consume(k: Kctx, op: string, target: RingTarget, sink: RingSink, max: number | undefined): number {
     const rb = this.#writableRing(k, target, op);
     if (rb < 0) return 0;
-    return perf_ring_consume(k, rb, onSampleAt, onLost, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff));
+    return perf_ring_consume(k, rb, sink, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff)).n;
   }
 
   /** the ring of a writable mapping of `target` (checked as `op`), or -1 when it has none */
@@ -411,4 +410,8 @@ export class ProcessRings {
     if (!this.#maps.has(f)) throw new PerfemuError(ERR.NOT_MAPPED, `${syscall}: no ring of that event is mapped in process ${this.#p.name}; mmap() it first`);
     return f;
   }
+}
+
+function checkLost(onLost: unknown): void {
+  if (typeof onLost !== 'function') throw invalidArgType('onLost', 'a function', onLost);
 }
