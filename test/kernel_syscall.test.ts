@@ -2,13 +2,13 @@
  * The bpf(2) commands' own checks (kernel/bpf/syscall.c), beyond the errno suite: which
  * commands the unprivileged_bpf_disabled sysctl refuses on each version, BPF_MAP_GET_NEXT_ID's
  * order over the map idr, BPF_MAP_GET_FD_BY_ID's choice of map and its EMFILE path, the
- * program's map list checks, and the map's deferred free giving its slots back. Synchronous, per
+ * program's map list checks (the verifier's distinct-map limit, perfemu's reference cap), and the map's deferred free giving its slots back. Synchronous, per
  * kernel version.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BPF_F_LOCK, BPF_F_RDONLY, BPF_F_WRONLY, Kernel, type KernelVersion } from '../src/index.js';
-import { PROG_MAX_MAPS } from '../src/arena/layout.js';
+import { BPF_F_CURRENT_CPU, BPF_F_LOCK, BPF_F_RDONLY, BPF_F_WRONLY, Kernel, type KernelVersion, PerfemuError } from '../src/index.js';
+import { MAX_USED_MAPS, PROG_MAX_REFS } from '../src/arena/layout.js';
 import { BEHAVIOURS } from '../src/kernel/behaviour.js';
 import { bpf_map_put } from '../src/kernel/bpf/syscall.js';
 import { ENOENT } from '../src/kernel/errno.js';
@@ -23,6 +23,8 @@ const BY_ID = VERSIONS.filter((v) => BEHAVIOURS[v].mapGetFdById);
 /** what BPF_MAP_LOOKUP_ELEM of a perf event array fails with on this version */
 const lookupCode = (v: KernelVersion): string => (BEHAVIOURS[v].lookupErrno === ENOENT ? 'ENOENT' : 'ENOTSUPP');
 const liveMaps = (kernel: Kernel) => kernel.inspect().maps.filter((m) => m.alive);
+const refcnts = (kernel: Kernel) => liveMaps(kernel).map((m) => m.refcnt);
+const liveProgs = (kernel: Kernel) => kernel.inspect().progs.filter((p) => p.alive);
 const mapIdOfFd = (kernel: Kernel, file: number) => kernel.inspect().files.find((f) => f.id === file)!.object;
 
 for (const v of VERSIONS) {
@@ -62,23 +64,121 @@ for (const v of VERSIONS) {
     throwsCode(() => app.bpf.mapLookupElem(m, 0, BPF_F_LOCK), BEHAVIOURS[v].fileModes ? 'EINVAL' : plain);
   });
 
-  test(`${v}: BPF_PROG_LOAD takes up to ${PROG_MAX_MAPS} map fds (E2BIG past that); a non-map fd is EINVAL, a closed one EBADF; no reference is left behind`, () => {
-    const kernel = Kernel.create({ cpus: 1, version: v, limits: { ringPages: 16, maxMaps: PROG_MAX_MAPS + 2 } });
+  test(`${v}: BPF_PROG_LOAD takes ${MAX_USED_MAPS} distinct maps and E2BIG at the next one, found in the verifier's order among bad fds; no reference is left behind`, () => {
+    const kernel = Kernel.create({ cpus: 1, version: v, limits: { ringPages: 16, maxMaps: MAX_USED_MAPS + 2 } });
     const app = kernel.process('app');
-    const maps = Array.from({ length: PROG_MAX_MAPS + 1 }, () => perfArray(app, 1));
-    throwsCode(() => app.bpf.progLoad({ maps }), 'E2BIG');
-    const ev = app.perfEventOpen({ cpu: 0 });
+    const maps = Array.from({ length: MAX_USED_MAPS + 1 }, () => perfArray(app, 1));
+    const ev = app.perfEventOpen({ cpu: 0, mmap: false });
+    const unreferenced = () => assert.equal(refcnts(kernel), Array(MAX_USED_MAPS + 1).fill(1), 'refused loads took no map reference');
+    throwsCode(() => app.bpf.progLoad({ maps }), 'E2BIG', `${MAX_USED_MAPS + 1} distinct maps`);
+    unreferenced();
+    throwsCode(() => app.bpf.progLoad({ maps: [...maps, 99] }), 'E2BIG', 'the extra map comes before the closed fd');
+    throwsCode(() => app.bpf.progLoad({ maps: [...maps.slice(0, MAX_USED_MAPS), 99, maps[MAX_USED_MAPS]!] }), 'EBADF', 'the closed fd comes first');
+    throwsCode(() => app.bpf.progLoad({ maps: [...maps.slice(0, MAX_USED_MAPS), ev, maps[MAX_USED_MAPS]!] }), 'EINVAL', 'a perf event fd comes first');
     throwsCode(() => app.bpf.progLoad({ maps: [maps[0]!, ev] }), 'EINVAL', 'a perf event fd');
     throwsCode(() => app.bpf.progLoad({ maps: [maps[0]!, 99] }), 'EBADF', 'a closed fd');
-    assert.ok(
-      liveMaps(kernel).every((m) => m.refcnt === 1),
-      'refused loads took no map reference',
-    );
-    const fd = app.bpf.progLoad({ maps: maps.slice(0, PROG_MAX_MAPS) });
+    unreferenced();
+    const fd = app.bpf.progLoad({ maps: maps.slice(0, MAX_USED_MAPS) });
     assert.ok(fd >= 3);
+    assert.equal(refcnts(kernel), [...Array(MAX_USED_MAPS).fill(2), 1], 'one reference per map');
+    app.close(fd);
+    kernel.rcuBarrier();
+    assert.equal(refcnts(kernel), Array(MAX_USED_MAPS + 1).fill(1), 'the program put each map once');
+    assert.equal(kernel.violations(), []);
+  });
+
+  test(`${v}: BPF_PROG_LOAD counts distinct maps, not references: 100 references to one map load, take one map reference, and each outputs into that map`, () => {
+    const kernel = Kernel.create({ cpus: 1, version: v, limits: { ringPages: 16 } });
+    const app = kernel.process('app');
+    const m = perfArray(app, 1);
+    const ev = app.perfEventOpen({ cpu: 0, pages: 1 });
+    app.bpf.mapUpdateElem(m, 0, ev);
+    const prog = app.bpf.progLoad({ maps: Array(100).fill(m) });
+    assert.equal(refcnts(kernel), [2], 'one reference for the one distinct map');
     assert.equal(
-      liveMaps(kernel).map((m) => m.refcnt),
-      [...Array(PROG_MAX_MAPS).fill(2), 1],
+      liveProgs(kernel).map((p) => p.maps.length),
+      [100],
+      'a hundred references',
+    );
+    for (const ref of [0, 1, 57, 99]) assert.is(kernel.cpu(0).perfEventOutput(prog, ref, BPF_F_CURRENT_CPU, Uint8Array.of(ref, 0, 0, 0)), 0, `ref ${ref}`);
+    assert.equal(
+      app.readRing(ev).map((r) => (r.type === 'sample' ? r.data[0] : -1)),
+      [0, 1, 57, 99],
+    );
+    throwsCode(() => kernel.cpu(0).perfEventOutput(prog, 100, BPF_F_CURRENT_CPU, Uint8Array.of(0, 0, 0, 0)), 'ERR_OUT_OF_RANGE', 'no 101st reference');
+    app.close(prog);
+    kernel.rcuBarrier();
+    assert.equal(refcnts(kernel), [1], 'freed with one put');
+    assert.equal(kernel.violations(), []);
+  });
+
+  test(`${v}: BPF_PROG_LOAD with duplicates among distinct maps: each reference keeps its own map, repeats do not count toward ${MAX_USED_MAPS}`, () => {
+    const kernel = Kernel.create({ cpus: 1, version: v, limits: { ringPages: 16, maxMaps: MAX_USED_MAPS + 2 } });
+    const app = kernel.process('app');
+    const [a, b, c] = [perfArray(app, 1), perfArray(app, 1), perfArray(app, 1)];
+    const evs = [a, b, c].map((m) => {
+      const ev = app.perfEventOpen({ cpu: 0, pages: 1 });
+      app.bpf.mapUpdateElem(m, 0, ev);
+      return ev;
+    });
+    const refs = [a, b, a, c, b, a, a];
+    const prog = app.bpf.progLoad({ maps: refs });
+    refs.forEach((_, ref) => assert.is(kernel.cpu(0).perfEventOutput(prog, ref, BPF_F_CURRENT_CPU, Uint8Array.of(ref, 0, 0, 0)), 0, `ref ${ref}`));
+    assert.equal(
+      evs.map((ev) => app.readRing(ev).map((r) => (r.type === 'sample' ? r.data[0] : -1))),
+      [[0, 2, 5, 6], [1, 4], [3]],
+      'each output went to the map of its reference',
+    );
+    assert.equal(refcnts(kernel), [2, 2, 2], 'one reference per distinct map');
+
+    const more = Array.from({ length: MAX_USED_MAPS - 3 + 1 }, () => perfArray(app, 1));
+    const sixtyFour = [a, b, c, ...more.slice(0, -1)];
+    const interleaved = sixtyFour.flatMap((m, i) => [m, a, sixtyFour[(i * 7) % sixtyFour.length]!]);
+    assert.equal(new Set(interleaved).size, MAX_USED_MAPS);
+    const fd = app.bpf.progLoad({ maps: interleaved });
+    assert.equal(liveProgs(kernel).at(-1)!.maps.length, 3 * MAX_USED_MAPS, `${3 * MAX_USED_MAPS} references to ${MAX_USED_MAPS} maps load`);
+    assert.equal(refcnts(kernel), [3, 3, 3, ...Array(MAX_USED_MAPS - 3).fill(2), 1]);
+    throwsCode(() => app.bpf.progLoad({ maps: [...interleaved, a, more.at(-1)!, b] }), 'E2BIG', 'a 65th distinct map after the repeats');
+    assert.equal(refcnts(kernel), [3, 3, 3, ...Array(MAX_USED_MAPS - 3).fill(2), 1], 'the refused load took no reference');
+    app.close(fd);
+    app.close(prog);
+    kernel.rcuBarrier();
+    assert.equal(refcnts(kernel), Array(MAX_USED_MAPS + 1).fill(1));
+    assert.equal(kernel.violations(), []);
+  });
+
+  test(`${v}: BPF_PROG_LOAD past perfemu's ${PROG_MAX_REFS} references per program is ERR_PERFEMU_UNSUPPORTED (the kernel would load it), unless the kernel refuses it first`, () => {
+    const kernel = Kernel.create({ cpus: 1, version: v, limits: { ringPages: 16, maxMaps: MAX_USED_MAPS + 2 } });
+    const app = kernel.process('app');
+    const [a, b] = [perfArray(app, 1), perfArray(app, 1)];
+    const refs = Array.from({ length: PROG_MAX_REFS + 1 }, (_, i) => (i % 3 ? a : b));
+    let err: unknown;
+    try {
+      app.bpf.progLoad({ maps: refs });
+    } catch (e) {
+      err = e;
+    }
+    assert.instance(err, PerfemuError);
+    const e = err as PerfemuError;
+    assert.is(e.code, 'ERR_PERFEMU_UNSUPPORTED');
+    assert.match(e.message, `"maps" option holds ${PROG_MAX_REFS + 1} map references`);
+    assert.match(e.message, `at most ${PROG_MAX_REFS} per program`);
+    assert.equal(refcnts(kernel), [1, 1], 'no reference left behind');
+    throwsCode(() => app.bpf.progLoad({ maps: [...refs.slice(0, PROG_MAX_REFS), 99] }), 'EBADF', 'the kernel fails first: its answer wins');
+    const more = Array.from({ length: MAX_USED_MAPS - 1 }, () => perfArray(app, 1));
+    throwsCode(() => app.bpf.progLoad({ maps: [...refs, ...more] }), 'E2BIG', 'a 65th distinct map: the kernel refuses it too');
+    assert.equal(refcnts(kernel), Array(MAX_USED_MAPS + 1).fill(1), 'no reference left behind');
+    const fd = app.bpf.progLoad({ maps: refs.slice(0, PROG_MAX_REFS) });
+    assert.equal(
+      liveProgs(kernel).map((p) => p.maps.length),
+      [PROG_MAX_REFS],
+      `${PROG_MAX_REFS} references load`,
+    );
+    assert.equal(refcnts(kernel).slice(0, 2), [2, 2]);
+    assert.is(
+      kernel.cpu(0).perfEventOutput(fd, PROG_MAX_REFS - 1, BPF_F_CURRENT_CPU, Uint8Array.of(1, 2, 3, 4)),
+      -2,
+      'the last reference reaches b: its empty slot is ENOENT',
     );
   });
 

@@ -89,7 +89,7 @@
 
 export const PAGE_SIZE = 4096;
 export const ARENA_MAGIC = 0x554d4550; // "PEMU" little-endian
-export const LAYOUT_VERSION = 6;
+export const LAYOUT_VERSION = 7;
 /**
  * Words per 64-byte cache line. The words each CPU writes on every output (its RCU reader word,
  * its counters, its event's E_COUNT) start on a line of their own, and no other CPU's words share
@@ -248,13 +248,27 @@ export const EE_GEN = 5;
 export const EE_MAP = 6; // the map it was created for (inspection and checks only)
 
 // struct bpf_prog (only what the helper needs: the maps it references)
-export const PROG_MAX_MAPS = 16;
-export const PROG_STRIDE = 4 + PROG_MAX_MAPS;
+/**
+ * MAX_USED_MAPS: how many distinct maps one program may use, 64 in every version modelled
+ * (kernel/bpf/verifier.c in 4.7/4.8, include/linux/bpf_verifier.h later). The verifier walks the
+ * program's map references in order (replace_map_fd_with_map_ptr in 4.7/4.8,
+ * resolve_pseudo_ldimm64 from 5.10) and skips a map already in env->used_maps; only a new distinct
+ * map past 64 fails, with E2BIG. References to a map already used cost nothing.
+ */
+export const MAX_USED_MAPS = 64;
+/**
+ * perfemu's own cap on map references per program: the record below keeps one word per
+ * reference (the helper reads P_MAPS + mapRef, no indirection), so it needs a bound. The kernel
+ * has none short of the program's size; a load past this one that the kernel would accept is
+ * an ERR_PERFEMU_UNSUPPORTED error, not an errno.
+ */
+export const PROG_MAX_REFS = 256;
+export const PROG_STRIDE = 4 + PROG_MAX_REFS;
 export const P_STATE = 0;
 export const P_ID = 1;
 export const P_REFCNT = 2;
-export const P_NMAPS = 3;
-export const P_MAPS = 4;
+export const P_NMAPS = 3; // map references (the maps array's length), duplicates included
+export const P_MAPS = 4; // reference n's map index; a map referenced twice appears twice
 
 // bpffs inode
 export const PIN_PATH_MAX = 252; // bytes

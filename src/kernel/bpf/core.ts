@@ -29,7 +29,10 @@ export function prog_refcnt(k: Kctx, prog: number): number {
   return k.a.load(progWord(k.a.L, prog, P_REFCNT));
 }
 
-/** Allocates a program using `maps` (map indices, already referenced by the caller). */
+/**
+ * Allocates a program whose n-th map reference is `maps[n]` (map indices, at most PROG_MAX_REFS,
+ * duplicates allowed; the caller holds one reference per distinct map).
+ */
 export function bpf_prog_alloc(k: Kctx, maps: number[]): number {
   const a = k.a;
   const prog = a.allocRecordLocked('prog', S_LIVE);

@@ -19,10 +19,12 @@ import {
   M_SLOT_BASE,
   M_STATE,
   M_USERCNT,
-  PROG_MAX_MAPS,
+  MAX_USED_MAPS,
+  PROG_MAX_REFS,
   S_DEAD,
   S_LIVE,
 } from '../../arena/layout.js';
+import { ERR, PerfemuError } from '../../arena/perfemu_error.js';
 import { fileWord, mapWord, slotRegionOf } from '../../arena/records.js';
 import { BPF_F_LOCK, BPF_F_RDONLY, BPF_F_WRONLY } from '../behaviour.js';
 import type { Kctx } from '../context.js';
@@ -278,32 +280,53 @@ export function map_get_fd_by_id(k: Kctx, id: number, openFlags: number, caller:
 // ---------------------------------------------------------------------------------------
 // BPF_PROG_LOAD (only the map references matter here)
 
-/** Loads a program that uses the maps behind `mapFiles`; returns the program file or -errno. */
+/**
+ * Loads a program whose n-th map reference (an ld_imm64 of a map fd) is the map behind
+ * `mapFiles[n]`; returns the program file or -errno. The references are resolved as the
+ * verifier does (kernel/bpf/verifier.c: replace_map_fd_with_map_ptr in 4.7/4.8,
+ * resolve_pseudo_ldimm64 from 5.10, its map check in __add_used_map in recent kernels): in
+ * order, the first bad fd failing (EBADF, or EINVAL for an fd that is not a map); a map already
+ * used is skipped; a new distinct map past MAX_USED_MAPS is E2BIG; each new distinct map takes
+ * one reference, and a failure puts them all back (release_maps). Duplicates stay separate
+ * references to the same map.
+ */
 export function prog_load(k: Kctx, mapFiles: number[], caller: Caller): number {
   let err = bpf_entry_check(k, caller);
   if (err) return err;
   err = unpriv_create_check(k, caller);
   if (err) return err;
-  if (mapFiles.length > PROG_MAX_MAPS) return -E2BIG;
-  const maps: number[] = [];
+  const maps: number[] = []; // one per reference
+  const used: number[] = []; // env->used_maps: the distinct maps, each referenced once
   for (const f of mapFiles) {
-    const m = bpf_map_get(k, f); // the verifier's check of each map fd
-    if (m < 0) return m;
+    const m = bpf_map_get(k, f);
+    if (m < 0) return release_maps(k, used, m);
     maps.push(m);
+    if (used.includes(m)) continue; // recorded already
+    if (used.length >= MAX_USED_MAPS) return release_maps(k, used, -E2BIG);
+    bpf_map_inc(k, m, false);
+    used.push(m);
   }
-  const distinct = new Set(maps);
-  for (const m of distinct) bpf_map_inc(k, m, false);
+  if (maps.length > PROG_MAX_REFS) {
+    release_maps(k, used, 0);
+    throw new PerfemuError(
+      ERR.UNSUPPORTED,
+      `BPF_PROG_LOAD: the "maps" option holds ${maps.length} map references; perfemu keeps at most ${PROG_MAX_REFS} per program (the kernel would load it: it limits only the distinct maps, to ${MAX_USED_MAPS})`,
+    );
+  }
   const prog = bpf_prog_alloc(k, maps);
-  if (prog < 0) {
-    for (const m of distinct) bpf_map_put(k, m);
-    return -ENOMEM;
-  }
+  if (prog < 0) return release_maps(k, used, -ENOMEM);
   const pf = alloc_file(k, FILE_KIND_PROG, prog, FMODE_READ | FMODE_WRITE);
   if (pf < 0) {
     bpf_prog_put(k, prog);
     return -EMFILE;
   }
   return pf;
+}
+
+/** release_maps: a refused program puts the reference it took on each distinct map; returns `ret` */
+function release_maps(k: Kctx, used: number[], ret: number): number {
+  for (const m of used) bpf_map_put(k, m);
+  return ret;
 }
 
 register_file_release(FILE_KIND_PROG, (k, prog) => bpf_prog_put(k, prog));
