@@ -5,13 +5,9 @@
  * round (a distribution, never one number).
  */
 import { Worker } from 'node:worker_threads';
-import { BPF_F_CURRENT_CPU } from '../src/kernel/behaviour.js';
 import { CpuPool } from '../src/cpus.js';
 import { Kernel } from '../src/emulator.js';
 import { PerfBuffer } from '../src/consumer/perf_buffer.js';
-import { event_rb } from '../src/kernel/perf_event.js';
-import { file_obj } from '../src/kernel/file.js';
-import { RB_DATA_HEAD, RB_DATA_SIZE, RB_DATA_TAIL, PAGE_SIZE } from '../src/arena/layout.js';
 import { median, quantile } from './stats.js';
 
 export interface ConsumerResult {
@@ -29,70 +25,42 @@ export interface ConsumerResult {
   bareWakeup: { medianUs: number; p99Us: number; samples: number };
 }
 
-/** a kernel with one 256-page ring read by a PerfBuffer; fill() writes until the ring is full */
-function drainSetup(size: number, zeroCopy: boolean) {
-  const kernel = Kernel.create({ cpus: 1, limits: { ringPages: 300 } });
-  const app = kernel.process('app');
-  const m = app.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 1 });
-  const prog = app.bpf.progLoad({ maps: [m] });
-  let seen = 0;
-  const pb = PerfBuffer.open(
-    app,
-    m,
-    zeroCopy
-      ? { pages: 256, wakeupEvents: 0, onSampleAt: (_cpu, buf, off) => void (seen += buf[off]!) }
-      : { pages: 256, wakeupEvents: 0, onSample: (_cpu, data) => void (seen += data[0]!) },
-  );
-  const fd = pb.bufferFd(0);
-  const rb = event_rb(kernel.k, file_obj(kernel.k, app.fdTable().find((x) => x.fd === fd)!.file));
-  const data = new Uint8Array(size).fill(3);
-  const fill = (): number => {
-    let n = 0;
-    while (kernel.cpu(0).perfEventOutput(prog, 0, BPF_F_CURRENT_CPU, data) === 0) n++;
-    return n;
-  };
-  return { kernel, pb, rb, fill, seen: () => seen };
-}
+/** the longest a drain phase's worker may take (it takes about a second) */
+const PHASE_TIMEOUT_MS = 60_000;
 
-/** untimed drains before the timed ones (each fills and drains a 1 MiB ring, about a millisecond) */
-const WARM_ROUNDS = 40;
+/** one drain phase (bench/drain.ts) in a worker of its own, which has exited when this resolves */
+async function phaseInWorker(size: number, rounds: number, zeroCopy: boolean): Promise<{ ours: number[]; floor: number[] }> {
+  const worker = new Worker(new URL('./workers/drain.js', import.meta.url), { workerData: { size, rounds, zeroCopy } });
+  try {
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`drain bench: the ${zeroCopy ? 'zero-copy' : 'view'} phase took over ${PHASE_TIMEOUT_MS} ms`)),
+        PHASE_TIMEOUT_MS,
+      );
+      worker.once('message', (m: { ours: number[]; floor: number[] }) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+      worker.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+  } finally {
+    await worker.terminate();
+  }
+}
 
 /**
  * PerfBuffer.consume with a view per record, then zero-copy (onSampleAt), each interleaved with
- * the bare walk of the same bytes. The two forms run in separate phases (each warmed first): a
- * reader uses one of them, and mixing both in one loop would measure V8's polymorphic call sites.
+ * the bare walk of the same bytes. Each form runs in a fresh worker (each warmed first): a reader
+ * uses one of them, and what the JIT learned from other readers earlier in this process (the
+ * other bench groups, the other form) moved the zero-copy ratio between 0.30 and 0.69 from run
+ * to run when both ran here.
  */
-function drain(size: number, rounds: number): { ours: number; zeroCopy: number; floor: number; bytes: number } {
-  const phase = (zeroCopy: boolean): { ours: number[]; floor: number[] } => {
-    const d = drainSetup(size, zeroCopy);
-    const i32 = d.kernel.arena.i32;
-    const rb = d.rb;
-    const timed = (n: number, fn: () => void): number => {
-      const t0 = performance.now();
-      fn();
-      return (n * 1000) / (performance.now() - t0);
-    };
-    const ours: number[] = [];
-    const floor: number[] = [];
-    for (let r = 0; r < WARM_ROUNDS + rounds; r++) {
-      const a = timed(d.fill(), () => d.pb.consume());
-      // the floor: walk the headers of the same ring and store the tail once
-      const c = timed(d.fill(), () => {
-        const dsize = i32[rb + RB_DATA_SIZE]!;
-        const head = Atomics.load(i32, rb + RB_DATA_HEAD);
-        let tail = i32[rb + RB_DATA_TAIL]!;
-        while (tail !== head) tail = (tail + (i32[rb + PAGE_SIZE / 4 + ((tail & (dsize - 1)) >>> 2) + 1]! >>> 16)) | 0;
-        Atomics.store(i32, rb + RB_DATA_TAIL, tail);
-      });
-      if (r < WARM_ROUNDS) continue; // untimed: the reader's code is compiled before it is timed
-      ours.push(a);
-      floor.push(c);
-    }
-    if (d.seen() === 0) throw new Error('drain bench: nothing delivered');
-    return { ours, floor };
-  };
-  const views = phase(false);
-  const zc = phase(true);
+async function drain(size: number, rounds: number): Promise<{ ours: number; zeroCopy: number; floor: number; bytes: number }> {
+  const views = await phaseInWorker(size, rounds, false);
+  const zc = await phaseInWorker(size, rounds, true);
   const med = median(views.ours);
   return { ours: med, zeroCopy: median(zc.ours), floor: median([...views.floor, ...zc.floor]), bytes: med * (8 + ((size + 4 + 7) & ~7)) };
 }
@@ -145,7 +113,7 @@ async function bareWakeup(samples: number): Promise<number[]> {
 
 export async function consumerBench(quick: boolean, log: (s: string) => void): Promise<ConsumerResult> {
   const size = 64;
-  const d = drain(size, quick ? 3 : 8);
+  const d = await drain(size, quick ? 3 : 8);
   log(
     `  drain ${(d.ours / 1e6).toFixed(2)}M records/s (${(d.bytes / 1e6).toFixed(0)} MB/s), zero-copy ${(d.zeroCopy / 1e6).toFixed(2)}M/s; bare walk ${(d.floor / 1e6).toFixed(2)}M/s`,
   );

@@ -1,0 +1,71 @@
+/**
+ * One phase of the drain bench: PerfBuffer.consume over a full 1 MiB ring of 64 B records, with
+ * a view per record or zero-copy (onSampleAt), each round beside the bare walk of the same bytes
+ * (the floor: headers only, tail stored once). consumer.bench.ts runs each phase in a worker of
+ * its own (bench/workers/drain.ts), so what ran before in the bench's process cannot change it.
+ */
+import { BPF_F_CURRENT_CPU } from '../src/kernel/behaviour.js';
+import { Kernel } from '../src/emulator.js';
+import { PerfBuffer } from '../src/consumer/perf_buffer.js';
+import { event_rb } from '../src/kernel/perf_event.js';
+import { file_obj } from '../src/kernel/file.js';
+import { RB_DATA_HEAD, RB_DATA_SIZE, RB_DATA_TAIL, PAGE_SIZE } from '../src/arena/layout.js';
+
+/** a kernel with one 256-page ring read by a PerfBuffer; fill() writes until the ring is full */
+function drainSetup(size: number, zeroCopy: boolean) {
+  const kernel = Kernel.create({ cpus: 1, limits: { ringPages: 300 } });
+  const app = kernel.process('app');
+  const m = app.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 1 });
+  const prog = app.bpf.progLoad({ maps: [m] });
+  let seen = 0;
+  const pb = PerfBuffer.open(
+    app,
+    m,
+    zeroCopy
+      ? { pages: 256, wakeupEvents: 0, onSampleAt: (_cpu, buf, off) => void (seen += buf[off]!) }
+      : { pages: 256, wakeupEvents: 0, onSample: (_cpu, data) => void (seen += data[0]!) },
+  );
+  const fd = pb.bufferFd(0);
+  const rb = event_rb(kernel.k, file_obj(kernel.k, app.fdTable().find((x) => x.fd === fd)!.file));
+  const data = new Uint8Array(size).fill(3);
+  const fill = (): number => {
+    let n = 0;
+    while (kernel.cpu(0).perfEventOutput(prog, 0, BPF_F_CURRENT_CPU, data) === 0) n++;
+    return n;
+  };
+  return { kernel, pb, rb, fill, seen: () => seen };
+}
+
+/** untimed drains before the timed ones (each fills and drains a 1 MiB ring, about a millisecond) */
+const WARM_ROUNDS = 40;
+
+/** records/s of each timed round: ours (PerfBuffer.consume) and the floor, interleaved */
+export function drainPhase(size: number, rounds: number, zeroCopy: boolean): { ours: number[]; floor: number[] } {
+  const d = drainSetup(size, zeroCopy);
+  const i32 = d.kernel.arena.i32;
+  const rb = d.rb;
+  const timed = (n: number, fn: () => void): number => {
+    const t0 = performance.now();
+    fn();
+    return (n * 1000) / (performance.now() - t0);
+  };
+  const ours: number[] = [];
+  const floor: number[] = [];
+  for (let r = 0; r < WARM_ROUNDS + rounds; r++) {
+    const a = timed(d.fill(), () => d.pb.consume());
+    // the floor: walk the headers of the same ring and store the tail once
+    const c = timed(d.fill(), () => {
+      const dsize = i32[rb + RB_DATA_SIZE]!;
+      const head = Atomics.load(i32, rb + RB_DATA_HEAD);
+      let tail = i32[rb + RB_DATA_TAIL]!;
+      while (tail !== head) tail = (tail + (i32[rb + PAGE_SIZE / 4 + ((tail & (dsize - 1)) >>> 2) + 1]! >>> 16)) | 0;
+      Atomics.store(i32, rb + RB_DATA_TAIL, tail);
+    });
+    if (r < WARM_ROUNDS) continue; // untimed: the reader's code is compiled before it is timed
+    ours.push(a);
+    floor.push(c);
+  }
+  if (d.seen() === 0) throw new Error('drain bench: nothing delivered');
+  d.pb.close();
+  return { ours, floor };
+}

@@ -1,0 +1,6 @@
+/** A drain phase of the consumer bench (bench/drain.ts) in a fresh isolate; posts its rounds and exits. */
+import { parentPort, workerData } from 'node:worker_threads';
+import { drainPhase } from '../drain.js';
+
+const { size, rounds, zeroCopy } = workerData as { size: number; rounds: number; zeroCopy: boolean };
+parentPort!.postMessage(drainPhase(size, rounds, zeroCopy));
