@@ -6,7 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { KERNEL_VERSIONS } from '../index.js';
 import { MAX_OUTPUT_BYTES } from '../emulator.js';
 import { count, table } from '../format.js';
-import { fmtRate, labWithNotes, parseShape, type LabOptions, type LabResult, type LabNotes } from '../lab/lab.js';
+import { labColumns } from '../lab/columns.js';
+import { labWithNotes, parseShape, type LabOptions, type LabResult, type LabNotes } from '../lab/lab.js';
 import { LAB_MIN_SIZE } from '../lab/sim.js';
 import { labReport } from '../report/lab.js';
 import { intOpt, kernelOpt, reportOpt, type Command } from './command.js';
@@ -180,48 +181,11 @@ export const labCommand: Command = {
 export function formatLab(r: LabResult, notes: LabNotes): string {
   const o = r.options;
   const rec = r.recommendation;
-  const sweptRate = o.rate.length > 1;
-  const sweptPoll = o.pollTimeoutMs.length > 1;
-  const head = [
-    '',
-    'pages',
-    'wakeup',
-    ...(sweptPoll ? ['poll ms'] : []),
-    ...(sweptRate ? ['rate/CPU'] : []),
-    'written',
-    'lost',
-    'loss rate',
-    'wakeups',
-    'reader busy',
-    'p50 µs',
-    'p99 µs',
-    'max µs',
-    'stranded',
-    'max wait µs',
-    'rings',
-    'inversion µs',
-  ];
+  const cols = labColumns(r);
+  const head = ['', ...cols.map((c) => c.title)];
   const rows = r.points.map((p) => {
     const chosen = rec !== null && rec.pages === p.pages && rec.wakeupEvents === p.wakeupEvents && rec.watermark === p.watermark;
-    return [
-      chosen ? '*' : '',
-      String(p.pages),
-      p.watermark > 0 ? `${p.watermark} B` : `${p.wakeupEvents} ev`,
-      ...(sweptPoll ? [String(p.pollTimeoutMs)] : []),
-      ...(sweptRate ? [count(p.rate)] : []),
-      count(p.written),
-      count(p.lost),
-      fmtRate(p.lossRate),
-      count(p.wakeups),
-      `${(p.consumerBusy * 100).toFixed(1)}%`,
-      us(p.latencyUs.p50),
-      us(p.latencyUs.p99),
-      us(p.latencyUs.max),
-      count(p.stranded.records),
-      us(p.stranded.maxWaitUs),
-      bytes(p.ringBytes),
-      us(p.maxInversionUs),
-    ];
+    return [chosen ? '*' : '', ...cols.map((c) => c.cell(p))];
   });
   const work = o.trace
     ? `trace ${o.trace}`
@@ -251,12 +215,3 @@ export function formatLab(r: LabResult, notes: LabNotes): string {
 }
 
 /** µs for the table: one decimal below 100, whole numbers above (the JSON keeps ns precision) */
-function us(x: number): string {
-  return x < 100 ? x.toFixed(1) : count(x);
-}
-
-function bytes(b: number): string {
-  if (b >= 2 ** 30) return `${(b / 2 ** 30).toFixed(1)} GiB`;
-  if (b >= 2 ** 20) return `${(b / 2 ** 20).toFixed(1)} MiB`;
-  return `${Math.round(b / 1024)} KiB`;
-}

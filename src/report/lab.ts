@@ -3,6 +3,7 @@
  * per wakeup setting (and per swept rate or poll timeout), the limits as dashed lines and the
  * recommended point ringed; the numbers in a table below. Same page rules as the other reports.
  */
+import { labColumns } from '../lab/columns.js';
 import { fmtRate, wakeupLabel, type LabNotes, type LabResult } from '../lab/lab.js';
 import type { LabPoint } from '../lab/lab.js';
 import { PALETTE, esc, legend, n, page, svg, table, type Section } from './html.js';
@@ -85,47 +86,14 @@ export function labReport(r: LabResult, notes: LabNotes): string {
       `<div class="sidebyside"><div>${chart(r, cs, 'loss')}</div><div>${chart(r, cs, 'p99')}</div></div>` +
       `<p>Each point is one simulated run of ${o.durationMs} ms of virtual time on the kernel's own ring code; the ringed point is the recommendation.</p>`,
   });
+  const cols = labColumns(r);
   sections.push({
     id: 'points',
     title: 'Every point',
     html: table(
-      [
-        'pages',
-        'wakeup',
-        'poll ms',
-        'rate/CPU',
-        'written',
-        'lost',
-        'loss rate',
-        'wakeups',
-        'reader busy',
-        'p50 µs',
-        'p99 µs',
-        'max µs',
-        'stranded',
-        'max wait µs',
-        'ring bytes',
-        'inversion µs',
-      ],
-      r.points.map((p) => [
-        p.pages,
-        esc(wakeupLabel(p)),
-        p.pollTimeoutMs,
-        p.rate,
-        p.written,
-        p.lost,
-        fmtRate(p.lossRate),
-        p.wakeups,
-        `${(p.consumerBusy * 100).toFixed(1)}%`,
-        String(p.latencyUs.p50),
-        String(p.latencyUs.p99),
-        String(p.latencyUs.max),
-        p.stranded.records,
-        String(p.stranded.maxWaitUs),
-        p.ringBytes,
-        String(p.maxInversionUs),
-      ]),
-      [true, false, true, true, true, true, true, true, true, true, true, true, true, true, true, true],
+      cols.map((c) => c.title),
+      r.points.map((p) => cols.map((c) => esc(c.cell(p)))),
+      cols.map((c) => c.numeric),
     ),
   });
   const work = o.trace
