@@ -122,6 +122,7 @@ export function ring_walk(k: Kctx, rb: number, from: number, to: number, window:
   let n = 0;
   let lostRecords = 0;
   let lostSeen = 0;
+  let stopped = false; // a sink's false in the common-record loop
   for (;;) {
     // The common record, in a loop of its own: a sample that parses and does not wrap. Anything
     // else leaves this loop with its header read, for the general step below. (The split is
@@ -142,11 +143,11 @@ export function ring_walk(k: Kctx, rb: number, from: number, to: number, window:
       pos = (pos + size) | 0;
       n++;
       if (sink.deliverSample(u8, at, raw) === false) {
-        type = STOPPED;
+        stopped = true;
         break;
       }
     }
-    if (type === STOPPED || pos === to || n >= limit) break;
+    if (stopped || pos === to || n >= limit) break;
     // the general step, one record: what does not parse, LOST, a sample that wraps (delivered
     // as a copy) or one without raw bytes
     if (size < PERF_HEADER_SIZE || (to - pos) >>> 0 < size || (type !== PERF_RECORD_SAMPLE && type !== PERF_RECORD_LOST)) {
@@ -173,9 +174,6 @@ export function ring_walk(k: Kctx, rb: number, from: number, to: number, window:
   i32[ringWord(rb, RB_READ_LOST)] = i32[ringWord(rb, RB_READ_LOST)]! + lostSeen;
   return { pos, n, samples };
 }
-
-/** ring_walk's fast loop ended on a callback's false (no record type is negative) */
-const STOPPED = -1;
 
 /** a record that does not parse, as the error it is (out of line: keeps the walk small) */
 function unparsable(pos: number, to: number, type: number, size: number): CorruptRingError {
