@@ -45,6 +45,10 @@ async function phaseInWorker(size: number, rounds: number, zeroCopy: boolean): P
         clearTimeout(timer);
         reject(e);
       });
+      worker.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`drain bench: the ${zeroCopy ? 'zero-copy' : 'view'} phase's worker exited (code ${code}) without its result`));
+      });
     });
   } finally {
     await worker.terminate();

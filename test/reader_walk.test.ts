@@ -87,6 +87,36 @@ test('in an overwrite window a record that does not parse ends the walk quietly,
   assert.throws(() => ring_walk(kernel.k, rb, 0, 96, false, Infinity, sink), corrupt(/unknown record type 119 at 64/), 'outside a window it is corruption');
 });
 
+test('a sample after a corrupt size that is not a multiple of 8 is read at its own bytes, not at the word before', () => {
+  const { app, fd, out, i32, data } = world();
+  assert.is(out(payload(4)), 0);
+  assert.is(out(payload(32)), 0);
+  i32[data + 1] = (i32[data + 1]! & 0xffff) | (17 << 16); // the first record claims 17 bytes
+  i32[data + 4] = 9; // and a sample header at byte 17's word (byte 16): type, size 47, raw 8
+  i32[data + 5] = 47 << 16;
+  i32[data + 6] = 8;
+  const offs: number[] = [];
+  try {
+    app.consumeRingRaw(fd, (_buf, off) => void offs.push(off - data * 4));
+  } catch {
+    // the walk meets garbage later; what matters is where the two samples were read
+  }
+  assert.equal(offs, [12, 29]);
+});
+
+test('the walk takes max as `n < max` does: a fraction rounds up, NaN delivers nothing', () => {
+  const { kernel, out, rb } = world();
+  for (let i = 0; i < 5; i++) assert.is(out(payload(16, i)), 0);
+  const sink = new RawSink(
+    () => undefined,
+    () => undefined,
+  );
+  assert.is(ring_walk(kernel.k, rb, 0, 160, false, 2.5, sink).n, 3);
+  assert.is(ring_walk(kernel.k, rb, 0, 160, false, Number.NaN, sink).n, 0);
+  assert.is(ring_walk(kernel.k, rb, 0, 160, false, 0, sink).n, 0);
+  assert.is(ring_walk(kernel.k, rb, 0, 160, false, Infinity, sink).n, 5);
+});
+
 test("a reader's false on a LOST record stops the walk there: the LOST record is consumed, the sample after it is not", () => {
   const { app, fd, out } = world();
   let n = 0;

@@ -164,7 +164,7 @@ export class PerfBuffer {
     this.process = process;
     this.mapFd = mapFd;
     this.#epfd = epfd;
-    this.#opts = opts;
+    this.#opts = { ...opts }; // the callbacks as given at open: a later change to the caller's object does nothing
     this.#ownMap = ownMap;
   }
 
@@ -209,7 +209,7 @@ export class PerfBuffer {
           writeBackward: overwritable,
           mmapWrite: !overwritable,
         });
-        const b = new Buf(k, opts, pb.stats, cpu, pfd);
+        const b = new Buf(k, pb.#opts, pb.stats, cpu, pfd);
         pb.#bufs.push(b);
         pb.#byFd.set(pfd, b);
         process.bpf.mapUpdateElem(fd, cpu, pfd); // key = CPU id (cilium/ebpf #2100: never the position)

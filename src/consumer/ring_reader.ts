@@ -118,7 +118,8 @@ export function ring_walk(k: Kctx, rb: number, from: number, to: number, window:
   const end = dataWord(rb, dsize, 0) + (dsize >>> 2); // the word after the data area
   const endByte = base + dsize;
   let pos = from;
-  const limit = max < 0x7fffffff ? max | 0 : 0x7fffffff; // an int compare per record, not a float one (Infinity)
+  // an int compare per record, not a float one (Infinity); as `n < max` would: NaN none, 2.5 three
+  const limit = max >= 0x7fffffff ? 0x7fffffff : Math.ceil(max) | 0;
   let n = 0;
   let lostRecords = 0;
   let lostSeen = 0;
@@ -136,9 +137,9 @@ export function ring_walk(k: Kctx, rb: number, from: number, to: number, window:
       type = i32[w]!;
       size = i32[w + 1]! >>> 16;
       // (a header in the area's last 8 bytes has its raw size word at the start: general step)
-      if (type !== PERF_RECORD_SAMPLE || size <= PERF_HEADER_SIZE || (to - pos) >>> 0 < size || w + 2 === end) break;
+      if (type !== PERF_RECORD_SAMPLE || size <= PERF_HEADER_SIZE || (to - pos) >>> 0 < size || w + 2 >= end) break;
       const raw = i32[w + 2]!;
-      const at = w * 4 + 12; // the raw bytes' arena address
+      const at = base + (pos & (dsize - 1)) + 12; // the raw bytes' arena address (from pos: a corrupt size may leave it unaligned)
       if (at + raw > endByte) break;
       pos = (pos + size) | 0;
       n++;

@@ -4,7 +4,7 @@
  * negative errno becomes a SystemCallError.
  */
 import { ERR } from '../arena/perfemu_error.js';
-import { FILE_KIND_PROG } from '../arena/layout.js';
+import { FILE_KIND_PROG, MAX_USED_MAPS, PROG_MAX_REFS } from '../arena/layout.js';
 import { PerfemuError, SystemCallError, check, checkKeys, invalidArgType, invalidArgValue, optionKeys, validateInt, validateU32 } from '../errors.js';
 import type { Kctx } from '../kernel/context.js';
 import { EINVAL } from '../kernel/errno.js';
@@ -22,6 +22,7 @@ import {
   map_get_next_key,
   map_lookup_elem,
   map_update_elem,
+  PROG_TOO_MANY_REFS,
   prog_load,
 } from '../kernel/bpf/syscall.js';
 import type { Task } from './task.js';
@@ -168,7 +169,15 @@ export class BpfSyscalls {
     if (typeof opts !== 'object' || opts === null || !Array.isArray(opts.maps)) throw invalidArgType('maps', 'an array of map fds', opts?.maps);
     checkKeys('options', opts, ['maps']);
     const files = opts.maps.map((fd, i) => this.#p.fileIndex(validateInt(`maps[${i}]`, fd, 0, 0x7fffffff)));
-    const f = check(prog_load(k, files, this.#p), 'bpf', `BPF_PROG_LOAD, maps [${opts.maps.join(', ')}]`);
+    const info = `BPF_PROG_LOAD, maps [${opts.maps.join(', ')}]`;
+    const r = prog_load(k, files, this.#p);
+    if (r === PROG_TOO_MANY_REFS) {
+      throw new PerfemuError(
+        ERR.UNSUPPORTED,
+        `BPF_PROG_LOAD: the "maps" option holds ${files.length} map references; perfemu keeps at most ${PROG_MAX_REFS} per program (the kernel would load it: it limits only the distinct maps, to ${MAX_USED_MAPS})`,
+      );
+    }
+    const f = check(r, 'bpf', info);
     return this.#p.install(f, 'bpf');
   }
 

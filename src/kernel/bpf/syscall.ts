@@ -24,7 +24,6 @@ import {
   S_DEAD,
   S_LIVE,
 } from '../../arena/layout.js';
-import { ERR, PerfemuError } from '../../arena/perfemu_error.js';
 import { fileWord, mapWord, slotRegionOf } from '../../arena/records.js';
 import { BPF_F_LOCK, BPF_F_RDONLY, BPF_F_WRONLY } from '../behaviour.js';
 import type { Kctx } from '../context.js';
@@ -306,13 +305,7 @@ export function prog_load(k: Kctx, mapFiles: number[], caller: Caller): number {
     bpf_map_inc(k, m, false);
     used.push(m);
   }
-  if (maps.length > PROG_MAX_REFS) {
-    release_maps(k, used, 0);
-    throw new PerfemuError(
-      ERR.UNSUPPORTED,
-      `BPF_PROG_LOAD: the "maps" option holds ${maps.length} map references; perfemu keeps at most ${PROG_MAX_REFS} per program (the kernel would load it: it limits only the distinct maps, to ${MAX_USED_MAPS})`,
-    );
-  }
+  if (maps.length > PROG_MAX_REFS) return release_maps(k, used, PROG_TOO_MANY_REFS);
   const prog = bpf_prog_alloc(k, maps);
   if (prog < 0) return release_maps(k, used, -ENOMEM);
   const pf = alloc_file(k, FILE_KIND_PROG, prog, FMODE_READ | FMODE_WRITE);
@@ -322,6 +315,12 @@ export function prog_load(k: Kctx, mapFiles: number[], caller: Caller): number {
   }
   return pf;
 }
+
+/**
+ * prog_load's answer for a program the kernel would load but whose map references are more than
+ * perfemu's record keeps (PROG_MAX_REFS); the facade turns it into ERR_PERFEMU_UNSUPPORTED
+ */
+export const PROG_TOO_MANY_REFS = -100_001;
 
 /** release_maps: a refused program puts the reference it took on each distinct map; returns `ret` */
 function release_maps(k: Kctx, used: number[], ret: number): number {
