@@ -25,6 +25,9 @@ export interface ConsumerResult {
   bareWakeup: { medianUs: number; p99Us: number; samples: number };
 }
 
+/** timed drain rounds per form, after the warm ones: medians of 3 (as --quick had) moved by a third between runs */
+const DRAIN_ROUNDS = 20;
+
 /** the longest a drain phase's worker may take (it takes about a second) */
 const PHASE_TIMEOUT_MS = 60_000;
 
@@ -117,7 +120,7 @@ async function bareWakeup(samples: number): Promise<number[]> {
 
 export async function consumerBench(quick: boolean, log: (s: string) => void): Promise<ConsumerResult> {
   const size = 64;
-  const d = await drain(size, quick ? 3 : 8);
+  const d = await drain(size, DRAIN_ROUNDS); // the same in --quick: a round is about 2 ms
   log(
     `  drain ${(d.ours / 1e6).toFixed(2)}M records/s (${(d.bytes / 1e6).toFixed(0)} MB/s), zero-copy ${(d.zeroCopy / 1e6).toFixed(2)}M/s; bare walk ${(d.floor / 1e6).toFixed(2)}M/s`,
   );
