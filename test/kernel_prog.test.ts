@@ -53,6 +53,28 @@ for (const v of VERSIONS) {
     assert.equal(mapRefs(kernel), [2]);
   });
 
+  test(`${v}: the program is allocated before the verifier: a full table is ENOMEM even for a bad fd; a refused program leaves no record and takes no id`, () => {
+    const { kernel, app } = kernelOf(v, { maxProgs: 2 });
+    const m = perfArray(app);
+    const first = app.bpf.progLoad({ maps: [m] });
+    throwsCode(() => app.bpf.progLoad({ maps: [m, 999] }), 'EBADF'); // a record free: the verifier's error
+    throwsCode(() => app.bpf.progLoad({ maps: [first] }), 'EINVAL'); // a prog fd is not a map
+    assert.equal(
+      kernel.inspect().progs.map((p) => [p.id, p.alive]),
+      [[1, true]],
+      'the refused ones left nothing',
+    );
+    const second = app.bpf.progLoad({ maps: [m] });
+    assert.equal(
+      kernel.inspect().progs.map((p) => p.id),
+      [1, 2],
+      'ids only for loaded programs',
+    );
+    throwsCode(() => app.bpf.progLoad({ maps: [m, 999] }), 'ENOMEM'); // the table full comes first
+    throwsCode(() => app.bpf.progLoad({ maps: [second] }), 'ENOMEM');
+    assert.equal(mapRefs(kernel), [3]);
+  });
+
   test(`${v}: a pinned program outlives its fd; OBJ_GET takes one more reference; the last put frees it a grace period later, then its maps are put`, () => {
     const { kernel, app } = kernelOf(v);
     const m = perfArray(app);

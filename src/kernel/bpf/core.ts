@@ -30,20 +30,33 @@ export function prog_refcnt(k: Kctx, prog: number): number {
 }
 
 /**
- * Allocates a program whose n-th map reference is `maps[n]` (map indices, at most PROG_MAX_REFS,
- * duplicates allowed; the caller holds one reference per distinct map).
+ * bpf_prog_alloc: a program record, not yet loaded (no maps, no id), or -1 when the table is
+ * full. BPF_PROG_LOAD allocates it before the verifier runs (kernel/bpf/syscall.c), so a full
+ * table is ENOMEM before any map fd is looked at.
  */
-export function bpf_prog_alloc(k: Kctx, maps: number[]): number {
+export function bpf_prog_alloc(k: Kctx): number {
+  const prog = k.a.allocRecordLocked('prog', S_LIVE);
+  if (prog >= 0) k.a.store(progWord(k.a.L, prog, P_REFCNT), 1);
+  return prog;
+}
+
+/**
+ * The verified program's map references (`maps[n]` is reference n's map index, at most
+ * PROG_MAX_REFS, duplicates allowed; the caller holds one reference per distinct map) and its
+ * id (bpf_prog_alloc_id: only a program that passed the verifier takes one).
+ */
+export function bpf_prog_loaded(k: Kctx, prog: number, maps: number[]): void {
   const a = k.a;
-  const prog = a.allocRecordLocked('prog', S_LIVE);
-  if (prog < 0) return -1;
-  a.i32[progWord(k.a.L, prog, P_ID)] = a.add(H_NEXT_PROG_ID, 1) + 1;
   a.i32[progWord(k.a.L, prog, P_NMAPS)] = maps.length;
   maps.forEach((m, n) => {
     a.i32[progWord(k.a.L, prog, P_MAPS + n)] = m;
   });
-  a.store(progWord(k.a.L, prog, P_REFCNT), 1);
-  return prog;
+  a.i32[progWord(k.a.L, prog, P_ID)] = a.add(H_NEXT_PROG_ID, 1) + 1;
+}
+
+/** a program the verifier refused: nobody else ever saw it, so the record goes at once */
+export function bpf_prog_free_refused(k: Kctx, prog: number): void {
+  k.a.freeRecord('prog', prog);
 }
 
 export function bpf_prog_inc(k: Kctx, prog: number): void {

@@ -32,7 +32,7 @@ import { alloc_file, file_kind, file_live, file_obj, register_file_release } fro
 import { RCU_CB, queue_work, rcu_register } from '../rcu.js';
 import { report_violation } from '../violation.js';
 import { BPF_MAP_TYPES, ops_of } from './arraymap.js';
-import { bpf_prog_alloc, bpf_prog_free, bpf_prog_put } from './core.js';
+import { bpf_prog_alloc, bpf_prog_free, bpf_prog_free_refused, bpf_prog_loaded, bpf_prog_put } from './core.js';
 
 import type { MapCreateAttr } from './map_ops.js';
 export { BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_NOT_MODELLED, type MapCreateAttr } from './map_ops.js';
@@ -287,27 +287,35 @@ export function map_get_fd_by_id(k: Kctx, id: number, openFlags: number, caller:
  * order, the first bad fd failing (EBADF, or EINVAL for an fd that is not a map); a map already
  * used is skipped; a new distinct map past MAX_USED_MAPS is E2BIG; each new distinct map takes
  * one reference, and a failure puts them all back (release_maps). Duplicates stay separate
- * references to the same map.
+ * references to the same map. The program itself is allocated first (bpf_prog_load calls
+ * bpf_prog_alloc before bpf_check, kernel/bpf/syscall.c): a full program table is ENOMEM
+ * whatever the fds; its id comes only once the verifier passed it (bpf_prog_alloc_id).
  */
 export function prog_load(k: Kctx, mapFiles: number[], caller: Caller): number {
   let err = bpf_entry_check(k, caller);
   if (err) return err;
   err = unpriv_create_check(k, caller);
   if (err) return err;
+  const prog = bpf_prog_alloc(k); // before the verifier, as bpf_prog_load does
+  if (prog < 0) return -ENOMEM;
   const maps: number[] = []; // one per reference
   const used: number[] = []; // env->used_maps: the distinct maps, each referenced once
+  const refuse = (ret: number): number => {
+    release_maps(k, used);
+    bpf_prog_free_refused(k, prog);
+    return ret;
+  };
   for (const f of mapFiles) {
     const m = bpf_map_get(k, f);
-    if (m < 0) return release_maps(k, used, m);
+    if (m < 0) return refuse(m);
     maps.push(m);
     if (used.includes(m)) continue; // recorded already
-    if (used.length >= MAX_USED_MAPS) return release_maps(k, used, -E2BIG);
+    if (used.length >= MAX_USED_MAPS) return refuse(-E2BIG);
     bpf_map_inc(k, m, false);
     used.push(m);
   }
-  if (maps.length > PROG_MAX_REFS) return release_maps(k, used, PROG_TOO_MANY_REFS);
-  const prog = bpf_prog_alloc(k, maps);
-  if (prog < 0) return release_maps(k, used, -ENOMEM);
+  if (maps.length > PROG_MAX_REFS) return refuse(PROG_TOO_MANY_REFS);
+  bpf_prog_loaded(k, prog, maps);
   const pf = alloc_file(k, FILE_KIND_PROG, prog, FMODE_READ | FMODE_WRITE);
   if (pf < 0) {
     bpf_prog_put(k, prog);
@@ -322,10 +330,9 @@ export function prog_load(k: Kctx, mapFiles: number[], caller: Caller): number {
  */
 export const PROG_TOO_MANY_REFS = -100_001;
 
-/** release_maps: a refused program puts the reference it took on each distinct map; returns `ret` */
-function release_maps(k: Kctx, used: number[], ret: number): number {
+/** release_maps: a refused program puts the reference it took on each distinct map */
+function release_maps(k: Kctx, used: number[]): void {
   for (const m of used) bpf_map_put(k, m);
-  return ret;
 }
 
 register_file_release(FILE_KIND_PROG, (k, prog) => bpf_prog_put(k, prog));
