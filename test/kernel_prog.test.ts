@@ -7,6 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Kernel, type KernelVersion } from '../src/index.js';
+import { PROG_STRIDE } from '../src/arena/layout.js';
 import { bpf_prog_put, prog_id, prog_maps, prog_refcnt } from '../src/kernel/bpf/core.js';
 import { VERSIONS, perfArray, throwsCode } from './fixtures/scenario.js';
 
@@ -70,9 +71,12 @@ for (const v of VERSIONS) {
       [1, 2],
       'ids only for loaded programs',
     );
+    const L = kernel.arena.L;
+    const before = kernel.arena.i32.slice(L.progBase - PROG_STRIDE, L.progBase); // the words just before the table
     throwsCode(() => app.bpf.progLoad({ maps: [m, 999] }), 'ENOMEM'); // the table full comes first
     throwsCode(() => app.bpf.progLoad({ maps: [second] }), 'ENOMEM');
     assert.equal(mapRefs(kernel), [3]);
+    assert.equal([...kernel.arena.i32.slice(L.progBase - PROG_STRIDE, L.progBase)], [...before], 'a refused allocation writes nothing');
   });
 
   test(`${v}: a pinned program outlives its fd; OBJ_GET takes one more reference; the last put frees it a grace period later, then its maps are put`, () => {
