@@ -72,12 +72,26 @@ async function drain(size: number, rounds: number): Promise<{ ours: number; zero
   return { ours: med, zeroCopy: median(zc.ours), floor: median([...views.floor, ...zc.floor]), bytes: med * (8 + ((size + 4 + 7) & ~7)) };
 }
 
+/**
+ * Untimed wake-ups before the timed ones. The JIT compiles the poll, drain and output paths (on
+ * both threads) over the first two seconds or so, and with 2 cores its work delays the waiter:
+ * the p99 of each 400 samples in three runs of 3,200 fell from 300-2,300 us over the first
+ * 1,600 to 44-172 us after (a throwaway run of this bench's loop). Samples come 1 ms apart.
+ */
+const WAKEUP_WARM = 4000;
+/**
+ * Timed wake-ups. The p99 of 400 is the fourth-worst sample, so one stall of the host that
+ * delays three or four samples in a row decides it; of 2,000 it is the twentieth.
+ */
+const WAKEUP_SAMPLES = 2000;
+
 async function wakeup(samples: number): Promise<number[]> {
   const kernel = Kernel.create({ cpus: 1 });
   const app = kernel.process('app');
   const m = app.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 1 });
   const prog = app.bpf.progLoad({ maps: [m] });
   const lat: number[] = [];
+  let seen = 0;
   // the stamp is read without allocating (a slice of the arena's buffer is a new
   // SharedArrayBuffer, whose cost landed inside the latency), after the clock is read
   const sentAt = new Float64Array(1);
@@ -87,12 +101,13 @@ async function wakeup(samples: number): Promise<number[]> {
     wakeupEvents: 1,
     onSample: (_cpu, data) => {
       const now = performance.timeOrigin + performance.now();
+      if (seen++ < WAKEUP_WARM) return;
       for (let i = 0; i < 8; i++) sentBytes[i] = data[i]!;
       lat.push((now - sentAt[0]!) * 1000);
     },
   });
   const stamp = new URL('./workers/stamp_program.js', import.meta.url).pathname;
-  const pool = CpuPool.start(kernel, { prog, program: { module: stamp, args: { records: samples, gapMs: 1 } } });
+  const pool = CpuPool.start(kernel, { prog, program: { module: stamp, args: { records: WAKEUP_WARM + samples, gapMs: 1 } } });
   let done = false;
   const finished = pool.wait().finally(() => (done = true));
   while (!done && lat.length < samples) {
@@ -124,7 +139,7 @@ export async function consumerBench(quick: boolean, log: (s: string) => void): P
   log(
     `  drain ${(d.ours / 1e6).toFixed(2)}M records/s (${(d.bytes / 1e6).toFixed(0)} MB/s), zero-copy ${(d.zeroCopy / 1e6).toFixed(2)}M/s; bare walk ${(d.floor / 1e6).toFixed(2)}M/s`,
   );
-  const n = quick ? 100 : 400;
+  const n = quick ? WAKEUP_SAMPLES / 4 : WAKEUP_SAMPLES;
   const ours = await wakeup(n);
   const bare = await bareWakeup(n);
   const res: ConsumerResult = {
