@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { timedPurge } from './purge.js';
 import { median } from './stats.js';
 
 const USAGE = `node dist/bench/ab.js A B [--rounds N]
@@ -61,19 +62,7 @@ async function paths(dir: string): Promise<{ output: () => number; purge: () => 
       return ((performance.now() - t0) * 1e6) / N;
     },
     /** µs for the release purge of 4096 owned slots (the pin keeps the map) */
-    purge() {
-      const F = app.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 4096 });
-      app.bpf.objPin(F, '/sys/fs/bpf/ab');
-      const ev = app.perfEventOpen({ cpu: 0, mmap: false });
-      for (let i = 0; i < 4096; i++) app.bpf.mapUpdateElem(F, i, ev);
-      const t0 = performance.now();
-      app.close(F);
-      const us = (performance.now() - t0) * 1000;
-      app.unlink('/sys/fs/bpf/ab');
-      app.close(ev);
-      kernel.rcuBarrier();
-      return us;
-    },
+    purge: () => timedPurge(kernel, app, 4096, '/sys/fs/bpf/ab'),
   };
 }
 

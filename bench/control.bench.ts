@@ -8,6 +8,7 @@ import { Bench } from 'tinybench';
 import { CpuPool } from '../src/cpus.js';
 import { Kernel } from '../src/emulator.js';
 import type { Process } from '../src/process/process.js';
+import { timedPurge } from './purge.js';
 import { median, quantile } from './stats.js';
 
 export interface OpCost {
@@ -108,16 +109,8 @@ function purgeCost(maxEntries: number, samples: number, warm: number): PurgeCost
   const owner = kernel.process('owner');
   const times: number[] = [];
   for (let s = 0; s < warm + samples; s++) {
-    const F = owner.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries });
-    owner.bpf.objPin(F, '/sys/fs/bpf/p');
-    const ev = owner.perfEventOpen({ cpu: 0, mmap: false });
-    for (let i = 0; i < maxEntries; i++) owner.bpf.mapUpdateElem(F, i, ev);
-    const t0 = performance.now();
-    owner.close(F); // the release purge of every slot (the pin keeps the map)
-    if (s >= warm) times.push((performance.now() - t0) * 1000);
-    owner.unlink('/sys/fs/bpf/p');
-    owner.close(ev);
-    kernel.rcuBarrier();
+    const us = timedPurge(kernel, owner, maxEntries, '/sys/fs/bpf/p');
+    if (s >= warm) times.push(us);
   }
   const med = median(times);
   return { maxEntries, medianUs: med, p99Us: quantile(times, 0.99), samples, perSlotUs: med / maxEntries };

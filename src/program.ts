@@ -10,14 +10,13 @@ import * as behaviours from './kernel/behaviour.js';
 import { bpf_perf_event_output } from './kernel/bpf_trace.js';
 import type { Kctx } from './kernel/context.js';
 import * as errnos from './kernel/errno.js';
-import { errnoName } from './kernel/errno.js';
 import { rcu_read_lock, rcu_read_unlock } from './kernel/rcu.js';
 import { RECORD_MIN_BYTES, encodeRecord } from './record.js';
 import { Prng } from './stress/prng.js';
 // constants as module-local consts, as on every hot path (layout.ts: "Reading the constants")
 const { H_CPUS_PAUSED, H_CPUS_STARTED, H_STOP } = layout;
 const { BPF_F_CURRENT_CPU } = behaviours;
-const { ENOSPC } = errnos;
+const { ENOSPC, errnoName } = errnos;
 
 export interface ProgramSpec {
   /** the output's index: 'current' (BPF_F_CURRENT_CPU, the default), a fixed index, or 'random' */

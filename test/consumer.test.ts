@@ -27,6 +27,20 @@ test('open installs one event per CPU at key = CPU through the given map fd (cap
   assert.is(PerfBuffer.open(app, small).bufferCount, 2, 'libbpf caps the buffers at the map size');
 });
 
+test('the callbacks are read once, at open: changing the options object afterwards changes nothing, in either read path', () => {
+  for (const overwritable of [false, true]) {
+    const { app, m, out } = setup(1);
+    const got: string[] = [];
+    const opts = { pages: 1, overwritable, onSample: () => void got.push('given') };
+    const pb = PerfBuffer.open(app, m, opts);
+    opts.onSample = () => void got.push('changed');
+    out(0);
+    assert.is(pb.consume(), 1);
+    assert.equal(got, ['given'], overwritable ? 'overwritable' : 'forward');
+    pb.close();
+  }
+});
+
 test('poll waits for a wakeup, drains the ready buffers and hands samples to the callback with their CPU', () => {
   const { app, m, out } = setup(4);
   const seen: [number, number][] = [];

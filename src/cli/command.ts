@@ -5,7 +5,7 @@
 import { closeSync, existsSync, openSync, unlinkSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import { KERNEL_VERSIONS, type KernelVersion } from '../index.js';
-import { faultByName, fault_kernels } from '../kernel/faults.js';
+import { faultByName, fault_exists_on, fault_kernels } from '../kernel/faults.js';
 import { UsageError } from './usage.js';
 
 export interface Command {
@@ -60,9 +60,9 @@ export function notApplicable(given: ReadonlySet<string> | undefined, names: str
 /** throws if fault `name` cannot show on `kernel`: its broken code does not exist there */
 export function faultOnKernel(name: string | undefined | null, kernel: KernelVersion): void {
   const f = name ? faultByName(name) : undefined;
-  if (!f?.needs || fault_kernels(f).includes(kernel)) return;
+  if (!f || fault_exists_on(f, kernel)) return;
   const ks = fault_kernels(f);
-  throw new UsageError(`--inject ${f.name} needs --kernel ${ks.slice(0, -1).join(', ')} or ${ks.at(-1)} (${f.needs.why}); got --kernel ${kernel}`);
+  throw new UsageError(`--inject ${f.name} needs --kernel ${ks.slice(0, -1).join(', ')} or ${ks.at(-1)} (${f.needs?.why}); got --kernel ${kernel}`);
 }
 
 export function kernelOpt(v: unknown): KernelVersion {

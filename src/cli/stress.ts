@@ -4,7 +4,7 @@
  */
 import { count, table } from '../format.js';
 import { styleText } from 'node:util';
-import { FAULTS, fault_kernels } from '../kernel/faults.js';
+import { FAULTS, fault_exists_on } from '../kernel/faults.js';
 import { describeViolation } from '../invariants/registry.js';
 import { reproduceCommand, runStress, type StressOptions, type StressProgress, type StressReport } from '../stress/engine.js';
 import { stressReport, writeReport } from '../report/report.js';
@@ -236,8 +236,8 @@ async function injectAll(o: StressCliOptions): Promise<number> {
       reproduce: [],
     };
     const kernel = f.kernel ?? o.kernel;
-    if (f.needs && !fault_kernels(f).includes(kernel)) {
-      row.notApplicable = `not on ${kernel}: ${f.needs.why}`;
+    if (!fault_exists_on(f, kernel)) {
+      row.notApplicable = `not on ${kernel}: ${f.needs?.why}`;
       if (!o.json) process.stderr.write(`  ${f.name}: ${row.notApplicable}\n`);
       rows.push(row);
       continue;

@@ -151,7 +151,7 @@ export function ring_walk(k: Kctx, rb: number, from: number, to: number, window:
     if (stopped || pos === to || n >= limit) break;
     // the general step, one record: what does not parse, LOST, a sample that wraps (delivered
     // as a copy) or one without raw bytes
-    if (size < PERF_HEADER_SIZE || (to - pos) >>> 0 < size || (type !== PERF_RECORD_SAMPLE && type !== PERF_RECORD_LOST)) {
+    if (!parses(type, size, pos, to)) {
       if (window) break;
       throw unparsable(pos, to, type, size);
     }
@@ -174,6 +174,11 @@ export function ring_walk(k: Kctx, rb: number, from: number, to: number, window:
   i32[ringWord(rb, RB_READ_SAMPLES)] = i32[ringWord(rb, RB_READ_SAMPLES)]! + samples;
   i32[ringWord(rb, RB_READ_LOST)] = i32[ringWord(rb, RB_READ_LOST)]! + lostSeen;
   return { pos, n, samples };
+}
+
+/** whether a record with header (type, size) at byte counter `pos` parses and ends by `to` */
+function parses(type: number, size: number, pos: number, to: number): boolean {
+  return size >= PERF_HEADER_SIZE && (to - pos) >>> 0 >= size && (type === PERF_RECORD_SAMPLE || type === PERF_RECORD_LOST);
 }
 
 /** a record that does not parse, as the error it is (out of line: keeps the walk small) */
@@ -208,7 +213,7 @@ function backward_rb_find_range(k: Kctx, rb: number, head: number, limit: number
     k.a.ringRead(rb, pos);
     const w = dataWord(rb, dsize, pos);
     const size = i32[w + 1]! >>> 16;
-    if ((i32[w] !== PERF_RECORD_SAMPLE && i32[w] !== PERF_RECORD_LOST) || size < PERF_HEADER_SIZE || (limit - pos) >>> 0 < size) break;
+    if (!parses(i32[w]!, size, pos, limit)) break;
     pos = (pos + size) | 0;
   }
   return pos;

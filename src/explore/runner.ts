@@ -13,7 +13,7 @@ import { describeWord } from './describe_word.js';
 import { Kernel, type KernelOptions } from '../emulator.js';
 import { SystemCallError } from '../errors.js';
 import type { KernelHooks } from '../kernel/context.js';
-import { describeViolation, isOldKernelBehaviour, type Violation } from '../invariants/registry.js';
+import { describeViolation, kernelBugs, type Violation } from '../invariants/registry.js';
 import { conservationHooks } from '../stress/invariants/conservation.js';
 import { auditReferences } from '../stress/invariants/references.js';
 import { auditRelease, releaseHooks } from '../stress/invariants/release.js';
@@ -231,11 +231,7 @@ function findings(kernel: Kernel, built: Built, crashed: string | null): Finding
   }
   auditReferences(k, holders, new Set());
   auditRelease(k, false, new Set());
-  const all = kernel.violations();
-  for (const v of all) {
-    if (isOldKernelBehaviour(k.b, v, all)) continue;
-    out.push({ kind: v.kind, violation: true, detail: violationText(v) });
-  }
+  for (const v of kernelBugs(k.b, kernel.violations())) out.push({ kind: v.kind, violation: true, detail: violationText(v) });
   out.push(...(built.check?.() ?? []));
   return out;
 }

@@ -139,6 +139,11 @@ export const INVARIANT_RULES = Object.fromEntries(INVARIANTS.map((inv) => [inv.n
  * the CPU checks the event's generation after it has published the record, so a reader may
  * see the record first.
  */
+/** the violations of `vs` that are bugs, not the old kernel's behaviour (`all`: every violation logged, for the context) */
+export function kernelBugs(b: KernelBehaviour, vs: readonly Violation[], all: readonly Violation[] = vs): Violation[] {
+  return vs.filter((v) => !isOldKernelBehaviour(b, v, all));
+}
+
 export function isOldKernelBehaviour(b: KernelBehaviour, v: Violation, all: readonly Violation[] = []): boolean {
   if (b.putDeferred) return false;
   if (v.kind === 'use-after-free-event') return true;

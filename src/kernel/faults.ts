@@ -56,8 +56,12 @@ type KernelFeature = { [K in keyof KernelBehaviour]: KernelBehaviour[K] extends 
 
 /** the versions whose kernel has the code fault `f` breaks */
 export function fault_kernels(f: FaultInfo): readonly KernelVersion[] {
-  const needs = f.needs;
-  return needs ? KERNEL_VERSIONS.filter((v) => BEHAVIOURS[v][needs.feature]) : KERNEL_VERSIONS;
+  return KERNEL_VERSIONS.filter((v) => fault_exists_on(f, v));
+}
+
+/** whether `kernel` has the code fault `f` breaks (so that injecting it there can show) */
+export function fault_exists_on(f: FaultInfo, kernel: KernelVersion): boolean {
+  return !f.needs || BEHAVIOURS[kernel][f.needs.feature];
 }
 
 export const FAULTS: readonly FaultInfo[] = [

@@ -9,7 +9,7 @@ import { CpuPool } from '../cpus.js';
 import { Kernel } from '../emulator.js';
 import type { KernelBehaviour, KernelVersion } from '../kernel/behaviour.js';
 import { FAULTS, faultByName } from '../kernel/faults.js';
-import { INVARIANTS, INVARIANT_OF, INVARIANT_RULES, isOldKernelBehaviour, type InvariantName, type Violation } from '../invariants/registry.js';
+import { INVARIANTS, INVARIANT_OF, INVARIANT_RULES, kernelBugs, type InvariantName, type Violation } from '../invariants/registry.js';
 import { settleAndDestroy, startLongTasks } from '../pool.js';
 import { Actor, type ActorConfig, type ActorResult } from './actor.js';
 import type { ActorTask } from './actor_loop.js';
@@ -156,10 +156,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
   let workerError: unknown;
   workers.runs.forEach((r) => r.catch((e) => (workerError ??= e)));
 
-  const violations = () => {
-    const all = kernel.violations();
-    return all.filter((v) => !isOldKernelBehaviour(k.b, v, all));
-  };
+  const violations = () => kernelBugs(k.b, kernel.violations());
   const audit = async (): Promise<void> => {
     Atomics.store(ctl, CTL_ACKS, 0);
     Atomics.store(ctl, CTL_PAUSE, ++audits);
@@ -314,7 +311,7 @@ export async function runStress(opts: StressOptions): Promise<StressReport> {
     ringsChecked: stats.ringsChecked,
     foreignEntriesPurged: snap.foreignEntriesPurged,
     invariants,
-    violations: all.filter((v) => !isOldKernelBehaviour(k.b, v, all)).slice(0, 50),
+    violations: kernelBugs(k.b, all).slice(0, 50),
     leftOver,
     ok: invariants.every((i) => i.result !== 'violated'),
     series,
@@ -326,7 +323,7 @@ function buildInvariants(all: Violation[], b: KernelBehaviour, leakCheck: boolea
   const version = b.version;
   return INVARIANTS.map(({ name, rule }) => {
     const vs = all.filter((v) => INVARIANT_OF[v.kind] === name);
-    const real = vs.filter((v) => !isOldKernelBehaviour(b, v, all));
+    const real = kernelBugs(b, vs, all);
     const base = { name, rule, count: real.length, firstMs: real.length ? Math.min(...real.map((v) => v.timeMs)) : null };
     if (name === 'leaked-events' && !leakCheck) {
       return {
