@@ -5,6 +5,7 @@
  * round (a distribution, never one number).
  */
 import { Worker } from 'node:worker_threads';
+import { inIsolate } from './isolate.js';
 import { CpuPool } from '../src/cpus.js';
 import { Kernel } from '../src/emulator.js';
 import { PerfBuffer } from '../src/consumer/perf_buffer.js';
@@ -32,30 +33,9 @@ const DRAIN_ROUNDS = 20;
 const PHASE_TIMEOUT_MS = 60_000;
 
 /** one drain phase (bench/drain.ts) in a worker of its own, which has exited when this resolves */
-async function phaseInWorker(size: number, rounds: number, zeroCopy: boolean): Promise<{ ours: number[]; floor: number[] }> {
-  const worker = new Worker(new URL('./workers/drain.js', import.meta.url), { workerData: { size, rounds, zeroCopy } });
-  try {
-    return await new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`drain bench: the ${zeroCopy ? 'zero-copy' : 'view'} phase took over ${PHASE_TIMEOUT_MS} ms`)),
-        PHASE_TIMEOUT_MS,
-      );
-      worker.once('message', (m: { ours: number[]; floor: number[] }) => {
-        clearTimeout(timer);
-        resolve(m);
-      });
-      worker.once('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-      worker.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`drain bench: the ${zeroCopy ? 'zero-copy' : 'view'} phase's worker exited (code ${code}) without its result`));
-      });
-    });
-  } finally {
-    await worker.terminate();
-  }
+function phaseInWorker(size: number, rounds: number, zeroCopy: boolean): Promise<{ ours: number[]; floor: number[] }> {
+  const what = `drain bench: the ${zeroCopy ? 'zero-copy' : 'view'} phase`;
+  return inIsolate(new URL('./workers/drain.js', import.meta.url), { size, rounds, zeroCopy }, what, PHASE_TIMEOUT_MS);
 }
 
 /**

@@ -8,7 +8,8 @@ import { Bench } from 'tinybench';
 import { CpuPool } from '../src/cpus.js';
 import { Kernel } from '../src/emulator.js';
 import type { Process } from '../src/process/process.js';
-import { timedPurge } from './purge.js';
+import { inIsolate } from './isolate.js';
+import type { PurgeCost } from './purge.js';
 import { median, quantile } from './stats.js';
 
 export interface OpCost {
@@ -17,15 +18,6 @@ export interface OpCost {
   busyNs: number;
   idleNs: number;
   ratio: number;
-}
-export interface PurgeCost {
-  maxEntries: number;
-  /** every slot filled by the releasing file */
-  medianUs: number;
-  p99Us: number;
-  samples: number;
-  /** cost per slot, µs */
-  perSlotUs: number;
 }
 export interface GraceCost {
   busyCpus: number;
@@ -99,21 +91,9 @@ async function opCosts(busy: boolean, time: number): Promise<Record<string, numb
   return out;
 }
 
-/**
- * The release purge of a map file that owns every slot: `samples` timed purges, after `warm`
- * untimed ones of the same size (the purge's code is JIT-compiled before it is timed, as the
- * output path's workers are warmed before their windows).
- */
-function purgeCost(maxEntries: number, samples: number, warm: number): PurgeCost {
-  const { kernel } = setup(1, 1);
-  const owner = kernel.process('owner');
-  const times: number[] = [];
-  for (let s = 0; s < warm + samples; s++) {
-    const us = timedPurge(kernel, owner, maxEntries, '/sys/fs/bpf/p');
-    if (s >= warm) times.push(us);
-  }
-  const med = median(times);
-  return { maxEntries, medianUs: med, p99Us: quantile(times, 0.99), samples, perSlotUs: med / maxEntries };
+/** one size of the purge (bench/purge.ts) in a worker of its own */
+function purgeInWorker(maxEntries: number, samples: number, warm: number): Promise<PurgeCost> {
+  return inIsolate(new URL('./workers/purge.js', import.meta.url), { maxEntries, samples, warm }, `purge bench (${maxEntries} slots)`, 60_000);
 }
 
 async function graceLatency(busyCpus: number, samples: number): Promise<{ median: number; p99: number }> {
@@ -160,7 +140,8 @@ export async function controlBench(quick: boolean, log: (s: string) => void): Pr
   const busy = await opCosts(true, time);
   const ops = Object.keys(idle).map((op) => ({ op, busyNs: busy[op]!, idleNs: idle[op]!, ratio: busy[op]! / idle[op]! }));
   for (const o of ops) log(`  ${o.op}: ${o.busyNs.toFixed(0)} ns busy, ${o.idleNs.toFixed(0)} ns idle`);
-  const purge = (quick ? [1, 64, 1024, 4096] : [1, 64, 1024, 4096]).map((n) => purgeCost(n, quick ? 8 : 30, quick ? 20 : 40));
+  const purge: PurgeCost[] = [];
+  for (const n of [1, 64, 1024, 4096]) purge.push(await purgeInWorker(n, quick ? 8 : 30, quick ? 40 : 150));
   for (const p of purge) log(`  purge of ${p.maxEntries} slots: ${p.medianUs.toFixed(1)} µs median (${p.perSlotUs.toFixed(3)} µs/slot)`);
   const grace: GraceCost[] = [];
   let base = 0;

@@ -9,7 +9,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BPF_F_PRESERVE_ELEMS, Kernel, type Process } from '../src/index.js';
-import { S_RCU } from '../src/arena/layout.js';
+import { EE_STATE, S_RCU } from '../src/arena/layout.js';
+import { entryWord } from '../src/arena/records.js';
 import { base_ops, ops_of } from '../src/kernel/bpf/arraymap.js';
 import { slot_word } from '../src/kernel/bpf/map.js';
 import { BEHAVIOURS } from '../src/kernel/behaviour.js';
@@ -221,6 +222,48 @@ for (const v of VERSIONS) {
     kernel.rcuBarrier();
     assert.is(event(kernel, id).fileRefs, 1, 'only the fd is left');
     assert.is(kernel.violations().length, 1);
+  });
+
+  test(`${v}: with update-load-store injected, two puts of one entry racing in its state change: one passes, the other is a double put`, () => {
+    // The broken update can hand one entry to two threads. Here the second thread's put runs
+    // just before the first one changes the entry's state word: the put must still let only
+    // one of them through (a check and a separate store would let both pass, unreported).
+    const kernel = Kernel.create({ cpus: 2, version: v, inject: 'update-load-store' });
+    const app = kernel.process('app');
+    const m = perfArray(app, 2);
+    const id = put(kernel, app, m, 0);
+    const ee = entryIn(kernel, app, m, 0);
+    const k = kernel.k;
+    const a = kernel.arena;
+    a.xchg(slot_word(k, file_obj(k, app.fileIndex(m)), 0), 0); // the entry leaves its slot, as the broken update takes it
+    const refs = event(kernel, id).fileRefs;
+    const pending = kernel.inspect().rcu.pending.length;
+    const state = entryWord(a.L, ee, EE_STATE);
+    const ops = ops_of(k);
+    let raced = false;
+    const other = (i: number): void => {
+      if (i !== state || raced) return;
+      raced = true;
+      ops.map_fd_put_ptr(k, ee, true); // the other thread's put, complete before this one writes
+    };
+    const { storeRelease, cmpxchg } = a;
+    a.storeRelease = (i, x) => (other(i), storeRelease.call(a, i, x));
+    a.cmpxchg = (i, e, r) => (other(i), cmpxchg.call(a, i, e, r));
+    try {
+      ops.map_fd_put_ptr(k, ee, true);
+    } finally {
+      a.storeRelease = storeRelease;
+      a.cmpxchg = cmpxchg;
+    }
+    assert.ok(raced, 'the other put ran inside this one');
+    assert.equal(
+      kernel.violations().map((x) => [x.kind, x.args[0]]),
+      [['double-put', ee]],
+    );
+    assert.is(kernel.inspect().rcu.pending.length, pending + 1, 'one callback, not two');
+    assert.is(event(kernel, id).fileRefs, v === '4.7' ? refs - 1 : refs, '4.7 drops the perf file at once, once');
+    kernel.rcuBarrier();
+    assert.is(event(kernel, id).fileRefs, 1, 'only the fd is left');
   });
 
   test(`${v}: entry records come back after their grace period: a two-record entry table takes any number of replacements`, () => {
