@@ -247,8 +247,14 @@ for (const v of VERSIONS) {
       ops.map_fd_put_ptr(k, ee, true); // the other thread's put, complete before this one writes
     };
     const { storeRelease, cmpxchg } = a;
-    a.storeRelease = (i, x) => (other(i), storeRelease.call(a, i, x));
-    a.cmpxchg = (i, e, r) => (other(i), cmpxchg.call(a, i, e, r));
+    a.storeRelease = (i, x) => {
+      other(i);
+      storeRelease.call(a, i, x);
+    };
+    a.cmpxchg = (i, e, r) => {
+      other(i);
+      return cmpxchg.call(a, i, e, r);
+    };
     try {
       ops.map_fd_put_ptr(k, ee, true);
     } finally {
