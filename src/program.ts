@@ -11,7 +11,7 @@ import { bpf_perf_event_output } from './kernel/bpf_trace.js';
 import type { Kctx } from './kernel/context.js';
 import * as errnos from './kernel/errno.js';
 import { rcu_read_lock, rcu_read_unlock } from './kernel/rcu.js';
-import { RECORD_MIN_BYTES, encodeRecord } from './record.js';
+import { RECORD_MIN_BYTES, encodeRecord, sampleAlignedPayload } from './record.js';
 import { Prng } from './stress/prng.js';
 // constants as module-local consts, as on every hot path (layout.ts: "Reading the constants")
 const { H_CPUS_PAUSED, H_CPUS_STARTED, H_STOP } = layout;
@@ -86,8 +86,7 @@ export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
   const res: CpuResult = { cpu: task.cpu, attempts: 0, ok: 0, errors: {}, elapsedMs: 0 };
   const spec = task.spec;
   const maxLen = Math.max(RECORD_MIN_BYTES, Array.isArray(spec.size) ? spec.size[1] : (spec.size ?? 64));
-  const words = new Uint32Array((maxLen + 3) >>> 2);
-  const bytes = new Uint8Array(words.buffer);
+  const { words, bytes } = sampleAlignedPayload(maxLen);
   const stopped = (): boolean => Atomics.load(k.a.i32, H_STOP) !== 0;
   const tally = (ret: number): number => {
     res.attempts++;

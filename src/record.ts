@@ -45,6 +45,20 @@ export function encodeRecord(words: Uint32Array, cpu: number, seq: number, len: 
   return h >>> 0;
 }
 
+/**
+ * A payload buffer of at least `bytes` bytes placed where a sample's raw data lands in a ring: 4
+ * bytes past an 8-byte boundary (records start 8-byte aligned, and the 8-byte header and the u32
+ * size come first). Why: V8 copies into shared memory a word at a time only when the source and
+ * the destination agree modulo 8, and byte by byte otherwise; for 64 B the helper's copy took
+ * 21-23 ns from such a buffer against 33-35 ns from an 8-byte aligned one (a one-off loop).
+ * `words` views the same bytes (encodeRecord writes through it).
+ */
+export function sampleAlignedPayload(bytes: number): { bytes: Uint8Array; words: Uint32Array } {
+  const n = (Math.max(0, bytes) + 3) >>> 2;
+  const buf = new ArrayBuffer(8 + n * 4); // V8 aligns an ArrayBuffer's bytes to at least 8
+  return { bytes: new Uint8Array(buf, 4, n * 4), words: new Uint32Array(buf, 4, n) };
+}
+
 export type RecordCheck = { ok: true; cpu: number; seq: number; len: number } | { ok: false; reason: string; cpu?: number; seq?: number };
 
 /** Verifies a record read back (`data` may be longer than `len`: the kernel pads samples). */

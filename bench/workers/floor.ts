@@ -8,6 +8,7 @@
  * Gate: [0] open (1) or held (0), [1] stop, [2 + index] records written by producer `index`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { sampleAlignedPayload } from '../../src/record.js';
 
 const { sab, gateSab, index, size, backoffUs } = workerData as {
   sab: SharedArrayBuffer;
@@ -23,7 +24,9 @@ const dsize = sab.byteLength - DATA;
 const u8 = new Uint8Array(sab, DATA);
 const i32 = new Int32Array(sab, DATA);
 const rec = 8 + ((size + 4 + 7) & ~7); // the same bytes as a PERF_RECORD_SAMPLE
-const payload = new Uint8Array(size).fill(7);
+// placed as ours is (src/program.ts): 4 bytes past an 8-byte boundary, as the raw data lands, so
+// V8 copies it into the shared ring a word at a time (byte by byte when the two disagree mod 8)
+const payload = sampleAlignedPayload(size).bytes.subarray(0, size).fill(7);
 let head = Atomics.load(ctl, 0);
 let n = 0;
 for (;;) {

@@ -27,6 +27,7 @@ import { file_obj } from '../kernel/file.js';
 import { ring_audit } from '../stress/invariants/ring_audit.js';
 import type { Process } from '../process/process.js';
 import { Prng } from '../stress/prng.js';
+import { sampleAlignedPayload } from '../record.js';
 import { EventQueue, ACTOR_SPAN } from './event_queue.js';
 import { Histogram } from './histogram.js';
 
@@ -371,8 +372,7 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
   const progress = p.progress ? new Int32Array(p.progress.sab) : null;
   const progressAt = p.progress?.index ?? 0;
   let steps = 0;
-  const payload = new Uint8Array(Math.max(p.sizeMax, LAB_MIN_SIZE) + 8);
-  const words = new Uint32Array(payload.buffer, 0, 2);
+  const { bytes: payload, words } = sampleAlignedPayload(Math.max(p.sizeMax, LAB_MIN_SIZE) + 8);
   // one view per length, made once: the helper copies a whole view without making one per record
   const views: Uint8Array[] = [];
   for (;;) {
