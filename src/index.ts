@@ -46,7 +46,7 @@ export { PerfBuffer, type PerfBufferOptions, type PerfBufferStats } from './cons
 export type { PerfBufferCpuStats, PerfBufferDetailedStats, PerfBufferFlushHandle, PerfBufferPollOptions } from './consumer/perf_buffer.js';
 export { CpuPool, CpuCrashError, type CpuRunOptions, type CpuResult, type ProgramSpec, type ProgramContext } from './cpus.js';
 export { AppPool, AppCrashError, type AppSpec, type AppPoolOptions, type AppLive, type AppResult } from './apps.js';
-export { encodeRecord, verifyRecord, RECORD_HEADER_BYTES, type RecordCheck } from './record.js';
+export { encodeRecord, verifyRecord, sampleAlignedPayload, RECORD_HEADER_BYTES, type RecordCheck } from './record.js';
 export { BPF_PERF_EVENT_VALUE_SIZE, type PerfEventValue } from './kernel/bpf_trace.js';
 export { conform, detect, type ConformOptions, type ConformResult, type ConformRow, type DetectResult } from './conform/conform.js';
 export { runCampaign, type CampaignRunOptions, type CampaignProgress } from './campaign/run.js';

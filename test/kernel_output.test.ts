@@ -6,7 +6,15 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BPF_F_CURRENT_CPU, PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT, PERF_TYPE_RAW } from '../src/index.js';
+import {
+  BPF_F_CURRENT_CPU,
+  PERF_COUNT_SW_BPF_OUTPUT,
+  PERF_TYPE_HARDWARE,
+  PERF_TYPE_SOFTWARE,
+  PERF_TYPE_TRACEPOINT,
+  PERF_TYPE_RAW,
+  sampleAlignedPayload,
+} from '../src/index.js';
 import { OLD, VERSIONS, mk, payload, perfArray, throwsCode } from './fixtures/scenario.js';
 
 for (const v of VERSIONS) {
@@ -50,5 +58,31 @@ for (const v of VERSIONS) {
     assert.is(kernel.cpu(0).perfEventReadValue(prog, 0, BPF_F_CURRENT_CPU).counter, 127);
   });
 }
+
+test("sampleAlignedPayload: its bytes sit 4 past an 8-byte boundary, where a sample's raw data lands in the ring, and read back intact", () => {
+  for (const n of [1, 16, 64, 100]) {
+    const p = sampleAlignedPayload(n);
+    assert.ok(p.bytes.length >= n && p.bytes.byteOffset % 8 === 4, `${n}: offset ${p.bytes.byteOffset}`);
+    assert.is(p.words.buffer, p.bytes.buffer);
+    assert.is(p.words.byteOffset, p.bytes.byteOffset);
+  }
+  const kernel = mk('6.18', 1);
+  const app = kernel.process('app');
+  const m = perfArray(app, 1);
+  const prog = app.bpf.progLoad({ maps: [m] });
+  const fd = app.perfEventOpen({ cpu: 0, pages: 1 });
+  app.bpf.mapUpdateElem(m, 0, fd);
+  const seen: [number, number[]][] = [];
+  for (const len of [64, 13, 64, 200]) {
+    const p = sampleAlignedPayload(len);
+    for (let i = 0; i < len; i++) p.bytes[i] = (i * 7 + len) & 0xff;
+    assert.is(kernel.cpu(0).perfEventOutput(prog, 0, BPF_F_CURRENT_CPU, p.bytes.subarray(0, len)), 0);
+    app.consumeRingRaw(fd, (buf, off, size) => {
+      seen.push([(buf.byteOffset + off) % 8, Array.from(buf.subarray(off, off + len))]);
+      assert.ok(size >= len);
+    });
+    assert.equal(seen.at(-1), [4, Array.from(p.bytes.subarray(0, len))], `${len} B`);
+  }
+});
 
 test.run();
