@@ -9,7 +9,7 @@
  * (cpu, seq), so a record torn between two writes cannot pass; `check` hashes the header words
  * and the body. Little-endian, as the ring is.
  */
-import { invalidArgType } from './errors.js';
+import { invalidArgType, validateInt } from './errors.js';
 
 export const RECORD_HEADER_BYTES = 16;
 export const RECORD_MIN_BYTES = RECORD_HEADER_BYTES;
@@ -54,7 +54,7 @@ export function encodeRecord(words: Uint32Array, cpu: number, seq: number, len: 
  * `words` views the same bytes (encodeRecord writes through it).
  */
 export function sampleAlignedPayload(bytes: number): { bytes: Uint8Array; words: Uint32Array } {
-  const n = (Math.max(0, bytes) + 3) >>> 2;
+  const n = (validateInt('bytes', bytes, 0, 1 << 30) + 3) >>> 2;
   const buf = new ArrayBuffer(8 + n * 4); // V8 aligns an ArrayBuffer's bytes to at least 8
   return { bytes: new Uint8Array(buf, 4, n * 4), words: new Uint32Array(buf, 4, n) };
 }

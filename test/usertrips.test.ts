@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { median } from '../src/cli/stress.js';
 import { run } from '../src/cli/main.js';
-import { AppPool, CpuPool, Kernel, PerfBuffer, encodeRecord, verifyRecord } from '../src/index.js';
+import { AppPool, CpuPool, Kernel, PerfBuffer, encodeRecord, sampleAlignedPayload, verifyRecord } from '../src/index.js';
 import { VERSIONS } from './fixtures/scenario.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -264,8 +264,14 @@ test('(7) wrongly typed arguments are ERR_INVALID_ARG_TYPE; unknown option keys 
     () => Kernel.attach(3 as never),
     () => verifyRecord('x' as never),
     () => encodeRecord('x' as never, 1, 1, 16),
+    () => sampleAlignedPayload('64' as never),
   ])
     assert.is(code(fn)[0], 'ERR_INVALID_ARG_TYPE', fn.toString());
+  for (const bad of [-1, 1.5, Number.NaN, 2 ** 31]) {
+    const [c2, m2] = code(() => sampleAlignedPayload(bad));
+    assert.is(c2, 'ERR_OUT_OF_RANGE', String(bad));
+    assert.match(m2!, '"bytes"');
+  }
   let [c, m] = code(() => Kernel.create({ cpus: 2, strcit: true } as never));
   assert.is(c, 'ERR_INVALID_ARG_VALUE');
   assert.match(m!, "unknown key 'strcit'; did you mean 'strict'?");
