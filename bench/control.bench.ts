@@ -9,7 +9,7 @@ import { CpuPool } from '../src/cpus.js';
 import { Kernel } from '../src/emulator.js';
 import type { Process } from '../src/process/process.js';
 import { inIsolate } from './isolate.js';
-import type { PurgeCost } from './purge.js';
+import type { PurgeCost } from './workers/purge.js';
 import { median, quantile } from './stats.js';
 
 export interface OpCost {

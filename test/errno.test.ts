@@ -1,6 +1,7 @@
 /**
- * SPEC.md §9 (the operation table) and §2, §3, §5.1, §6.1: one test per rejected case, per
- * kernel version where the answer differs, in the kernel's check order.
+ * The errno of every rejected case of bpf(2), perf_event_open(2), the ioctls and the helper
+ * (docs/semantics.md, "Errno ladders"): one test per case, per kernel version where the answer
+ * differs, in the kernel's check order.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -491,7 +492,7 @@ for (const v of VERSIONS) {
 }
 
 // ---------------------------------------------------------------------------------------
-// bpf_perf_event_output (SPEC §5.1, A15)
+// bpf_perf_event_output (kernel/trace/bpf_trace.c, __bpf_perf_event_output)
 
 function outputSetup(v: import('../src/index.js').KernelVersion, maxEntries = 2) {
   const kernel = mk(v, 4);

@@ -16,7 +16,7 @@ import { SCENARIO_FOR_FAULT, scenarioByName } from '../src/explore/scenarios.js'
 const bin = fileURLToPath(new URL('../../bin/perfemu.js', import.meta.url));
 const base: ExploreOptions = { scheduler: 'exhaustive', seed: 1, bound: 2, maxSchedules: 50_000, maxMs: 60_000, kernel: '6.18', strict: false };
 
-test('exhaustive search finds the purge window of SPEC §8.1 (kernel mode) in a few steps, not as a violation; the replay shows it again', () => {
+test('exhaustive search finds the purge window (kernel mode) in a few steps, not as a violation; the replay shows it again', () => {
   const scn = scenarioByName('purge-window')!;
   for (const kernel of ['4.8', '6.18'] as const) {
     const r = explore(scn, { ...base, kernel });

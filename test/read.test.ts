@@ -1,4 +1,4 @@
-/** bpf_perf_event_read and bpf_perf_event_read_value (SPEC §5.2, A12, pe_preserve_elems). */
+/** bpf_perf_event_read and bpf_perf_event_read_value (kernel/trace/bpf_trace.c), and the kernel selftest pe_preserve_elems. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BPF_F_CURRENT_CPU, BPF_F_PRESERVE_ELEMS } from '../src/index.js';

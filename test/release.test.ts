@@ -1,6 +1,7 @@
 /**
- * Lifetimes: the release purge of commit 3b1efb196eee and everything around it (SPEC §4 and
- * scenarios A6-A14, A21). Each test asserts slots, owners, reference counts and what was freed.
+ * Lifetimes: the release purge of commit 3b1efb196eee and everything around it
+ * (docs/semantics.md, "Lifetimes" and "The release purge"). Each test asserts slots, owners,
+ * reference counts and what was freed.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -18,10 +19,10 @@ function fill(kernel: Kernel, p: Process, mapFd: number, n: number, from = 0): n
   return ids;
 }
 
-// A7 and the commit message's story -----------------------------------------------------
+// the commit message's story -----------------------------------------------------
 
 for (const v of FIXED) {
-  test(`${v}: A7 an app fills slots through its own fd, pins the map, exits: its entries are purged, its events freed after a grace period, the map persists`, () => {
+  test(`${v}: an app fills slots through its own fd, pins the map, exits: its entries are purged, its events freed after a grace period, the map persists`, () => {
     const kernel = mk(v);
     const app = kernel.process('app');
     const m = perfArray(app);
@@ -38,7 +39,7 @@ for (const v of FIXED) {
     assert.is(kernel.inspect().entriesPendingFree, 0);
   });
 }
-test('4.7: A7 the same story leaks: after the app exits, the pinned map still holds its entries and perf events', () => {
+test('4.7: the same story leaks: after the app exits, the pinned map still holds its entries and perf events', () => {
   const kernel = mk('4.7');
   const app = kernel.process('app');
   const m = perfArray(app);
@@ -66,7 +67,7 @@ test('4.7: A7 the same story leaks: after the app exits, the pinned map still ho
   assert.equal(kernel.inspect().work, []);
 });
 for (const v of MODERN) {
-  test(`${v}: A7 with BPF_F_PRESERVE_ELEMS the entries outlive the app until the map is freed`, () => {
+  test(`${v}: with BPF_F_PRESERVE_ELEMS the entries outlive the app until the map is freed`, () => {
     const kernel = mk(v);
     const app = kernel.process('app');
     const m = perfArray(app, 4, BPF_F_PRESERVE_ELEMS);
@@ -97,10 +98,10 @@ for (const v of MODERN) {
   });
 }
 
-// A6 own-entry purge ----------------------------------------------------------------------
+// own-entry purge ----------------------------------------------------------------------
 
 for (const v of VERSIONS) {
-  test(`${v}: A6 creator and an OBJ_GET frontend fill different slots; closing one ${v === '4.7' ? 'purges nothing' : 'purges only its own entries'}`, () => {
+  test(`${v}: creator and an OBJ_GET frontend fill different slots; closing one ${v === '4.7' ? 'purges nothing' : 'purges only its own entries'}`, () => {
     const kernel = mk(v);
     const app = kernel.process('app');
     const F = perfArray(app);
@@ -140,10 +141,10 @@ for (const v of VERSIONS) {
   });
 }
 
-// A8 dup / fork share ownership ----------------------------------------------------------
+// dup / fork share ownership ----------------------------------------------------------
 
 for (const v of FIXED) {
-  test(`${v}: A8 a dup'ed map fd purges only at the last close`, () => {
+  test(`${v}: a dup'ed map fd purges only at the last close`, () => {
     const kernel = mk(v);
     const app = kernel.process('app');
     const F = perfArray(app);
@@ -156,7 +157,7 @@ for (const v of FIXED) {
     app.close(F2);
     assert.is(slots(kernel)[0], null);
   });
-  test(`${v}: A8 a forked map fd purges only after parent and child have both exited`, () => {
+  test(`${v}: a forked map fd purges only after parent and child have both exited`, () => {
     const kernel = mk(v);
     const parent = kernel.process('parent');
     const F = perfArray(parent);
@@ -171,10 +172,10 @@ for (const v of FIXED) {
   });
 }
 
-// A9 replace transfers ownership; replace drops the old reference exactly once ----------
+// replace transfers ownership; replace drops the old reference exactly once ----------
 
 for (const v of FIXED) {
-  test(`${v}: A9 replacing a slot through another frontend transfers ownership; the old entry is put once, after a grace period`, () => {
+  test(`${v}: replacing a slot through another frontend transfers ownership; the old entry is put once, after a grace period`, () => {
     const kernel = mk(v);
     const app = kernel.process('app');
     const F = perfArray(app);
@@ -199,7 +200,7 @@ for (const v of FIXED) {
     assert.is(event(kernel, p1).fileRefs, 1);
     assert.equal(kernel.violations(), []);
   });
-  test(`${v}: A9 re-inserting the same event creates a new entry: two references until the old one's grace period`, () => {
+  test(`${v}: re-inserting the same event creates a new entry: two references until the old one's grace period`, () => {
     const kernel = mk(v);
     const app = kernel.process('app');
     const F = perfArray(app);
@@ -224,10 +225,10 @@ test('4.7: replacing a slot fputs the old perf file at once (no grace period)', 
   assert.is(event(kernel, id).alive, false, 'freed inside the update');
 });
 
-// A10 perf fd closed after insert -------------------------------------------------------
+// perf fd closed after insert -------------------------------------------------------
 
 for (const v of VERSIONS) {
-  test(`${v}: A10 a perf fd closed after the update stays alive (mapping + slot); after munmap outputs ${v === '4.7' || v === '4.8' ? 'return 0' : 'fail with ENOSPC'}, no loss counted; the event dies when its slot is cleared`, () => {
+  test(`${v}: a perf fd closed after the update stays alive (mapping + slot); after munmap outputs ${v === '4.7' || v === '4.8' ? 'return 0' : 'fail with ENOSPC'}, no loss counted; the event dies when its slot is cleared`, () => {
     const kernel = mk(v);
     const app = kernel.process('app');
     const F = perfArray(app);
@@ -257,10 +258,10 @@ for (const v of VERSIONS) {
   });
 }
 
-// A11 one event in several maps and slots -----------------------------------------------
+// one event in several maps and slots -----------------------------------------------
 
 for (const v of VERSIONS) {
-  test(`${v}: A11 one event in map A slots 0 and 1 and map B slot 3: three references; closing A's owner ${v === '4.7' ? 'changes nothing' : "purges A's two only"}`, () => {
+  test(`${v}: one event in map A slots 0 and 1 and map B slot 3: three references; closing A's owner ${v === '4.7' ? 'changes nothing' : "purges A's two only"}`, () => {
     const kernel = mk(v);
     const app = kernel.process('app');
     const A = perfArray(app);
@@ -295,10 +296,10 @@ for (const v of VERSIONS) {
   });
 }
 
-// A12 / A13 a map kept alive only by a program ------------------------------------------
+// a map kept alive only by a program ------------------------------------------
 
 for (const v of FIXED) {
-  test(`${v}: A12 a map held only by a program: its outputs see ENOENT after the map file's release; unloading it frees the map (A13: all slots already empty)`, () => {
+  test(`${v}: a map held only by a program: its outputs see ENOENT after the map file's release; unloading it frees the map (all slots already empty)`, () => {
     const kernel = mk(v);
     const app = kernel.process('app');
     const F = perfArray(app);
@@ -317,7 +318,7 @@ for (const v of FIXED) {
   });
 }
 for (const v of MODERN) {
-  test(`${v}: A12 with BPF_F_PRESERVE_ELEMS the program's output still lands; unloading it clears the slot and releases the event after a grace period`, () => {
+  test(`${v}: with BPF_F_PRESERVE_ELEMS the program's output still lands; unloading it clears the slot and releases the event after a grace period`, () => {
     const kernel = mk(v);
     const app = kernel.process('app');
     const F = perfArray(app, 4, BPF_F_PRESERVE_ELEMS);
@@ -334,7 +335,7 @@ for (const v of MODERN) {
     assert.is(event(kernel, id).alive, false);
   });
 }
-test('4.8: A13 map free finds every slot empty, even when another frontend updated a later slot during a purge', () => {
+test('4.8: map free finds every slot empty, even when another frontend updated a later slot during a purge', () => {
   const kernel = mk('4.8');
   const app = kernel.process('app');
   const F = perfArray(app);
@@ -356,11 +357,11 @@ test('4.8: A13 map free finds every slot empty, even when another frontend updat
   assert.is(kernel.inspect().maps[0]!.alive, false);
 });
 
-// A14 the purge / update race -----------------------------------------------------------
+// the purge / update race -----------------------------------------------------------
 
 for (const v of FIXED) {
   for (const strict of [false, true]) {
-    test(`${v}${strict ? ' strict' : ''}: A14 purge(F) loaded slot 0, then G updates slot 0: ${strict ? "G's entry stays" : "G's entry is removed too (counted as a foreign entry purged)"}; each entry put exactly once`, () => {
+    test(`${v}${strict ? ' strict' : ''}: purge(F) loaded slot 0, then G updates slot 0: ${strict ? "G's entry stays" : "G's entry is removed too (counted as a foreign entry purged)"}; each entry put exactly once`, () => {
       const kernel = mk(v, 4, strict);
       const app = kernel.process('app');
       const F = perfArray(app);
@@ -397,10 +398,10 @@ for (const v of FIXED) {
   }
 }
 
-// A21 RCU deferral -----------------------------------------------------------------------
+// RCU deferral -----------------------------------------------------------------------
 
 for (const v of FIXED) {
-  test(`${v}: A21 a CPU inside its read-side section keeps writing into the event it loaded after the slot is deleted; the reference goes only after it leaves`, () => {
+  test(`${v}: a CPU inside its read-side section keeps writing into the event it loaded after the slot is deleted; the reference goes only after it leaves`, () => {
     const kernel = mk(v);
     const app = kernel.process('app');
     const F = perfArray(app);
@@ -428,7 +429,7 @@ for (const v of FIXED) {
     assert.equal(kernel.violations(), []);
   });
 }
-test("4.7: A21 the put is an immediate fput: the perf file is released while a CPU still uses the event (reported as the old kernel's use-after-free)", () => {
+test("4.7: the put is an immediate fput: the perf file is released while a CPU still uses the event (reported as the old kernel's use-after-free)", () => {
   const kernel = mk('4.7');
   const app = kernel.process('app');
   const F = perfArray(app);
@@ -447,10 +448,10 @@ test("4.7: A21 the put is an immediate fput: the perf file is released while a C
   );
 });
 
-// A22 permissions --------------------------------------------------------------------------
+// permissions --------------------------------------------------------------------------
 
 for (const v of MODERN) {
-  test(`${v}: A22 RDONLY at create belongs to that fd: a later OBJ_GET without flags is writable; a read-only frontend's close purges nothing`, () => {
+  test(`${v}: RDONLY at create belongs to that fd: a later OBJ_GET without flags is writable; a read-only frontend's close purges nothing`, () => {
     const kernel = mk(v);
     const app = kernel.process('app');
     const ro = perfArray(app, 4, BPF_F_RDONLY);

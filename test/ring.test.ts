@@ -1,5 +1,5 @@
 /**
- * The perf ring buffer (SPEC §6, A16-A20): record format, wrap-around, loss accounting and
+ * The perf ring buffer (docs/semantics.md, "The ring buffer"): record format, wrap-around, loss accounting and
  * LOST records, wakeups, and the per-CPU demux of BPF_F_CURRENT_CPU, run synchronously.
  */
 import { test } from 'uvu';
@@ -25,7 +25,7 @@ function setup(v: import('../src/index.js').KernelVersion, opts: { pages?: numbe
 const samples = (r: RingRecord[]) => r.filter((x): x is Extract<RingRecord, { type: 'sample' }> => x.type === 'sample');
 
 for (const v of VERSIONS) {
-  test(`${v}: A17 a 16-byte output is one PERF_RECORD_SAMPLE of 32 bytes with raw size 20; 4 and 1 bytes give 16-byte records with size 4`, () => {
+  test(`${v}: a 16-byte output is one PERF_RECORD_SAMPLE of 32 bytes with raw size 20; 4 and 1 bytes give 16-byte records with size 4`, () => {
     const { app, fd, out, ring } = setup(v);
     assert.is(out(payload(16, 3)), 0);
     assert.is(ring().head, 32);
@@ -44,7 +44,7 @@ for (const v of VERSIONS) {
     );
     assert.is(ring().tail, 64, 'the reader stored data_tail after the batch');
   });
-  test(`${v}: A17 padding bytes are ${v === '4.7' ? 'zeroed' : 'skipped (stale bytes stay)'}`, () => {
+  test(`${v}: padding bytes are ${v === '4.7' ? 'zeroed' : 'skipped (stale bytes stay)'}`, () => {
     const { app, fd, out } = setup(v);
     for (let i = 0; i < 127; i++) out(new Uint8Array(16).fill(0xff));
     app.readRing(fd);
@@ -68,7 +68,7 @@ for (const v of VERSIONS) {
     const [r] = samples(app.readRing(fd2));
     assert.equal([...r!.data], [1, 2, 3, 4, 5, 0, 0, 0, 0, 0, 0, 0]);
   });
-  test(`${v}: A18 one page, 32-byte records, no reader: 127 fit, the 128th is lost (${OLD.includes(v) ? 'returns 0' : '-ENOSPC'}); after a drain a LOST record precedes the next sample`, () => {
+  test(`${v}: one page, 32-byte records, no reader: 127 fit, the 128th is lost (${OLD.includes(v) ? 'returns 0' : '-ENOSPC'}); after a drain a LOST record precedes the next sample`, () => {
     const { app, fd, out, id, kernel, ring } = setup(v);
     for (let i = 0; i < 127; i++) assert.is(out(payload(16, i)), 0, `record ${i}`);
     for (let i = 0; i < 5; i++) assert.is(out(payload(16)), OLD.includes(v) ? 0 : -28);
@@ -92,7 +92,7 @@ for (const v of VERSIONS) {
     // conservation: samples read + lost reported + pending = outputs that reached the ring
     assert.is(127 + 1 + 5 + ring().lostPending, 133);
   });
-  test(`${v}: A18 a pending LOST record can make a sample that would fit alone fail`, () => {
+  test(`${v}: a pending LOST record can make a sample that would fit alone fail`, () => {
     const { app, fd, out, ring } = setup(v);
     for (let i = 0; i < 255; i++) assert.is(out(payload(4)), 0); // 255 * 16 = 4080 used, 15 free
     out(payload(4)); // lost
@@ -108,7 +108,7 @@ for (const v of VERSIONS) {
       ['lost', 'sample'],
     );
   });
-  test(`${v}: A19 a record that straddles the end of the data area is read back whole, and tail moves by header.size`, () => {
+  test(`${v}: a record that straddles the end of the data area is read back whole, and tail moves by header.size`, () => {
     const { app, fd, out, ring } = setup(v);
     const got: Uint8Array[] = [];
     for (let i = 0; i < 150; i++) {
@@ -161,7 +161,7 @@ for (const v of VERSIONS) {
       assert.is(ring().tail, 4088 + 48, name);
     }
   });
-  test(`${v}: A20 wakeup_events 1: every sample makes the fd readable; one poll report clears it even with data left`, () => {
+  test(`${v}: wakeup_events 1: every sample makes the fd readable; one poll report clears it even with data left`, () => {
     const { app, fd, out } = setup(v);
     assert.equal(app.poll([fd]), []);
     out(payload(8));
@@ -172,7 +172,7 @@ for (const v of VERSIONS) {
     assert.equal(app.poll([fd], 10), [{ fd, revents: POLLIN }]);
     assert.is(app.readRing(fd).length, 3);
   });
-  test(`${v}: A20 wakeup_events 0, no watermark: readable only once head is more than half the data area past the mark; a lost write does not wake`, () => {
+  test(`${v}: wakeup_events 0, no watermark: readable only once head is more than half the data area past the mark; a lost write does not wake`, () => {
     const { app, fd, out } = setup(v, { wakeupEvents: 0 });
     for (let i = 0; i < 64; i++) out(payload(16)); // 64 * 32 = 2048 = half, not more
     assert.equal(app.poll([fd]), []);
@@ -183,7 +183,7 @@ for (const v of VERSIONS) {
     out(payload(16)); // lost
     assert.equal(app.poll([fd]), [], 'no wakeup from a lost write');
   });
-  test(`${v}: A20 an explicit watermark wakes every N bytes, ignoring wakeup_events`, () => {
+  test(`${v}: an explicit watermark wakes every N bytes, ignoring wakeup_events`, () => {
     const { app, fd, out } = setup(v, { pages: 2, watermark: 256, wakeupEvents: 1 });
     for (let i = 0; i < 8; i++) out(payload(16)); // 256 bytes: not more than the watermark
     assert.equal(app.poll([fd]), []);
@@ -196,7 +196,7 @@ for (const v of VERSIONS) {
     const fd = p.perfEventOpen({ cpu: 0, mmap: false });
     assert.equal(p.poll([fd], 0), [{ fd, revents: POLLHUP }]);
   });
-  test(`${v}: A16 per-CPU demux: each CPU's CURRENT_CPU output lands only in its own CPU's buffer; drain one, trigger again, only that buffer gets it`, () => {
+  test(`${v}: per-CPU demux: each CPU's CURRENT_CPU output lands only in its own CPU's buffer; drain one, trigger again, only that buffer gets it`, () => {
     const kernel = mk(v, 4);
     const app = kernel.process('app');
     const m = perfArray(app, 4);

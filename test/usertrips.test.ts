@@ -311,8 +311,10 @@ test('(10) docs stay inside the repo: no ../shared, SPEC, BENCH.md or scenario i
       else if (/\.(ts|js|md)$/.test(e.name)) files.push(p);
     }
   };
-  for (const d of ['docs', 'src', 'bin', 'bench', 'workers']) walk(join(root, d));
+  for (const d of ['docs', 'src', 'bin', 'bench', 'workers', 'test']) walk(join(root, d));
+  const self = join(root, 'test', 'usertrips.test.ts'); // this test names the words it looks for
   const bad = files
+    .filter((f) => f !== self)
     .flatMap((f) =>
       readFileSync(f, 'utf8')
         .split('\n')

@@ -531,7 +531,7 @@ export function computeLayout(cfg: ArenaConfig): Layout {
   const pinBase = take(cfg.maxPins * PIN_STRIDE);
   line();
   const rcuBase = take(RCU_PER_CPU + (cfg.cpus + RCU_TASK_READERS) * RCU_CPU_STRIDE);
-  line(); // the queue's records are 16-byte aligned (RCU_CB_STRIDE)
+  line(); // the queue starts on a line (the RCU region is whole lines today): 16-byte records stay 16-byte aligned
   const rcuQueueBase = take(cfg.rcuQueue * RCU_CB_STRIDE);
   line();
   const cpuBase = take(cfg.cpus * CPU_STRIDE);
