@@ -122,16 +122,24 @@ export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
     return res;
   }
 
+  res.elapsedMs = runSpec(k, task, res, words, bytes, t0);
+  return res;
+}
+
+/**
+ * The built-in program (a ProgramSpec): outputs until `records`, `durationMs` or a stop, counting
+ * into `res`; returns the run time in ms, paused time excluded. Its state lives in locals, not in
+ * closures or on `res` (written back at the end): this loop runs once per record on every CPU,
+ * and a captured variable or an object field costs a load and a store each time.
+ */
+function runSpec(k: Kctx, task: CpuTask, res: CpuResult, words: Uint32Array, bytes: Uint8Array, t0: number): number {
+  const spec = task.spec;
+  const i32 = k.a.i32;
+  const { cpu, prog, mapRef } = task;
   // CpuPool.pause(): wait (bounded steps, so a stop is seen) until resumed or stopped; the time
   // spent paused counts neither toward durationMs nor against the rate.
   let pausedMs = 0;
-  const waitWhilePaused = (): void => {
-    const since = performance.now();
-    while (Atomics.load(k.a.i32, H_CPUS_PAUSED) !== 0 && !stopped()) Atomics.wait(k.a.i32, H_CPUS_PAUSED, 1, 50);
-    pausedMs += performance.now() - since;
-  };
-  const rng = new Prng(spec.seed ?? 1, task.cpu);
-  const next = (): number => rng.next();
+  const rng = new Prng(spec.seed ?? 1, cpu);
   const [lo, hi] = Array.isArray(spec.size) ? spec.size : [spec.size ?? 64, spec.size ?? 64];
   const span = hi - lo + 1;
   const records = spec.records ?? Infinity;
@@ -142,6 +150,10 @@ export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
   const backoffMs = (spec.backoffUs ?? 0) / 1000;
   const constant = spec.payload === 'constant';
   const index = spec.index ?? 'current';
+  const random = index === 'random';
+  const fixedFlags = index === 'current' ? BPF_F_CURRENT_CPU : random ? 0 : index;
+  let attempts = 0;
+  let ok = 0;
   // Quiescent states. A CPU that runs programs back to back passes none between them: as in a
   // kernel without preemption, where a tracepoint's programs run with preemption off and the
   // CPU reports a quiescent state at its next context switch. So the loop holds one read-side
@@ -150,44 +162,58 @@ export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
   // CPU. The outputs then pay no atomic instruction for RCU; the per-output use-after-free check
   // is unchanged (it compares generations within one output).
   let inSection = false;
-  const quiescent = (): void => {
-    if (inSection) {
-      inSection = false;
-      rcu_read_unlock(k, task.cpu);
-    }
-  };
   try {
-    while (res.attempts < records) {
-      if ((res.attempts & 63) === 0) {
-        quiescent();
-        if (Atomics.load(k.a.i32, H_CPUS_PAUSED) !== 0) waitWhilePaused();
-        if (stopped() || performance.now() - pausedMs - t0 >= runMs) break;
+    while (attempts < records) {
+      if ((attempts & 63) === 0) {
+        if (inSection) {
+          inSection = false;
+          rcu_read_unlock(k, cpu);
+        }
+        if (Atomics.load(i32, H_CPUS_PAUSED) !== 0) {
+          const since = performance.now();
+          while (Atomics.load(i32, H_CPUS_PAUSED) !== 0 && Atomics.load(i32, H_STOP) === 0) Atomics.wait(i32, H_CPUS_PAUSED, 1, 50);
+          pausedMs += performance.now() - since;
+        }
+        if (Atomics.load(i32, H_STOP) !== 0 || performance.now() - pausedMs - t0 >= runMs) break;
       }
       if (rate > 0) {
-        const due = t0 + pausedMs + (res.attempts * 1000) / rate;
+        const due = t0 + pausedMs + (attempts * 1000) / rate;
         const ahead = due - performance.now();
         if (ahead > 1) {
-          quiescent();
-          Atomics.wait(k.a.i32, H_STOP, 0, Math.min(ahead, 50));
+          if (inSection) {
+            inSection = false;
+            rcu_read_unlock(k, cpu);
+          }
+          Atomics.wait(i32, H_STOP, 0, Math.min(ahead, 50));
           continue;
         }
       }
-      const len = span === 1 ? lo : lo + (next() % span);
-      if (!constant) encodeRecord(words, task.cpu, res.attempts, len);
-      const flags = index === 'current' ? BPF_F_CURRENT_CPU : index === 'random' ? next() % nIndex : index;
+      const len = span === 1 ? lo : lo + (rng.next() % span);
+      if (!constant) encodeRecord(words, cpu, attempts, len);
+      const flags = random ? rng.next() % nIndex : fixedFlags;
       if (!inSection) {
-        rcu_read_lock(k, task.cpu);
+        rcu_read_lock(k, cpu);
         inSection = true;
       }
-      const ret = tally(bpf_perf_event_output(k, task.cpu, task.prog, task.mapRef, flags, 0, (views[len] ??= bytes.subarray(0, len)), len));
-      if (ret === -ENOSPC && backoffMs > 0) {
-        quiescent();
-        Atomics.wait(k.a.i32, H_STOP, 0, backoffMs);
+      const ret = bpf_perf_event_output(k, cpu, prog, mapRef, flags, 0, (views[len] ??= bytes.subarray(0, len)), len);
+      attempts++;
+      if (ret === 0) ok++;
+      else {
+        const name = errnoName(ret);
+        res.errors[name] = (res.errors[name] ?? 0) + 1;
+        if (ret === -ENOSPC && backoffMs > 0) {
+          if (inSection) {
+            inSection = false;
+            rcu_read_unlock(k, cpu);
+          }
+          Atomics.wait(i32, H_STOP, 0, backoffMs);
+        }
       }
     }
   } finally {
-    quiescent();
+    if (inSection) rcu_read_unlock(k, cpu);
+    res.attempts = attempts;
+    res.ok = ok;
   }
-  res.elapsedMs = performance.now() - t0 - pausedMs;
-  return res;
+  return performance.now() - t0 - pausedMs;
 }

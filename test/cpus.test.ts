@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AppPool } from '../src/apps.js';
 import { CpuPool, type CpuResult } from '../src/cpus.js';
-import { Kernel, type KernelVersion } from '../src/index.js';
+import { Kernel, type KernelVersion, verifyRecord } from '../src/index.js';
 import { RC_CTR } from '../src/arena/layout.js';
 import { rcuReaderWord } from '../src/arena/records.js';
 import { mk, perfArray, throwsCode } from './fixtures/scenario.js';
@@ -181,6 +181,45 @@ test("an explicit index to another CPU's event is refused with EOPNOTSUPP and no
   const [r0, r1] = await pool.wait();
   assert.equal([r0!.ok, r1!.ok, r1!.errors.EOPNOTSUPP], [100, 0, 500]);
   assert.is(p.readRing(fds[0]!).length, 100, "only CPU 0's own records");
+  assertNoWorkers();
+});
+
+test("'random' indices and a ring left full: every attempt is counted once, by its errno, the same for the same seed", async () => {
+  // 2 slots, indices drawn from [0, 65536): nearly all E2BIG; the rest land or find CPU 0's
+  // one-page ring full (ENOSPC on 6.18, a backoff each) or the other CPU's event (EOPNOTSUPP)
+  const run = async (): Promise<CpuResult> => {
+    const { kernel, prog } = setup('6.18', 2, 1);
+    const pool = CpuPool.start(kernel, { prog, program: [{ index: 'random', records: 3000, seed: 5, backoffUs: 10 }, { records: 0 }] });
+    const [r0] = await pool.wait();
+    const out = kernel.inspect().cpuCounters[0]!;
+    const sum = r0!.ok + Object.values(r0!.errors).reduce((a, b) => a + b, 0);
+    assert.equal([r0!.attempts, sum], [3000, 3000], 'each attempt counted once');
+    assert.is(r0!.ok, out.outputs, 'ok is what the CPU wrote');
+    assert.is(r0!.errors.E2BIG, 3000 - r0!.ok - (r0!.errors.ENOSPC ?? 0) - (r0!.errors.EOPNOTSUPP ?? 0));
+    assert.ok(r0!.errors.E2BIG! > 2900, `E2BIG ${r0!.errors.E2BIG}`);
+    return r0!;
+  };
+  const a = await run();
+  const b = await run();
+  assert.equal([a.ok, a.errors], [b.ok, b.errors], 'the same seed draws the same indices');
+  assertNoWorkers();
+});
+
+test("a size range draws each record's length from the seed; every record reads back whole", async () => {
+  const { kernel, p, prog, fds } = setup('6.18', 1, 64);
+  const pool = CpuPool.start(kernel, { prog, program: { records: 500, size: [16, 300], seed: 9 } });
+  const [r] = await pool.wait();
+  assert.equal([r!.attempts, r!.ok], [500, 500]);
+  const recs = p.readRing(fds[0]!);
+  assert.is(recs.length, 500);
+  const lens = new Set<number>();
+  for (const rec of recs) {
+    const c = verifyRecord((rec as { data: Uint8Array }).data);
+    assert.ok(c.ok, JSON.stringify(c));
+    if (c.ok) lens.add(c.len);
+  }
+  assert.ok(lens.size > 100, `${lens.size} distinct lengths`);
+  assert.equal(kernel.violations(), []);
   assertNoWorkers();
 });
 
