@@ -37,12 +37,16 @@ if (!skip) {
     }
   }
 }
-test.after(() => {
-  if (mounted) {
-    spawnSync('umount', [mounted]);
-    rmdirSync(mounted);
-  }
-});
+/** the private bpffs goes when the suite ends, or when the process exits early (a failed hook, a timeout) */
+function unmountBpffs(): void {
+  if (!mounted) return;
+  const dir = mounted;
+  mounted = null;
+  if (spawnSync('umount', [dir]).status === 0) rmdirSync(dir);
+  else console.log(`conform: could not unmount the private bpffs at ${dir}`);
+}
+test.after(unmountBpffs);
+process.once('exit', unmountBpffs);
 
 test('mmap of a map fd: ENOTSUPP from 5.5 (bpf_map_mmap), ENODEV before; of a prog fd: ENODEV', () => {
   for (const [version, code] of [
