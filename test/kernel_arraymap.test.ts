@@ -203,6 +203,37 @@ for (const v of VERSIONS) {
     );
   });
 
+  test(`${v}: a purge whose hook closes another map file runs that purge inside it; both purges' entries are put once and freed after a grace period`, () => {
+    const kernel = mk(v, 2);
+    const app = kernel.process('app');
+    const A = perfArray(app, 3);
+    const B = perfArray(app, 2);
+    app.bpf.objPin(A, '/sys/fs/bpf/a');
+    app.bpf.objPin(B, '/sys/fs/bpf/b');
+    const events = [put(kernel, app, A, 0), put(kernel, app, A, 2), put(kernel, app, B, 1)];
+    const order: string[] = [];
+    kernel.hooks = {
+      purgeLoaded: ({ index }) => {
+        order.push(`loaded ${index}`);
+        if (order.length === 1) app.close(B); // user code in the hook: a nested release purge
+      },
+    };
+    app.close(A);
+    kernel.hooks = {};
+    const purges = v === '4.7' ? [] : ['loaded 0', 'loaded 1', 'loaded 2'];
+    assert.equal(order, purges, 'B purged inside A, between its slots 0 and 2');
+    const s = kernel.inspect();
+    assert.equal(
+      s.maps.map((m) => m.slots.filter((x) => x !== null).length),
+      v === '4.7' ? [2, 1] : [0, 0],
+    );
+    if (v !== '4.7') assert.is(s.entriesPendingFree, 3, 'every entry put once, waiting for a grace period');
+    kernel.rcuBarrier();
+    assert.is(kernel.inspect().entriesPendingFree, 0);
+    for (const id of events) assert.is(event(kernel, id).fileRefs, v === '4.7' ? 2 : 1, `event ${id}: its fd${v === '4.7' ? ' and the slot' : ''}`);
+    assert.equal(kernel.violations(), []);
+  });
+
   test(`${v}: a second put of one entry is reported as a double put and drops nothing more`, () => {
     const kernel = mk(v, 2);
     const app = kernel.process('app');

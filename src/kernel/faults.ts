@@ -159,9 +159,9 @@ function update_load_store(k: Kctx, map: number, mapFile: number, index: number,
 }
 
 /** FAULT_PURGE_NO_OWNER_CHECK's slot: every loaded entry is deleted, whoever added it */
-function release_any_slot(k: Kctx, map: number, mapFile: number, owner: number, index: number, h: number): void {
+function release_any_slot(k: Kctx, map: number, mapFile: number, owner: number, index: number, h: number, word: number): void {
   k.hooks.purgeLoaded?.({ map, index, entry: h - 1 });
-  __fd_array_map_delete_elem(k, map, index, true, mapFile, h, entry_owner(k, h - 1) !== owner);
+  __fd_array_map_delete_elem(k, map, index, true, mapFile, h, entry_owner(k, h - 1) !== owner, word);
 }
 function release_no_owner_check(k: Kctx, map: number, mapFile: number): void {
   fd_array_release_walk(k, map, mapFile, release_any_slot);
