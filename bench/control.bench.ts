@@ -9,6 +9,7 @@ import { CpuPool } from '../src/cpus.js';
 import { Kernel } from '../src/emulator.js';
 import type { Process } from '../src/process/process.js';
 import { inIsolate } from './isolate.js';
+import { CONTROL_LIMITS } from './purge.js';
 import type { PurgeCost } from './workers/purge.js';
 import { median, quantile } from './stats.js';
 
@@ -43,7 +44,7 @@ export interface ControlResult {
 const BATCH = 256;
 
 function setup(cpus: number, maxEntries: number) {
-  const kernel = Kernel.create({ cpus, limits: { maxEntries: 1 << 15, rcuQueue: 1 << 16, ringPages: 1024 } });
+  const kernel = Kernel.create({ cpus, limits: CONTROL_LIMITS });
   const app = kernel.process('app');
   const m = app.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries });
   const prog = app.bpf.progLoad({ maps: [m] });

@@ -91,10 +91,7 @@ export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
   const tally = (ret: number): number => {
     res.attempts++;
     if (ret === 0) res.ok++;
-    else {
-      const name = errnoName(ret);
-      res.errors[name] = (res.errors[name] ?? 0) + 1;
-    }
+    else countError(res, ret);
     return ret;
   };
   const output = (flags: number, data: Uint8Array): number =>
@@ -165,10 +162,7 @@ function runSpec(k: Kctx, task: CpuTask, res: CpuResult, words: Uint32Array, byt
   try {
     while (attempts < records) {
       if ((attempts & 63) === 0) {
-        if (inSection) {
-          inSection = false;
-          rcu_read_unlock(k, cpu);
-        }
+        inSection = quiesce(k, cpu, inSection);
         if (Atomics.load(i32, H_CPUS_PAUSED) !== 0) {
           const since = performance.now();
           while (Atomics.load(i32, H_CPUS_PAUSED) !== 0 && Atomics.load(i32, H_STOP) === 0) Atomics.wait(i32, H_CPUS_PAUSED, 1, 50);
@@ -180,10 +174,7 @@ function runSpec(k: Kctx, task: CpuTask, res: CpuResult, words: Uint32Array, byt
         const due = t0 + pausedMs + (attempts * 1000) / rate;
         const ahead = due - performance.now();
         if (ahead > 1) {
-          if (inSection) {
-            inSection = false;
-            rcu_read_unlock(k, cpu);
-          }
+          inSection = quiesce(k, cpu, inSection);
           Atomics.wait(i32, H_STOP, 0, Math.min(ahead, 50));
           continue;
         }
@@ -199,21 +190,29 @@ function runSpec(k: Kctx, task: CpuTask, res: CpuResult, words: Uint32Array, byt
       attempts++;
       if (ret === 0) ok++;
       else {
-        const name = errnoName(ret);
-        res.errors[name] = (res.errors[name] ?? 0) + 1;
+        countError(res, ret);
         if (ret === -ENOSPC && backoffMs > 0) {
-          if (inSection) {
-            inSection = false;
-            rcu_read_unlock(k, cpu);
-          }
+          inSection = quiesce(k, cpu, inSection);
           Atomics.wait(i32, H_STOP, 0, backoffMs);
         }
       }
     }
   } finally {
-    if (inSection) rcu_read_unlock(k, cpu);
+    quiesce(k, cpu, inSection);
     res.attempts = attempts;
     res.ok = ok;
   }
   return performance.now() - t0 - pausedMs;
+}
+
+/** a quiescent state: leaves the loop's read-side section if it holds one; returns the new "held" (false) */
+function quiesce(k: Kctx, cpu: number, held: boolean): false {
+  if (held) rcu_read_unlock(k, cpu);
+  return false;
+}
+
+/** counts a failed output in `res.errors`, by errno name */
+function countError(res: CpuResult, ret: number): void {
+  const name = errnoName(ret);
+  res.errors[name] = (res.errors[name] ?? 0) + 1;
 }

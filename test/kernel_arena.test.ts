@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Arena, attachArena } from '../src/arena/arena.js';
 import { H_CFG } from '../src/arena/layout.js';
+import { rcuCallbackWord } from '../src/arena/records.js';
 import { isSharedMemory } from '../src/arena/wasm_atomics.js';
 import { Kernel } from '../src/emulator.js';
 import { Prng } from '../src/stress/prng.js';
@@ -100,6 +101,18 @@ test("a WebAssembly.Memory that is not the arena's (same size) is not used: the 
   h.arena.store(word, 42);
   assert.is(a.arena.load(word), 42, 'the write went to the arena, not to the other memory');
   assert.is(b.arena.load(word), 0);
+});
+
+test('every call_rcu record starts on 16 bytes, for any CPU count and queue size (a batch is then copied into the queue word by word)', () => {
+  for (const cpus of [1, 2, 3, 7, 64]) {
+    for (const rcuQueue of [1, 3, 4096]) {
+      const L = Kernel.create({ cpus, limits: { rcuQueue } }).arena.L;
+      for (const n of [0, 1, 2, 3, rcuQueue - 1]) {
+        const byte = rcuCallbackWord(L, n, 0) * 4;
+        assert.is(byte % 16, 0, `${cpus} CPUs, queue of ${rcuQueue}, record ${n}`);
+      }
+    }
+  }
 });
 
 test('Kernel.attach refuses a memory that is not a WebAssembly.Memory, naming it', () => {

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Kernel } from '../../src/emulator.js';
-import { timedPurge } from '../purge.js';
+import { CONTROL_LIMITS, timedPurge } from '../purge.js';
 import { median, quantile } from '../stats.js';
 
 export interface PurgeCost {
@@ -26,7 +26,7 @@ export interface PurgeCost {
  * previous build's 4096-slot purge took 212-222 us, against 116-227 us in fresh processes.
  */
 function purgeCost(maxEntries: number, samples: number, warm: number): PurgeCost {
-  const kernel = Kernel.create({ cpus: 1, limits: { maxEntries: 1 << 15, rcuQueue: 1 << 16, ringPages: 1024 } });
+  const kernel = Kernel.create({ cpus: 1, limits: CONTROL_LIMITS });
   const owner = kernel.process('owner');
   const times: number[] = [];
   for (let s = 0; s < warm + samples; s++) {

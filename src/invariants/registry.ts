@@ -129,6 +129,11 @@ export const INVARIANT_OF = Object.fromEntries(INVARIANTS.flatMap((inv) => inv.k
 
 export const INVARIANT_RULES = Object.fromEntries(INVARIANTS.map((inv) => [inv.name, inv.rule])) as Record<InvariantName | 'kernel', string>;
 
+/** the violations of `vs` that are bugs, not the old kernel's behaviour (`all`: every violation logged, for the context) */
+export function kernelBugs(b: KernelBehaviour, vs: readonly Violation[], all: readonly Violation[] = vs): Violation[] {
+  return vs.filter((v) => !isOldKernelBehaviour(b, v, all));
+}
+
 /**
  * A violation that is the emulated kernel's own behaviour, not a bug: before 4.8 a put was an
  * immediate fput, so a CPU may still use a perf event whose file was just released
@@ -139,11 +144,6 @@ export const INVARIANT_RULES = Object.fromEntries(INVARIANTS.map((inv) => [inv.n
  * the CPU checks the event's generation after it has published the record, so a reader may
  * see the record first.
  */
-/** the violations of `vs` that are bugs, not the old kernel's behaviour (`all`: every violation logged, for the context) */
-export function kernelBugs(b: KernelBehaviour, vs: readonly Violation[], all: readonly Violation[] = vs): Violation[] {
-  return vs.filter((v) => !isOldKernelBehaviour(b, v, all));
-}
-
 export function isOldKernelBehaviour(b: KernelBehaviour, v: Violation, all: readonly Violation[] = []): boolean {
   if (b.putDeferred) return false;
   if (v.kind === 'use-after-free-event') return true;
