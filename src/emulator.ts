@@ -38,7 +38,7 @@ import { kctxOf, type Kctx, type KernelHooks } from './kernel/context.js';
 import { cpu_online } from './kernel/perf_event.js';
 import { EBADF, EINVAL } from './kernel/errno.js';
 import { alloc_file, file_serial } from './kernel/file.js';
-import { rcu_barrier, rcu_tick, synchronize_rcu } from './kernel/rcu.js';
+import { rcu_barrier, rcu_read_lock, rcu_read_unlock, rcu_tick, synchronize_rcu } from './kernel/rcu.js';
 import { readViolations, type Violation } from './invariants/registry.js';
 import { Process, fdTableEpoch, type ProcessHost } from './process/process.js';
 // Modules that register file releases and RCU callbacks must be loaded in every thread.
@@ -341,7 +341,7 @@ export class Cpu {
     if (bytes.length === 0 && !k.b.zeroSizeOutput) {
       throw new SystemCallError('bpf', -EINVAL, 'BPF_PROG_LOAD', `kernel ${k.b.version}'s verifier rejects a zero-size bpf_perf_event_output`);
     }
-    return bpf_perf_event_output(k, this.id, p, mapIndexInProg, lo, hi, bytes, bytes.length);
+    return this.#run(() => bpf_perf_event_output(k, this.id, p, mapIndexInProg, lo, hi, bytes, bytes.length));
   }
 
   /**
@@ -354,7 +354,7 @@ export class Cpu {
     const p = a.prog;
     const lo = a.lo;
     const hi = a.hi;
-    return bpf_perf_event_read(this.#kernel.k, this.id, p, mapIndexInProg, lo, hi);
+    return this.#run(() => bpf_perf_event_read(this.#kernel.k, this.id, p, mapIndexInProg, lo, hi));
   }
 
   /**
@@ -370,8 +370,22 @@ export class Cpu {
     const hi = a.hi;
     validateInt('size', size, 0, 0xffffffff);
     const out: PerfEventValue = { counter: 0, enabled: 0, running: 0 };
-    const ret = bpf_perf_event_read_value(k, this.id, p, mapIndexInProg, lo, hi, size, out);
+    const ret = this.#run(() => bpf_perf_event_read_value(k, this.id, p, mapIndexInProg, lo, hi, size, out));
     return { ret, ...out };
+  }
+
+  /**
+   * One helper call as a program's run on this CPU: inside the CPU's RCU read-side section, as
+   * trace_call_bpf holds rcu_read_lock around bpf_prog_run (the helpers take none themselves).
+   */
+  #run<T>(call: () => T): T {
+    const k = this.#kernel.k;
+    rcu_read_lock(k, this.id);
+    try {
+      return call();
+    } finally {
+      rcu_read_unlock(k, this.id);
+    }
   }
 
   /** the program, and flags split into their low and high 32 bits (validated once) */

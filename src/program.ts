@@ -94,8 +94,15 @@ export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
     else countError(res, ret);
     return ret;
   };
-  const output = (flags: number, data: Uint8Array): number =>
-    tally(bpf_perf_event_output(k, task.cpu, task.prog, task.mapRef, flags >>> 0, Math.floor(flags / 0x1_0000_0000), data, data.length));
+  // each ctx.output is one run of the program: inside the CPU's read-side section (the helper takes none)
+  const output = (flags: number, data: Uint8Array): number => {
+    rcu_read_lock(k, task.cpu);
+    try {
+      return tally(bpf_perf_event_output(k, task.cpu, task.prog, task.mapRef, flags >>> 0, Math.floor(flags / 0x1_0000_0000), data, data.length));
+    } finally {
+      rcu_read_unlock(k, task.cpu);
+    }
+  };
 
   if (spec.module) {
     const mod = (await import(spec.module.startsWith('file:') ? spec.module : pathToFileURL(spec.module).href)) as {
@@ -151,13 +158,14 @@ function runSpec(k: Kctx, task: CpuTask, res: CpuResult, words: Uint32Array, byt
   const fixedFlags = index === 'current' ? BPF_F_CURRENT_CPU : random ? 0 : index;
   let attempts = 0;
   let ok = 0;
-  // Quiescent states. A CPU that runs programs back to back passes none between them: as in a
-  // kernel without preemption, where a tracepoint's programs run with preemption off and the
-  // CPU reports a quiescent state at its next context switch. So the loop holds one read-side
-  // section over up to 64 outputs (each output's own rcu_read_lock nests in it) and leaves it at
-  // every 64th attempt and before any sleep, so a grace period waits at most 64 outputs for this
-  // CPU. The outputs then pay no atomic instruction for RCU; the per-output use-after-free check
-  // is unchanged (it compares generations within one output).
+  // The read-side section. Each run of the program needs one (the helper takes none: the
+  // kernel's trace_call_bpf holds rcu_read_lock around bpf_prog_run). A CPU that runs programs
+  // back to back passes no quiescent state between them: as in a kernel without preemption,
+  // where a tracepoint's programs run with preemption off and the CPU reports a quiescent state
+  // at its next context switch. So the loop holds one section over up to 64 outputs and leaves
+  // it at every 64th attempt and before any sleep, so a grace period waits at most 64 outputs
+  // for this CPU. The outputs then pay no atomic instruction for RCU; the per-output
+  // use-after-free check is unchanged (it compares generations within one output).
   let inSection = false;
   try {
     while (attempts < records) {

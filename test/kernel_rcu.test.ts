@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { BPF_F_CURRENT_CPU, Kernel, type KernelVersion } from '../src/index.js';
 import { H_RCU_LOCK, RC_CTR, RCU_CPU_STRIDE, RCU_PER_CPU } from '../src/arena/layout.js';
 import { BEHAVIOURS } from '../src/kernel/behaviour.js';
+import { bpf_perf_event_output } from '../src/kernel/bpf_trace.js';
 import type { Kctx } from '../src/kernel/context.js';
 import {
   call_rcu,
@@ -192,6 +193,33 @@ for (const v of VERSIONS) {
     assert.equal(seen, [0, [1], 1]);
     assert.is(kernel.rcuTick(), 1);
     assert.equal(ran, [5]);
+  });
+
+  test(`${v}: the helper takes no read-side section of its own: called outside one (a caller's bug) it throws and changes nothing; inside the caller's, it outputs`, () => {
+    const kernel = kernelOf(v);
+    const k = kernel.k;
+    const app = kernel.process('app');
+    const m = perfArray(app, 2);
+    app.bpf.progLoad({ maps: [m] });
+    const fd = app.perfEventOpen({ cpu: 0, pages: 1 });
+    app.bpf.mapUpdateElem(m, 0, fd);
+    const data = payload(8);
+    assert.throws(() => bpf_perf_event_output(k, 0, 0, 0, BPF_F_CURRENT_CPU, 0, data, 8), /outside an RCU read-side section/);
+    assert.is(kernel.inspect().cpuCounters[0]!.outputs, 0);
+    assert.is(app.readRing(fd).length, 0);
+    // the caller's section (the program's run, as trace_call_bpf's rcu_read_lock) is the one the output uses
+    rcu_read_lock(k, 0);
+    call_rcu(k, KIND, 7);
+    rcu_tick(k);
+    assert.is(bpf_perf_event_output(k, 0, 0, 0, BPF_F_CURRENT_CPU, 0, data, 8), 0);
+    assert.equal(rcu_stalled_cpus(k), [0]);
+    rcu_read_unlock(k, 0);
+    assert.is(app.readRing(fd).length, 1);
+    // the nesting level the helper keeps (bpf_trace_nest_level) is back to 0: a second call is not EBUSY
+    rcu_read_lock(k, 0);
+    assert.is(bpf_perf_event_output(k, 0, 0, 0, BPF_F_CURRENT_CPU, 0, data, 8), 0);
+    rcu_read_unlock(k, 0);
+    kernel.rcuBarrier();
   });
 
   test(`${v}: callbacks run in queue order, each after the grace period that follows its call_rcu; rcu_pending lists them`, () => {

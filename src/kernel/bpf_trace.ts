@@ -4,8 +4,12 @@
  * event on another CPU -> ring. Runs "as CPU `cpu`": on a CPU worker, or synchronously in any
  * thread through kernel.cpu(c).
  *
- * The read-side section spans the slot load and every use of the entry and event, so a delete,
- * replace or purge racing with it cannot free them before it is done (perf_event_fd_array_put_ptr's call_rcu).
+ * The helpers take no RCU read-side section of their own: as in the kernel, the program's caller
+ * holds one around the whole run (trace_call_bpf and bpf_overflow_handler call rcu_read_lock
+ * around bpf_prog_run), here kernel.cpu(c), the CPU worker's loop (program.ts) and the lab. That
+ * section spans the slot load and every use of the entry and event, so a delete, replace or
+ * purge racing with the output cannot free them before it is done (perf_event_fd_array_put_ptr's
+ * call_rcu). bpf_perf_event_output checks that the section is held, as RCU lockdep would.
  */
 import * as layout from '../arena/layout.js';
 import { cpuWord, entryWord, eventWord, mapWord, progWord } from '../arena/records.js';
@@ -27,7 +31,6 @@ import {
   event_oncpu,
   perf_event_output,
 } from './perf_event.js';
-import { rcu_read_lock, rcu_read_unlock } from './rcu.js';
 import type { OutputHandle } from './context.js';
 import { report_violation } from './violation.js';
 // constants as module-local consts, as on every hot path (layout.ts: "Reading the constants")
@@ -77,6 +80,7 @@ export function bpf_perf_event_output(
   data: Uint8Array,
   len: number,
 ): number {
+  if (k.rcuDepth[cpu] === 0) not_in_section(cpu);
   const i32 = k.a.i32;
   const nestW = cpuWord(k.a.L, cpu, C_NEST);
   const nest = i32[nestW]! + 1; // bpf_trace_nest_level, written only by this CPU
@@ -100,38 +104,38 @@ function __bpf_perf_event_output(k: Kctx, cpu: number, map: number, flagsLo: num
   const index = flagsLo === BPF_F_CURRENT_CPU ? cpu : flagsLo >>> 0;
   const m = mapWord(L, map, 0);
   if (index >= i32[m + M_MAX_ENTRIES]! >>> 0) return count(k, cpu, C_E2BIG, -E2BIG);
-  rcu_read_lock(k, cpu);
-  try {
-    const slot = a.loadAcquire(i32[m + M_SLOT_BASE]! + index); // READ_ONCE(array->ptrs[index])
-    if (slot === 0) return count(k, cpu, C_ENOENT, -ENOENT);
-    const ee = slot - 1;
-    const eeAt = entryWord(L, ee, 0);
-    const eeGen = a.loadAcquire(eeAt + EE_GEN);
-    const e = i32[eeAt + EE_EVENT]!; // ee->event
-    const eAt = eventWord(L, e, 0);
-    const eGen = a.loadAcquire(eAt + E_GEN);
-    const loaded = k.hooks.outputLoaded;
-    if (loaded) loaded({ cpu, index, entry: ee });
-    let ret: number;
-    if (i32[eAt + E_TYPE] !== PERF_TYPE_SOFTWARE || i32[eAt + E_CONFIG] !== PERF_COUNT_SW_BPF_OUTPUT) {
-      ret = count(k, cpu, C_EINVAL, -EINVAL);
-    } else if (a.loadAcquire(eAt + E_ONCPU) !== cpu) {
-      ret = count(k, cpu, C_EOPNOTSUPP, -EOPNOTSUPP);
-    } else {
-      const r = perf_event_output(k, e, data, len, h);
-      if (r === OUT_OK) ret = count(k, cpu, C_OUTPUTS, 0);
-      else {
-        count(k, cpu, r === OUT_LOST ? C_LOST : C_NORB, 0);
-        // 4.x's perf_event_output was void: the helper returned 0 whatever happened
-        ret = k.b.outputNoRoomErrno ? count(k, cpu, C_ENOSPC, -ENOSPC) : 0;
-      }
+  const slot = a.loadAcquire(i32[m + M_SLOT_BASE]! + index); // READ_ONCE(array->ptrs[index])
+  if (slot === 0) return count(k, cpu, C_ENOENT, -ENOENT);
+  const ee = slot - 1;
+  const eeAt = entryWord(L, ee, 0);
+  const eeGen = a.loadAcquire(eeAt + EE_GEN);
+  const e = i32[eeAt + EE_EVENT]!; // ee->event
+  const eAt = eventWord(L, e, 0);
+  const eGen = a.loadAcquire(eAt + E_GEN);
+  const loaded = k.hooks.outputLoaded;
+  if (loaded) loaded({ cpu, index, entry: ee });
+  let ret: number;
+  if (i32[eAt + E_TYPE] !== PERF_TYPE_SOFTWARE || i32[eAt + E_CONFIG] !== PERF_COUNT_SW_BPF_OUTPUT) {
+    ret = count(k, cpu, C_EINVAL, -EINVAL);
+  } else if (a.loadAcquire(eAt + E_ONCPU) !== cpu) {
+    ret = count(k, cpu, C_EOPNOTSUPP, -EOPNOTSUPP);
+  } else {
+    const r = perf_event_output(k, e, data, len, h);
+    if (r === OUT_OK) ret = count(k, cpu, C_OUTPUTS, 0);
+    else {
+      count(k, cpu, r === OUT_LOST ? C_LOST : C_NORB, 0);
+      // 4.x's perf_event_output was void: the helper returned 0 whatever happened
+      ret = k.b.outputNoRoomErrno ? count(k, cpu, C_ENOSPC, -ENOSPC) : 0;
     }
-    // Use-after-free check: nothing we used may have been recycled inside our section.
-    if (a.loadAcquire(eeAt + EE_GEN) !== eeGen || a.loadAcquire(eAt + E_GEN) !== eGen) use_after_free(k, cpu, index, ee, eeGen, e, eGen);
-    return ret;
-  } finally {
-    rcu_read_unlock(k, cpu);
   }
+  // Use-after-free check: nothing we used may have been recycled inside our section.
+  if (a.loadAcquire(eeAt + EE_GEN) !== eeGen || a.loadAcquire(eAt + E_GEN) !== eGen) use_after_free(k, cpu, index, ee, eeGen, e, eGen);
+  return ret;
+}
+
+/** a helper called with no read-side section held: a bug in its caller, not in the program */
+function not_in_section(cpu: number): never {
+  throw new Error(`bpf_perf_event_output on CPU ${cpu} outside an RCU read-side section: its caller must hold one (rcu_read_lock) around the program's run`);
 }
 
 /** reports what the output's section saw recycled under it (out of line: never on a good run) */
@@ -167,36 +171,31 @@ export interface PerfEventValue {
 /**
  * get_map_perf_counter (6.18) / bpf_perf_event_read (4.x): the counter of the event in the
  * slot, or -errno. perfemu has no PMU: an event's counter is the number of samples written
- * into it, and enabled/running are 0.
+ * into it, and enabled/running are 0. Runs inside the program's read-side section (the caller's).
  */
 function get_map_perf_counter(k: Kctx, cpu: number, map: number, flagsLo: number, flagsHi: number, out: PerfEventValue): number {
   if (flagsHi !== 0) return -EINVAL;
   const index = flagsLo === BPF_F_CURRENT_CPU && k.b.readCurrentCpu ? cpu : flagsLo >>> 0;
   if (index >= map_max_entries(k, map)) return -E2BIG;
-  rcu_read_lock(k, cpu);
-  try {
-    const slot = k.a.load(slot_word(k, map, index));
-    if (slot === 0) return -ENOENT;
-    const e = entry_event(k, slot - 1);
-    const bound = event_field(k, e, E_CPU);
-    if (k.b.readChecksType) {
-      // 4.x: HARDWARE or RAW only, on this CPU, without a custom count method
-      const type = event_field(k, e, E_TYPE);
-      if (type !== PERF_TYPE_HARDWARE && type !== PERF_TYPE_RAW) return -EINVAL;
-      if (event_oncpu(k, e) !== cpu) return -EINVAL;
-    } else {
-      // perf_event_read_local: inherited events cannot be read; a CPU-bound event only on its
-      // CPU; a per-task event is the calling task's (the program runs in its context here)
-      if (event_attr_bits(k, e) & ATTR_INHERIT) return -EOPNOTSUPP;
-      if (bound >= 0 && bound !== cpu) return -EINVAL;
-    }
-    out.counter = event_field(k, e, E_COUNT);
-    out.enabled = 0;
-    out.running = 0;
-    return 0;
-  } finally {
-    rcu_read_unlock(k, cpu);
+  const slot = k.a.load(slot_word(k, map, index));
+  if (slot === 0) return -ENOENT;
+  const e = entry_event(k, slot - 1);
+  const bound = event_field(k, e, E_CPU);
+  if (k.b.readChecksType) {
+    // 4.x: HARDWARE or RAW only, on this CPU, without a custom count method
+    const type = event_field(k, e, E_TYPE);
+    if (type !== PERF_TYPE_HARDWARE && type !== PERF_TYPE_RAW) return -EINVAL;
+    if (event_oncpu(k, e) !== cpu) return -EINVAL;
+  } else {
+    // perf_event_read_local: inherited events cannot be read; a CPU-bound event only on its
+    // CPU; a per-task event is the calling task's (the program runs in its context here)
+    if (event_attr_bits(k, e) & ATTR_INHERIT) return -EOPNOTSUPP;
+    if (bound >= 0 && bound !== cpu) return -EINVAL;
   }
+  out.counter = event_field(k, e, E_COUNT);
+  out.enabled = 0;
+  out.running = 0;
+  return 0;
 }
 
 /** bpf_perf_event_read: the counter, or -errno in the same return (the uapi's caveat) */

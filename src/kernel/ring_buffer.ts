@@ -95,7 +95,7 @@ export const OUTPUT_NO_PAGES = -1;
  * `backward` is is_write_backward(event) (perf_output_begin passes it, 4.7+): the reservation
  * moves rb->head down and the record goes at the new, lower head.
  */
-export function perf_output_begin(k: Kctx, h: OutputHandle, rb: number, size: number, eventId: number, backward = false): number {
+export function perf_output_begin(k: Kctx, h: OutputHandle, rb: number, size: number, eventId: number, backward: boolean): number {
   const i32 = k.a.i32;
   i32[rb + RB_NEST] = i32[rb + RB_NEST]! + 1;
   h.rb = rb;
@@ -114,11 +114,7 @@ export function perf_output_begin(k: Kctx, h: OutputHandle, rb: number, size: nu
   }
   const head = (backward ? offset - total : offset + total) | 0;
   i32[rb + RB_HEAD] = head;
-  // FAULT_PRODUCER_EARLY_HEAD: publish before the bytes are written (breaks (B) of the diagram)
-  if (k.fault === FAULT_PRODUCER_EARLY_HEAD && i32[rb + RB_NEST] === 1) {
-    k.a.storeRelease(rb + RB_DATA_HEAD, head);
-    fault_producer_window(k, rb, offset);
-  }
+  if (k.fault !== 0) fault_early_head(k, rb, head, offset);
   // byte trigger of the wakeup mark (always active). Backward, the kernel sets offset = head
   // and head = -head after the cmpxchg: the record starts at the new head, and the mark counts
   // the bytes written (-head).
@@ -129,6 +125,14 @@ export function perf_output_begin(k: Kctx, h: OutputHandle, rb: number, size: nu
   const at = backward ? head : offset;
   h.head = lost > 0 ? output_lost_record(k, rb, dsize, at, eventId) : at;
   return OUTPUT_RESERVED;
+}
+
+/** FAULT_PRODUCER_EARLY_HEAD: publish before the bytes are written (breaks (B) of the diagram) */
+function fault_early_head(k: Kctx, rb: number, head: number, offset: number): void {
+  if (k.fault === FAULT_PRODUCER_EARLY_HEAD && k.a.i32[rb + RB_NEST] === 1) {
+    k.a.storeRelease(rb + RB_DATA_HEAD, head);
+    fault_producer_window(k, rb, offset);
+  }
 }
 
 /** a paused ring: nothing written; the loss counted only when it has data pages */
@@ -203,9 +207,12 @@ export function perf_output_sample_raw(k: Kctx, h: OutputHandle, data: Uint8Arra
   const at = (rb + PAGE_WORDS) * 4 + off;
   if (off + len <= dsize && len === data.length) a.u8.set(data, at);
   else copy_wrapped(a.u8, (rb + PAGE_WORDS) * 4, dsize, off, data, len);
-  if (zeroPad) {
-    for (let p = len; p < padded - 4; p++) a.u8[(rb + PAGE_WORDS) * 4 + ((off + p) & (dsize - 1))] = 0;
-  }
+  if (zeroPad) zero_padding(a.u8, (rb + PAGE_WORDS) * 4, dsize, off + len, padded - 4 - len);
+}
+
+/** 4.7 zeroes a sample's padding (`n` bytes from byte counter `from`); 4.8+ leaves it stale */
+function zero_padding(u8: Uint8Array, base: number, dsize: number, from: number, n: number): void {
+  for (let p = 0; p < n; p++) u8[base + ((from + p) & (dsize - 1))] = 0;
 }
 
 /** the payload copy when it wraps around the end of the data area (or is a prefix of `data`) */

@@ -24,6 +24,7 @@ import { bpf_perf_event_output } from '../kernel/bpf_trace.js';
 import { epoll_wake_word } from '../kernel/eventpoll.js';
 import { event_rb } from '../kernel/perf_event.js';
 import { file_obj } from '../kernel/file.js';
+import { rcu_read_lock, rcu_read_unlock } from '../kernel/rcu.js';
 import { ring_audit } from '../stress/invariants/ring_audit.js';
 import type { Process } from '../process/process.js';
 import { Prng } from '../stress/prng.js';
@@ -398,7 +399,9 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
     const outsWord = ringWord(rbOf[c]!, RB_OUTPUTS);
     const outs = i32[outsWord]!;
     const len = sizeNow[c]!;
+    rcu_read_lock(k, c); // the program's run holds the CPU's read-side section (the helper takes none)
     const ret = bpf_perf_event_output(k, c, prog, 0, BPF_F_CURRENT_CPU, 0, (views[len] ??= payload.subarray(0, len)), len);
+    rcu_read_unlock(k, c);
     if (ret !== 0) {
       if (ret === -28) enospc++;
       else otherErrors++;
