@@ -245,6 +245,22 @@ export const OUT_LOST = 1;
 /** no ring attached (never mapped, or unmapped), or paused with no pages: no loss counted */
 export const OUT_NORB = 2;
 
+// The rare branches of perf_event_output live out of line: V8 inlines a function into its
+// caller only while the caller's inlining budget lasts (bytecode bytes), and the output path's
+// common case needs all of it (see ring_buffer.ts, perf_output_begin).
+
+/** a reservation that failed: the sample lost (counted on the event), or no ring to write to */
+function output_failed(k: Kctx, at: number, got: number): number {
+  if (got !== OUTPUT_LOST) return OUT_NORB;
+  k.a.add(at + E_LOST_SAMPLES, 1);
+  return OUT_LOST;
+}
+
+/** the outputReserved hook: the ring's space is reserved and nothing is written yet */
+function output_reserved(k: Kctx, at: number, rb: number): void {
+  k.hooks.outputReserved?.({ cpu: k.a.i32[at + E_CPU]!, nest: rb_nest(k, rb) });
+}
+
 /**
  * perf_event_output for a BPF output sample. Runs on the CPU the event is bound to, inside an
  * RCU read-side section (which keeps the ring's pages alive even if it is being detached).
@@ -260,16 +276,9 @@ export function perf_event_output(k: Kctx, e: number, data: Uint8Array, len: num
   const size = 8 + (raw ? (len + 4 + 7) & ~7 : 0);
   // perf_output_begin passes is_write_backward(event)
   const got = perf_output_begin(k, h, rb, size, i32[at + E_ID]!, (attr & ATTR_WRITE_BACKWARD) !== 0);
-  if (got !== OUTPUT_RESERVED) {
-    if (got === OUTPUT_LOST) {
-      a.add(at + E_LOST_SAMPLES, 1);
-      return OUT_LOST;
-    }
-    return OUT_NORB;
-  }
-  const reserved = k.hooks.outputReserved;
-  if (reserved) reserved({ cpu: i32[at + E_CPU]!, nest: rb_nest(k, rb) });
-  perf_output_sample_raw(k, h, data, len, raw, k.b.zeroPadding);
+  if (got !== OUTPUT_RESERVED) return output_failed(k, at, got);
+  if (k.hooks.outputReserved) output_reserved(k, at, rb);
+  perf_output_sample_raw(k, h, data, len, size, k.b.zeroPadding);
   perf_output_end(k, h, i32[at + E_WAKEUP_EVENTS]!, (attr & ATTR_WATERMARK) !== 0);
   i32[at + E_COUNT] = i32[at + E_COUNT]! + 1; // only the CPU the event is bound to writes it
   return OUT_OK;

@@ -185,41 +185,41 @@ export function dataWord(rb: number, dsize: number, pos: number): number {
 
 /**
  * perf_output_sample for a PERF_SAMPLE_RAW-only sample: header, u32 size, raw bytes, padding.
- * The size field holds the padded length minus 4 (perf_prepare_sample), not `data.length`.
- * Padding is zeroed in 4.7 and skipped (stale bytes) from 4.8 on.
+ * `size` is the record's size as perf_prepare_sample computed it (the header's 8 bytes, then for
+ * PERF_SAMPLE_RAW the u32 and the raw bytes padded to 8): the u32 holds the padded length
+ * minus 4, not `data.length`. Padding is zeroed in 4.7 and skipped (stale bytes) from 4.8 on.
  */
-export function perf_output_sample_raw(k: Kctx, h: OutputHandle, data: Uint8Array, len: number, raw: boolean, zeroPad: boolean): void {
+export function perf_output_sample_raw(k: Kctx, h: OutputHandle, data: Uint8Array, len: number, size: number, zeroPad: boolean): void {
   const rb = h.rb;
   const a = k.a;
   const i32 = a.i32;
   const dsize = i32[rb + RB_DATA_SIZE]!;
-  const padded = raw ? (len + 4 + 7) & ~7 : 0;
   const head = h.head;
   a.ringWrite(rb, head);
+  const base = rb + PAGE_WORDS; // the data area's first word
   // a record starts 8-byte aligned and the data area is a power of two: the 12 bytes of header
   // and size never wrap; the payload may
-  const w = rb + PAGE_WORDS + ((head & (dsize - 1)) >>> 2);
+  const w = base + ((head & (dsize - 1)) >>> 2);
   i32[w] = PERF_RECORD_SAMPLE;
-  i32[w + 1] = PERF_RECORD_MISC_KERNEL | ((PERF_HEADER_SIZE + padded) << 16);
-  if (!raw) return;
+  i32[w + 1] = PERF_RECORD_MISC_KERNEL | (size << 16);
+  if (size === PERF_HEADER_SIZE) return; // no PERF_SAMPLE_RAW: the header alone
   const off = (head + 12) & (dsize - 1);
-  i32[rb + PAGE_WORDS + ((off - 4) >>> 2)] = padded - 4;
-  const at = (rb + PAGE_WORDS) * 4 + off;
-  if (off + len <= dsize && len === data.length) a.u8.set(data, at);
-  else copy_wrapped(a.u8, (rb + PAGE_WORDS) * 4, dsize, off, data, len);
-  if (zeroPad) zero_padding(a.u8, (rb + PAGE_WORDS) * 4, dsize, off + len, padded - 4 - len);
+  i32[base + ((off - 4) >>> 2)] = size - 12;
+  // the payload in one copy, unless it wraps, is a prefix of `data`, or 4.7 zeroes the padding
+  if (off + len <= dsize && len === data.length && !zeroPad) a.u8.set(data, base * 4 + off);
+  else copy_payload(a.u8, base * 4, dsize, off, data, len, zeroPad ? size - 12 - len : 0);
 }
 
-/** 4.7 zeroes a sample's padding (`n` bytes from byte counter `from`); 4.8+ leaves it stale */
-function zero_padding(u8: Uint8Array, base: number, dsize: number, from: number, n: number): void {
-  for (let p = 0; p < n; p++) u8[base + ((from + p) & (dsize - 1))] = 0;
-}
-
-/** the payload copy when it wraps around the end of the data area (or is a prefix of `data`) */
-function copy_wrapped(u8: Uint8Array, base: number, dsize: number, off: number, data: Uint8Array, len: number): void {
+/**
+ * The payload's general copy (out of line: see perf_output_begin): the first `len` bytes of
+ * `data` at byte counter `off` of the data area at byte `base`, wrapping around its end, then
+ * `zeroes` zero bytes of padding (4.7; 4.8+ leave the padding stale).
+ */
+function copy_payload(u8: Uint8Array, base: number, dsize: number, off: number, data: Uint8Array, len: number, zeroes: number): void {
   const first = Math.min(len, dsize - off);
   u8.set(data.subarray(0, first), base + off);
   if (first < len) u8.set(data.subarray(first, len), base);
+  for (let p = 0; p < zeroes; p++) u8[base + ((off + len + p) & (dsize - 1))] = 0;
 }
 
 /**
@@ -246,14 +246,17 @@ function perf_output_put_handle(k: Kctx, h: OutputHandle): void {
   const i32 = k.a.i32;
   const rb = h.rb;
   const nest = i32[rb + RB_NEST]!;
-  if (nest > 1) {
-    i32[rb + RB_NEST] = nest - 1;
-    h.wakeup = i32[rb + RB_WAKEUP]!; // a nested writer leaves the wakeup to the outer one
-    return;
-  }
+  if (nest > 1) return put_handle_nested(k, h, rb, nest);
   k.a.storeRelease(rb + RB_DATA_HEAD, i32[rb + RB_HEAD]!); // after (B): publishes every byte written before; pairs with the reader's (C)
   i32[rb + RB_NEST] = 0;
   if (h.wakeup !== i32[rb + RB_WAKEUP]) perf_output_wakeup(k, rb);
+}
+
+/** a nested writer's end: it leaves the publication and the wakeup to the outer one */
+function put_handle_nested(k: Kctx, h: OutputHandle, rb: number, nest: number): void {
+  const i32 = k.a.i32;
+  i32[rb + RB_NEST] = nest - 1;
+  h.wakeup = i32[rb + RB_WAKEUP]!;
 }
 
 /** perf_output_wakeup: set the poll state, wake waiters on the ring and on any epoll watching it */
