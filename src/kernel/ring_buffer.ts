@@ -126,10 +126,9 @@ export function perf_output_begin(k: Kctx, h: OutputHandle, rb: number, size: nu
   // byte trigger of the wakeup mark (always active). Backward, the kernel sets offset = head
   // and head = -head after the cmpxchg: the record starts at the new head, and the mark counts
   // the bytes written (-head).
-  const written = backward ? -head | 0 : head;
-  if ((written - i32[rb + RB_WAKEUP]!) >>> 0 > i32[rb + RB_WATERMARK]!) {
-    i32[rb + RB_WAKEUP] = (i32[rb + RB_WAKEUP]! + i32[rb + RB_WATERMARK]!) | 0;
-  }
+  const wakeup = i32[rb + RB_WAKEUP]!;
+  const watermark = i32[rb + RB_WATERMARK]!;
+  if (((backward ? -head | 0 : head) - wakeup) >>> 0 > watermark) i32[rb + RB_WAKEUP] = (wakeup + watermark) | 0;
   const at = backward ? head : offset;
   h.head = lost > 0 ? output_lost_record(k, rb, dsize, at, eventId) : at;
   return OUTPUT_RESERVED;
