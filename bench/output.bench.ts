@@ -9,6 +9,7 @@
  * interleave (ours, floor, peer, rotated each round) and are labelled near/far by the probe
  * before and after.
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CpuPool } from '../src/cpus.js';
 import { Kernel } from '../src/emulator.js';
@@ -213,12 +214,19 @@ export async function outputBench(probe: Probe, quick: boolean, log: (s: string)
   const rounds = quick ? 3 : 6;
   const ms = quick ? 200 : 400;
   const warmMs = quick ? 300 : 600;
+  const cores = availableParallelism();
   for (const cpus of cpuSet) {
+    // The warm-up grows with the CPUs each core runs: the JIT compiles a worker's loop after
+    // enough of its own iterations, and with 8 CPUs on 2 cores each worker gets a quarter of the
+    // time. In one-off runs 8 CPUs took about 1.2 s of output to reach their steady rate (1 CPU
+    // about 0.4 s). With one warm-up for all, `--quick` timed 8 CPUs partly cold: 0.28-0.31 of
+    // the floor in three alternating runs, 0.36-0.39 warmed this way (a full run: 0.38).
+    const warm = warmMs * Math.max(1, cpus / cores);
     for (const size of sizes) {
       // every implementation is started and warmed before any window is timed
       const sessions = { ours: await oursSession(cpus, size), floor: await floorSession(cpus, size), peer: await peerSession(cpus, size) };
       try {
-        for (const impl of ['ours', 'floor', 'peer'] as const) await sessions[impl].window(warmMs);
+        for (const impl of ['ours', 'floor', 'peer'] as const) await sessions[impl].window(warm);
         const w: Record<'ours' | 'floor' | 'peer', Window[]> = { ours: [], floor: [], peer: [] };
         let lost = 0;
         for (let r = 0; r < rounds; r++) {
