@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { BPF_F_CURRENT_CPU, Kernel, type KernelVersion } from '../src/index.js';
 import { H_RCU_LOCK, RC_CTR, RCU_CPU_STRIDE, RCU_PER_CPU } from '../src/arena/layout.js';
 import { BEHAVIOURS } from '../src/kernel/behaviour.js';
-import { bpf_perf_event_output } from '../src/kernel/bpf_trace.js';
+import { bpf_perf_event_output, bpf_perf_event_read } from '../src/kernel/bpf_trace.js';
 import type { Kctx } from '../src/kernel/context.js';
 import {
   call_rcu,
@@ -195,7 +195,7 @@ for (const v of VERSIONS) {
     assert.equal(ran, [5]);
   });
 
-  test(`${v}: the helper takes no read-side section of its own: called outside one (a caller's bug) it throws and changes nothing; inside the caller's, it outputs`, () => {
+  test(`${v}: the helpers take no read-side section of their own: called outside one (a caller's bug) it throws and changes nothing; inside the caller's, it outputs`, () => {
     const kernel = kernelOf(v);
     const k = kernel.k;
     const app = kernel.process('app');
@@ -204,7 +204,8 @@ for (const v of VERSIONS) {
     const fd = app.perfEventOpen({ cpu: 0, pages: 1 });
     app.bpf.mapUpdateElem(m, 0, fd);
     const data = payload(8);
-    assert.throws(() => bpf_perf_event_output(k, 0, 0, 0, BPF_F_CURRENT_CPU, 0, data, 8), /outside an RCU read-side section/);
+    assert.throws(() => bpf_perf_event_output(k, 0, 0, 0, BPF_F_CURRENT_CPU, 0, data, 8), /bpf_perf_event_output on CPU 0 outside an RCU read-side section/);
+    assert.throws(() => bpf_perf_event_read(k, 0, 0, 0, BPF_F_CURRENT_CPU, 0), /bpf_perf_event_read on CPU 0 outside an RCU read-side section/);
     assert.is(kernel.inspect().cpuCounters[0]!.outputs, 0);
     assert.is(app.readRing(fd).length, 0);
     // the caller's section (the program's run, as trace_call_bpf's rcu_read_lock) is the one the output uses

@@ -61,7 +61,8 @@
  * - Entry records: written with plain stores by the allocating thread *before* the slot
  *   exchange that publishes them (the exchange is the release); read with plain loads by a CPU
  *   after its Atomics.load of the slot (the acquire). `gen` and `state` use Atomics because
- *   the use-after-free check reads them while another thread may recycle the entry, except
+ *   other threads read them while one may recycle the entry (the output's use-after-free check
+ *   reads `gen`; inspect() and the reference invariant read `state`), except
  *   the put's LIVE -> RCU step of `state`: in the correct kernel its only writer is the thread
  *   whose slot exchange got the entry back, so it is an acquire load and a release store; with
  *   a fault injected it is a compare-exchange (arraymap.ts, entry_mark_put).

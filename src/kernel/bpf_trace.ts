@@ -80,7 +80,7 @@ export function bpf_perf_event_output(
   data: Uint8Array,
   len: number,
 ): number {
-  if (k.rcuDepth[cpu] === 0) not_in_section(cpu);
+  if (k.rcuDepth[cpu] === 0) not_in_section('bpf_perf_event_output', cpu);
   const i32 = k.a.i32;
   const nestW = cpuWord(k.a.L, cpu, C_NEST);
   const nest = i32[nestW]! + 1; // bpf_trace_nest_level, written only by this CPU
@@ -134,8 +134,8 @@ function __bpf_perf_event_output(k: Kctx, cpu: number, map: number, flagsLo: num
 }
 
 /** a helper called with no read-side section held: a bug in its caller, not in the program */
-function not_in_section(cpu: number): never {
-  throw new Error(`bpf_perf_event_output on CPU ${cpu} outside an RCU read-side section: its caller must hold one (rcu_read_lock) around the program's run`);
+function not_in_section(helper: string, cpu: number): never {
+  throw new Error(`${helper} on CPU ${cpu} outside an RCU read-side section: its caller must hold one (rcu_read_lock) around the program's run`);
 }
 
 /** reports what the output's section saw recycled under it (out of line: never on a good run) */
@@ -174,6 +174,7 @@ export interface PerfEventValue {
  * into it, and enabled/running are 0. Runs inside the program's read-side section (the caller's).
  */
 function get_map_perf_counter(k: Kctx, cpu: number, map: number, flagsLo: number, flagsHi: number, out: PerfEventValue): number {
+  if (k.rcuDepth[cpu] === 0) not_in_section('bpf_perf_event_read', cpu);
   if (flagsHi !== 0) return -EINVAL;
   const index = flagsLo === BPF_F_CURRENT_CPU && k.b.readCurrentCpu ? cpu : flagsLo >>> 0;
   if (index >= map_max_entries(k, map)) return -E2BIG;

@@ -4,7 +4,7 @@
  */
 import * as layout from '../arena/layout.js';
 import { cpuWord, eventWord, ringPageOf, ringPageWord, ringWord } from '../arena/records.js';
-import type { Kctx } from './context.js';
+import type { Kctx, KernelHooks } from './context.js';
 import * as errnos from './errno.js';
 import { alloc_file, fput, get_file, register_file_release } from './file.js';
 import { RCU_CB, call_rcu, rcu_register } from './rcu.js';
@@ -256,9 +256,9 @@ function output_failed(k: Kctx, at: number, got: number): number {
   return OUT_LOST;
 }
 
-/** the outputReserved hook: the ring's space is reserved and nothing is written yet */
-function output_reserved(k: Kctx, at: number, rb: number): void {
-  k.hooks.outputReserved?.({ cpu: k.a.i32[at + E_CPU]!, nest: rb_nest(k, rb) });
+/** calls the outputReserved hook: the ring's space is reserved and nothing is written yet */
+function output_reserved(k: Kctx, hook: NonNullable<KernelHooks['outputReserved']>, at: number, rb: number): void {
+  hook({ cpu: k.a.i32[at + E_CPU]!, nest: rb_nest(k, rb) });
 }
 
 /**
@@ -277,7 +277,8 @@ export function perf_event_output(k: Kctx, e: number, data: Uint8Array, len: num
   // perf_output_begin passes is_write_backward(event)
   const got = perf_output_begin(k, h, rb, size, i32[at + E_ID]!, (attr & ATTR_WRITE_BACKWARD) !== 0);
   if (got !== OUTPUT_RESERVED) return output_failed(k, at, got);
-  if (k.hooks.outputReserved) output_reserved(k, at, rb);
+  const reserved = k.hooks.outputReserved;
+  if (reserved) output_reserved(k, reserved, at, rb);
   perf_output_sample_raw(k, h, data, len, size, k.b.zeroPadding);
   perf_output_end(k, h, i32[at + E_WAKEUP_EVENTS]!, (attr & ATTR_WATERMARK) !== 0);
   i32[at + E_COUNT] = i32[at + E_COUNT]! + 1; // only the CPU the event is bound to writes it

@@ -98,8 +98,8 @@ export const OUTPUT_NO_PAGES = -1;
  * bytecode in all, 460 for one function, with a 1.2 margin; functions of up to 27 bytes go in
  * regardless), and each call it does not inline costs the output a few nanoseconds and the
  * loads it could have shared with its caller. Moved out, they leave room for the ring's record
- * write and end to be inlined into the output's unit: 80-99 -> 70-72 ns per output in a
- * one-thread loop. This function (442 bytes) is still a call.
+ * write and end to be inlined into the output's unit (README, "Performance"). This function
+ * is still too large to be inlined with them, and stays a call.
  * `backward` is is_write_backward(event) (perf_output_begin passes it, 4.7+): the reservation
  * moves rb->head down and the record goes at the new, lower head.
  */

@@ -40,8 +40,13 @@ export interface MapCreateAttr {
   attrTail: boolean;
 }
 
-/** map_alloc's answer for a plain ARRAY whose attributes pass: checked, not modelled */
-export const MAP_TYPE_NOT_MODELLED = -100_000;
+/**
+ * map_alloc's answer for a plain ARRAY whose attributes pass: checked, not modelled. Like
+ * PROG_TOO_MANY_REFS (syscall.ts), a marker among the answers of a call that returns a file
+ * index or -errno: below -4095 (no errno) and, sign flipped, above every file index
+ * (limits.maxFiles is at most 2^24), so it can be mistaken for neither.
+ */
+export const MAP_TYPE_NOT_MODELLED = -(2 ** 25);
 
 /**
  * The creation half of struct bpf_map_ops, one per map type (the kernel's bpf_types.h).

@@ -326,9 +326,10 @@ export function prog_load(k: Kctx, mapFiles: number[], caller: Caller): number {
 
 /**
  * prog_load's answer for a program the kernel would load but whose map references are more than
- * perfemu's record keeps (PROG_MAX_REFS); the facade turns it into ERR_PERFEMU_UNSUPPORTED
+ * perfemu's record keeps (PROG_MAX_REFS); the facade turns it into ERR_PERFEMU_UNSUPPORTED.
+ * A marker as MAP_TYPE_NOT_MODELLED is (map_ops.ts): neither an errno nor a file index.
  */
-export const PROG_TOO_MANY_REFS = -100_001;
+export const PROG_TOO_MANY_REFS = -(2 ** 25) - 1;
 
 /** release_maps: a refused program puts the reference it took on each distinct map */
 function release_maps(k: Kctx, used: number[]): void {
