@@ -18,8 +18,9 @@ export interface ConsumerResult {
   drainBytes: number;
   /** the same with onSampleAt (zero-copy: no view per record) */
   zeroCopyRecords: number;
-  /** the bare walk of the same ring */
+  /** the bare walk of the same ring (both phases' rounds) */
   floorRecords: number;
+  /** medians of each round's ratio to the floor timed beside it */
   ratio: number;
   zeroCopyRatio: number;
   wakeup: { medianUs: number; p99Us: number; samples: number };
@@ -45,11 +46,24 @@ function phaseInWorker(size: number, rounds: number, zeroCopy: boolean): Promise
  * other bench groups, the other form) moved the zero-copy ratio between 0.30 and 0.69 from run
  * to run when both ran here.
  */
-async function drain(size: number, rounds: number): Promise<{ ours: number; zeroCopy: number; floor: number; bytes: number }> {
+async function drain(
+  size: number,
+  rounds: number,
+): Promise<{ ours: number; zeroCopy: number; floor: number; bytes: number; ratio: number; zeroCopyRatio: number }> {
   const views = await phaseInWorker(size, rounds, false);
   const zc = await phaseInWorker(size, rounds, true);
   const med = median(views.ours);
-  return { ours: med, zeroCopy: median(zc.ours), floor: median([...views.floor, ...zc.floor]), bytes: med * (8 + ((size + 4 + 7) & ~7)) };
+  // a ratio is the median of each round's ratio to the floor timed beside it (in the same worker),
+  // not of one median over another: the pairing is what the interleaving is for
+  const paired = (p: { ours: number[]; floor: number[] }): number => median(p.ours.map((o, i) => o / p.floor[i]!));
+  return {
+    ours: med,
+    zeroCopy: median(zc.ours),
+    floor: median([...views.floor, ...zc.floor]),
+    bytes: med * (8 + ((size + 4 + 7) & ~7)),
+    ratio: paired(views),
+    zeroCopyRatio: paired(zc),
+  };
 }
 
 /**
@@ -128,8 +142,8 @@ export async function consumerBench(quick: boolean, log: (s: string) => void): P
     drainBytes: d.bytes,
     zeroCopyRecords: d.zeroCopy,
     floorRecords: d.floor,
-    ratio: d.ours / d.floor,
-    zeroCopyRatio: d.zeroCopy / d.floor,
+    ratio: d.ratio,
+    zeroCopyRatio: d.zeroCopyRatio,
     wakeup: { medianUs: median(ours), p99Us: quantile(ours, 0.99), samples: ours.length },
     bareWakeup: { medianUs: median(bare), p99Us: quantile(bare, 0.99), samples: bare.length },
   };

@@ -9,7 +9,8 @@ import { Kernel } from '../src/emulator.js';
 import { PerfBuffer } from '../src/consumer/perf_buffer.js';
 import { event_rb } from '../src/kernel/perf_event.js';
 import { file_obj } from '../src/kernel/file.js';
-import { RB_DATA_HEAD, RB_DATA_SIZE, RB_DATA_TAIL, PAGE_SIZE } from '../src/arena/layout.js';
+import { RB_DATA_HEAD, RB_DATA_SIZE, RB_DATA_TAIL } from '../src/arena/layout.js';
+import { dataWord } from '../src/kernel/ring_buffer.js';
 
 /** a kernel with one 256-page ring read by a PerfBuffer; fill() writes until the ring is full */
 function drainSetup(size: number, zeroCopy: boolean) {
@@ -52,13 +53,17 @@ export function drainPhase(size: number, rounds: number, zeroCopy: boolean): { o
   const ours: number[] = [];
   const floor: number[] = [];
   for (let r = 0; r < WARM_ROUNDS + rounds; r++) {
-    const a = timed(d.fill(), () => d.pb.consume());
+    const written = d.fill();
+    const before = d.pb.stats.samples;
+    const a = timed(written, () => d.pb.consume());
+    const consumed = d.pb.stats.samples - before;
+    if (consumed !== written) throw new Error(`drain bench: ${written} samples written, ${consumed} consumed`);
     // the floor: walk the headers of the same ring and store the tail once
     const c = timed(d.fill(), () => {
       const dsize = i32[rb + RB_DATA_SIZE]!;
       const head = Atomics.load(i32, rb + RB_DATA_HEAD);
       let tail = i32[rb + RB_DATA_TAIL]!;
-      while (tail !== head) tail = (tail + (i32[rb + PAGE_SIZE / 4 + ((tail & (dsize - 1)) >>> 2) + 1]! >>> 16)) | 0;
+      while (tail !== head) tail = (tail + (i32[dataWord(rb, dsize, tail) + 1]! >>> 16)) | 0;
       Atomics.store(i32, rb + RB_DATA_TAIL, tail);
     });
     if (r < WARM_ROUNDS) continue; // untimed: the reader's code is compiled before it is timed

@@ -83,6 +83,47 @@ for (const v of VERSIONS) {
     assert.equal([t.samples, t.lost, lost, t.lostTotal, t.lostPending], [3, 1, 1, 1, 0]);
     pb.close();
   });
+  test(`${v}: a callback that throws consumes nothing and counts nothing: the next consume delivers the LOST record and the sample again, and statsByCpu counts each once`, () => {
+    const { app, m, out } = setup(v, 1);
+    let lost = 0;
+    let samples = 0;
+    let fail = false;
+    const pb = PerfBuffer.open(app, m, {
+      pages: 1,
+      onSample: () => {
+        if (fail) throw new Error('boom');
+        samples++;
+      },
+      onLost: (_c, n) => (lost += n),
+    });
+    const cpu0 = () => pb.statsByCpu().cpus[0]!;
+    for (let i = 0; i < 1000 && cpu0().lostTotal === 0; i++) out(0); // fill the ring until an output is lost
+    out(0); // and a second one
+    const written = cpu0().written;
+    pb.consume();
+    out(0); // a LOST record (2) and this sample
+    fail = true;
+    assert.throws(() => pb.consume(), /boom/);
+    fail = false;
+    assert.is(pb.consume(), 2, 'the LOST record and the sample, again');
+    const st = pb.statsByCpu().cpus[0]!;
+    assert.equal([samples, lost, st.samples, st.lost, st.lostTotal, st.lostPending], [written + 1, 4, written + 1, 2, 2, 0]);
+    pb.close();
+  });
+
+  test(`${v}: overwritable with onSampleAt: the zero-copy callback gets every sample the stats count`, () => {
+    const { app, m, out } = setup(v, 1);
+    const seen: number[] = [];
+    const pb = PerfBuffer.open(app, m, {
+      pages: 1,
+      overwritable: true,
+      onSampleAt: (_cpu, buf, offset) => void seen.push(new DataView(buf.buffer, buf.byteOffset + offset).getUint32(0, true)),
+    });
+    for (let i = 0; i < 3; i++) out(0, seqPayload(i));
+    assert.is(pb.consume(), 3);
+    assert.equal([seen, pb.statsByCpu().cpus[0]!.samples], [[2, 1, 0], 3]);
+    pb.close();
+  });
 }
 
 for (const v of VERSIONS)

@@ -7,7 +7,8 @@
  * its own (Arena.loadAcquire / storeRelease on data_tail and data_head): plain accesses on
  * x86-64, which is TSO, and Atomics elsewhere. With Atomics.load and Atomics.store, which V8 on
  * Node 20 compiles as calls, the floor paid about 14 ns per record that the path it is compared
- * with does not pay: a one-thread loop of it took 36 ns per 64 B record, 22 ns with plain ones.
+ * with does not pay: a throwaway one-thread loop of it took 36 ns per 64 B record, 22 ns with
+ * plain ones.
  *
  * A persistent worker (warm across windows): it writes only while the gate word is open, and
  * publishes how many records it has written every 64 records and before it waits at the gate.

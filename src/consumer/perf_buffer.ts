@@ -113,7 +113,9 @@ export interface PerfBufferPollOptions {
 
 /**
  * One CPU's buffer: its event, this reader's counts, and the sink the ring walk delivers its
- * records to (one class for every PerfBuffer: see RingSink). Lost records are counted here.
+ * records to (one class for every PerfBuffer: see RingSink). The counts are taken from what a
+ * walk returns (#drain), not per record: a walk whose callback throws is not consumed, and its
+ * records come again with the next one.
  */
 class Buf implements RingSink {
   samples = 0;
@@ -140,9 +142,14 @@ class Buf implements RingSink {
     else if (this.onSample !== undefined) this.onSample(this.cpu, recordView(this.a, buf, offset, size), size);
   }
   deliverLost(_id: number, n: number): void {
-    this.st.lost += n;
-    this.lost += n;
     this.onLost?.(this.cpu, n);
+  }
+  /** counts what a walk delivered */
+  count(samples: number, lost: number): void {
+    this.st.samples += samples;
+    this.samples += samples;
+    this.st.lost += lost;
+    this.lost += lost;
   }
 }
 
@@ -416,25 +423,18 @@ export class PerfBuffer {
   }
 
   #drain(b: Buf): number {
-    const st = this.stats;
     if (!this.#opts.overwritable) {
       const w = this.process.ringConsume(b.fd, 'consume', b);
-      st.samples += w.samples;
-      b.samples += w.samples;
+      b.count(w.samples, w.lost);
       return w.n;
     }
-    const { onSample } = this.#opts;
-    const sample = (data: Uint8Array, size: number) => {
-      st.samples++;
-      b.samples++;
-      onSample?.(b.cpu, data, size);
-    };
     // as perf tools read an overwrite ring: pause the output, walk back from the newest
     // record, resume (outputs in between are counted lost, reported with the next sample)
     const p = this.process;
     p.ioctl(b.fd, 'PERF_EVENT_IOC_PAUSE_OUTPUT', 1);
     try {
-      const r = p.consumeRingOverwrite(b.fd, sample, (id, n) => b.deliverLost(id, n));
+      const r = p.ringReadOverwrite(b.fd, 'consume', b);
+      b.count(r.samples, r.lost);
       b.overwritten += r.overwrittenBytes;
       return r.records;
     } finally {

@@ -305,6 +305,11 @@ export class Process implements Task {
     return this.#rings.ringConsume(target, op, sink);
   }
 
+  /** @internal consumeRingOverwrite for PerfBuffer, to its own sink (as ringConsume) */
+  ringReadOverwrite(target: RingTarget, op: string, sink: RingSink): OverwriteRead {
+    return this.#rings.ringReadOverwrite(target, op, sink);
+  }
+
   /**
    * Reads an overwritable ring (made by a read-only mapping) without writing data_tail: the
    * records written since this process's previous overwrite read of it that survive

@@ -177,7 +177,7 @@ export class ProcessRings {
     const k = this.#p.live('consumeRing');
     if (typeof onSample !== 'function') throw invalidArgType('onSample', 'a function', onSample);
     checkLost(onLost);
-    return this.#consume(k, 'consumeRing', target, new ViewSink(k, onSample, onLost), max);
+    return this.#consume(k, 'consumeRing', target, new ViewSink(k, onSample, onLost), max).n;
   }
 
   /**
@@ -185,23 +185,21 @@ export class ProcessRings {
    * its operation `op`: what the walk did (records, samples).
    */
   ringConsume(target: RingTarget, op: string, sink: RingSink): RingWalk {
-    const k = this.#p.live(op);
-    const rb = this.#writableRing(k, target, op);
-    return rb < 0 ? NO_WALK : perf_ring_consume(k, rb, sink);
+    return this.#consume(this.#p.live(op), op, target, sink, undefined);
   }
 
   consumeRingRaw(target: RingTarget, onSampleAt: SampleAtFn, onLost: LostFn = () => true, max?: number): number {
     const k = this.#p.live('consumeRingRaw');
     if (typeof onSampleAt !== 'function') throw invalidArgType('onSampleAt', 'a function', onSampleAt);
     checkLost(onLost);
-    return this.#consume(k, 'consumeRingRaw', target, new RawSink(onSampleAt, onLost), max);
+    return this.#consume(k, 'consumeRingRaw', target, new RawSink(onSampleAt, onLost), max).n;
   }
 
-  /** what consumeRing and consumeRingRaw share once their callbacks are checked */
-  #consume(k: Kctx, op: string, target: RingTarget, sink: RingSink, max: number | undefined): number {
+  /** what consumeRing, consumeRingRaw and ringConsume share once their callbacks are checked */
+  #consume(k: Kctx, op: string, target: RingTarget, sink: RingSink, max: number | undefined): RingWalk {
     const rb = this.#writableRing(k, target, op);
-    if (rb < 0) return 0;
-    return perf_ring_consume(k, rb, sink, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff)).n;
+    if (rb < 0) return NO_WALK;
+    return perf_ring_consume(k, rb, sink, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff));
   }
 
   /** the ring of a writable mapping of `target` (checked as `op`), or -1 when it has none */
@@ -223,34 +221,36 @@ export class ProcessRings {
   readRingOverwrite(target: RingTarget, max?: number): OverwriteRecords {
     const records: RingRecord[] = [];
     let cpu = -1;
-    const r = this.#overwriteRead(
-      target,
-      'readRingOverwrite',
-      (c) => (cpu = c),
-      (data, size) => void records.push({ type: 'sample', cpu, size, data: data.slice() }),
+    const sink = new RawSink(
+      (buf, offset, size) => void records.push({ type: 'sample', cpu, size, data: buf.slice(offset, offset + size) }),
       (id, lost) => void records.push({ type: 'lost', cpu, id, lost }),
-      max,
     );
+    const r = this.#overwriteRead(this.#p.live('readRingOverwrite'), target, 'readRingOverwrite', (c) => (cpu = c), sink, max);
     return { records, overwrittenBytes: r.overwrittenBytes, overrun: r.overrun };
   }
 
   /** readRingOverwrite with callbacks and views (valid only during the call), no copies */
   consumeRingOverwrite(target: RingTarget, onSample: SampleFn, onLost: LostFn = () => true, max?: number): OverwriteRead {
-    return this.#overwriteRead(target, 'consumeRingOverwrite', () => {}, onSample, onLost, max);
+    const k = this.#p.live('consumeRingOverwrite');
+    return this.#overwriteRead(k, target, 'consumeRingOverwrite', () => {}, new ViewSink(k, onSample, onLost), max);
   }
 
-  #overwriteRead(target: RingTarget, syscall: string, setCpu: (cpu: number) => void, onSample: SampleFn, onLost: LostFn, max?: number): OverwriteRead {
-    const k = this.#p.live(syscall);
+  /** consumeRingOverwrite for PerfBuffer, to its own sink, errors named as `op` (as ringConsume) */
+  ringReadOverwrite(target: RingTarget, op: string, sink: RingSink): OverwriteRead {
+    return this.#overwriteRead(this.#p.live(op), target, op, () => {}, sink, undefined);
+  }
+
+  #overwriteRead(k: Kctx, target: RingTarget, syscall: string, setCpu: (cpu: number) => void, sink: RingSink, max?: number): OverwriteRead {
     const f = this.#mappedFile(target, syscall);
     const e = file_obj(k, f);
     const rb = event_rb(k, e);
-    if (rb < 0) return { head: 0, records: 0, overwrittenBytes: 0, overrun: false };
+    if (rb < 0) return { head: 0, records: 0, samples: 0, lost: 0, overwrittenBytes: 0, overrun: false };
     if (!rb_state(k, rb).overwrite) {
       throw new PerfemuError(ERR.NOT_OVERWRITE, `${syscall}: the ring was mapped writable first, so it is not overwritable; read it with readRing`);
     }
     setCpu(event_field(k, e, E_CPU));
     const seen = this.#readOnly.has(f) ? this.#readOnly : this.#lastHead;
-    const r = perf_ring_read_overwrite(k, rb, seen.get(f) ?? 0, onSample, onLost, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff));
+    const r = perf_ring_read_overwrite(k, rb, seen.get(f) ?? 0, sink, max === undefined ? Infinity : validateInt('max', max, 1, 0x7fffffff));
     seen.set(f, r.head);
     return r;
   }
