@@ -203,7 +203,7 @@ for (const v of VERSIONS) {
     );
   });
 
-  test(`${v}: a purge whose hook closes another map file runs that purge inside it; both purges' entries are put once and freed after a grace period`, () => {
+  test(`${v}: ${v === '4.7' ? 'no purge (4.7 has none): closing both map files leaves every entry in its slot' : "a purge whose hook closes another map file runs that purge inside it; both purges' entries are put once and freed after a grace period"}`, () => {
     const kernel = mk(v, 2);
     const app = kernel.process('app');
     const A = perfArray(app, 3);

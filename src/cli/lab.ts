@@ -7,7 +7,7 @@ import { KERNEL_VERSIONS } from '../index.js';
 import { MAX_OUTPUT_BYTES } from '../emulator.js';
 import { count, table } from '../format.js';
 import { labColumns } from '../lab/columns.js';
-import { labWithNotes, parseShape, type LabOptions, type LabResult, type LabNotes } from '../lab/lab.js';
+import { isRecommended, labWithNotes, parseShape, type LabOptions, type LabResult, type LabNotes } from '../lab/lab.js';
 import { LAB_MIN_SIZE } from '../lab/sim.js';
 import { labReport } from '../report/lab.js';
 import { intOpt, kernelOpt, reportOpt, type Command } from './command.js';
@@ -180,13 +180,9 @@ export const labCommand: Command = {
 
 export function formatLab(r: LabResult, notes: LabNotes): string {
   const o = r.options;
-  const rec = r.recommendation;
   const cols = labColumns(r);
   const head = ['', ...cols.map((c) => c.title)];
-  const rows = r.points.map((p) => {
-    const chosen = rec !== null && rec.pages === p.pages && rec.wakeupEvents === p.wakeupEvents && rec.watermark === p.watermark;
-    return [chosen ? '*' : '', ...cols.map((c) => c.cell(p))];
-  });
+  const rows = r.points.map((p) => [isRecommended(r, p) ? '*' : '', ...cols.map((c) => c.cell(p))]);
   const work = o.trace
     ? `trace ${o.trace}`
     : `${o.rate.map(count).join(',')} records/s per CPU, ${o.shape}, ${Array.isArray(o.size) ? `${o.size[0]}-${o.size[1]}` : o.size} B`;
@@ -213,5 +209,3 @@ export function formatLab(r: LabResult, notes: LabNotes): string {
     `${count(r.simulatedRecords)} simulated records in ${(r.wallMs / 1000).toFixed(1)} s (${count((r.simulatedRecords / Math.max(1, r.wallMs)) * 1000)} records/s of wall time).`,
   ].join('\n');
 }
-
-/** µs for the table: one decimal below 100, whole numbers above (the JSON keeps ns precision) */

@@ -181,8 +181,11 @@ export function ring_walk(k: Kctx, rb: number, from: number, to: number, window:
   return { pos, n, samples, lost: lostSeen };
 }
 
-/** whether a record with header (type, size) at byte counter `pos` parses and ends by `to` */
-function parses(type: number, size: number, pos: number, to: number): boolean {
+/**
+ * whether a record with header (type, size) at byte counter `pos` parses and ends by `to`: the
+ * one record check of the readers and of the conservation audit (stress/invariants/ring_audit.ts)
+ */
+export function parses(type: number, size: number, pos: number, to: number): boolean {
   return size >= PERF_HEADER_SIZE && (to - pos) >>> 0 >= size && (type === PERF_RECORD_SAMPLE || type === PERF_RECORD_LOST);
 }
 

@@ -415,6 +415,12 @@ export function recommend(points: PointResult[], o: Pick<LabResolvedOptions, 'ma
   return best ? { pages: best.pages, wakeupEvents: best.wakeupEvents, watermark: best.watermark, lossRate: best.lossRate, p99Us: best.p99Us } : null;
 }
 
+/** whether point `p` is the recommended setting (its pages and wakeup setting) */
+export function isRecommended(r: Pick<LabResult, 'recommendation'>, p: PointResult): boolean {
+  const rec = r.recommendation;
+  return rec !== null && rec.pages === p.pages && rec.wakeupEvents === p.wakeupEvents && rec.watermark === p.watermark;
+}
+
 function meets(c: { lossRate: number; p99Us: number }, o: Pick<LabResolvedOptions, 'maxLoss' | 'maxLatencyUs'>): boolean {
   return (o.maxLoss === null || c.lossRate <= o.maxLoss) && (o.maxLatencyUs === null || c.p99Us <= o.maxLatencyUs);
 }

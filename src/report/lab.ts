@@ -4,7 +4,7 @@
  * recommended point ringed; the numbers in a table below. Same page rules as the other reports.
  */
 import { labColumns } from '../lab/columns.js';
-import { fmtRate, wakeupLabel, type LabNotes, type LabResult } from '../lab/lab.js';
+import { fmtRate, isRecommended, wakeupLabel, type LabNotes, type LabResult } from '../lab/lab.js';
 import type { LabPoint } from '../lab/lab.js';
 import { PALETTE, esc, legend, n, page, svg, table, type Section } from './html.js';
 
@@ -53,12 +53,11 @@ function chart(r: LabResult, cs: Curve[], metric: 'loss' | 'p99'): string {
   body += `<text x="14" y="${(T + H - B) / 2}" transform="rotate(-90 14 ${(T + H - B) / 2})" text-anchor="middle">${metric === 'loss' ? 'loss rate' : 'p99 latency, µs'}</text>`;
   if (limit !== null)
     body += `<line x1="${L}" y1="${y(limit)}" x2="${W - R}" y2="${y(limit)}" stroke="#D55E00" stroke-dasharray="6 4" data-limit="${limit}"/><text x="${W - R}" y="${y(limit) - 4}" text-anchor="end" fill="#D55E00">limit ${esc(fmt(limit))}</text>`;
-  const rec = r.recommendation;
   cs.forEach((c, ci) => {
     const dash = ci % 2 === 1 ? ' stroke-dasharray="8 3"' : '';
     body += `<polyline fill="none" stroke="${c.color}" stroke-width="2"${dash} points="${c.points.map((p) => `${x(p.pages).toFixed(1)},${y(val(p)).toFixed(1)}`).join(' ')}"/>`;
     for (const p of c.points) {
-      const chosen = rec !== null && rec.pages === p.pages && rec.wakeupEvents === p.wakeupEvents && rec.watermark === p.watermark;
+      const chosen = isRecommended(r, p);
       body += `<circle cx="${x(p.pages).toFixed(1)}" cy="${y(val(p)).toFixed(1)}" r="4" fill="${c.color}" data-point="${metric}" data-pages="${p.pages}" data-curve="${esc(c.label)}" data-value="${val(p)}"><title>${esc(`${c.label}, ${p.pages} pages: ${metric === 'loss' ? `loss rate ${fmtRate(p.lossRate)}` : `p99 ${p.latencyUs.p99} µs`}`)}</title></circle>`;
       if (chosen)
         body += `<circle cx="${x(p.pages).toFixed(1)}" cy="${y(val(p)).toFixed(1)}" r="10" fill="none" stroke="#000" stroke-width="2" data-recommended="${metric}"/><text x="${x(p.pages) + 12}" y="${y(val(p)) - 10}">recommended</text>`;

@@ -3,7 +3,6 @@
  * records left unread and compares what was written with what was read, unread and pending.
  */
 import {
-  PERF_RECORD_LOST,
   PERF_RECORD_SAMPLE,
   RB_BACKWARD,
   RB_DATA_HEAD,
@@ -17,6 +16,7 @@ import {
   RB_READ_SAMPLES,
 } from '../../arena/layout.js';
 import { ringWord } from '../../arena/records.js';
+import { parses } from '../../consumer/ring_reader.js';
 import type { Kctx } from '../../kernel/context.js';
 import { dataWord } from '../../kernel/ring_buffer.js';
 
@@ -54,16 +54,12 @@ export function ring_audit(k: Kctx, rb: number): RingAudit {
   for (let guard = 0; dsize > 0 && tail !== head; guard++) {
     const w = dataWord(rb, dsize, tail);
     const size = i32[w + 1]! >>> 16;
-    if (size === 0 || guard > dsize / 8) {
+    if (!parses(i32[w]!, size, tail, head) || guard > dsize / 8) {
       corrupt = true;
       break;
     }
     if (i32[w] === PERF_RECORD_SAMPLE) unreadSamples++;
-    else if (i32[w] === PERF_RECORD_LOST) unreadLost += i32[dataWord(rb, dsize, tail + 16)]!;
-    else {
-      corrupt = true;
-      break;
-    }
+    else unreadLost += i32[dataWord(rb, dsize, tail + 16)]!; // PERF_RECORD_LOST
     tail = (tail + size) | 0;
   }
   const a = {
