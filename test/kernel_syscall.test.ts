@@ -180,6 +180,17 @@ for (const v of VERSIONS) {
       -2,
       'the last reference reaches b: its empty slot is ENOENT',
     );
+    app.close(fd);
+    kernel.rcuBarrier();
+    fillFileTable(app);
+    assert.throws(
+      () => app.bpf.progLoad({ maps: refs }),
+      (x: unknown) => (x as PerfemuError).code === 'ERR_PERFEMU_UNSUPPORTED',
+      "with the fd table full too, perfemu's cap comes first (the kernel's EMFILE comes after the verifier)",
+    );
+    throwsCode(() => app.bpf.progLoad({ maps: [a] }), 'EMFILE', 'a load within the cap gets EMFILE');
+    kernel.rcuBarrier(); // a program that got no fd is freed as any program is: its maps go after a grace period
+    assert.equal(refcnts(kernel).slice(0, 2), [1, 1], 'no reference left behind');
   });
 
   test(`${v}: a map's slots come back when its deferred free runs: a slot pool the size of one map serves map after map`, () => {
