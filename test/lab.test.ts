@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CpuPool, Kernel, PerfBuffer, lab, type KernelVersion, type LabOptions, type LabResult } from '../src/index.js';
-import { labWithNotes } from '../src/lab/lab.js';
+import { isRecommended, labWithNotes } from '../src/lab/lab.js';
+import { labColumns } from '../src/lab/columns.js';
+import { formatLab } from '../src/cli/lab.js';
 import { labReport } from '../src/report/lab.js';
 import { run } from '../src/cli/main.js';
 import { attrs, findChromium, pngVariety, render } from './fixtures/browser.js';
@@ -127,6 +129,26 @@ test('determinism: the same options and seed give byte-identical JSON (wallMs, a
   assert.is.not(text(a), text(c), 'another seed draws another workload');
   assert.is(a.points.length, 8);
   assertNoWorkers();
+});
+
+test('the table of points (terminal and HTML): sweep columns only for what was swept, the recommended point marked, short wakeup labels, rings in KiB/MiB', async () => {
+  const { result: one, notes } = await labWithNotes({ cpus: 2, rate: 50_000, pages: [2, 8], durationMs: 20, maxLoss: 0.5, maxLatencyUs: 1e6 });
+  const swept = await lab({ cpus: 2, rate: [20_000, 50_000], pages: [2], watermark: [4096], durationMs: 20 });
+  const titles = (r: LabResult) => labColumns(r).map((c) => c.title);
+  assert.not.ok(titles(one).includes('rate/CPU'));
+  assert.not.ok(titles(one).includes('poll ms'));
+  assert.ok(titles(swept).includes('rate/CPU'), 'a swept rate gets its column');
+  const cell = (r: LabResult, title: string, i: number) =>
+    labColumns(r)
+      .find((c) => c.title === title)!
+      .cell(r.points[i]!);
+  assert.equal([cell(one, 'wakeup', 0), cell(swept, 'wakeup', 0)], ['1 ev', '4096 B']);
+  assert.equal([cell(one, 'rings', 0), cell(one, 'rings', 1)], ['24 KiB', '72 KiB'], '2 CPUs x (1 + pages) pages');
+  assert.equal(
+    one.points.map((p) => isRecommended(one, p)),
+    [true, false],
+  );
+  assert.match(formatLab(one, notes), /\n\*\s+2\s/, 'the recommended row starts with *');
 });
 
 test('JSON shape: the fields the issue promises, in their types', async () => {

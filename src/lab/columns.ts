@@ -4,7 +4,7 @@
  * (poll timeout, rate) appear only when that option was swept.
  */
 import { count } from '../format.js';
-import { fmtRate, type LabPoint, type LabResult } from './lab.js';
+import { fmtRate, swept, wakeupLabel, type LabPoint, type LabResult } from './lab.js';
 
 export interface LabColumn {
   title: string;
@@ -14,13 +14,13 @@ export interface LabColumn {
 }
 
 export function labColumns(r: LabResult): LabColumn[] {
-  const o = r.options;
+  const sw = swept(r.options);
   const col = (title: string, cell: (p: LabPoint) => string, numeric = true): LabColumn => ({ title, cell, numeric });
   return [
     col('pages', (p) => String(p.pages)),
-    col('wakeup', (p) => (p.watermark > 0 ? `${p.watermark} B` : `${p.wakeupEvents} ev`), false),
-    ...(o.pollTimeoutMs.length > 1 ? [col('poll ms', (p) => String(p.pollTimeoutMs))] : []),
-    ...(o.rate.length > 1 ? [col('rate/CPU', (p) => count(p.rate))] : []),
+    col('wakeup', (p) => wakeupLabel(p, true), false),
+    ...(sw.poll ? [col('poll ms', (p) => String(p.pollTimeoutMs))] : []),
+    ...(sw.rate ? [col('rate/CPU', (p) => count(p.rate))] : []),
     col('written', (p) => count(p.written)),
     col('lost', (p) => count(p.lost)),
     col('loss rate', (p) => fmtRate(p.lossRate)),

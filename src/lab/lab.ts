@@ -425,8 +425,15 @@ function meets(c: { lossRate: number; p99Us: number }, o: Pick<LabResolvedOption
   return (o.maxLoss === null || c.lossRate <= o.maxLoss) && (o.maxLatencyUs === null || c.p99Us <= o.maxLatencyUs);
 }
 
-export function wakeupLabel(p: { wakeupEvents: number; watermark: number }): string {
+/** a point's wakeup setting: `watermark 4096 B` / `wakeup_events 1`, or `4096 B` / `1 ev` when `short` */
+export function wakeupLabel(p: { wakeupEvents: number; watermark: number }, short = false): string {
+  if (short) return p.watermark > 0 ? `${p.watermark} B` : `${p.wakeupEvents} ev`;
   return p.watermark > 0 ? `watermark ${p.watermark} B` : `wakeup_events ${p.wakeupEvents}`;
+}
+
+/** which of the options that make a point's identity besides pages and wakeup were swept */
+export function swept(o: Pick<LabResolvedOptions, 'pollTimeoutMs' | 'rate'>): { poll: boolean; rate: boolean } {
+  return { poll: o.pollTimeoutMs.length > 1, rate: o.rate.length > 1 };
 }
 
 /** the recommendation, or why there is none, in one sentence */

@@ -4,7 +4,7 @@
  * recommended point ringed; the numbers in a table below. Same page rules as the other reports.
  */
 import { labColumns } from '../lab/columns.js';
-import { fmtRate, isRecommended, wakeupLabel, type LabNotes, type LabResult } from '../lab/lab.js';
+import { fmtRate, isRecommended, swept, wakeupLabel, type LabNotes, type LabResult } from '../lab/lab.js';
 import type { LabPoint } from '../lab/lab.js';
 import { PALETTE, esc, legend, n, page, svg, table, type Section } from './html.js';
 
@@ -15,12 +15,10 @@ interface Curve {
 }
 
 function curves(r: LabResult): Curve[] {
-  const o = r.options;
+  const sw = swept(r.options);
   const by = new Map<string, LabPoint[]>();
   for (const p of r.points) {
-    const key = [wakeupLabel(p), o.pollTimeoutMs.length > 1 ? `poll ${p.pollTimeoutMs} ms` : '', o.rate.length > 1 ? `${n(p.rate)}/s` : '']
-      .filter(Boolean)
-      .join(', ');
+    const key = [wakeupLabel(p), sw.poll ? `poll ${p.pollTimeoutMs} ms` : '', sw.rate ? `${n(p.rate)}/s` : ''].filter(Boolean).join(', ');
     by.set(key, [...(by.get(key) ?? []), p]);
   }
   return [...by].map(([label, points], i) => ({ label, color: PALETTE[i % PALETTE.length]!, points: points.sort((x, y) => x.pages - y.pages) }));
