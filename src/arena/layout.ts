@@ -74,8 +74,9 @@
  *
  * - The output path (bpf_perf_event_output on a CPU) makes at most one atomic read-modify-write
  *   per output: the RCU read-side entry (RC_CTR += 1), a full barrier, as a CPU's section entry
- *   must be ordered before its slot load (none when the output nests in the section a CPU
- *   worker's program loop holds over up to 64 outputs, src/program.ts). Every other shared word it touches goes through
+ *   must be ordered before its slot load. The helper takes no section itself; its caller does
+ *   (kernel.cpu(c) once per call, a CPU worker's program loop once per up to 64 outputs,
+ *   src/program.ts, so those outputs make none). Every other shared word it touches goes through
  *   Arena.loadAcquire / storeRelease (plain accesses on x86-64, Atomics elsewhere), which are
  *   still scheduling points for the explorer:
  *     acquire loads: the slot word, the entry's and event's `gen` (the use-after-free check),
