@@ -16,6 +16,7 @@ import { fmt } from './stats.js';
 import { systemBench, type SystemResult } from './system.bench.js';
 import { table } from '../src/format.js';
 import { writableOpt } from '../src/cli/command.js';
+import { WIDE_INLINING, widenInlining } from '../src/v8_inlining.js';
 
 const GROUPS = ['output', 'control', 'consumer', 'system', 'kernel'] as const;
 
@@ -48,11 +49,20 @@ const want = (g: (typeof GROUPS)[number]): boolean => values.only === undefined 
 const quick = values.quick;
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
+// As the product does when it creates a kernel (src/v8_inlining.ts), and before any group's
+// workers start, so ours, the floor and the peer all compile under the same V8 budget.
+let v8Inlining: string;
+try {
+  v8Inlining = widenInlining();
+} catch (err) {
+  console.error(`bench: ${(err as Error).message}`);
+  process.exit(2);
+}
 const t0 = Date.now();
 const probe = await Probe.start();
 const probes = { start: probe.measure() };
 const result: {
-  machine: { cores: number; cpuModel: string; node: string; date: string; quick: boolean };
+  machine: { cores: number; cpuModel: string; node: string; date: string; quick: boolean; v8Inlining: string };
   probeNs: { start: number; end?: number };
   output?: OutputRow[];
   control?: ControlResult;
@@ -61,7 +71,7 @@ const result: {
   kernel?: KernelResult;
   seconds?: number;
 } = {
-  machine: { cores: availableParallelism(), cpuModel: cpus()[0]?.model ?? '?', node: process.version, date: new Date().toISOString(), quick },
+  machine: { cores: availableParallelism(), cpuModel: cpus()[0]?.model ?? '?', node: process.version, date: new Date().toISOString(), quick, v8Inlining },
   probeNs: probes,
 };
 try {
@@ -94,6 +104,7 @@ result.seconds = (Date.now() - t0) / 1000;
 const out: string[] = [];
 out.push(
   `perfemu bench — ${result.machine.cores} cores, Node ${result.machine.node}, ${result.machine.date}${quick ? ' (quick)' : ''}; ` +
+    `V8 inlining ${v8Inlining === 'wide' ? `wide (${WIDE_INLINING.maxInlinedBytecodeSize}/${WIDE_INLINING.maxInlinedBytecodeSizeCumulative} bytes)` : "V8's default (PERFEMU_V8_INLINING=default)"}; ` +
     `probe ${result.probeNs.start.toFixed(0)}/${result.probeNs.end!.toFixed(0)} ns (near ≈ 110, far ≈ 500)`,
 );
 if (result.output) {
