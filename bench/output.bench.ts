@@ -36,6 +36,8 @@ export interface OutputRow {
   vsPeer: ReturnType<typeof ratio>;
   /** ours: outputs that found the ring full, per window (the producer backed off) */
   lostShare: number;
+  /** ms of untimed output each implementation ran before its first timed window (warmUp) */
+  warmMs: { ours: number; floor: number; peer: number };
 }
 
 /**
@@ -207,6 +209,23 @@ async function peerSession(producers: number, size: number): Promise<Session> {
   };
 }
 
+/**
+ * Runs untimed windows of `ms` until the session is warm: at least `minMs` of output, then on
+ * while a window is over 5 % faster than every one before it (the JIT still compiling), at
+ * most `maxMs`. Returns the milliseconds of output it took.
+ */
+async function warmUp(session: Session, ms: number, minMs: number, maxMs: number): Promise<number> {
+  let spent = 0;
+  let best = 0;
+  for (;;) {
+    const { rate } = await session.window(ms);
+    spent += ms;
+    const climbing = rate > best * 1.05;
+    best = Math.max(best, rate);
+    if (spent >= maxMs || (spent >= minMs && !climbing)) return spent;
+  }
+}
+
 export async function outputBench(probe: Probe, quick: boolean, log: (s: string) => void): Promise<OutputRow[]> {
   const rows: OutputRow[] = [];
   const cpuSet = quick ? [1, 4, 8] : [1, 2, 4, 8];
@@ -218,15 +237,16 @@ export async function outputBench(probe: Probe, quick: boolean, log: (s: string)
   for (const cpus of cpuSet) {
     // The warm-up grows with the CPUs each core runs: the JIT compiles a worker's loop after
     // enough of its own iterations, and with 8 CPUs on 2 cores each worker gets a quarter of the
-    // time. In one-off runs 8 CPUs took about 1.2 s of output to reach their steady rate (1 CPU
-    // about 0.4 s). With one warm-up for all, `--quick` timed 8 CPUs partly cold: 0.28-0.31 of
-    // the floor in three alternating runs, 0.36-0.39 warmed this way (a full run: 0.38).
+    // time. It then goes on while the rate still climbs (warmUp): with V8's inlining budget
+    // widened (src/v8_inlining.ts) each of 8 workers compiles a larger unit, and in throwaway
+    // runs 8 CPUs took 1.6-2 s of output to reach their steady rate (1 CPU about 0.4 s).
     const warm = warmMs * Math.max(1, cpus / cores);
     for (const size of sizes) {
       // every implementation is started and warmed before any window is timed
       const sessions = { ours: await oursSession(cpus, size), floor: await floorSession(cpus, size), peer: await peerSession(cpus, size) };
       try {
-        for (const impl of ['ours', 'floor', 'peer'] as const) await sessions[impl].window(warm);
+        const warmed = { ours: 0, floor: 0, peer: 0 };
+        for (const impl of ['ours', 'floor', 'peer'] as const) warmed[impl] = await warmUp(sessions[impl], ms, warm, 4 * warm);
         const w: Record<'ours' | 'floor' | 'peer', Window[]> = { ours: [], floor: [], peer: [] };
         let lost = 0;
         for (let r = 0; r < rounds; r++) {
@@ -247,13 +267,14 @@ export async function outputBench(probe: Probe, quick: boolean, log: (s: string)
           vsFloor: { near: null, far: null, all: 0 },
           vsPeer: { near: null, far: null, all: 0 },
           lostShare: lost,
+          warmMs: warmed,
         };
         row.vsFloor = ratio(row.ours, row.floor);
         row.vsPeer = ratio(row.ours, row.peer);
         rows.push(row);
         log(
           `  output ${cpus} CPU(s) x ${size} B: ours ${(row.ours.all.median / 1e6).toFixed(2)}M/s, floor ${(row.floor.all.median / 1e6).toFixed(2)}M/s ` +
-            `(${row.vsFloor.all.toFixed(2)}x), peer ${(row.peer.all.median / 1e6).toFixed(2)}M/s (${row.vsPeer.all.toFixed(1)}x)`,
+            `(${row.vsFloor.all.toFixed(2)}x), peer ${(row.peer.all.median / 1e6).toFixed(2)}M/s (${row.vsPeer.all.toFixed(1)}x); warmed ${warmed.ours}/${warmed.floor}/${warmed.peer} ms`,
         );
       } finally {
         await Promise.all(Object.values(sessions).map((x) => x.close()));
