@@ -384,7 +384,6 @@ export const RB_LOST = 2; // rb->lost: records lost since the last LOST record w
 export const RB_WAKEUP = 3; // rb->wakeup: wakeup mark (bytes)
 export const RB_EVENTS = 4; // rb->events: samples since the last wakeup_events bump
 export const RB_WATERMARK = 5; // rb->watermark (bytes)
-export const RB_POLL = 6; // rb->poll: EPOLLIN set by a wakeup, cleared by poll()
 export const RB_PAUSED = 7; // rb->paused (a ring with no data pages starts paused)
 export const RB_EVENT = 8; // owning perf event index
 // Conservation counters (perfemu instrumentation, not in the kernel's struct): plain words,
@@ -398,11 +397,16 @@ export const RB_READ_SAMPLES = 2 * LINE_WORDS; // samples the reader walked (con
 export const RB_READ_LOST = 2 * LINE_WORDS + 1; // sum of the lost counts of the LOST records walked (consumer)
 /** threads blocked on RB_POLL (kernel/wait.ts): perf_output_wakeup notifies only when some thread sleeps */
 export const RB_SLEEPERS = 2 * LINE_WORDS + 2;
+// Line 1 (words 16-31) holds the words a reader reads or writes on every poll or walk and the
+// producer does not touch per output: rb->poll (cleared by every poll(), set by a wakeup) and
+// which way records run. In words 0-15, which the producer writes on every output, each poll
+// took that line from the producer's CPU (the readers' RB_READ_* words moved for the same reason).
+export const RB_POLL = LINE_WORDS; // rb->poll: EPOLLIN set by a wakeup, cleared by poll()
 export const RB_OVERWRITE = 14; // rb->overwrite: mapped without PROT_WRITE, the producer never checks data_tail
 // perfemu instrumentation: the ring's event has attr.write_backward (set when the ring is made;
 // the kernel asks the event, is_write_backward(), and only that event writes here), so readers
 // and the audit know which way records run.
-export const RB_BACKWARD = 15;
+export const RB_BACKWARD = LINE_WORDS + 1;
 export const RB_DATA_HEAD = 1024 / 4; // perf_event_mmap_page.data_head (low 32 bits)
 export const RB_DATA_TAIL = 1032 / 4; // perf_event_mmap_page.data_tail (low 32 bits)
 export const RB_DATA_OFFSET = 1040 / 4;
