@@ -23,7 +23,6 @@
  * leaves V8's budget alone, for a user whose process must keep V8's defaults.
  */
 import { setFlagsFromString } from 'node:v8';
-import { invalidArgValue } from './errors.js';
 
 /** the budget set: bytes of bytecode for one inlined callee, and for all of one function's */
 export const WIDE_INLINING = { maxInlinedBytecodeSize: 1500, maxInlinedBytecodeSizeCumulative: 4000 } as const;
@@ -41,7 +40,11 @@ let state: InliningState = 'unset';
 export function widenInlining(env: NodeJS.ProcessEnv = process.env): InliningState {
   if (state !== 'unset') return state;
   const v = env[ENV] || undefined; // empty: unset, as a shell's `VAR= cmd` means
-  if (v !== undefined && v !== 'wide' && v !== 'default') throw invalidArgValue(ENV, "must be 'wide' or 'default' (environment variable)", v);
+  if (v !== undefined && v !== 'wide' && v !== 'default') {
+    const e = new TypeError(`The environment variable ${ENV} must be 'wide' or 'default' (or unset). Received '${v}'`) as TypeError & { code: string };
+    e.code = 'ERR_INVALID_ARG_VALUE';
+    throw e;
+  }
   if (v === 'default') return (state = 'default');
   setFlagsFromString(`--max-inlined-bytecode-size=${WIDE_INLINING.maxInlinedBytecodeSize}`);
   setFlagsFromString(`--max-inlined-bytecode-size-cumulative=${WIDE_INLINING.maxInlinedBytecodeSizeCumulative}`);

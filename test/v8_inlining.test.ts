@@ -50,7 +50,21 @@ test("PERFEMU_V8_INLINING=default keeps V8's budget: the same callee is not inli
 
 test('another value is refused, naming the variable and the rule, before any kernel exists', () => {
   const r = run({ PERFEMU_V8_INLINING: 'max' });
-  assert.match(r.out, `ERR ERR_INVALID_ARG_VALUE The "PERFEMU_V8_INLINING" option must be 'wide' or 'default' (environment variable). Received 'max'`);
+  assert.match(r.out, "ERR ERR_INVALID_ARG_VALUE The environment variable PERFEMU_V8_INLINING must be 'wide' or 'default' (or unset). Received 'max'");
+});
+
+test('the CLI refuses a bad value before any work, exit 2, and its help names the variable', () => {
+  const bin = new URL('../../bin/perfemu.js', import.meta.url).pathname;
+  const bad = spawnSync(process.execPath, [bin, 'demo', '--cpus', '2'], {
+    encoding: 'utf8',
+    env: { ...process.env, PERFEMU_V8_INLINING: 'max' },
+    timeout: 60_000,
+  });
+  assert.is(bad.status, 2);
+  assert.is(bad.stdout, '');
+  assert.match(bad.stderr, "perfemu: The environment variable PERFEMU_V8_INLINING must be 'wide' or 'default' (or unset). Received 'max'");
+  const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8', timeout: 60_000 });
+  assert.match(help.stdout, 'PERFEMU_V8_INLINING=default');
 });
 
 test.run();
