@@ -16,7 +16,7 @@ import { fmt } from './stats.js';
 import { systemBench, type SystemResult } from './system.bench.js';
 import { table } from '../src/format.js';
 import { writableOpt } from '../src/cli/command.js';
-import { WIDE_INLINING, widenInlining } from '../src/v8_inlining.js';
+import { WIDE_INLINING, applyInliningSetting } from '../src/v8_inlining.js';
 
 const GROUPS = ['output', 'control', 'consumer', 'system', 'kernel'] as const;
 
@@ -49,11 +49,12 @@ const want = (g: (typeof GROUPS)[number]): boolean => values.only === undefined 
 const quick = values.quick;
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
-// As the product does when it creates a kernel (src/v8_inlining.ts), and before any group's
-// workers start, so ours, the floor and the peer all compile under the same V8 budget.
+// PERFEMU_V8_INLINING, as the product reads it when it creates a kernel (src/v8_inlining.ts),
+// read before any group's workers start, so ours, the floor and the peer all compile under the
+// same V8 budget; the header and the JSON say which.
 let v8Inlining: string;
 try {
-  v8Inlining = widenInlining();
+  v8Inlining = applyInliningSetting();
 } catch (err) {
   console.error(`bench: ${(err as Error).message}`);
   process.exit(2);
@@ -104,7 +105,7 @@ result.seconds = (Date.now() - t0) / 1000;
 const out: string[] = [];
 out.push(
   `perfemu bench — ${result.machine.cores} cores, Node ${result.machine.node}, ${result.machine.date}${quick ? ' (quick)' : ''}; ` +
-    `V8 inlining ${v8Inlining === 'wide' ? `wide (${WIDE_INLINING.maxInlinedBytecodeSize}/${WIDE_INLINING.maxInlinedBytecodeSizeCumulative} bytes)` : "V8's default (PERFEMU_V8_INLINING=default)"}; ` +
+    `V8 inlining ${v8Inlining === 'wide' ? `wide (PERFEMU_V8_INLINING=wide: ${WIDE_INLINING.maxInlinedBytecodeSize}/${WIDE_INLINING.maxInlinedBytecodeSizeCumulative} bytes)` : "V8's default"}; ` +
     `probe ${result.probeNs.start.toFixed(0)}/${result.probeNs.end!.toFixed(0)} ns (near ≈ 110, far ≈ 500)`,
 );
 if (result.output) {

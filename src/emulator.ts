@@ -38,7 +38,7 @@ import { kctxOf, type Kctx, type KernelHooks } from './kernel/context.js';
 import { cpu_online } from './kernel/perf_event.js';
 import { EBADF, EINVAL } from './kernel/errno.js';
 import { alloc_file, file_serial } from './kernel/file.js';
-import { widenInlining } from './v8_inlining.js';
+import { applyInliningSetting } from './v8_inlining.js';
 import { rcu_barrier, rcu_read_lock, rcu_read_unlock, rcu_tick, synchronize_rcu } from './kernel/rcu.js';
 import { readViolations, type Violation } from './invariants/registry.js';
 import { Process, fdTableEpoch, type ProcessHost } from './process/process.js';
@@ -128,8 +128,8 @@ export class Kernel {
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
     checkKeys('options', opts, KERNEL_OPTION_KEYS);
     const cpus = validateInt('cpus', opts.cpus, 1, 1024);
-    // before any output runs, so its first optimized compile already has the budget (v8_inlining.ts)
-    widenInlining();
+    // PERFEMU_V8_INLINING=wide: before any output runs, so its first optimized compile has the budget (v8_inlining.ts)
+    applyInliningSetting();
     const version = opts.version ?? kDefaultKernelVersion;
     if (!KERNEL_VERSIONS.includes(version)) {
       throw invalidArgValue('version', `must be one of ${KERNEL_VERSIONS.map((v) => `'${v}'`).join(', ')}`, version);

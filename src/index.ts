@@ -1,6 +1,6 @@
 /** perfemu's public API: re-exports only. */
 export { Kernel, Cpu, MAX_OUTPUT_BYTES, type KernelOptions, type ProgRef } from './emulator.js';
-export { widenInlining, inliningState, WIDE_INLINING, type InliningState } from './v8_inlining.js';
+export { widenInlining, applyInliningSetting, inliningState, WIDE_INLINING, type InliningState } from './v8_inlining.js';
 export { Process, BpfSyscalls, POLLIN, POLLHUP, RLIMIT_NOFILE, type PerfEventOpenOptions, type MapCreateOptions, type RingTarget } from './process/process.js';
 export type { MmapOptions, OverwriteRecords, RingState } from './process/process.js';
 export { SystemCallError, PerfemuError, CorruptRingError, ERR, isSystemCallError, type PerfemuErrorCode } from './errors.js';

@@ -1,7 +1,9 @@
 /**
- * src/v8_inlining.ts: creating a kernel widens V8's inlining budget for the process (unless
- * PERFEMU_V8_INLINING=default), and V8 honours the budget set at run time: checked with V8's
- * own inlining trace in a child process, on a callee too large for the default budget.
+ * src/v8_inlining.ts: with PERFEMU_V8_INLINING=wide, creating a kernel widens V8's inlining
+ * budget for the process, and V8 honours the budget set at run time; without it V8's budget is
+ * left alone unless widenInlining() is called (and PERFEMU_V8_INLINING=default refuses that).
+ * Checked with V8's own inlining trace in a child process, on a callee too large for the
+ * default budget.
  */
 import { spawnSync } from 'node:child_process';
 import { test } from 'uvu';
@@ -13,9 +15,13 @@ const index = new URL('../src/index.js', import.meta.url).href;
 // perfemu's 1500), optimized inside its caller once a kernel exists.
 const body = Array.from({ length: 90 }, (_, i) => `x = (x * 31 + ${i}) | 0;`).join(' ');
 const child = `
-import { Kernel, inliningState } from '${index}';
+import { Kernel, inliningState, widenInlining } from '${index}';
 let state;
-try { Kernel.create({ cpus: 1 }); state = inliningState(); } catch (e) { console.log('ERR', e.code, e.message); process.exit(0); }
+try {
+  Kernel.create({ cpus: 1 });
+  if (process.env.CALL_WIDEN) console.log('WIDEN', widenInlining());
+  state = inliningState();
+} catch (e) { console.log('ERR', e.code, e.message); process.exit(0); }
 function big(x) { ${body} return x; }
 function caller(n) { let s = 0; for (let i = 0; i < n; i++) s = (s + big(i)) | 0; return s; }
 %PrepareFunctionForOptimization(big);
@@ -29,23 +35,32 @@ console.log('STATE', state);
 function run(env: Record<string, string>): { out: string; inlined: boolean } {
   const r = spawnSync(process.execPath, ['--allow-natives-syntax', '--trace-turbo-inlining', '--input-type=module', '-e', child], {
     encoding: 'utf8',
-    env: { ...process.env, PERFEMU_V8_INLINING: '', ...env },
+    env: { ...process.env, PERFEMU_V8_INLINING: '', CALL_WIDEN: '', ...env },
     timeout: 60_000,
   });
   assert.is(r.status, 0, r.stderr);
   return { out: r.stdout, inlined: /Inlining \S+ \{\S+ <SharedFunctionInfo big>\} into \S+ \{\S+ <SharedFunctionInfo caller>\}/.test(r.stdout) };
 }
 
-test("a kernel widens the budget: a callee over V8's default size is inlined", () => {
+test("unset: a kernel leaves V8's budget alone, and a callee over its size stays a call", () => {
   const r = run({});
+  assert.match(r.out, 'STATE default');
+  assert.not.ok(r.inlined, 'big should stay a call');
+});
+
+test('PERFEMU_V8_INLINING=wide: a kernel widens the budget, and the same callee is inlined', () => {
+  const r = run({ PERFEMU_V8_INLINING: 'wide' });
   assert.match(r.out, 'STATE wide');
   assert.ok(r.inlined, 'big should be inlined into caller');
 });
 
-test("PERFEMU_V8_INLINING=default keeps V8's budget: the same callee is not inlined", () => {
-  const r = run({ PERFEMU_V8_INLINING: 'default' });
-  assert.match(r.out, 'STATE default');
-  assert.not.ok(r.inlined, 'big should stay a call');
+test('widenInlining() widens it without the variable; PERFEMU_V8_INLINING=default refuses', () => {
+  let r = run({ CALL_WIDEN: '1' });
+  assert.match(r.out, 'WIDEN wide');
+  assert.ok(r.inlined);
+  r = run({ CALL_WIDEN: '1', PERFEMU_V8_INLINING: 'default' });
+  assert.match(r.out, 'WIDEN default');
+  assert.not.ok(r.inlined);
 });
 
 test('another value is refused, naming the variable and the rule, before any kernel exists', () => {
@@ -64,7 +79,7 @@ test('the CLI refuses a bad value before any work, exit 2, and its help names th
   assert.is(bad.stdout, '');
   assert.match(bad.stderr, "perfemu: The environment variable PERFEMU_V8_INLINING must be 'wide' or 'default' (or unset). Received 'max'");
   const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8', timeout: 60_000 });
-  assert.match(help.stdout, 'PERFEMU_V8_INLINING=default');
+  assert.match(help.stdout, 'PERFEMU_V8_INLINING=wide');
 });
 
 test.run();
