@@ -128,8 +128,6 @@ export class Kernel {
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
     checkKeys('options', opts, KERNEL_OPTION_KEYS);
     const cpus = validateInt('cpus', opts.cpus, 1, 1024);
-    // PERFEMU_V8_INLINING=wide: before any output runs, so its first optimized compile has the budget (v8_inlining.ts)
-    applyInliningSetting();
     const version = opts.version ?? kDefaultKernelVersion;
     if (!KERNEL_VERSIONS.includes(version)) {
       throw invalidArgValue('version', `must be one of ${KERNEL_VERSIONS.map((v) => `'${v}'`).join(', ')}`, version);
@@ -156,6 +154,9 @@ export class Kernel {
       online = opts.online.map((c, i) => validateInt(`online[${i}]`, c, 0, cpus - 1));
       if (new Set(online).size !== online.length) throw invalidArgValue('online', 'must not repeat a CPU', opts.online);
     }
+    // PERFEMU_V8_INLINING=wide: once every option is valid (a refused create changes nothing),
+    // before any output runs, so its first optimized compile has the budget (v8_inlining.ts)
+    applyInliningSetting();
     const a = allocateArena(cfg, ArenaClass);
     if (online) for (let c = 0; c < cpus; c++) a.i32[cpuWord(a.L, c, C_OFFLINE)] = online.includes(c) ? 0 : 1;
     a.i32[H_FAULT] = fault;

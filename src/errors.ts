@@ -69,6 +69,13 @@ export function invalidArgValue(name: string, rule: string, got: unknown): TypeE
   return e;
 }
 
+/** ERR_INVALID_ARG_VALUE for an environment variable perfemu reads (Node's shape, named as a variable) */
+export function invalidEnvValue(name: string, rule: string, got: string): TypeError & { code: string } {
+  const e = new TypeError(`The environment variable ${name} ${rule}. Received ${describe(got)}`) as TypeError & { code: string };
+  e.code = 'ERR_INVALID_ARG_VALUE';
+  return e;
+}
+
 function describe(v: unknown): string {
   if (typeof v === 'string') return `'${v}'`;
   if (typeof v === 'bigint') return `${v}n`;

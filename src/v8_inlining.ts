@@ -26,6 +26,7 @@
  * output path warms up: Kernel.create and the CLI read the variable first thing.
  */
 import { setFlagsFromString } from 'node:v8';
+import { invalidEnvValue } from './errors.js';
 
 /** the budget set: bytes of bytecode for one inlined callee, and for all of one function's */
 export const WIDE_INLINING = { maxInlinedBytecodeSize: 1500, maxInlinedBytecodeSizeCumulative: 4000 } as const;
@@ -39,11 +40,7 @@ let state: InliningState = 'default';
 /** PERFEMU_V8_INLINING's value ('wide', 'default' or unset); another value is ERR_INVALID_ARG_VALUE */
 function setting(env: NodeJS.ProcessEnv): 'wide' | 'default' | undefined {
   const v = env[ENV] || undefined; // empty: unset, as a shell's `VAR= cmd` means
-  if (v !== undefined && v !== 'wide' && v !== 'default') {
-    const e = new TypeError(`The environment variable ${ENV} must be 'wide' or 'default' (or unset). Received '${v}'`) as TypeError & { code: string };
-    e.code = 'ERR_INVALID_ARG_VALUE';
-    throw e;
-  }
+  if (v !== undefined && v !== 'wide' && v !== 'default') throw invalidEnvValue(ENV, "must be 'wide' or 'default' (or unset)", v);
   return v;
 }
 
@@ -70,7 +67,13 @@ export function widenInlining(env: NodeJS.ProcessEnv = process.env): InliningSta
   return setting(env) === 'default' ? state : widen();
 }
 
-/** whether this process runs with the wide budget */
+/**
+ * 'wide' once this thread's copy of perfemu has set the budget. The flags are the process's,
+ * but this record is the module's: a worker thread that loaded perfemu and created no kernel
+ * says 'default' while the process runs wide (CPU workers attach, they create nothing). perfemu
+ * cannot read V8's flags back; a budget given on node's own command line is not seen here, and
+ * is replaced by the wide one when perfemu sets it.
+ */
 export function inliningState(): InliningState {
   return state;
 }

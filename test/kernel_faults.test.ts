@@ -12,6 +12,7 @@ import { CorruptRingError, Kernel, type KernelVersion, type Process, type RingRe
 import { ScheduledArena } from '../src/explore/arena.js';
 import { INVARIANTS } from '../src/invariants/registry.js';
 import { FAULTS, fault_kernels } from '../src/kernel/faults.js';
+import { rcu_read_lock, rcu_read_unlock } from '../src/kernel/rcu.js';
 import { FIXED, VERSIONS, event, eventIdOf, payload, perfArray, slots, throwsCode } from './fixtures/scenario.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -333,6 +334,34 @@ for (const v of VERSIONS) {
     kernel.hooks = {};
     assert.equal(calls, ['producer-early-head']);
     assert.equal(samples(app.readRing(fd)), [1], 'written after the window');
+  });
+
+  test(`${v}: with producer-early-head, the windows of one read-side section share one bound, so a grace period is not held for seconds`, () => {
+    const { kernel, out } = ringWorld(v, 'producer-early-head');
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    let passes = 0;
+    // no reader ever comes: each pass sleeps 20 ms, and only the bound ends a window
+    kernel.hooks = {
+      faultWindow: () => {
+        passes++;
+        Atomics.wait(nap, 0, 0, 20);
+        return false;
+      },
+    };
+    const perOutput: number[] = [];
+    const count = (n: number): void => {
+      passes = 0;
+      assert.is(out(n), 0);
+      perOutput.push(passes);
+    };
+    rcu_read_lock(kernel.k, 0); // one section over several outputs, as the CPU loop holds one
+    for (const n of [1, 2, 3]) count(n);
+    rcu_read_unlock(kernel.k, 0);
+    count(4); // kernel.cpu(0) runs it in a section of its own: a new bound
+    kernel.hooks = {};
+    assert.ok(perOutput[0]! >= 5, `the first window waited out its bound (${perOutput[0]} passes)`);
+    assert.equal(perOutput.slice(1, 3), [0, 0], 'the same section: no time left for another window');
+    assert.ok(perOutput[3]! >= 5, `a new section, a new window (${perOutput[3]} passes)`);
   });
 
   test(`${v}: with producer-early-head, a reader that runs in the window copies the stale bytes of the record's place`, () => {

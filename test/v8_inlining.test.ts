@@ -18,6 +18,9 @@ const child = `
 import { Kernel, inliningState, widenInlining } from '${index}';
 let state;
 try {
+  if (process.env.BAD_CREATE) {
+    try { Kernel.create({ cpus: 1, version: '9.9' }); } catch (e) { console.log('REFUSED', e.code, inliningState()); }
+  }
   Kernel.create({ cpus: 1 });
   if (process.env.CALL_WIDEN) console.log('WIDEN', widenInlining());
   state = inliningState();
@@ -32,10 +35,17 @@ caller(50);
 console.log('STATE', state);
 `;
 
+/** this process's environment without the variables the child reads, then `env` */
+function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const base = { ...process.env };
+  for (const k of ['PERFEMU_V8_INLINING', 'CALL_WIDEN', 'BAD_CREATE']) delete base[k];
+  return { ...base, ...env };
+}
+
 function run(env: Record<string, string>): { out: string; inlined: boolean } {
   const r = spawnSync(process.execPath, ['--allow-natives-syntax', '--trace-turbo-inlining', '--input-type=module', '-e', child], {
     encoding: 'utf8',
-    env: { ...process.env, PERFEMU_V8_INLINING: '', CALL_WIDEN: '', ...env },
+    env: childEnv(env),
     timeout: 60_000,
   });
   assert.is(r.status, 0, r.stderr);
@@ -48,10 +58,22 @@ test("unset: a kernel leaves V8's budget alone, and a callee over its size stays
   assert.not.ok(r.inlined, 'big should stay a call');
 });
 
+test("empty counts as unset, as a shell's `VAR= cmd` means", () => {
+  const r = run({ PERFEMU_V8_INLINING: '' });
+  assert.match(r.out, 'STATE default');
+  assert.not.ok(r.inlined);
+});
+
 test('PERFEMU_V8_INLINING=wide: a kernel widens the budget, and the same callee is inlined', () => {
   const r = run({ PERFEMU_V8_INLINING: 'wide' });
   assert.match(r.out, 'STATE wide');
   assert.ok(r.inlined, 'big should be inlined into caller');
+});
+
+test('a Kernel.create refused for a bad option leaves the budget alone', () => {
+  const r = run({ PERFEMU_V8_INLINING: 'wide', BAD_CREATE: '1' });
+  assert.match(r.out, 'REFUSED ERR_INVALID_ARG_VALUE default');
+  assert.match(r.out, 'STATE wide', 'the next, valid create sets it');
 });
 
 test('widenInlining() widens it without the variable; PERFEMU_V8_INLINING=default refuses', () => {
@@ -68,18 +90,21 @@ test('another value is refused, naming the variable and the rule, before any ker
   assert.match(r.out, "ERR ERR_INVALID_ARG_VALUE The environment variable PERFEMU_V8_INLINING must be 'wide' or 'default' (or unset). Received 'max'");
 });
 
-test('the CLI refuses a bad value before any work, exit 2, and its help names the variable', () => {
+test('the CLI refuses a bad value before any work, exit 2; help and unknown commands are answered as without it', () => {
   const bin = new URL('../../bin/perfemu.js', import.meta.url).pathname;
-  const bad = spawnSync(process.execPath, [bin, 'demo', '--cpus', '2'], {
-    encoding: 'utf8',
-    env: { ...process.env, PERFEMU_V8_INLINING: 'max' },
-    timeout: 60_000,
-  });
+  const env = childEnv({ PERFEMU_V8_INLINING: 'max' });
+  const bad = spawnSync(process.execPath, [bin, 'demo', '--cpus', '2'], { encoding: 'utf8', env, timeout: 60_000 });
   assert.is(bad.status, 2);
   assert.is(bad.stdout, '');
   assert.match(bad.stderr, "perfemu: The environment variable PERFEMU_V8_INLINING must be 'wide' or 'default' (or unset). Received 'max'");
-  const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8', timeout: 60_000 });
-  assert.match(help.stdout, 'PERFEMU_V8_INLINING=wide');
+  const help = spawnSync(process.execPath, [bin, 'demo', '--help'], { encoding: 'utf8', env, timeout: 60_000 });
+  assert.is(help.status, 0);
+  assert.match(help.stdout, 'perfemu demo');
+  const unknown = spawnSync(process.execPath, [bin, 'nosuch'], { encoding: 'utf8', env, timeout: 60_000 });
+  assert.is(unknown.status, 2);
+  assert.match(unknown.stderr, "unknown command 'nosuch'");
+  const top = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8', timeout: 60_000 });
+  assert.match(top.stdout, 'PERFEMU_V8_INLINING=wide');
 });
 
 test.run();

@@ -94,7 +94,7 @@
 
 export const PAGE_SIZE = 4096;
 export const ARENA_MAGIC = 0x554d4550; // "PEMU" little-endian
-export const LAYOUT_VERSION = 8;
+export const LAYOUT_VERSION = 9; // 9: rb->poll, its sleeper count and the direction word on line 1 of the control page
 /**
  * Words per 64-byte cache line. The words each CPU writes on every output (its RCU reader word,
  * its counters, its event's E_COUNT) start on a line of their own, and no other CPU's words share
@@ -395,13 +395,14 @@ export const RB_LOST_TOTAL = 11; // outputs lost for lack of room (producer)
 // words 0-15 on every output, and a reader's writes there would take that line from its CPU
 export const RB_READ_SAMPLES = 2 * LINE_WORDS; // samples the reader walked (consumer)
 export const RB_READ_LOST = 2 * LINE_WORDS + 1; // sum of the lost counts of the LOST records walked (consumer)
-/** threads blocked on RB_POLL (kernel/wait.ts): perf_output_wakeup notifies only when some thread sleeps */
-export const RB_SLEEPERS = 2 * LINE_WORDS + 2;
 // Line 1 (words 16-31) holds the words a reader reads or writes on every poll or walk and the
-// producer does not touch per output: rb->poll (cleared by every poll(), set by a wakeup) and
-// which way records run. In words 0-15, which the producer writes on every output, each poll
-// took that line from the producer's CPU (the readers' RB_READ_* words moved for the same reason).
+// producer does not touch per output: rb->poll (cleared by every poll(), set by a wakeup), the
+// count of its sleepers (read by every wakeup, beside the word it sets) and which way records
+// run. In words 0-15, which the producer writes on every output, each poll took that line from
+// the producer's CPU (the readers' RB_READ_* words moved for the same reason).
 export const RB_POLL = LINE_WORDS; // rb->poll: EPOLLIN set by a wakeup, cleared by poll()
+/** threads blocked on RB_POLL (kernel/wait.ts): perf_output_wakeup notifies only when some thread sleeps */
+export const RB_SLEEPERS = LINE_WORDS + 2;
 export const RB_OVERWRITE = 14; // rb->overwrite: mapped without PROT_WRITE, the producer never checks data_tail
 // perfemu instrumentation: the ring's event has attr.write_backward (set when the ring is made;
 // the kernel asks the event, is_write_backward(), and only that event writes here), so readers

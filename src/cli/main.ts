@@ -95,17 +95,17 @@ export async function run(argv: string[]): Promise<number> {
       console.log(version());
       return 0;
     }
-    // first, so the whole run compiles under it and a bad value stops before any work
-    try {
-      applyInliningSetting();
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
     const cmd = COMMANDS[name];
     if (!cmd) throw new UsageError(`unknown command '${name}'; commands: ${Object.keys(COMMANDS).join(', ')}`);
     if (rest.includes('--help') || rest.includes('-h')) {
       console.log(commandHelp(name, cmd));
       return 0;
+    }
+    // before the command runs, so the whole run compiles under it and a bad value stops before any work
+    try {
+      applyInliningSetting();
+    } catch (err) {
+      throw new UsageError((err as Error).message);
     }
     let parsed: ReturnType<typeof parseArgs<{ options: Command['options']; allowPositionals: boolean; strict: true; tokens: true }>>;
     try {
