@@ -4,6 +4,7 @@
  * memory, the explorer's arena). Both must be the same operations on the same memory.
  */
 import { Worker } from 'node:worker_threads';
+import * as layout from '../src/arena/layout.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Arena, attachArena } from '../src/arena/arena.js';
@@ -125,6 +126,17 @@ test('Kernel.attach refuses a memory that is not a WebAssembly.Memory, naming it
     assert.match((err as Error).message, /memory/);
   }
   assert.is(kernel.arena.i32[H_CFG], kernel.cpus, 'the arena is intact');
+});
+
+test("the ring control page: every RB_* word its own, inside the page, and the reader's words off the line the producer writes per output", () => {
+  const rb = Object.entries(layout).filter(([name, v]) => name.startsWith('RB_') && typeof v === 'number') as [string, number][];
+  assert.ok(rb.length >= 20);
+  assert.is(new Set(rb.map(([, v]) => v)).size, rb.length, 'no two RB_* words share an index');
+  for (const [name, v] of rb) assert.ok(Number.isInteger(v) && v >= 0 && v < layout.PAGE_SIZE / 4, `${name} = ${v} is a word of the control page`);
+  // words 0-15: rb->head, nest, lost, wakeup, events... written on every output
+  for (const name of ['RB_POLL', 'RB_SLEEPERS', 'RB_BACKWARD', 'RB_READ_SAMPLES', 'RB_READ_LOST', 'RB_DATA_HEAD', 'RB_DATA_TAIL']) {
+    assert.ok((layout as unknown as Record<string, number>)[name]! >= layout.LINE_WORDS, `${name} is not on the producer's line`);
+  }
 });
 
 test.run();
