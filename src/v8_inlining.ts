@@ -23,7 +23,8 @@
  * what code computes. Node documents that flags set after start-up may do nothing; these two are
  * read by each optimizing compile when it starts, which is what makes them take effect (the test
  * in test/v8_inlining.test.ts checks it with V8's own inlining trace). Set them before the
- * output path warms up: Kernel.create and the CLI read the variable first thing.
+ * output path warms up: Kernel.create reads the variable once its options are valid, the CLI
+ * before it runs a command.
  */
 import { setFlagsFromString } from 'node:v8';
 import { invalidEnvValue } from './errors.js';
