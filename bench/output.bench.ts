@@ -46,7 +46,8 @@ export interface OutputRow {
  * timed window).
  */
 interface Session {
-  window(ms: number): Promise<{ rate: number; lostShare: number }>;
+  /** records/s over the window, the share of outputs lost, and the window's measured length (ms) */
+  window(ms: number): Promise<{ rate: number; lostShare: number; elapsedMs: number }>;
   close(): Promise<void>;
 }
 
@@ -98,7 +99,7 @@ async function oursSession(cpus: number, size: number): Promise<Session> {
       await spin(2, () => drain(true)); // the CPUs finish their current batch; the rings start empty
       const ok = after.ok - before.ok;
       const lost = after.lost - before.lost;
-      return { rate: (ok * 1000) / elapsed, lostShare: ok + lost > 0 ? lost / (ok + lost) : 0 };
+      return { rate: (ok * 1000) / elapsed, lostShare: ok + lost > 0 ? lost / (ok + lost) : 0, elapsedMs: elapsed };
     },
     async close() {
       pool.stop();
@@ -160,7 +161,7 @@ async function floorSession(producers: number, size: number): Promise<Session> {
       g.hold();
       const after = g.count();
       await spin(2, () => rings.forEach((r) => drain(r, true)));
-      return { rate: ((after - before) * 1000) / elapsed, lostShare: 0 };
+      return { rate: ((after - before) * 1000) / elapsed, lostShare: 0, elapsedMs: elapsed };
     },
     async close() {
       g.stop();
@@ -173,7 +174,7 @@ async function floorSession(producers: number, size: number): Promise<Session> {
 export async function floor(producers: number, size: number, ms: number): Promise<number> {
   const session = await floorSession(producers, size);
   try {
-    await session.window(Math.min(ms, 300));
+    await warmUp(session, Math.min(ms, 300), 300, 1200); // as the output group warms it
     return (await session.window(ms)).rate;
   } finally {
     await session.close();
@@ -200,7 +201,7 @@ async function peerSession(producers: number, size: number): Promise<Session> {
       g.hold();
       const after = g.count();
       await spin(5, () => undefined); // messages in flight arrive
-      return { rate: ((after - before) * 1000) / elapsed, lostShare: 0 };
+      return { rate: ((after - before) * 1000) / elapsed, lostShare: 0, elapsedMs: elapsed };
     },
     async close() {
       g.stop();
@@ -212,17 +213,17 @@ async function peerSession(producers: number, size: number): Promise<Session> {
 /**
  * Runs untimed windows of `ms` until the session is warm: at least `minMs` of output, then on
  * while a window is over 5 % faster than every one before it (the JIT still compiling), at
- * most `maxMs`. Returns the milliseconds of output it took.
+ * most `maxMs` (windows' measured lengths). Returns the milliseconds of output it took.
  */
 async function warmUp(session: Session, ms: number, minMs: number, maxMs: number): Promise<number> {
   let spent = 0;
   let best = 0;
   for (;;) {
-    const { rate } = await session.window(ms);
-    spent += ms;
+    const { rate, elapsedMs } = await session.window(ms);
+    spent += elapsedMs;
     const climbing = rate > best * 1.05;
     best = Math.max(best, rate);
-    if (spent >= maxMs || (spent >= minMs && !climbing)) return spent;
+    if (spent >= maxMs || (spent >= minMs && !climbing)) return Math.round(spent);
   }
 }
 
