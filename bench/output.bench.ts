@@ -238,9 +238,9 @@ export async function outputBench(probe: Probe, quick: boolean, log: (s: string)
   for (const cpus of cpuSet) {
     // The warm-up grows with the CPUs each core runs: the JIT compiles a worker's loop after
     // enough of its own iterations, and with 8 CPUs on 2 cores each worker gets a quarter of the
-    // time. It then goes on while the rate still climbs (warmUp): with V8's inlining budget
-    // widened (src/v8_inlining.ts) each of 8 workers compiles a larger unit, and in throwaway
-    // runs 8 CPUs took 1.6-2 s of output to reach their steady rate (1 CPU about 0.4 s).
+    // time. It then goes on while the rate still climbs (warmUp): in throwaway runs with
+    // PERFEMU_V8_INLINING=wide (each of 8 workers compiles a larger unit, src/v8_inlining.ts) 8
+    // CPUs took 1.6-2 s of output to reach their steady rate (1 CPU about 0.4 s).
     const warm = warmMs * Math.max(1, cpus / cores);
     for (const size of sizes) {
       // every implementation is started and warmed before any window is timed

@@ -4,10 +4,10 @@
  * passes another build's kernel and process: only their public methods are used) share it.
  */
 import type { Kernel, KernelOptions } from '../src/emulator.js';
+import type { Process } from '../src/process/process.js';
 
 /** the control bench's arena: room for a 4096-slot purge's entries and call_rcu records, and the rings */
 export const CONTROL_LIMITS: NonNullable<KernelOptions['limits']> = { maxEntries: 1 << 15, rcuQueue: 1 << 16, ringPages: 1024 };
-import type { Process } from '../src/process/process.js';
 
 /** µs of the close that purges `maxEntries` owned slots; the kernel is left as it was */
 export function timedPurge(kernel: Pick<Kernel, 'rcuBarrier'>, p: Process, maxEntries: number, pin: string): number {

@@ -60,7 +60,8 @@
  *   engine's series) may see a record half made; the pause audits run when no allocation is.
  * - Entry records: written with plain stores by the allocating thread *before* the slot
  *   exchange that publishes them (the exchange is the release); read with plain loads by a CPU
- *   after its Atomics.load of the slot (the acquire). `gen` and `state` use Atomics because
+ *   after its acquire load of the slot (Arena.loadAcquire). `gen` and `state` are ordered
+ *   accesses (Atomics, or the acquire accessor on the output path) because
  *   other threads read them while one may recycle the entry (the output's use-after-free check
  *   reads `gen`; inspect() and the reference invariant read `state`), except
  *   the put's LIVE -> RCU step of `state`: in the correct kernel its only writer is the thread
@@ -73,8 +74,10 @@
  * - Ring buffers: see the ordering diagram at RB_* below.
  *
  * - The output path (bpf_perf_event_output on a CPU) makes at most one atomic read-modify-write
- *   per output: the RCU read-side entry (RC_CTR += 1), a full barrier, as a CPU's section entry
- *   must be ordered before its slot load. The helper takes no section itself; its caller does
+ *   per output that wakes nobody: the RCU read-side entry (RC_CTR += 1), a full barrier, as a
+ *   CPU's section entry must be ordered before its slot load. (A wakeup adds its wait-queue
+ *   accesses above: the poll word's store and, with epoll, the epoll word's add; a lost sample
+ *   adds E_LOST_SAMPLES's.) The helper takes no section itself; its caller does
  *   (kernel.cpu(c) once per call, a CPU worker's program loop once per up to 64 outputs,
  *   src/program.ts, so those outputs make none). Every other shared word it touches goes through
  *   Arena.loadAcquire / storeRelease (plain accesses on x86-64, Atomics elsewhere), which are
@@ -84,7 +87,11 @@
  *     release stores: the ring's data_head (after (B)), and the RCU exit (RC_CTR += 1, whose only writer
  *     is that CPU: the section's loads must come before it, nothing more).
  *   Single-writer words of the producer (RB_HEAD, RB_NEST, RB_LOST, RB_WAKEUP, RB_EVENTS, the
- *   conservation counters, E_COUNT, the per-CPU counters) are plain loads and stores.
+ *   conservation counters, E_COUNT, the per-CPU counters) are plain loads and stores. The ring's
+ *   settings (RB_DATA_SIZE, RB_WATERMARK, RB_OVERWRITE) are written before E_RB publishes the
+ *   ring and never after. RB_PAUSED is the one word another thread changes under the producer
+ *   (PERF_EVENT_IOC_PAUSE_OUTPUT, an Atomics store): the producer reads it plainly, as the
+ *   kernel reads rb->paused, so a pause takes effect at a later output, not at a set point.
  *   The purge's slot loads are acquire loads too: they follow the task reader's RCU entry.
  *
  * JS Atomics are sequentially consistent, so the kernel's paired barriers collapse into the
@@ -391,8 +398,8 @@ export const RB_EVENT = 8; // owning perf event index
 // period has passed (so no writer is left).
 export const RB_OUTPUTS = 10; // samples written (producer)
 export const RB_LOST_TOTAL = 11; // outputs lost for lack of room (producer)
-// the reader's two words sit on a cache line of their own (LINE_WORDS on): the producer writes
-// words 0-15 on every output, and a reader's writes there would take that line from its CPU
+// the reader's two words sit on a cache line of their own (line 2, words 32-47): the producer
+// writes words 0-15 on every output, and a reader's writes there would take that line from its CPU
 export const RB_READ_SAMPLES = 2 * LINE_WORDS; // samples the reader walked (consumer)
 export const RB_READ_LOST = 2 * LINE_WORDS + 1; // sum of the lost counts of the LOST records walked (consumer)
 // Line 1 (words 16-31) holds the words a reader reads or writes on every poll or walk and the

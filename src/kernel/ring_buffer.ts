@@ -107,9 +107,11 @@ export const OUTPUT_NO_PAGES = -1;
  * compiler inlines a call only while the optimized function's budget lasts (920 bytes of
  * bytecode in all, 460 for one function, with a 1.2 margin; functions of up to 27 bytes go in
  * regardless), and each call it does not inline costs the output a few nanoseconds and the
- * loads it could have shared with its caller. Moved out, they leave room for the ring's record
- * write and end to be inlined into the output's unit (README, "Performance"). This function
- * is still too large to be inlined with them, and stays a call.
+ * loads it could have shared with its caller. Moved out, they take none of that budget. The
+ * common case is still about 2,300 bytes from the helper down, so with V8's budget the output
+ * stays several calls (in a CPU worker's `--trace-turbo-inlining`: __bpf_perf_event_output,
+ * perf_event_output, this function and perf_output_sample_raw; which ones depends on the order
+ * the JIT compiled them). With PERFEMU_V8_INLINING=wide it is one unit (src/v8_inlining.ts).
  * `backward` is is_write_backward(event) (perf_output_begin passes it, 4.7+): the reservation
  * moves rb->head down and the record goes at the new, lower head.
  */
