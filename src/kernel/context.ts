@@ -31,8 +31,9 @@ export interface KernelHooks {
    *  an output called from here nests, as an interrupt on that CPU would
    *  (kernel/events/ring_buffer.c, perf_output_begin / perf_output_put_handle). */
   outputReserved?: (info: { cpu: number; nest: number }) => void;
-  /** the release purge of `file` exchanged slot `index` and got `removed` back; it had loaded
-   *  and checked `loaded` (different from `removed` only when a concurrent update got in). */
+  /** the release purge of `file` exchanged slot `index`, got `removed` back and put it (its
+   *  free waits for a grace period); it had loaded and checked `loaded` (different from
+   *  `removed` only when a concurrent update got in). */
   purged?: (info: { map: number; index: number; loaded: number; removed: number; file: number }) => void;
   /** the map file `file` is being released: map_release (if the version has one) has returned
    *  and the file's map reference is not dropped yet (its entries should be gone, 4.8+) */

@@ -23,12 +23,12 @@ import { fput } from './file.js';
 import { RCU_CB, call_rcu, rcu_register } from './rcu.js';
 import type { BpfMapOps } from './bpf/map_ops.js';
 import {
-  __fd_array_map_delete_elem,
   entry_mark_put,
   entry_recycle,
   fd_array_map_update_prepare,
   fd_array_release_walk,
   ops_of,
+  purge_delete_slot,
   register_fault_ops,
 } from './bpf/arraymap.js';
 import { entry_owner, entry_perf_file, slot_word } from './bpf/map.js';
@@ -161,7 +161,7 @@ function update_load_store(k: Kctx, map: number, mapFile: number, index: number,
 /** FAULT_PURGE_NO_OWNER_CHECK's slot: every loaded entry is deleted, whoever added it */
 function release_any_slot(k: Kctx, map: number, mapFile: number, owner: number, index: number, h: number, word: number): void {
   k.hooks.purgeLoaded?.({ map, index, entry: h - 1 });
-  __fd_array_map_delete_elem(k, map, index, true, mapFile, h, entry_owner(k, h - 1) !== owner, word);
+  purge_delete_slot(k, map, mapFile, index, h, word, entry_owner(k, h - 1) !== owner);
 }
 function release_no_owner_check(k: Kctx, map: number, mapFile: number): void {
   fd_array_release_walk(k, map, mapFile, release_any_slot);

@@ -208,7 +208,7 @@ function release_own_slot(k: Kctx, map: number, mapFile: number, owner: number, 
   if (entry_owner(k, h - 1) !== owner) return;
   const loaded = k.hooks.purgeLoaded;
   if (loaded) loaded({ map, index, entry: h - 1 });
-  __fd_array_map_delete_elem(k, map, index, true, mapFile, h, false, word);
+  purge_delete_slot(k, map, mapFile, index, h, word, false);
 }
 
 /**
@@ -219,8 +219,8 @@ function release_own_slot_strict(k: Kctx, map: number, mapFile: number, owner: n
   if (entry_owner(k, h - 1) !== owner) return;
   k.hooks.purgeLoaded?.({ map, index, entry: h - 1 });
   if (k.a.cmpxchg(word, h, 0) !== h) return;
-  k.hooks.purged?.({ map, index, loaded: h - 1, removed: h - 1, file: mapFile });
   ops_of(k).map_fd_put_ptr(k, h - 1, true);
+  k.hooks.purged?.({ map, index, loaded: h - 1, removed: h - 1, file: mapFile }); // after the put, as purge_delete_slot tells it
 }
 
 /** perf_event_fd_array_release (4.8+): PRESERVE_ELEMS maps (5.10+) keep their entries */
@@ -259,37 +259,35 @@ function bpf_fd_array_map_update_elem(k: Kctx, map: number, mapFile: number, ind
 
 /**
  * __fd_array_map_delete_elem: exchange the slot with NULL and put what came back (deferred
- * when `needDefer`); -ENOENT if it was already empty. `purger` (a map file) and `loaded` (the
- * slot value it loaded) are given by the release purge only, for its hook and for the count of
- * foreign entries it removed (`foreign`: what it loaded was not its own, which only a broken
- * purge deletes); they do not change what happens to the slot. `word` is the slot's word, which
- * the purge's walk passes (the others let it be computed).
+ * when `needDefer`). Returns what it removed (entry + 1), or 0 when the slot was already empty
+ * (the kernel returns -ENOENT there; fd_array_map_delete_elem does). `word` is the slot's word,
+ * array->ptrs + index, which the purge's walk has at hand.
  */
-export function __fd_array_map_delete_elem(
-  k: Kctx,
-  map: number,
-  index: number,
-  needDefer: boolean,
-  purger = -1,
-  loaded = 0,
-  foreign = false,
-  word = slot_word(k, map, index),
-): number {
+export function __fd_array_map_delete_elem(k: Kctx, map: number, index: number, needDefer: boolean, word = slot_word(k, map, index)): number {
   const old = k.a.xchg(word, 0);
-  if (old === 0) return -ENOENT;
-  if (purger >= 0) {
-    if (old !== loaded || foreign) k.a.add(H_FOREIGN_PURGED, 1);
-    const purged = k.hooks.purged;
-    if (purged) purged({ map, index, loaded: loaded - 1, removed: old - 1, file: purger });
-  }
-  ops_of(k).map_fd_put_ptr(k, old - 1, needDefer);
-  return 0;
+  if (old !== 0) ops_of(k).map_fd_put_ptr(k, old - 1, needDefer);
+  return old;
+}
+
+/**
+ * The release purge's delete of slot `index` (its word `word`), which it loaded as `loaded`:
+ * __fd_array_map_delete_elem, then what perfemu records of it, which changes nothing in the
+ * slot: an entry removed that is not the one checked (a concurrent update got in: the purge
+ * window) or not the purging file's own (`foreign`, which only a broken purge deletes) is
+ * counted in H_FOREIGN_PURGED, and the `purged` hook is told.
+ */
+export function purge_delete_slot(k: Kctx, map: number, mapFile: number, index: number, loaded: number, word: number, foreign: boolean): void {
+  const old = __fd_array_map_delete_elem(k, map, index, true, word);
+  if (old === 0) return;
+  if (old !== loaded || foreign) k.a.add(H_FOREIGN_PURGED, 1);
+  const purged = k.hooks.purged;
+  if (purged) purged({ map, index, loaded: loaded - 1, removed: old - 1, file: mapFile });
 }
 
 /** fd_array_map_delete_elem: any frontend may delete any owner's entry */
 function fd_array_map_delete_elem(k: Kctx, map: number, index: number): number {
   if (index >= map_max_entries(k, map)) return -E2BIG;
-  return __fd_array_map_delete_elem(k, map, index, true);
+  return __fd_array_map_delete_elem(k, map, index, true) === 0 ? -ENOENT : 0;
 }
 
 /** user-space lookup of an fd array: never returns the entry (ENOENT, later ENOTSUPP) */
