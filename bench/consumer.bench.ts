@@ -23,6 +23,12 @@ export interface ConsumerResult {
   /** medians of each round's ratio to the floor timed beside it */
   ratio: number;
   zeroCopyRatio: number;
+  /**
+   * zero-copy again, with a second PerfBuffer (its own callback) drained in the same thread: the
+   * two callbacks share one call site, so each record's callback is a real call (records/s, and
+   * the ratio to the floor timed beside it)
+   */
+  zeroCopyTwoReaders: { records: number; ratio: number };
   wakeup: { medianUs: number; p99Us: number; samples: number };
   bareWakeup: { medianUs: number; p99Us: number; samples: number };
 }
@@ -34,9 +40,9 @@ const DRAIN_ROUNDS = 20;
 const PHASE_TIMEOUT_MS = 60_000;
 
 /** one drain phase (bench/drain.ts) in a worker of its own, which has exited when this resolves */
-function phaseInWorker(size: number, rounds: number, zeroCopy: boolean): Promise<{ ours: number[]; floor: number[] }> {
-  const what = `drain bench: the ${zeroCopy ? 'zero-copy' : 'view'} phase`;
-  return inIsolate(new URL('./workers/drain.js', import.meta.url), { size, rounds, zeroCopy }, what, PHASE_TIMEOUT_MS);
+function phaseInWorker(size: number, rounds: number, zeroCopy: boolean, readers = 1): Promise<{ ours: number[]; floor: number[] }> {
+  const what = `drain bench: the ${zeroCopy ? 'zero-copy' : 'view'} phase${readers > 1 ? ` with ${readers} readers` : ''}`;
+  return inIsolate(new URL('./workers/drain.js', import.meta.url), { size, rounds, zeroCopy, readers }, what, PHASE_TIMEOUT_MS);
 }
 
 /**
@@ -49,9 +55,10 @@ function phaseInWorker(size: number, rounds: number, zeroCopy: boolean): Promise
 async function drain(
   size: number,
   rounds: number,
-): Promise<{ ours: number; zeroCopy: number; floor: number; bytes: number; ratio: number; zeroCopyRatio: number }> {
+): Promise<{ ours: number; zeroCopy: number; floor: number; bytes: number; ratio: number; zeroCopyRatio: number; two: { records: number; ratio: number } }> {
   const views = await phaseInWorker(size, rounds, false);
   const zc = await phaseInWorker(size, rounds, true);
+  const two = await phaseInWorker(size, rounds, true, 2);
   const med = median(views.ours);
   // a ratio is the median of each round's ratio to the floor timed beside it (in the same worker),
   // not of one median over another: the pairing is what the interleaving is for
@@ -63,6 +70,7 @@ async function drain(
     bytes: med * (8 + ((size + 4 + 7) & ~7)),
     ratio: paired(views),
     zeroCopyRatio: paired(zc),
+    two: { records: median(two.ours), ratio: paired(two) },
   };
 }
 
@@ -131,7 +139,7 @@ export async function consumerBench(quick: boolean, log: (s: string) => void): P
   const size = 64;
   const d = await drain(size, DRAIN_ROUNDS); // the same in --quick: a round is about 2 ms
   log(
-    `  drain ${(d.ours / 1e6).toFixed(2)}M records/s (${(d.bytes / 1e6).toFixed(0)} MB/s), zero-copy ${(d.zeroCopy / 1e6).toFixed(2)}M/s; bare walk ${(d.floor / 1e6).toFixed(2)}M/s`,
+    `  drain ${(d.ours / 1e6).toFixed(2)}M records/s (${(d.bytes / 1e6).toFixed(0)} MB/s), zero-copy ${(d.zeroCopy / 1e6).toFixed(2)}M/s (${(d.two.records / 1e6).toFixed(2)}M/s beside a second reader); bare walk ${(d.floor / 1e6).toFixed(2)}M/s`,
   );
   const n = quick ? WAKEUP_SAMPLES / 4 : WAKEUP_SAMPLES;
   const ours = await wakeup(n);
@@ -144,6 +152,7 @@ export async function consumerBench(quick: boolean, log: (s: string) => void): P
     floorRecords: d.floor,
     ratio: d.ratio,
     zeroCopyRatio: d.zeroCopyRatio,
+    zeroCopyTwoReaders: d.two,
     wakeup: { medianUs: median(ours), p99Us: quantile(ours, 0.99), samples: ours.length },
     bareWakeup: { medianUs: median(bare), p99Us: quantile(bare, 0.99), samples: bare.length },
   };

@@ -2,5 +2,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { drainPhase } from '../drain.js';
 
-const { size, rounds, zeroCopy } = workerData as { size: number; rounds: number; zeroCopy: boolean };
-parentPort!.postMessage(drainPhase(size, rounds, zeroCopy));
+const { size, rounds, zeroCopy, readers } = workerData as { size: number; rounds: number; zeroCopy: boolean; readers: number };
+parentPort!.postMessage(drainPhase(size, rounds, zeroCopy, readers));
