@@ -14,7 +14,9 @@
  *   CPU worker 9.9-10.1 -> 11.8-11.9 M records/s;
  * - warm-up: every isolate compiles larger units, on the same cores. `perfemu stress` (5 s,
  *   4 CPUs, 2 apps) did 15 % fewer syscalls and a quarter fewer outputs; over 15 s the two
- *   were even.
+ *   were even. V8's --trace-opt log of such runs: the optimizing compiles took 10.5-10.9 s in
+ *   all against 4.7-5.0 s, for about as many of them (the syscall layer's entry points inline
+ *   chains as deep as the output path's).
  * So it is not the default: `PERFEMU_V8_INLINING=wide` (or widenInlining()) asks for it, for
  * long runs whose figure is the output path's rate.
  *
