@@ -15,8 +15,8 @@
  * - warm-up: every isolate compiles larger units, on the same cores. `perfemu stress` (5 s,
  *   4 CPUs, 2 apps) did 15 % fewer syscalls and a quarter fewer outputs; over 15 s the two
  *   were even. V8's --trace-opt log of such runs: the optimizing compiles took 10.5-10.9 s in
- *   all against 4.7-5.0 s, for about as many of them (the syscall layer's entry points inline
- *   chains as deep as the output path's).
+ *   all against 4.7-5.0 s, for about as many of them (the syscall layer's entry points, whose
+ *   chains are as deep as the output path's, gained the most).
  * So it is not the default: `PERFEMU_V8_INLINING=wide` (or widenInlining()) asks for it, for
  * long runs whose figure is the output path's rate.
  *
