@@ -92,6 +92,16 @@ async function opCosts(busy: boolean, time: number): Promise<Record<string, numb
   return out;
 }
 
+/**
+ * Untimed purges before the timed ones, per size: enough for about 40,000 slots in all, at
+ * least 150 (40 with --quick) and at most 1,000. A fixed 150 left a 64-slot purge's code still
+ * compiling while it was timed: in fresh workers its median moved between 4 and 14 µs with 150,
+ * and stayed at 2.2-2.9 µs with 600 (a throwaway run, four workers each).
+ */
+export function purgeWarmCount(maxEntries: number, quick: boolean): number {
+  return Math.min(1000, Math.max(quick ? 40 : 150, Math.ceil(40_000 / maxEntries)));
+}
+
 /** one size of the purge (bench/purge.ts) in a worker of its own */
 function purgeInWorker(maxEntries: number, samples: number, warm: number): Promise<PurgeCost> {
   return inIsolate(new URL('./workers/purge.js', import.meta.url), { maxEntries, samples, warm }, `purge bench (${maxEntries} slots)`, 60_000);
@@ -142,7 +152,7 @@ export async function controlBench(quick: boolean, log: (s: string) => void): Pr
   const ops = Object.keys(idle).map((op) => ({ op, busyNs: busy[op]!, idleNs: idle[op]!, ratio: busy[op]! / idle[op]! }));
   for (const o of ops) log(`  ${o.op}: ${o.busyNs.toFixed(0)} ns busy, ${o.idleNs.toFixed(0)} ns idle`);
   const purge: PurgeCost[] = [];
-  for (const n of [1, 64, 1024, 4096]) purge.push(await purgeInWorker(n, quick ? 8 : 30, quick ? 40 : 150));
+  for (const n of [1, 64, 1024, 4096]) purge.push(await purgeInWorker(n, quick ? 8 : 30, purgeWarmCount(n, quick)));
   for (const p of purge) log(`  purge of ${p.maxEntries} slots: ${p.medianUs.toFixed(1)} µs median (${p.perSlotUs.toFixed(3)} µs/slot)`);
   const grace: GraceCost[] = [];
   let base = 0;
