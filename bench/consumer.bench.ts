@@ -135,13 +135,17 @@ async function bareWakeup(samples: number): Promise<number[]> {
   return lat;
 }
 
-export async function consumerBench(quick: boolean, log: (s: string) => void): Promise<ConsumerResult> {
+/** the consumer group; `--quick` changes nothing in it (the drain rounds are short, and a p99 needs its samples) */
+export async function consumerBench(_quick: boolean, log: (s: string) => void): Promise<ConsumerResult> {
   const size = 64;
   const d = await drain(size, DRAIN_ROUNDS); // the same in --quick: a round is about 2 ms
   log(
     `  drain ${(d.ours / 1e6).toFixed(2)}M records/s (${(d.bytes / 1e6).toFixed(0)} MB/s), zero-copy ${(d.zeroCopy / 1e6).toFixed(2)}M/s (${(d.two.records / 1e6).toFixed(2)}M/s beside a second reader); bare walk ${(d.floor / 1e6).toFixed(2)}M/s`,
   );
-  const n = quick ? WAKEUP_SAMPLES / 4 : WAKEUP_SAMPLES;
+  // --quick times as many wake-ups as a full run (1.5 s more): with 500, the p99 was the fifth
+  // worst sample, and five quick runs gave 82-540 µs against 57-71 in full runs (three quick
+  // runs with 2,000: 78-80 µs)
+  const n = WAKEUP_SAMPLES;
   const ours = await wakeup(n);
   const bare = await bareWakeup(n);
   const res: ConsumerResult = {
