@@ -13,32 +13,33 @@ import { RB_DATA_HEAD, RB_DATA_SIZE, RB_DATA_TAIL } from '../src/arena/layout.js
 import { dataWord } from '../src/kernel/ring_buffer.js';
 
 /**
- * A kernel with one 256-page ring read by a PerfBuffer; fill() writes until the ring is full.
- * With `readers` > 1, as many more PerfBuffers in this thread (each with its own map, program,
- * ring and callback), drained beside the first but untimed: their callbacks reach the first
- * reader's call site (Buf.deliverSample is one method for every PerfBuffer), which then calls
- * whichever is passed: a real call per record instead of one inlined into the walk.
+ * A second PerfBuffer in the phase's thread, drained beside the first but untimed: 'own' gives
+ * it a callback function of its own, as another part of a program would have; 'shared' gives it
+ * the first reader's function. Every PerfBuffer calls its callback from one place
+ * (Buf.deliverSample), and V8 inlines the callback there only while it has seen one function:
+ * with 'own', each of the first reader's records costs a real call.
  */
-function drainSetup(size: number, zeroCopy: boolean, readers: number) {
-  const kernel = Kernel.create({ cpus: 1, limits: { ringPages: 300 * readers } });
+export type SecondReader = 'none' | 'own' | 'shared';
+export const SECOND_READERS: readonly SecondReader[] = ['none', 'own', 'shared'];
+
+/** a kernel with one 256-page ring read by a PerfBuffer (and the second reader); fill() writes until the ring is full */
+function drainSetup(size: number, zeroCopy: boolean, second: SecondReader) {
+  const kernel = Kernel.create({ cpus: 1, limits: { ringPages: 600 } });
   const app = kernel.process('app');
   const data = new Uint8Array(size).fill(3);
-  const open = (r: number) => {
+  let seen = 0;
+  let otherSeen = 0;
+  // two function literals, so two functions V8 tells apart as call targets
+  const first: PerfBufferOptions = zeroCopy
+    ? { onSampleAt: (_cpu, buf, off) => void (seen += buf[off]!) }
+    : { onSample: (_cpu, bytes) => void (seen += bytes[0]!) };
+  const own: PerfBufferOptions = zeroCopy
+    ? { onSampleAt: (_cpu, buf, off) => void (otherSeen ^= buf[off]! + 1) }
+    : { onSample: (_cpu, bytes) => void (otherSeen ^= bytes[0]! + 1) };
+  const open = (callbacks: PerfBufferOptions) => {
     const m = app.bpf.mapCreate({ type: 'perf_event_array', keySize: 4, valueSize: 4, maxEntries: 1 });
     const prog = app.bpf.progLoad({ maps: [m] });
-    // a callback of its own per reader, as two parts of a program would have
-    const opts: PerfBufferOptions = { pages: 256, wakeupEvents: 0 };
-    let seen: () => number;
-    if (zeroCopy) {
-      const cb = readerCallbacks[r]!.at();
-      opts.onSampleAt = cb.fn;
-      seen = cb.seen;
-    } else {
-      const cb = readerCallbacks[r]!.view();
-      opts.onSample = cb.fn;
-      seen = cb.seen;
-    }
-    const pb = PerfBuffer.open(app, m, opts);
+    const pb = PerfBuffer.open(app, m, { pages: 256, wakeupEvents: 0, ...callbacks });
     const fd = pb.bufferFd(0);
     const rb = event_rb(kernel.k, file_obj(kernel.k, app.fdTable().find((x) => x.fd === fd)!.file));
     const fill = (): number => {
@@ -46,60 +47,24 @@ function drainSetup(size: number, zeroCopy: boolean, readers: number) {
       while (kernel.cpu(0).perfEventOutput(prog, 0, BPF_F_CURRENT_CPU, data) === 0) n++;
       return n;
     };
-    return { pb, rb, fill, seen };
+    return { pb, rb, fill };
   };
-  const all = Array.from({ length: readers }, (_, r) => open(r));
-  return { kernel, ...all[0]!, others: all.slice(1) };
+  const reader = open(first);
+  const others = second === 'none' ? [] : [open(second === 'own' ? own : first)];
+  return { kernel, ...reader, others, seen: () => seen };
 }
-
-/**
- * Distinct callbacks (distinct functions, not closures of one) for up to three readers, each
- * with what it has summed: the first is the callback the one-reader phases have always timed.
- */
-type Counted<F> = () => { fn: F; seen: () => number };
-const readerCallbacks: { at: Counted<NonNullable<PerfBufferOptions['onSampleAt']>>; view: Counted<NonNullable<PerfBufferOptions['onSample']>> }[] = [
-  {
-    at: () => {
-      let seen = 0;
-      return { fn: (_cpu, buf, off) => void (seen += buf[off]!), seen: () => seen };
-    },
-    view: () => {
-      let seen = 0;
-      return { fn: (_cpu, data) => void (seen += data[0]!), seen: () => seen };
-    },
-  },
-  {
-    at: () => {
-      let seen = 0;
-      return { fn: (_cpu, buf, off) => void (seen ^= buf[off]! + 1), seen: () => seen };
-    },
-    view: () => {
-      let seen = 0;
-      return { fn: (_cpu, data) => void (seen ^= data[0]! + 1), seen: () => seen };
-    },
-  },
-  {
-    at: () => {
-      let seen = 0;
-      return { fn: (_cpu, buf, off) => void (seen |= buf[off]!), seen: () => seen };
-    },
-    view: () => {
-      let seen = 0;
-      return { fn: (_cpu, data) => void (seen |= data[0]!), seen: () => seen };
-    },
-  },
-];
 
 /** untimed drains before the timed ones (each fills and drains a 1 MiB ring, about a millisecond) */
 const WARM_ROUNDS = 40;
 
 /**
  * records/s of each timed round: ours (the first reader's PerfBuffer.consume) and the floor,
- * interleaved; `readers` as drainSetup's
+ * interleaved; `second` as SecondReader
  */
-export function drainPhase(size: number, rounds: number, zeroCopy: boolean, readers = 1): { ours: number[]; floor: number[] } {
-  if (readers < 1 || readers > readerCallbacks.length) throw new RangeError(`drain bench: readers must be 1 to ${readerCallbacks.length}, not ${readers}`);
-  const d = drainSetup(size, zeroCopy, readers);
+export function drainPhase(size: number, rounds: number, zeroCopy: boolean, second: SecondReader = 'none'): { ours: number[]; floor: number[] } {
+  if (!SECOND_READERS.includes(second))
+    throw new RangeError(`drain bench: the second reader must be one of ${SECOND_READERS.join(', ')}, not ${String(second)}`);
+  const d = drainSetup(size, zeroCopy, second);
   const i32 = d.kernel.arena.i32;
   const rb = d.rb;
   const timed = (n: number, fn: () => void): number => {
@@ -134,7 +99,7 @@ export function drainPhase(size: number, rounds: number, zeroCopy: boolean, read
     ours.push(a);
     floor.push(c);
   }
-  if (d.seen() === 0 || d.others.some((o) => o.seen() === 0)) throw new Error('drain bench: nothing delivered');
+  if (d.seen() === 0) throw new Error('drain bench: nothing delivered');
   d.pb.close();
   for (const o of d.others) o.pb.close();
   return { ours, floor };

@@ -154,7 +154,7 @@ if (result.consumer) {
   out.push(
     '',
     `Consumer (${c.size}-byte records): PerfBuffer.consume ${fmt(c.drainRecords)} records/s with a view per record (ratio ${c.ratio.toFixed(2)}), ` +
-      `${fmt(c.zeroCopyRecords)}/s zero-copy with onSampleAt (ratio ${c.zeroCopyRatio.toFixed(2)}; ${fmt(c.zeroCopyTwoReaders.records)}/s, ratio ${c.zeroCopyTwoReaders.ratio.toFixed(2)}, beside a second reader in the thread); bare header walk ${fmt(c.floorRecords)}/s`,
+      `${fmt(c.zeroCopyRecords)}/s zero-copy with onSampleAt (ratio ${c.zeroCopyRatio.toFixed(2)}; beside a second reader in the thread ${fmt(c.zeroCopyTwoReaders.records)}/s, ratio ${c.zeroCopyTwoReaders.ratio.toFixed(2)}, or ${fmt(c.zeroCopyTwoReadersShared.records)}/s, ratio ${c.zeroCopyTwoReadersShared.ratio.toFixed(2)}, when both are given one function); bare header walk ${fmt(c.floorRecords)}/s`,
   );
   out.push(
     `wake-up latency: ${c.wakeup.medianUs.toFixed(0)} µs median, ${c.wakeup.p99Us.toFixed(0)} µs p99 (${c.wakeup.samples} samples); bare Atomics.notify: ${c.bareWakeup.medianUs.toFixed(0)} µs median, ${c.bareWakeup.p99Us.toFixed(0)} µs p99`,

@@ -174,7 +174,7 @@ async function floorSession(producers: number, size: number): Promise<Session> {
 export async function floor(producers: number, size: number, ms: number): Promise<number> {
   const session = await floorSession(producers, size);
   try {
-    await warmUp(session, Math.min(ms, 300), 300, 1200); // as the output group warms it
+    await warmUp(session, Math.min(ms, 300), 300, 1200); // until its rate stops climbing, by the output group's rule
     return (await session.window(ms)).rate;
   } finally {
     await session.close();

@@ -88,8 +88,9 @@
  *     is that CPU: the section's loads must come before it, nothing more).
  *   Single-writer words of the producer (RB_HEAD, RB_NEST, RB_LOST, RB_WAKEUP, RB_EVENTS, the
  *   conservation counters, E_COUNT, the per-CPU counters) are plain loads and stores. The ring's
- *   settings (RB_DATA_SIZE, RB_WATERMARK, RB_OVERWRITE) are written before E_RB publishes the
- *   ring and never after. RB_PAUSED is the one word another thread changes under the producer
+ *   settings (RB_DATA_SIZE, RB_WATERMARK, RB_OVERWRITE, RB_BACKWARD, RB_EVENT) are written
+ *   before E_RB publishes the ring and never after, so the producer and the reader read them
+ *   plainly. RB_PAUSED is the one word another thread changes under the producer
  *   (PERF_EVENT_IOC_PAUSE_OUTPUT, an Atomics store): the producer reads it plainly, as the
  *   kernel reads rb->paused, so a pause takes effect at a later output, not at a set point.
  *   The purge's slot loads are acquire loads too: they follow the task reader's RCU entry.

@@ -62,7 +62,7 @@ export function helpText(): string {
     '3 a replay file did not reproduce its finding.',
     '',
     "Environment: PERFEMU_V8_INLINING=wide widens V8's inlining budget for the process: a CPU's output path runs about",
-    "10-20 % faster once warm, short runs warm up slower (README, Performance). Unset or default: V8's budget.",
+    "10-30 % faster once warm (less with more CPUs than cores), short runs warm up slower (README, Performance). Unset or default: V8's budget.",
     '',
     'Kernel versions: 4.7 (before the fix), 4.8 (commit 3b1efb196eee), 5.10 (BPF_F_PRESERVE_ELEMS), 6.18 (default).',
     "The library: import { Kernel } from 'perfemu' (see README.md, docs/api.md; what is modelled: docs/semantics.md).",
