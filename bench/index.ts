@@ -109,13 +109,18 @@ out.push(
     `probe ${result.probeNs.start.toFixed(0)}/${result.probeNs.end!.toFixed(0)} ns (near ≈ 110, far ≈ 500)`,
 );
 if (result.output) {
-  out.push('', 'Output path: records/s in total (median of windows; near / far when the probe could tell)');
+  out.push(
+    '',
+    'Output path: records/s in total (median of windows; near / far when the probe could tell). Rings of 64 data pages are the',
+    "workload's; the 512-page rows give both larger rings, where the floor is at its best here (it gains more from them than ours)",
+  );
   out.push(
     table([
-      ['CPUs', 'bytes', 'perfemu', 'floor (bare SAB ring)', 'ratio', 'postMessage', 'ratio', 'windows n/f/mixed'],
+      ['CPUs', 'bytes', 'ring pages', 'perfemu', 'floor (bare SAB ring)', 'ratio', 'postMessage', 'ratio', 'windows n/f/mixed'],
       ...result.output.map((r) => [
         String(r.cpus),
         String(r.size),
+        String(r.ringPages),
         `${fmt(r.ours.all.median)} (${fmt(r.ours.near?.median)} / ${fmt(r.ours.far?.median)})`,
         `${fmt(r.floor.all.median)}`,
         fmt(r.vsFloor.all, 2),
