@@ -24,11 +24,11 @@ const RING_PAGES = 64; // 256 KiB of data per ring, for ours and the floor
 /**
  * The larger rings of the bench's extra rows (2 MiB of data each, for ours and the floor alike).
  * The floor's rate depends on the ring's size more than ours does: in alternating `--quick` runs
- * its one producer wrote 20-23 M records/s of 64 B with 64 pages and 29-32 M with 256 to 2048,
- * eight producers 37-39 M against 52-63 M, while ours gained 8-30 %. With 64 pages the lines the
- * producer comes back to are still in the consumer's cache (256 KiB, under a core's L2), so each
- * store first takes the line back from the other core; with larger rings they have left it.
- * Those rows measure the ratio against the floor at its best ring size, not the workload's.
+ * its one producer wrote 20-23 M records/s of 64 B with 64 pages, 26 M with 128 and 29-32 M with
+ * 256 to 2048; eight producers 37-39 M against 52-63 M; ours gained 8-30 %. Most likely, with a
+ * ring smaller than a core's L2 (1 MiB here) the lines the producer comes back to are still in
+ * the consumer's cache, and each store must first take its line back from the other core. Those
+ * rows measure the ratio against the floor at its best ring size, not the workload's.
  */
 const LARGE_RING_PAGES = 512;
 const BACKOFF_US = 200;
