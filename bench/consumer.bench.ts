@@ -149,8 +149,8 @@ async function bareWakeup(samples: number): Promise<number[]> {
   return lat;
 }
 
-/** the consumer group; `--quick` changes nothing in it (the drain rounds are short, and a p99 needs its samples) */
-export async function consumerBench(_quick: boolean, log: (s: string) => void): Promise<ConsumerResult> {
+/** the consumer group; the same under `--quick` (the drain rounds are short, and a p99 needs its samples) */
+export async function consumerBench(log: (s: string) => void): Promise<ConsumerResult> {
   const size = 64;
   const d = await drain(size, DRAIN_ROUNDS); // the same in --quick: a round is about 2 ms
   log(

@@ -86,7 +86,7 @@ try {
   }
   if (want('consumer')) {
     log('consumer:');
-    result.consumer = await consumerBench(quick, log);
+    result.consumer = await consumerBench(log);
   }
   if (want('system')) {
     log('stress, explorer, memory:');

@@ -90,6 +90,12 @@ export interface Kctx {
    * file does not import the map ops' types, which take a Kctx (no type cycle).
    */
   ops: object | null;
+  /**
+   * producer-early-head's window budget (kernel/fault_windows.ts): the read-side section it was
+   * spent in (a CPU and that CPU's RC_CTR) and the milliseconds spent so far. This thread's: one
+   * thread drives a CPU at a time.
+   */
+  faultSection: { cpu: number; ctr: number; spentMs: number };
 }
 
 export function kctxOf(a: Arena, hooks: KernelHooks = {}): Kctx {
@@ -107,5 +113,6 @@ export function kctxOf(a: Arena, hooks: KernelHooks = {}): Kctx {
     rcuBatch: new Int32Array(0),
     rcuBatchLen: -1,
     ops: null,
+    faultSection: { cpu: -1, ctr: 0, spentMs: 0 },
   };
 }

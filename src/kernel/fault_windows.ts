@@ -70,11 +70,8 @@ export function fault_reader_window(k: Kctx, rb: number, tail: number, head: num
  * (`perfemu stress --inject producer-early-head --kernel 4.7` stopped with an RCU stall in 2 to 4
  * runs of 20). A CPU preempted in its section holds up grace periods in the kernel too, but not
  * for seconds. The section is told apart by the CPU's RC_CTR, which moves at each section's
- * entry and exit; the record is this thread's (one thread drives a CPU at a time).
+ * entry and exit; the record is Kctx.faultSection (this thread's: one thread drives a CPU at a time).
  */
-let sectionCpu = -1;
-let sectionCtr = 0;
-let sectionSpentMs = 0;
 
 /**
  * producer-early-head: data_head was published before the record at `offset` was written;
@@ -85,13 +82,14 @@ export function fault_producer_window(k: Kctx, rb: number, offset: number): void
   const a = k.a;
   const cpu = a.load(eventWord(a.L, a.i32[ringWord(rb, RB_EVENT)]!, E_ONCPU)); // the CPU writing
   const ctr = cpu >= 0 ? a.load(rcuReaderWord(a.L, cpu, RC_CTR)) : 0;
-  if (cpu !== sectionCpu || ctr !== sectionCtr) {
-    sectionCpu = cpu;
-    sectionCtr = ctr;
-    sectionSpentMs = 0;
+  const section = k.faultSection;
+  if (cpu !== section.cpu || ctr !== section.ctr) {
+    section.cpu = cpu;
+    section.ctr = ctr;
+    section.spentMs = 0;
   }
   const start = Date.now();
-  const deadline = start + Math.max(0, FAULT_WINDOW_MS - sectionSpentMs);
+  const deadline = start + Math.max(0, FAULT_WINDOW_MS - section.spentMs);
   while (((a.load(ringWord(rb, RB_DATA_TAIL)) - offset) | 0) <= 0 && Date.now() < deadline) if (!pass(k, 'producer-early-head', rb)) break;
-  sectionSpentMs += Date.now() - start;
+  section.spentMs += Date.now() - start;
 }
