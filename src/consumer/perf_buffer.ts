@@ -14,8 +14,9 @@
  * reference goes (4.8+), or deleted here with `deleteOnClose` (what libbpf's free does).
  */
 import { ERR } from '../arena/perfemu_error.js';
-import { PerfemuError, checkKeys, invalidArgType, invalidArgValue, optionKeys, validateInt } from '../errors.js';
+import { PerfemuError, SystemCallError, checkKeys, invalidArgType, invalidArgValue, optionKeys, validateInt } from '../errors.js';
 import type { Kernel } from '../emulator.js';
+import { EINVAL } from '../kernel/errno.js';
 import { epoll_eventfd_signal } from '../kernel/eventpoll.js';
 import type { Process } from '../process/process.js';
 import { POLLHUP } from '../process/process.js';
@@ -54,6 +55,7 @@ export interface PerfBufferOptions {
   deleteOnClose?: boolean;
 }
 
+const POLL_KEYS = optionKeys<PerfBufferPollOptions>({ timeoutMs: true, deadline: true });
 const PERF_BUFFER_KEYS = optionKeys<PerfBufferOptions>({
   cpus: true,
   pages: true,
@@ -71,7 +73,7 @@ export interface PerfBufferStats {
   samples: number;
   /** lost records reported through PERF_RECORD_LOST */
   lost: number;
-  /** poll() calls that returned at least one ready buffer */
+  /** poll() calls that returned at least one ready buffer (or drained every one after a flush) */
   wakeups: number;
 }
 
@@ -187,15 +189,18 @@ export class PerfBuffer {
       if (v !== undefined && typeof v !== 'boolean') throw invalidArgType(n, 'a boolean', v);
       return v === true;
     };
+    if (opts.onSample !== undefined && opts.onSampleAt !== undefined)
+      throw invalidArgValue('onSampleAt', 'cannot be given together with onSample (each record goes to one of them)', opts.onSampleAt);
     const overwritable = bool('overwritable', opts.overwritable);
     const ownMap = bool('ownMap', opts.ownMap);
     // cilium/ebpf's ReaderOptions: WakeupEvents and Watermark are mutually exclusive
     if ((opts.wakeupEvents ?? 0) > 0 && (opts.watermark ?? 0) > 0) {
       throw invalidArgValue('watermark', 'cannot be set together with wakeupEvents (one wakes by bytes, the other by samples)', opts.watermark);
     }
-    const pagesOf = pagesFor(opts.pages);
     const cpus = opts.cpus ?? defaultCpus(process, mapFd);
     if (!Array.isArray(cpus) || cpus.length === 0) throw invalidArgType('cpus', 'a non-empty array of CPU numbers', cpus);
+    if (new Set(cpus).size !== cpus.length) throw invalidArgValue('cpus', 'must not repeat a CPU (one buffer per CPU, at key = its id)', cpus);
+    const pagesOf = pagesFor(opts.pages, cpus);
     const fd = ownMap ? process.dup(mapFd) : mapFd;
     let epfd: number;
     try {
@@ -205,6 +210,7 @@ export class PerfBuffer {
       throw err;
     }
     const pb = new PerfBuffer(process, fd, epfd, opts, ownMap);
+    const installed: number[] = []; // the keys this open has put an event at
     try {
       const k = process.live('PerfBuffer.open');
       for (const cpu of cpus) {
@@ -220,9 +226,14 @@ export class PerfBuffer {
         pb.#bufs.push(b);
         pb.#byFd.set(pfd, b);
         process.bpf.mapUpdateElem(fd, cpu, pfd); // key = CPU id (cilium/ebpf #2100: never the position)
+        installed.push(cpu);
         process.epollCtlAdd(epfd, pfd);
       }
     } catch (err) {
+      // as libbpf's perf_buffer__free on a failed perf_buffer__new: the entries go too, so no
+      // slot is left holding an event nobody reads (it would keep the event alive, and outputs
+      // to it would count as lost instead of failing with ENOENT)
+      for (const cpu of installed) pb.#deleteSlot(cpu);
       pb.close();
       throw err;
     }
@@ -273,6 +284,9 @@ export class PerfBuffer {
       if (timeout !== undefined && (typeof timeout !== 'object' || timeout === null))
         throw invalidArgType('timeout', 'a number of ms or { timeoutMs, deadline }', timeout);
       const o = timeout ?? {};
+      checkKeys('timeout', o, POLL_KEYS);
+      if (o.timeoutMs === undefined && o.deadline === undefined && this.#deadline === null)
+        throw invalidArgValue('timeout', 'must give timeoutMs or deadline (or set a deadline first)', o);
       if (o.timeoutMs !== undefined && o.deadline !== undefined) throw invalidArgValue('deadline', 'cannot be given together with timeoutMs', o.deadline);
       if (o.timeoutMs !== undefined) timeoutMs = validateInt('timeoutMs', o.timeoutMs, 0, 3_600_000);
       else {
@@ -283,14 +297,21 @@ export class PerfBuffer {
     const p = this.process;
     const ready = p.epollWait(this.#epfd, timeoutMs);
     const flushed = p.epollTakeSignal(this.#epfd);
-    if (flushed) for (const b of this.#bufs) this.#drain(b);
-    else {
-      for (const r of ready) {
-        const b = this.#byFd.get(r.fd);
-        if (b && r.revents !== POLLHUP) this.#drain(b);
+    try {
+      if (flushed) for (const b of this.#bufs) this.#drain(b);
+      else {
+        for (const r of ready) {
+          const b = this.#byFd.get(r.fd);
+          if (b && r.revents !== POLLHUP) this.#drain(b);
+        }
       }
+    } catch (err) {
+      // A callback threw. The wait took the readiness of every ready ring, and the rings after
+      // this one were not drained: signal the eventfd, so the next poll drains every ring.
+      p.epollSignal(this.#epfd);
+      throw err;
     }
-    if (ready.length > 0) this.stats.wakeups++;
+    if (ready.length > 0 || flushed) this.stats.wakeups++;
     return flushed ? this.#bufs.length : ready.length;
   }
 
@@ -340,13 +361,7 @@ export class PerfBuffer {
   pause(): void {
     this.#open('pause');
     if (this.#paused) return;
-    for (const b of this.#bufs) {
-      try {
-        this.process.bpf.mapDeleteElem(this.mapFd, b.cpu);
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'ENOENT') throw err;
-      }
-    }
+    for (const b of this.#bufs) this.#deleteSlot(b.cpu);
     this.#paused = true;
   }
 
@@ -408,13 +423,7 @@ export class PerfBuffer {
     const p = this.process;
     if (!p.alive) return;
     for (const b of this.#bufs) {
-      if (this.#opts.deleteOnClose && !this.#paused) {
-        try {
-          p.bpf.mapDeleteElem(this.mapFd, b.cpu);
-        } catch (err) {
-          if ((err as { code?: string }).code !== 'ENOENT') throw err;
-        }
-      }
+      if (this.#opts.deleteOnClose && !this.#paused) this.#deleteSlot(b.cpu);
       p.munmap(b.fd);
       p.close(b.fd);
     }
@@ -442,6 +451,15 @@ export class PerfBuffer {
     }
   }
 
+  /** deletes this reader's slot `cpu` through its map fd (already empty: nothing to do) */
+  #deleteSlot(cpu: number): void {
+    try {
+      this.process.bpf.mapDeleteElem(this.mapFd, cpu);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ENOENT') throw err;
+    }
+  }
+
   #buf(i: number): Buf {
     const b = this.#bufs[validateInt('i', i, 0, this.#bufs.length - 1)];
     return b!;
@@ -458,12 +476,26 @@ function deadlineMs(d: unknown): number {
   return d;
 }
 
-function pagesFor(pages: PerfBufferOptions['pages']): (cpu: number) => number {
-  if (pages === undefined || typeof pages === 'number') return () => pages ?? 8;
+/**
+ * Data pages per CPU. libbpf's perf_buffer__new refuses a count that is 0 or not a power of two
+ * with EINVAL before it opens anything; so does this, naming the option.
+ */
+function pagesFor(pages: PerfBufferOptions['pages'], cpus: number[]): (cpu: number) => number {
+  const check = (name: string, n: unknown): number => {
+    const v = validateInt(name, n, 0, 1 << 18);
+    if (v === 0 || (v & (v - 1)) !== 0) throw new SystemCallError('perf_buffer__new', -EINVAL, `${name} = ${v}`, 'the page count must be a power of two');
+    return v;
+  };
+  if (pages === undefined) return () => 8;
+  if (typeof pages === 'number') {
+    check('pages', pages);
+    return () => pages;
+  }
   if (typeof pages !== 'object' || pages === null) throw invalidArgType('pages', 'a number or { [cpu]: pages }', pages);
   for (const [cpu, n] of Object.entries(pages)) {
     if (!/^\d+$/.test(cpu)) throw invalidArgValue('pages', `keys must be CPU ids (got '${cpu}')`, pages);
-    validateInt(`pages[${cpu}]`, n, 0, 1 << 18);
+    if (!cpus.includes(Number(cpu))) throw invalidArgValue(`pages[${cpu}]`, `names CPU ${cpu}, which gets no buffer (cpus: ${cpus.join(',')})`, n);
+    check(`pages[${cpu}]`, n);
   }
   return (cpu) => pages[cpu] ?? 8;
 }
