@@ -5,7 +5,7 @@
  * every worker is gone. Nothing is left running when wait() settles.
  */
 import { ERR } from './arena/perfemu_error.js';
-import { H_CPUS_PAUSED, H_CPUS_STARTED, H_STOP } from './arena/layout.js';
+import { POOL_PAUSED, POOL_STARTED, POOL_STOP, POOL_WORDS } from './arena/layout.js';
 import { PerfemuError, checkKeys, invalidArgType, invalidArgValue, optionKeys, validateInt } from './errors.js';
 import type { Kernel, ProgRef } from './emulator.js';
 import { bpf_prog_inc, bpf_prog_put, prog_nmaps } from './kernel/bpf/core.js';
@@ -51,15 +51,24 @@ export class CpuPool {
   #done: Promise<CpuResult[]> | undefined;
   #ticker: NodeJS.Timeout;
   #stopped: (() => void) | undefined;
+  /** this pool's control words (layout.ts, POOL_*): its own, so that pools do not stop or pause each other */
+  #ctl: Int32Array;
 
-  private constructor(kernel: Kernel, cpus: number[], tasks: LongTasks<CpuResult>, prog: number, stopMs: number) {
+  private constructor(kernel: Kernel, cpus: number[], tasks: LongTasks<CpuResult>, prog: number, stopMs: number, ctl: Int32Array) {
     this.#kernel = kernel;
     this.cpus = cpus;
     this.#tasks = tasks;
     this.#prog = prog;
     this.#stopMs = stopMs;
+    this.#ctl = ctl;
     // RCU callbacks (entry and program frees) run from here while the CPUs are busy
     this.#ticker = setInterval(() => kernel.rcuTick(), 2);
+    // The pool ends by itself when its programs do (or stop() is called): workers destroyed, the
+    // ticker cleared, the program's reference dropped, so a script that never calls wait() still
+    // exits. wait() returns this same promise; until someone awaits it, a crash is kept for it
+    // rather than reported as an unhandled rejection.
+    this.#done = this.#wait();
+    this.#done.catch(() => undefined);
   }
 
   /** Starts the CPUs; returns at once. Call wait() (after stop(), or for bounded programs). */
@@ -80,12 +89,16 @@ export class CpuPool {
     specs.forEach((s, i) => validateSpec(s, `program[${i}]`));
     const stopMs = validateInt('stopTimeoutMs', opts.stopTimeoutMs ?? 5000, 1, 600_000);
     if (opts.paused !== undefined && typeof opts.paused !== 'boolean') throw invalidArgType('paused', 'a boolean', opts.paused);
-    kernel.arena.store(H_STOP, 0);
-    kernel.arena.store(H_CPUS_STARTED, 0);
-    kernel.arena.store(H_CPUS_PAUSED, opts.paused ? 1 : 0);
+    const busy = cpus.filter((c) => running(kernel).has(c));
+    if (busy.length > 0)
+      throw new PerfemuError(ERR.CPU_BUSY, `CPU ${busy.join(', ')} already runs a program of another CpuPool of this kernel (stop it and wait() first)`);
+    const ctlSab = new SharedArrayBuffer(4 * POOL_WORDS);
+    const ctl = new Int32Array(ctlSab);
+    ctl[POOL_PAUSED] = opts.paused ? 1 : 0;
     bpf_prog_inc(kernel.k, prog); // the attachment
-    const tasks: CpuTask[] = cpus.map((cpu, i) => ({ sab: kernel.sab, memory: kernel.memory, cpu, prog, mapRef, spec: specs[i]! }));
-    return new CpuPool(kernel, cpus, startLongTasks<CpuTask, CpuResult>(CPU_WORKER, tasks), prog, stopMs);
+    const tasks: CpuTask[] = cpus.map((cpu, i) => ({ sab: kernel.sab, memory: kernel.memory, cpu, prog, mapRef, spec: specs[i]!, ctl: ctlSab }));
+    for (const c of cpus) running(kernel).add(c);
+    return new CpuPool(kernel, cpus, startLongTasks<CpuTask, CpuResult>(CPU_WORKER, tasks), prog, stopMs, ctl);
   }
 
   /**
@@ -94,13 +107,13 @@ export class CpuPool {
    */
   async ready(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    const i32 = this.#kernel.arena.i32;
+    const ctl = this.#ctl;
     let failed: unknown;
     this.#tasks.runs.forEach((r) => r.catch((e) => (failed ??= e)));
-    while (Atomics.load(i32, H_CPUS_STARTED) < this.cpus.length) {
+    while (Atomics.load(ctl, POOL_STARTED) < this.cpus.length) {
       if (failed) throw failed;
       if (Date.now() > deadline)
-        throw new PerfemuError(ERR.TIMEOUT, `CPUs not started after ${timeoutMs} ms (${Atomics.load(i32, H_CPUS_STARTED)}/${this.cpus.length})`);
+        throw new PerfemuError(ERR.TIMEOUT, `CPUs not started after ${timeoutMs} ms (${Atomics.load(ctl, POOL_STARTED)}/${this.cpus.length})`);
       await new Promise((r) => setTimeout(r, 2));
     }
   }
@@ -111,17 +124,17 @@ export class CpuPool {
    * A module program sees it through ctx.paused().
    */
   pause(): void {
-    this.#kernel.arena.store(H_CPUS_PAUSED, 1);
+    Atomics.store(this.#ctl, POOL_PAUSED, 1);
   }
   resume(): void {
-    this.#kernel.arena.store(H_CPUS_PAUSED, 0);
-    Atomics.notify(this.#kernel.arena.i32, H_CPUS_PAUSED);
+    Atomics.store(this.#ctl, POOL_PAUSED, 0);
+    Atomics.notify(this.#ctl, POOL_PAUSED);
   }
 
-  /** asks every CPU to stop (the arena's stop word) */
+  /** asks every CPU of this pool to stop (its stop word) */
   stop(): void {
-    this.#kernel.arena.store(H_STOP, 1);
-    Atomics.notify(this.#kernel.arena.i32, H_STOP);
+    Atomics.store(this.#ctl, POOL_STOP, 1);
+    Atomics.notify(this.#ctl, POOL_STOP);
     this.#stopped?.();
   }
 
@@ -130,8 +143,7 @@ export class CpuPool {
    * rejects with a CpuCrashError naming it. Either way the workers are gone when it settles.
    */
   wait(): Promise<CpuResult[]> {
-    this.#done ??= this.#wait();
-    return this.#done;
+    return this.#done!;
   }
 
   async #wait(): Promise<CpuResult[]> {
@@ -157,6 +169,7 @@ export class CpuPool {
     } finally {
       clearInterval(this.#ticker);
       bpf_prog_put(this.#kernel.k, this.#prog);
+      for (const c of this.cpus) running(this.#kernel).delete(c);
     }
     const { settled, timedOut } = out;
     const failed = settled.findIndex((s, i) => s.status === 'rejected' && !timedOut.includes(i));
@@ -166,6 +179,14 @@ export class CpuPool {
     }
     return settled.map((s) => (s as PromiseFulfilledResult<CpuResult>).value);
   }
+}
+
+/** the CPUs each kernel's live pools run (a CPU runs one pool's program at a time) */
+const busyCpus = new WeakMap<Kernel, Set<number>>();
+function running(kernel: Kernel): Set<number> {
+  let s = busyCpus.get(kernel);
+  if (s === undefined) busyCpus.set(kernel, (s = new Set()));
+  return s;
 }
 
 const CPU_RUN_KEYS = optionKeys<CpuRunOptions>({ prog: true, mapIndexInProg: true, program: true, cpus: true, stopTimeoutMs: true, paused: true });

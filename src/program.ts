@@ -14,7 +14,7 @@ import { rcu_read_lock, rcu_read_unlock } from './kernel/rcu.js';
 import { RECORD_MIN_BYTES, encodeRecord, sampleAlignedPayload } from './record.js';
 import { Prng } from './stress/prng.js';
 // constants as module-local consts, as on every hot path (layout.ts: "Reading the constants")
-const { H_CPUS_PAUSED, H_CPUS_STARTED, H_STOP } = layout;
+const { POOL_PAUSED, POOL_STARTED, POOL_STOP } = layout;
 const { BPF_F_CURRENT_CPU } = behaviours;
 const { ENOSPC, errnoName } = errnos;
 
@@ -51,6 +51,8 @@ export interface CpuTask {
   prog: number;
   mapRef: number;
   spec: ProgramSpec;
+  /** the pool's control words (layout.ts, POOL_*) */
+  ctl: SharedArrayBuffer;
 }
 
 export interface CpuResult {
@@ -80,14 +82,15 @@ export interface ProgramContext {
 }
 
 export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
-  Atomics.add(k.a.i32, H_CPUS_STARTED, 1);
-  Atomics.notify(k.a.i32, H_CPUS_STARTED);
+  const ctl = new Int32Array(task.ctl);
+  Atomics.add(ctl, POOL_STARTED, 1);
+  Atomics.notify(ctl, POOL_STARTED);
   const t0 = performance.now();
   const res: CpuResult = { cpu: task.cpu, attempts: 0, ok: 0, errors: {}, elapsedMs: 0 };
   const spec = task.spec;
   const maxLen = Math.max(RECORD_MIN_BYTES, Array.isArray(spec.size) ? spec.size[1] : (spec.size ?? 64));
   const { words, bytes } = sampleAlignedPayload(maxLen);
-  const stopped = (): boolean => Atomics.load(k.a.i32, H_STOP) !== 0;
+  const stopped = (): boolean => Atomics.load(ctl, POOL_STOP) !== 0;
   const tally = (ret: number): number => {
     res.attempts++;
     if (ret === 0) res.ok++;
@@ -118,15 +121,15 @@ export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
         return output(flags, bytes.subarray(0, len));
       },
       stopped,
-      paused: () => Atomics.load(k.a.i32, H_CPUS_PAUSED) !== 0,
-      sleep: (ms) => void Atomics.wait(k.a.i32, H_STOP, 0, ms),
+      paused: () => Atomics.load(ctl, POOL_PAUSED) !== 0,
+      sleep: (ms) => void Atomics.wait(ctl, POOL_STOP, 0, ms),
     };
     await mod.default(ctx);
     res.elapsedMs = performance.now() - t0;
     return res;
   }
 
-  res.elapsedMs = runSpec(k, task, res, words, bytes, t0);
+  res.elapsedMs = runSpec(k, task, ctl, res, words, bytes, t0);
   return res;
 }
 
@@ -136,9 +139,8 @@ export async function runProgram(k: Kctx, task: CpuTask): Promise<CpuResult> {
  * closures or on `res` (written back at the end): this loop runs once per record on every CPU,
  * and a captured variable or an object field costs a load and a store each time.
  */
-function runSpec(k: Kctx, task: CpuTask, res: CpuResult, words: Uint32Array, bytes: Uint8Array, t0: number): number {
+function runSpec(k: Kctx, task: CpuTask, ctl: Int32Array, res: CpuResult, words: Uint32Array, bytes: Uint8Array, t0: number): number {
   const spec = task.spec;
-  const i32 = k.a.i32;
   const { cpu, prog, mapRef } = task;
   // CpuPool.pause(): wait (bounded steps, so a stop is seen) until resumed or stopped; the time
   // spent paused counts neither toward durationMs nor against the rate.
@@ -171,19 +173,19 @@ function runSpec(k: Kctx, task: CpuTask, res: CpuResult, words: Uint32Array, byt
     while (attempts < records) {
       if ((attempts & 63) === 0) {
         inSection = quiesce(k, cpu, inSection);
-        if (Atomics.load(i32, H_CPUS_PAUSED) !== 0) {
+        if (Atomics.load(ctl, POOL_PAUSED) !== 0) {
           const since = performance.now();
-          while (Atomics.load(i32, H_CPUS_PAUSED) !== 0 && Atomics.load(i32, H_STOP) === 0) Atomics.wait(i32, H_CPUS_PAUSED, 1, 50);
+          while (Atomics.load(ctl, POOL_PAUSED) !== 0 && Atomics.load(ctl, POOL_STOP) === 0) Atomics.wait(ctl, POOL_PAUSED, 1, 50);
           pausedMs += performance.now() - since;
         }
-        if (Atomics.load(i32, H_STOP) !== 0 || performance.now() - pausedMs - t0 >= runMs) break;
+        if (Atomics.load(ctl, POOL_STOP) !== 0 || performance.now() - pausedMs - t0 >= runMs) break;
       }
       if (rate > 0) {
         const due = t0 + pausedMs + (attempts * 1000) / rate;
         const ahead = due - performance.now();
         if (ahead > 1) {
           inSection = quiesce(k, cpu, inSection);
-          Atomics.wait(i32, H_STOP, 0, Math.min(ahead, 50));
+          Atomics.wait(ctl, POOL_STOP, 0, Math.min(ahead, 50));
           continue;
         }
       }
@@ -201,7 +203,7 @@ function runSpec(k: Kctx, task: CpuTask, res: CpuResult, words: Uint32Array, byt
         countError(res, ret);
         if (ret === -ENOSPC && backoffMs > 0) {
           inSection = quiesce(k, cpu, inSection);
-          Atomics.wait(i32, H_STOP, 0, backoffMs);
+          Atomics.wait(ctl, POOL_STOP, 0, backoffMs);
         }
       }
     }

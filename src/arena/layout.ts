@@ -120,7 +120,7 @@ export const H_LAYOUT_VERSION = 1;
 export const H_KERNEL_VERSION = 2; // behaviour code, see kernel/behaviour.ts
 export const H_STRICT = 3; // 1: strict purge (perfemu extension)
 export const H_CPUS = 4;
-export const H_STOP = 5; // stop flag for CPU workers
+// word 5 unused (the CPU pools' stop word, now in each pool's own control words: POOL_*)
 export const H_LOCK = 6; // arena allocation lock: 0 free, 1 held, 2 held with waiters
 export const H_RCU_LOCK = 7; // grace-period state machine lock (try-lock)
 export const H_NEXT_MAP_ID = 8;
@@ -148,12 +148,18 @@ export const H_FAULT = 24;
 /** Date.now() at arena creation, high and low 24 bits: violations carry ms since then */
 export const H_T0_HI = 25;
 export const H_T0_LO = 26;
-/** CPU programs that have started since the last CpuPool.start (CpuPool.ready waits on it) */
-export const H_CPUS_STARTED = 27;
-/** 1 while CpuPool.pause() holds the CPUs' spec programs between outputs (they wait on it) */
-export const H_CPUS_PAUSED = 28;
+// words 27 and 28 unused (the CPU pools' started and paused words, now POOL_*)
 /** scratch word of the probe that tells whether a WebAssembly.Memory is the arena's (Arena's constructor) */
 export const H_MEMORY_PROBE = 29;
+/**
+ * A CPU pool's control words (src/cpus.ts writes them, src/program.ts reads them in every CPU's
+ * loop). Not in the arena: each pool has a SharedArrayBuffer of its own (POOL_WORDS words), so
+ * two pools driving different CPUs of one kernel never stop, pause or count each other's CPUs.
+ */
+export const POOL_STOP = 0; // 1: the pool's programs stop
+export const POOL_STARTED = 1; // programs of the pool that have started (CpuPool.ready waits on it)
+export const POOL_PAUSED = 2; // 1 while CpuPool.pause() holds the spec programs between outputs (they wait on it)
+export const POOL_WORDS = 4;
 // Configured sizes (ArenaConfig), in this order.
 export const H_CFG = 32;
 export const HEADER_WORDS = 48;

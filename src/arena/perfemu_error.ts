@@ -34,6 +34,8 @@ export const ERR = {
   CLOSED: 'ERR_PERFEMU_CLOSED',
   /** a program run on, or a CPU pool started on, an offline CPU */
   CPU_OFFLINE: 'ERR_PERFEMU_CPU_OFFLINE',
+  /** a CPU pool started on a CPU that a live pool of the same kernel runs (one thread drives a CPU at a time) */
+  CPU_BUSY: 'ERR_PERFEMU_CPU_BUSY',
   /** a simulated CPU's program threw or its worker died (CpuCrashError) */
   CPU_CRASHED: 'ERR_PERFEMU_CPU_CRASHED',
   /** a consumer app's worker threw or died (AppCrashError) */
