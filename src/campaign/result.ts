@@ -200,5 +200,14 @@ export function checkResult(doc: unknown): string | null {
   const isRange = (r: unknown): boolean => !!r && Number.isInteger((r as Range).first) && Number.isInteger((r as Range).last);
   if (!isRange(d.range) || !isRange(d.slice) || !d.shard || !d.counts || !Array.isArray(d.findings) || !d.measured || !d.options)
     return 'a field is missing or malformed (range, slice, shard, counts, findings, measured, options)';
+  if (typeof d.counts !== 'object' || Array.isArray(d.counts)) return 'counts must be an object of counts';
+  for (const [k, v] of Object.entries(d.counts))
+    if (!Number.isSafeInteger(v) || (v as number) < 0) return `counts.${k} must be a count (an integer >= 0); got ${JSON.stringify(v)}`;
+  const { first, last } = d.slice as Range;
+  if (first > last + 1 || first < d.range!.first || last > d.range!.last)
+    return `slice ${first}..${last} is not within range ${d.range!.first}..${d.range!.last}`;
+  for (const [i, f] of d.findings.entries())
+    if (!f || typeof f !== 'object' || typeof f.signature !== 'string' || !Number.isSafeInteger(f.hits) || f.hits < 1)
+      return `findings[${i}] is malformed (a signature and hits >= 1 are required)`;
   return null;
 }

@@ -4,7 +4,7 @@
  * schedule tree), optionally one deterministic shard of it (--shard K/N, or a Kubernetes Indexed
  * Job's JOB_COMPLETION_INDEX), writing a result file `perfemu merge` combines.
  */
-import { renameSync, mkdirSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SCENARIOS, SCENARIO_FOR_FAULT } from '../explore/scenarios.js';
@@ -14,7 +14,7 @@ import { KERNEL_VERSIONS, type KernelVersion } from '../index.js';
 import { mergeResults, type CampaignResult, type CampaignSpec } from '../campaign/result.js';
 import { DEFAULT_SUBTREES, runCampaign, type CampaignProgress } from '../campaign/run.js';
 import { parseRange, parseShard, shardFromEnv, type Range, type Shard } from '../campaign/shard.js';
-import { faultOnKernel, intOpt, kernelOpt, type Command } from './command.js';
+import { intOpt, kernelForFault, kernelOpt, outDirOpt, type Command } from './command.js';
 import { formatMerged, writeReplayFiles } from './merge.js';
 import { UsageError } from './usage.js';
 
@@ -59,9 +59,10 @@ export function resolveShard(shardOpt: unknown, shardsOpt: unknown, env: Record<
   return { index: 0, count: 1 };
 }
 
-/** the kernel, once fault `inject` is known to exist there */
-function faultKernel(inject: string | undefined, kernel: KernelVersion): KernelVersion {
-  faultOnKernel(inject, kernel);
+/** the kernel a campaign runs (kernelForFault), where --strict must have a purge to make strict */
+function campaignKernel(v: Record<string, unknown>, inject: string | undefined): KernelVersion {
+  const kernel = kernelForFault(inject, kernelOpt(v.kernel ?? '6.18'), v.kernel !== undefined);
+  if (kernel === '4.7' && v.strict === true) throw new UsageError('--strict does not apply on kernel 4.7 (it has no release purge to make strict)');
   return kernel;
 }
 
@@ -85,6 +86,9 @@ export function campaignSpec(sub: string, v: Record<string, unknown>): CampaignS
         `--budget must be a number of schedules per unit (a campaign's shards must be deterministic, so not seconds); got '${String(v.budget)}'`,
       );
     if (given('subtrees') && scheduler !== 'exhaustive') throw new UsageError('--subtrees applies to --scheduler exhaustive only');
+    if (given('bound') && scheduler === 'random') throw new UsageError('--bound does not apply to the random scheduler (--bound is for exhaustive and pct)');
+    if (scheduler === 'pct' && intOpt('bound', v.bound ?? '2', 0, 10) < 1)
+      throw new UsageError(`--bound is pct's depth: an integer from 1 to 10; got '${String(v.bound)}'`);
     return {
       command: 'explore',
       options: {
@@ -92,7 +96,7 @@ export function campaignSpec(sub: string, v: Record<string, unknown>): CampaignS
         scheduler: scheduler as 'random' | 'pct' | 'exhaustive',
         bound: intOpt('bound', v.bound ?? '2', 0, 10),
         budget: intOpt('budget', v.budget ?? (scheduler === 'exhaustive' ? '100000' : '1000'), 1, 100_000_000),
-        kernel: faultKernel(inject, kernelOpt(v.kernel ?? '6.18')),
+        kernel: campaignKernel(v, inject),
         strict: v.strict === true,
         inject: inject ?? null,
         subtrees: scheduler === 'exhaustive' ? intOpt('subtrees', v.subtrees ?? String(DEFAULT_SUBTREES), 1, 100_000) : null,
@@ -109,7 +113,7 @@ export function campaignSpec(sub: string, v: Record<string, unknown>): CampaignS
         cpus: intOpt('cpus', v.cpus ?? '4', 1, 64),
         apps: intOpt('apps', v.apps ?? '2', 0, 16),
         ops: intOpt('ops', v.ops ?? '1000', 1, 100_000_000),
-        kernel: faultKernel(inject, kernelOpt(v.kernel ?? '6.18')),
+        kernel: campaignKernel(v, inject),
         strict: v.strict === true,
         maxEntries: intOpt('max-entries', v['max-entries'] ?? '4', 1, 1024),
         inject: inject ?? null,
@@ -189,8 +193,7 @@ export const campaignCommand: Command = {
     }
     const workers = v.workers === undefined ? availableParallelism() : intOpt('workers', v.workers, 1, 256);
     const shard = resolveShard(v.shard, v.shards, process.env);
-    const out = v.out as string | undefined;
-    if (out !== undefined) mkdirSync(out, { recursive: true });
+    const out = v.out === undefined ? undefined : outDirOpt('out', String(v.out));
     const tty = process.stderr.isTTY === true;
     const unit = exhaustive ? 'subtrees' : 'seeds';
     const rate = spec.command === 'explore' ? 'schedules/s' : 'ops/s';

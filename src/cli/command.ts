@@ -2,7 +2,8 @@
  * What a CLI command is: its summary, usage line, parseArgs options and help rows, and the
  * function that runs it. Each command may live in its own file and be registered in main.ts.
  */
-import { closeSync, existsSync, openSync, unlinkSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { KERNEL_VERSIONS, type KernelVersion } from '../index.js';
 import { faultByName, fault_exists_on, fault_kernels } from '../kernel/faults.js';
@@ -52,6 +53,48 @@ export function writableOpt(name: string, path: string): string {
   return path;
 }
 
+/**
+ * An output directory (--out DIR): an existing directory we can write into, or a new one whose
+ * parent exists (made now, not after the run). Never made recursively: a typo does not grow a
+ * tree of directories somewhere, and Node 20's recursive mkdir never returns for a path under
+ * /proc.
+ */
+export function outDirOpt(name: string, path: string): string {
+  const fail = (why: string): never => {
+    throw new UsageError(`--${name} ${path}: ${why}`);
+  };
+  const code = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? 'error';
+  let st: ReturnType<typeof statSync> | undefined;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    if (code(err) !== 'ENOENT') fail(`cannot be read (${code(err)})`);
+  }
+  if (st !== undefined) {
+    if (!st.isDirectory()) fail('is not a directory (it must name one, existing or new)');
+    try {
+      accessSync(path, constants.W_OK);
+    } catch (err) {
+      fail(`cannot be written (${code(err)})`);
+    }
+    return path;
+  }
+  const parent = dirname(resolve(path));
+  let pst: ReturnType<typeof statSync> | undefined;
+  try {
+    pst = statSync(parent);
+  } catch {
+    // reported below
+  }
+  if (!pst?.isDirectory()) fail(`its parent ${parent} is not an existing directory`);
+  try {
+    mkdirSync(path);
+  } catch (err) {
+    fail(`cannot be made (${code(err)})`);
+  }
+  return path;
+}
+
 /** throws if one of `names` was given: it does not apply `why` (e.g. 'with --inject all') */
 export function notApplicable(given: ReadonlySet<string> | undefined, names: string[], why: string): void {
   for (const n of names) if (given?.has(n)) throw new UsageError(`--${n} does not apply ${why}`);
@@ -63,6 +106,21 @@ export function faultOnKernel(name: string | undefined | null, kernel: KernelVer
   if (!f || fault_exists_on(f, kernel)) return;
   const ks = fault_kernels(f);
   throw new UsageError(`--inject ${f.name} needs --kernel ${ks.slice(0, -1).join(', ')} or ${ks.at(-1)} (${f.needs?.why}); got --kernel ${kernel}`);
+}
+
+/**
+ * The kernel a run with fault `inject` uses: the fault's own when it is one (leak-4.7 is kernel
+ * 4.7 itself), refusing a --kernel the user gave that says otherwise; else `kernel`, once the
+ * fault is known to exist there. Headers, reproduce lines and JSON then name the kernel that ran.
+ */
+export function kernelForFault(inject: string | undefined | null, kernel: KernelVersion, kernelGiven: boolean): KernelVersion {
+  const own = inject ? faultByName(inject)?.kernel : undefined;
+  if (own === undefined) {
+    faultOnKernel(inject, kernel);
+    return kernel;
+  }
+  if (kernelGiven && kernel !== own) throw new UsageError(`--inject ${inject} is kernel ${own} itself; --kernel ${kernel} contradicts it (leave --kernel out)`);
+  return own;
 }
 
 export function kernelOpt(v: unknown): KernelVersion {

@@ -21,7 +21,7 @@ import { SCENARIOS, SCENARIO_FOR_FAULT, scenarioByName } from '../explore/scenar
 import { replayFileProblem } from '../explore/replay_file.js';
 import { UsageErrorLike } from './usage.js';
 import { exploreReport, replayReport, writeReport } from '../report/report.js';
-import { command, faultOnKernel, notApplicable } from './command.js';
+import { command, kernelForFault, notApplicable } from './command.js';
 
 export const exploreCmd = command({
   name: 'explore',
@@ -56,11 +56,12 @@ export const exploreCmd = command({
     if (o.scheduler === 'exhaustive') notApplicable(given, ['seed'], 'to the exhaustive scheduler (it tries every schedule; --seed is for random and pct)');
     if (o.scheduler === 'random') notApplicable(given, ['bound'], 'to the random scheduler (--bound is for exhaustive and pct)');
     if (o.json) notApplicable(given, ['all'], 'with --json (the JSON trace has every access)');
-    if (o.kernel === '4.7' || o.inject === 'leak-4.7') notApplicable(given, ['strict'], 'on kernel 4.7 (it has no release purge to make strict)');
+    if (o.scheduler === 'pct' && o.bound < 1) throw new UsageErrorLike(`--bound is pct's depth: an integer from 1 to 10; got '${o.bound}'`);
+    const inject = o.inject;
+    const kernel = kernelForFault(inject, o.kernel, given.has('kernel'));
+    if (kernel === '4.7') notApplicable(given, ['strict'], 'on kernel 4.7 (it has no release purge to make strict)');
     const m = /^(\d+)(s?)$/.exec(o.budget);
     if (!m || Number(m[1]) < 1) throw new UsageErrorLike(`--budget must be a number of schedules (1000) or of seconds (20s); got '${o.budget}'`);
-    const inject = o.inject;
-    faultOnKernel(inject, o.kernel);
     return exploreCommand({
       scenario: o.scenario ?? (inject ? (SCENARIO_FOR_FAULT[inject] ?? 'purge-window') : 'purge-window'),
       scheduler: o.scheduler as 'random' | 'pct' | 'exhaustive',
@@ -68,7 +69,7 @@ export const exploreCmd = command({
       bound: o.bound,
       maxSchedules: m[2] ? Number.MAX_SAFE_INTEGER : Number(m[1]),
       maxMs: m[2] ? Number(m[1]) * 1000 : 3_600_000,
-      kernel: o.kernel,
+      kernel,
       strict: o.strict,
       ...(inject ? { inject } : {}),
       ...(o.out !== undefined ? { out: o.out } : {}),

@@ -84,9 +84,31 @@ function commandHelp(name: string, c: Command): string {
   ].join('\n');
 }
 
+/**
+ * A reader that closes the pipe early (`perfemu demo | head -1`) makes the next write fail with
+ * EPIPE, which Node raises as an error on stdout: leave quietly, as a command killed by SIGPIPE
+ * would, instead of printing a stack trace. (Workers end with the process.)
+ */
+let pipeWatched = false;
+function quietOnClosedPipe(): void {
+  if (pipeWatched) return;
+  pipeWatched = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(0);
+      throw err;
+    });
+  }
+}
+
 export async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  quietOnClosedPipe();
   try {
+    if (name === 'help' && rest[0] !== undefined && COMMANDS[rest[0]]) {
+      console.log(commandHelp(rest[0], COMMANDS[rest[0]]!));
+      return 0;
+    }
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
       console.log(helpText());
       return name === undefined ? 2 : 0;

@@ -3,7 +3,7 @@
  * belong to one campaign, reports missing or overlapping slices, sums the counts and prints each
  * distinct finding once with the units that hit it and one command that reproduces it.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { formatSchedule, writeExclusive } from '../explore/explore.js';
 import { count } from '../format.js';
@@ -17,7 +17,7 @@ import {
   type StressCampaignOptions,
 } from '../campaign/result.js';
 import { formatRange, rangeSize } from '../campaign/shard.js';
-import type { Command } from './command.js';
+import { outDirOpt, type Command } from './command.js';
 import { UsageError } from './usage.js';
 
 const n = count;
@@ -41,7 +41,6 @@ export function readResult(file: string): CampaignResult {
 export function writeReplayFiles(m: MergedCampaign, dir: string): void {
   for (const f of m.findings) {
     if (f.reproduce || !f.replay) continue;
-    mkdirSync(dir, { recursive: true });
     const path = writeExclusive(resolve(join(dir, `perfemu-${f.replay.scenario}-${f.kind}.replay.json`)), `${JSON.stringify(f.replay, null, 2)}\n`);
     f.reproduce = `npx perfemu replay ${path}`;
   }
@@ -135,8 +134,9 @@ export const mergeCommand: Command = {
   ],
   run(v, positionals) {
     if (positionals.length === 0) throw new UsageError('merge takes one or more FILEs (result files of perfemu campaign)');
+    const out = v.out === undefined ? '.' : outDirOpt('out', String(v.out));
     const m = mergeFiles(positionals);
-    if (!m.overlapping.length) writeReplayFiles(m, (v.out as string | undefined) ?? '.');
+    if (!m.overlapping.length) writeReplayFiles(m, out);
     if (v.json) console.log(JSON.stringify(m, null, 2));
     else console.log(formatMerged(m));
     if (m.overlapping.length) {

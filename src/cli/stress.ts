@@ -8,7 +8,7 @@ import { FAULTS, fault_exists_on } from '../kernel/faults.js';
 import { describeViolation } from '../invariants/registry.js';
 import { reproduceCommand, runStress, type StressOptions, type StressProgress, type StressReport } from '../stress/engine.js';
 import { stressReport, writeReport } from '../report/report.js';
-import { command, faultOnKernel, notApplicable } from './command.js';
+import { command, kernelForFault, notApplicable } from './command.js';
 import { UsageError } from './usage.js';
 
 const faultNames = FAULTS.map((f) => f.name).join(', ');
@@ -72,8 +72,8 @@ export const stress = command({
     if (inject === 'all')
       notApplicable(given, ['ops', 'report'], 'with --inject all (each fault runs until caught, at most --duration; the result is a table)');
     else notApplicable(given, ['seeds'], 'without --inject all (give --seed for one run)');
-    if (inject !== 'all') faultOnKernel(inject, o.kernel);
-    if (inject !== 'all' && (o.kernel === '4.7' || inject === 'leak-4.7')) {
+    const kernel = inject === 'all' ? o.kernel : kernelForFault(inject, o.kernel, given.has('kernel'));
+    if (inject !== 'all' && kernel === '4.7') {
       notApplicable(given, ['strict', 'window-us'], 'on kernel 4.7 (it has no release purge to make strict or to preempt)');
     }
     return stressCommand({
@@ -81,7 +81,7 @@ export const stress = command({
       apps: o.apps,
       ...(o.ops !== undefined ? { ops: o.ops } : { durationMs: (o.duration ?? (inject === 'all' ? 10 : 5)) * 1000 }),
       seed: o.seed ?? Math.floor(Math.random() * 0x7fffffff),
-      kernel: o.kernel,
+      kernel,
       strict: o.strict,
       maxEntries: o['max-entries'],
       ...(inject ? { inject } : {}),

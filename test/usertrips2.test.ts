@@ -1,0 +1,129 @@
+/**
+ * What a second new user's walk through the commands found: output directories, combinations
+ * one command refused and another ran, a filter that selects nothing, a closed pipe, and the
+ * kernel a fault of its own runs on.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { run } from '../src/cli/main.js';
+
+const bin = fileURLToPath(new URL('../../bin/perfemu.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'perfemu-usertrips2-'));
+const spawnCli = (args: string[], opts: { shell?: string } = {}) =>
+  opts.shell
+    ? spawnSync('bash', ['-c', opts.shell], { encoding: 'utf8', timeout: 60_000, cwd: dir })
+    : spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000, cwd: dir });
+/** the CLI in this process (every case here stops before a run starts) */
+async function cli(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const { log, error } = console;
+  console.log = (...a: unknown[]) => void out.push(a.join(' '));
+  console.error = (...a: unknown[]) => void err.push(a.join(' '));
+  try {
+    const status = await run(args);
+    return { status, stdout: out.join('\n'), stderr: err.join('\n') };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+test('--out DIR of campaign and merge: an existing file, a missing parent or a path under /proc is refused at once (exit 2), nothing made', async () => {
+  const file = join(dir, 'a-file');
+  writeFileSync(file, 'x');
+  const campaign = ['campaign', 'explore', '--scheduler', 'random', '--budget', '5', '--seeds', '1..2', '--workers', '1'];
+  const cases: [string[], RegExp][] = [
+    [[...campaign, '--out', file], /--out .*a-file: is not a directory/],
+    [[...campaign, '--out', join(dir, 'no', 'such', 'dir')], /its parent .*no\/such is not an existing directory/],
+    [[...campaign, '--out', '/proc/perfemu-x'], /--out \/proc\/perfemu-x: cannot be made/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await cli(...args);
+    assert.is(r.status, 2, args.join(' '));
+    assert.match(r.stderr, re);
+  }
+  assert.not.ok(existsSync(join(dir, 'no')), 'no directory made');
+  // a real result file, then merge with bad --out values and a tampered copy
+  const ok = spawnCli([...campaign, '--out', 'res']);
+  assert.is(ok.status, 0, ok.stderr);
+  const result = join(dir, 'res', readdirSync(join(dir, 'res'))[0]!);
+  for (const [out, re] of [
+    [file, /is not a directory/],
+    [join(dir, 'nope', 'x'), /its parent .*nope is not an existing directory/],
+  ] as const) {
+    const r = await cli('merge', result, '--out', out);
+    assert.is(r.status, 2);
+    assert.match(r.stderr, re);
+  }
+  assert.not.ok(existsSync(join(dir, 'nope')));
+  const doc = JSON.parse(readFileSync(result, 'utf8')) as { counts: Record<string, number> };
+  doc.counts.schedules = -5;
+  writeFileSync(join(dir, 'tampered.json'), JSON.stringify(doc));
+  const t = await cli('merge', join(dir, 'tampered.json'));
+  assert.is(t.status, 2);
+  assert.match(t.stderr, /counts\.schedules must be a count \(an integer >= 0\); got -5/);
+});
+
+test('what explore refuses, campaign and replay files refuse too; pct needs a depth of at least 1', async () => {
+  const cases: [string[], RegExp][] = [
+    [['campaign', 'explore', '--strict', '--kernel', '4.7', '--scheduler', 'random', '--seeds', '1..3'], /--strict does not apply on kernel 4.7/],
+    [['campaign', 'explore', '--scheduler', 'random', '--bound', '2', '--seeds', '1..3'], /--bound does not apply to the random scheduler/],
+    [['campaign', 'explore', '--scheduler', 'pct', '--bound', '0', '--seeds', '1..3'], /--bound is pct's depth: an integer from 1 to 10/],
+    [['explore', '--scheduler', 'pct', '--bound', '0'], /--bound is pct's depth/],
+    [['stress', '--inject', 'leak-4.7', '--kernel', '6.18'], /--inject leak-4.7 is kernel 4.7 itself; --kernel 6.18 contradicts it/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await cli(...args);
+    assert.is(r.status, 2, args.join(' '));
+    assert.match(r.stderr, re);
+  }
+  const base = { format: 'perfemu-schedule', version: 1, scenario: 'purge-window', schedule: [0], expect: { kind: 'x', violation: false, detail: '' } };
+  const files: [object, RegExp][] = [
+    [{ ...base, kernel: '4.7', strict: true, inject: null }, /"strict" must be false on kernel 4.7/],
+    [{ ...base, kernel: '4.7', strict: false, inject: 'purge-no-owner-check' }, /"inject" purge-no-owner-check needs "kernel" "4.8" or "5.10" or "6.18"/],
+    [{ ...base, kernel: '6.18', strict: false, inject: 'leak-4.7' }, /"inject" leak-4.7 is kernel 4.7 itself/],
+  ];
+  for (const [i, [doc, re]] of files.entries()) {
+    const f = join(dir, `r${i}.replay.json`);
+    writeFileSync(f, JSON.stringify(doc));
+    const r = await cli('replay', f);
+    assert.is(r.status, 2, JSON.stringify(doc));
+    assert.match(r.stderr, re);
+  }
+});
+
+test('stress --inject leak-4.7 names the kernel that runs: 4.7, in the header, the reproduce line and the JSON', () => {
+  const r = spawnCli(['stress', '--inject', 'leak-4.7', '--ops', '200', '--seed', '4', '--cpus', '2', '--apps', '1', '--json']);
+  const doc = JSON.parse(r.stdout) as { options: { kernel: string } };
+  assert.is(doc.options.kernel, '4.7');
+  const t = spawnCli(['stress', '--inject', 'leak-4.7', '--ops', '200', '--seed', '4', '--cpus', '2', '--apps', '1']);
+  assert.match(t.stdout, /perfemu stress — kernel 4\.7, fault leak-4\.7/);
+  assert.match(t.stderr, /reproduce: .*--kernel 4\.7 .*--inject leak-4\.7/);
+});
+
+test('conform --only that matches no scenario is an error, not "0 agree"', async () => {
+  const r = await cli('conform', '--only', 'zzzqqq');
+  assert.is(r.status, 2);
+  assert.match(r.stderr, /--only 'zzzqqq' matches no scenario name/);
+});
+
+test('a reader that closes the pipe early ends the command quietly: no stack trace', () => {
+  const r = spawnCli([], { shell: `node ${JSON.stringify(bin)} story --cpus 2 | head -1 >/dev/null` });
+  assert.is(r.status, 0);
+  assert.not.match(r.stderr, /EPIPE|Error/);
+});
+
+test("perfemu help COMMAND prints that command's help", async () => {
+  const r = await cli('help', 'lab');
+  assert.is(r.status, 0);
+  assert.match(r.stdout, /^perfemu lab — /);
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+test.run();
