@@ -166,6 +166,7 @@ test('JSON shape: the fields the issue promises, in their types', async () => {
     'lossRate',
     'wakeups',
     'consumerBusy',
+    'read',
     'latencyUs',
     'stranded',
     'ringBytes',

@@ -125,5 +125,26 @@ test("perfemu help COMMAND prints that command's help", async () => {
   assert.match(r.stdout, /^perfemu lab — /);
 });
 
+test('lab: wakeup settings with --no-wakeups are refused; --pages says its real limit; a reader that read nothing shows no latency', async () => {
+  for (const o of [
+    ['--wakeup-events', '4'],
+    ['--watermark', '4096'],
+    ['--wakeup-us', '10'],
+  ]) {
+    const r = await cli('lab', '--no-wakeups', ...o);
+    assert.is(r.status, 2, o.join(' '));
+    assert.match(r.stderr, `${o[0]} does not apply with --no-wakeups`);
+  }
+  const big = await cli('lab', '--pages', '262144');
+  assert.is(big.status, 2);
+  assert.match(big.stderr, /--pages must be .* from 1 to 131072/);
+  assert.match((await cli('lab', '--help')).stdout, /--pages P .*up to 131072.*at most 1 GiB of rings/);
+  const r = await cli('lab', '--no-wakeups', '--duration-ms', '10', '--cpus', '1', '--pages', '8', '--json');
+  const doc = JSON.parse(r.stdout) as { points: { read: number; written: number }[] };
+  assert.is(doc.points[0]!.read, 0, 'the 100 ms poll timeout never came in 10 ms');
+  const t = await cli('lab', '--no-wakeups', '--duration-ms', '10', '--cpus', '1', '--pages', '8');
+  assert.match(t.stdout, /0\.0%\s+-\s+-\s+-\s/);
+});
+
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();

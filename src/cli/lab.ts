@@ -52,7 +52,7 @@ export const labCommand: Command = {
   summary: 'ring sizing lab: the kernel ring code on a virtual clock, any number of CPUs; sweeps pages and wakeup settings, recommends a size',
   usage:
     'perfemu lab [--cpus N] [--rate R[,R...]] [--shape constant|poisson|burst:ON/OFF] [--size S|MIN-MAX] [--trace FILE.csv] ' +
-    '[--pages P[,P...]] [--wakeup-events N[,N...] | --watermark B[,B...]] [--poll-timeout-ms T[,T...]] [--wakeup-us U] ' +
+    '[--pages P[,P...]] [--wakeup-events N[,N...]] [--watermark B[,B...]] [--poll-timeout-ms T[,T...]] [--wakeup-us U] ' +
     '[--record-cost-ns C] [--wakeup-cost-ns C] [--consumer-share F] [--no-wakeups] [--duration-ms D] [--seed S] [--kernel V] ' +
     '[--max-loss X] [--max-latency-us Y] [--json] [--report FILE.html]',
   options: {
@@ -84,7 +84,7 @@ export const labCommand: Command = {
     ['--shape S', 'constant (default), poisson, or burst:ON_MS/OFF_MS (the rate during ON, silence during OFF)'],
     ['--size S|MIN-MAX', `payload bytes, ${LAB_MIN_SIZE}..${MAX_OUTPUT_BYTES}, or a range drawn uniformly per record (default 64)`],
     ['--trace FILE.csv', 'replay a recorded workload: rows time_ns,cpu,size (replaces --rate, --shape, --size)'],
-    ['--pages P', 'data pages per ring, a power of two, or a list to sweep (default 8,32,128)'],
+    ['--pages P', 'data pages per ring, a power of two up to 131072, or a list to sweep (default 8,32,128); at most 1 GiB of rings: CPUs x (1 + P) x 4 KiB'],
     ['--wakeup-events N', 'attr.wakeup_events, 0..1000000, or a list (default 1): wake the reader every N records'],
     ['--watermark B', 'attr.wakeup_watermark in bytes, or a list: wake the reader every B bytes (each value is one more wakeup setting)'],
     ['--poll-timeout-ms T', "the reader's epoll_wait timeout, 1..600000, or a list (default 100); on a timeout it reads every ring"],
@@ -101,11 +101,11 @@ export const labCommand: Command = {
     ['--report FILE', 'also write a self-contained HTML page: loss and p99 latency against pages, one curve per wakeup setting'],
     ['--json', 'print one JSON document (progress goes to stderr on a terminal only)'],
   ],
-  async run(v) {
+  async run(v, _p, given) {
     const cpus = intOpt('cpus', v.cpus, 1, 1024);
     const opts: LabOptions = {
       cpus,
-      pages: listOpt('pages', v.pages, 1, 1 << 18),
+      pages: listOpt('pages', v.pages, 1, 1 << 17),
       pollTimeoutMs: listOpt('poll-timeout-ms', v['poll-timeout-ms'], 1, 600_000),
       wakeupUs: intOpt('wakeup-us', v['wakeup-us'], 0, 1_000_000),
       recordCostNs: intOpt('record-cost-ns', v['record-cost-ns'], 0, 1_000_000_000),
@@ -144,6 +144,9 @@ export const labCommand: Command = {
         }
       }
     }
+    if (v.wakeups === false)
+      for (const o of ['wakeup-events', 'watermark', 'wakeup-us'])
+        if (given.has(o)) throw new UsageError(`--${o} does not apply with --no-wakeups (that reader ignores wakeups; it reads when its poll timeout expires)`);
     if (v['wakeup-events'] !== undefined) opts.wakeupEvents = listOpt('wakeup-events', v['wakeup-events'], 0, 1_000_000);
     if (v.watermark !== undefined) opts.watermark = listOpt('watermark', v.watermark, 1, 0x7fffffff);
     if (v['max-loss'] !== undefined) opts.maxLoss = fracOpt('max-loss', v['max-loss'], 0, 1, false);

@@ -26,9 +26,10 @@ export function labColumns(r: LabResult): LabColumn[] {
     col('loss rate', (p) => fmtRate(p.lossRate)),
     col('wakeups', (p) => count(p.wakeups)),
     col('reader busy', (p) => `${(p.consumerBusy * 100).toFixed(1)}%`),
-    col('p50 µs', (p) => us(p.latencyUs.p50)),
-    col('p99 µs', (p) => us(p.latencyUs.p99)),
-    col('max µs', (p) => us(p.latencyUs.max)),
+    // '-' where the reader delivered nothing (a timer-driven reader whose timeout the run never reached, say)
+    col('p50 µs', (p) => (p.read > 0 ? us(p.latencyUs.p50) : '-')),
+    col('p99 µs', (p) => (p.read > 0 ? us(p.latencyUs.p99) : '-')),
+    col('max µs', (p) => (p.read > 0 ? us(p.latencyUs.max) : '-')),
     col('stranded', (p) => count(p.stranded.records)),
     col('max wait µs', (p) => us(p.stranded.maxWaitUs)),
     col('rings', (p) => bytes(p.ringBytes)),

@@ -262,7 +262,7 @@ export function resolveLab(o: LabOptions): { resolved: LabResolvedOptions; specs
   if (cpus * (1 + biggest) * PAGE_SIZE > LAB_MAX_RING_BYTES) {
     throw outOfRange(
       'pages',
-      `at most ${LAB_MAX_RING_BYTES / 2 ** 20} MiB of rings per point (cpus x (1 + pages) x 4096); ${cpus} CPUs x ${biggest} pages is ${Math.round((cpus * (1 + biggest) * PAGE_SIZE) / 2 ** 20)} MiB`,
+      `at most ${LAB_MAX_RING_BYTES / 2 ** 20} MiB of rings per point (cpus x (1 + pages) x 4096 bytes); ${cpus} CPU(s) x (1 + ${biggest}) pages is ${cpus * (1 + biggest) * PAGE_SIZE} bytes`,
       biggest,
     );
   }

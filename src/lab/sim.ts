@@ -78,6 +78,8 @@ export interface PointResult {
   lossRate: number;
   wakeups: number;
   consumerBusy: number;
+  /** samples the reader delivered (the latency figures are over these; none: no latency to give) */
+  read: number;
   latencyUs: { p50: number; p99: number; max: number };
   stranded: { records: number; maxWaitUs: number };
   ringBytes: number;
@@ -476,6 +478,7 @@ export function simulatePoint(p: PointSpec): PointResult & { extra: PointExtra }
     lossRate: written + lost === 0 ? 0 : lost / (written + lost),
     wakeups,
     consumerBusy: Math.min(1, busyNs / endNs),
+    read: lat.total,
     latencyUs: { p50: us(lat.quantile(0.5)), p99: us(lat.quantile(0.99)), max: us(lat.max) },
     stranded: { records: stranded, maxWaitUs: us(strandedMaxNs) },
     ringBytes: cpus * (1 + pages) * PAGE_SIZE,
