@@ -75,7 +75,7 @@ test('a CPU runs one pool at a time: a second pool on it is refused by name unti
 });
 
 const script = fileURLToPath(new URL('./fixtures/pool_no_wait.js', import.meta.url));
-for (const mode of ['records', 'stop', 'crash']) {
+for (const mode of ['records', 'stop', 'crash', 'apps']) {
   test(`a script that never calls wait() exits by itself (${mode})`, async () => {
     const t0 = Date.now();
     const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
