@@ -164,7 +164,11 @@ export const campaignCommand: Command = {
       '--shards N',
       'the N for JOB_COMPLETION_INDEX (default: JOB_COMPLETIONS); with JOB_COMPLETION_INDEX set and no --shard, the shard is JOB_COMPLETION_INDEX/N',
     ],
-    ['--out DIR', 'write the result file perfemu-campaign-<what>-shard-K-of-N.json into DIR (created; a rerun of a shard replaces its file)'],
+    [
+      '--out DIR',
+      'write the result file perfemu-campaign-<what>-shard-K-of-N.json into DIR (made if its parent exists; a rerun of a shard replaces its file). ' +
+        'Without it, the replay files of exhaustive-search findings go to the current directory (with it, perfemu merge writes them)',
+    ],
     ['--json', 'print the result file to stdout (for kubectl logs); progress goes to stderr on a terminal only'],
     [
       'explore:',
