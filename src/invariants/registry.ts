@@ -152,6 +152,11 @@ export function isOldKernelBehaviour(b: KernelBehaviour, v: Violation, all: read
   return all.some((u) => u.kind === 'use-after-free-event' && u.cpu === writer && u.timeMs <= v.timeMs + 1000);
 }
 
+/** refcount-underflow's first argument (kernel/file.ts, bpf/syscall.ts, bpf/core.ts) */
+const REFCOUNT_OBJECTS: Record<number, string> = { 1: 'file', 2: 'map', 3: 'program' };
+/** an entry's state word (layout.ts S_*) */
+const ENTRY_STATES: Record<number, string> = { 0: 'free', 1: 'live', 2: 'dead', 3: 'put, waiting for a grace period' };
+
 /** A violation in words a person can read (the stress report, the explorer's findings). `withTime`: prefix the time since the kernel's creation */
 export function describeViolation(v: Violation, withTime = true): string {
   const [a, b, c, d] = v.args;
@@ -173,6 +178,14 @@ export function describeViolation(v: Violation, withTime = true): string {
       return `${at} map ${a} slot ${b} keeps perf event index ${d} alive for map file ${c}, gone (the 4.7 leak)`;
     case 'conservation':
       return `${at} ring of perf event index ${a}: ${b} samples written, ${c} read or unread`;
+    case 'refcount-underflow':
+      return `${at} ${REFCOUNT_OBJECTS[a] ?? `object kind ${a}`} ${b}: a reference dropped with ${c} held (the count would go below zero)`;
+    case 'double-put':
+      return `${at} map entry ${a} put a second time (it was no longer live: state ${ENTRY_STATES[b] ?? b})`;
+    case 'map-free-not-empty':
+      return `${at} map ${a} freed with slot ${b} still holding entry ${c} (the kernel's BUG_ON in fd_array_map_free)`;
+    case 'rcu-queue-full':
+      return `${at} the call_rcu queue is full (callback kind ${a}, argument ${b}): the arena's rcuQueue limit is too small`;
     default:
       return `${at} ${v.kind} (${v.args.join(', ')})`;
   }
