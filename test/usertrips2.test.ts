@@ -119,6 +119,18 @@ test('a reader that closes the pipe early ends the command quietly: no stack tra
   assert.not.match(r.stderr, /EPIPE|Error/);
 });
 
+test('parse errors in our words: an unknown option is named plainly, a flag given a value is named as written', async () => {
+  const cases: [string[], string][] = [
+    [['replay', 'f', '--bogus'], "perfemu: unknown option '--bogus' (see 'perfemu replay --help')"],
+    [['demo', '--no-compare=1'], "perfemu: option '--no-compare' is a flag: it takes no value (see 'perfemu demo --help')"],
+  ];
+  for (const [args, msg] of cases) {
+    const r = await cli(...args);
+    assert.is(r.status, 2);
+    assert.is(r.stderr, msg);
+  }
+});
+
 test("perfemu help COMMAND prints that command's help", async () => {
   const r = await cli('help', 'lab');
   assert.is(r.status, 0);

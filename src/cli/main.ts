@@ -101,6 +101,22 @@ function quietOnClosedPipe(): void {
   }
 }
 
+/**
+ * node:util parseArgs's error in our words where its own reads oddly: an unknown option's
+ * message goes on about positionals after '--' (with an unbalanced quote), and a negated flag
+ * given a value (--no-compare=1) is reported under its positive name.
+ */
+function parseArgsMessage(err: Error & { code?: string }, args: string[]): string {
+  const first = err.message.split('\n')[0]!;
+  const named = /'(-[^' ]*)/.exec(first)?.[1];
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && named) return `unknown option '${named}'`;
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && named && /does not take an argument/.test(first)) {
+    const written = args.find((a) => a.startsWith('--no-') && a.includes('=') && `--${a.slice(5, a.indexOf('='))}` === named);
+    return `option '${written ? written.slice(0, written.indexOf('=')) : named}' is a flag: it takes no value`;
+  }
+  return first;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   quietOnClosedPipe();
@@ -140,7 +156,7 @@ export async function run(argv: string[]): Promise<number> {
         tokens: true,
       });
     } catch (err) {
-      throw new UsageError(`${(err as Error).message.split('\n')[0]} (see 'perfemu ${name} --help')`);
+      throw new UsageError(`${parseArgsMessage(err as Error & { code?: string }, rest)} (see 'perfemu ${name} --help')`);
     }
     // the options as written (`no-compare` for --no-compare), for "does not apply" checks
     const given = new Set(parsed.tokens.flatMap((t) => (t.kind === 'option' ? [t.rawName.replace(/^--?/, '')] : [])));
