@@ -121,7 +121,7 @@ test('a reader that closes the pipe early ends the command quietly: no stack tra
 
 test('parse errors in our words: an unknown option is named plainly, a flag given a value is named as written', async () => {
   const cases: [string[], string][] = [
-    [['replay', 'f', '--bogus'], "perfemu: unknown option '--bogus' (see 'perfemu replay --help')"],
+    [['replay', 'f', '--bogus'], "perfemu: Unknown option '--bogus' (see 'perfemu replay --help')"],
     [['demo', '--no-compare=1'], "perfemu: option '--no-compare' is a flag: it takes no value (see 'perfemu demo --help')"],
   ];
   for (const [args, msg] of cases) {

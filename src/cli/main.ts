@@ -109,7 +109,7 @@ function quietOnClosedPipe(): void {
 function parseArgsMessage(err: Error & { code?: string }, args: string[]): string {
   const first = err.message.split('\n')[0]!;
   const named = /'(-[^' ]*)/.exec(first)?.[1];
-  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && named) return `unknown option '${named}'`;
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && named) return `Unknown option '${named}'`;
   if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && named && /does not take an argument/.test(first)) {
     const written = args.find((a) => a.startsWith('--no-') && a.includes('=') && `--${a.slice(5, a.indexOf('='))}` === named);
     return `option '${written ? written.slice(0, written.indexOf('=')) : named}' is a flag: it takes no value`;
