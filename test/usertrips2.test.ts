@@ -131,6 +131,19 @@ test('parse errors in our words: an unknown option is named plainly, a flag give
   }
 });
 
+test('campaign: a malformed JOB_COMPLETIONS is named; a shard with no seeds says so', () => {
+  const bad = spawnSync(process.execPath, [bin, 'campaign', 'explore', '--scheduler', 'random', '--seeds', '1..3'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, JOB_COMPLETION_INDEX: '0', JOB_COMPLETIONS: 'x' },
+  });
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /JOB_COMPLETIONS must be a number of shards \(an integer >= 1\); got 'x'/);
+  const empty = spawnCli(['campaign', 'explore', '--scheduler', 'random', '--seeds', '1..10', '--shard', '0/20', '--budget', '5', '--workers', '1']);
+  assert.is(empty.status, 0, empty.stderr);
+  assert.match(empty.stdout, /no seeds \(more shards than seeds\) of 1\.\.10: shard 0\/20/);
+});
+
 test("perfemu help COMMAND prints that command's help", async () => {
   const r = await cli('help', 'lab');
   assert.is(r.status, 0);

@@ -60,7 +60,10 @@ export type ShardSource = 'option' | 'env' | 'none';
 export function shardFromEnv(env: Record<string, string | undefined>, shards: number | undefined, maxCount: number): Shard | string | null {
   const idx = env.JOB_COMPLETION_INDEX;
   if (idx === undefined || idx === '') return null;
-  const n = shards ?? (env.JOB_COMPLETIONS !== undefined && env.JOB_COMPLETIONS !== '' ? Number(env.JOB_COMPLETIONS) : undefined);
+  const jc = env.JOB_COMPLETIONS;
+  if (shards === undefined && jc !== undefined && jc !== '' && !/^\d+$/.test(jc))
+    return `JOB_COMPLETIONS must be a number of shards (an integer >= 1); got '${jc}'`;
+  const n = shards ?? (jc !== undefined && jc !== '' ? Number(jc) : undefined);
   if (n === undefined) return 'JOB_COMPLETION_INDEX is set but neither --shards nor JOB_COMPLETIONS gives the number of shards';
   const s = parseShard(`${idx}/${n}`, maxCount);
   return s ?? `JOB_COMPLETION_INDEX=${idx} of ${n} shards is not a shard (want 0 <= index < shards <= ${maxCount})`;

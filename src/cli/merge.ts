@@ -71,7 +71,8 @@ export function formatMerged(m: MergedCampaign, o: { workers?: number; perSec?: 
   if (o.shardOnly && m.files.length === 1) {
     const f = m.files[0]!;
     lines.push(
-      `${unit} ${formatRange(f.slice)} (${n(rangeSize(f.slice))}) of ${formatRange(m.range)}` +
+      (rangeSize(f.slice) === 0 ? `no ${unit} (more shards than ${unit})` : `${unit} ${formatRange(f.slice)} (${n(rangeSize(f.slice))})`) +
+        ` of ${formatRange(m.range)}` +
         `${f.shard.count > 1 ? `: shard ${f.shard.index}/${f.shard.count}` : ''}${m.units === 'subtrees' ? ' of the bounded schedule tree' : ''}`,
     );
   } else {
