@@ -109,4 +109,38 @@ test('a sample callback that throws: the error comes out of poll, and the next p
   pb.close();
 });
 
+test("flushFrom with a closed buffer's handle, or one that names no instance, is refused; typo'd keys of mmap and lab options are named", async () => {
+  const { kernel, app, m } = setup(1);
+  const pb = PerfBuffer.open(app, m, {});
+  const h = pb.flushHandle();
+  PerfBuffer.flushFrom(kernel, h); // a live one works
+  assert.is(pb.poll(0), 1, 'the flush drained the one buffer');
+  pb.close();
+  assert.is(
+    code(() => PerfBuffer.flushFrom(kernel, h)),
+    'ERR_PERFEMU_CLOSED',
+  );
+  assert.is(
+    code(() => PerfBuffer.flushFrom(kernel, { epoll: h.epoll + 5 })),
+    'ERR_PERFEMU_CLOSED',
+  );
+  const fd = app.perfEventOpen({ cpu: 0, wakeupEvents: 0 });
+  let err: (Error & { code?: string }) | undefined;
+  try {
+    app.mmap(fd, 8, { wirte: false } as unknown as { write: boolean });
+  } catch (e) {
+    err = e as Error & { code?: string };
+  }
+  assert.is(err?.code, 'ERR_INVALID_ARG_VALUE');
+  assert.match(err!.message, /unknown key 'wirte'; did you mean 'write'/);
+  const { lab } = await import('../src/index.js');
+  await lab({ cpus: 1, pagez: [8] } as unknown as { cpus: number }).then(
+    () => assert.unreachable('lab took pagez'),
+    (e: Error & { code?: string }) => {
+      assert.is(e.code, 'ERR_INVALID_ARG_VALUE');
+      assert.match(e.message, /unknown key 'pagez'; did you mean 'pages'/);
+    },
+  );
+});
+
 test.run();

@@ -17,7 +17,7 @@ import { ERR } from '../arena/perfemu_error.js';
 import { PerfemuError, SystemCallError, checkKeys, invalidArgType, invalidArgValue, optionKeys, validateInt } from '../errors.js';
 import type { Kernel } from '../emulator.js';
 import { EINVAL } from '../kernel/errno.js';
-import { epoll_eventfd_signal } from '../kernel/eventpoll.js';
+import { epoll_eventfd_signal, epoll_live } from '../kernel/eventpoll.js';
 import type { Process } from '../process/process.js';
 import { POLLHUP } from '../process/process.js';
 import type { Kctx } from '../kernel/context.js';
@@ -246,7 +246,16 @@ export class PerfBuffer {
    */
   static flushFrom(kernel: Kernel, handle: PerfBufferFlushHandle): void {
     if (typeof handle !== 'object' || handle === null) throw invalidArgType('handle', 'a PerfBufferFlushHandle', handle);
-    epoll_eventfd_signal(kernel.k, validateInt('handle.epoll', handle.epoll, 0, kernel.arena.L.maxEpoll - 1));
+    checkKeys('handle', handle, ['epoll']);
+    const ep = validateInt('handle.epoll', handle.epoll, 0, kernel.arena.L.maxEpoll - 1);
+    // a handle of a buffer that is gone (or never was) names no live epoll instance: signalling
+    // it would wake nobody, silently, or a later instance that reused the slot
+    if (!epoll_live(kernel.k, ep))
+      throw new PerfemuError(
+        ERR.CLOSED,
+        `PerfBuffer.flushFrom: handle.epoll ${ep} names no open PerfBuffer's epoll instance (closed, or not a handle from flushHandle())`,
+      );
+    epoll_eventfd_signal(kernel.k, ep);
   }
 
   get bufferCount(): number {

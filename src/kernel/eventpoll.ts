@@ -3,7 +3,7 @@
  * bumped by the wakeup of any perf event it watches, so a consumer can block on many rings
  * at once (Atomics.wait takes one word). An epoll instance is a file, so exit closes it.
  */
-import { E_EPOLL, EP_EVENTFD, EP_SLEEPERS, EP_WAKE, FILE_KIND_EPOLL, FMODE_READ, S_LIVE } from '../arena/layout.js';
+import { E_EPOLL, EP_EVENTFD, EP_SLEEPERS, EP_STATE, EP_WAKE, FILE_KIND_EPOLL, FMODE_READ, S_LIVE } from '../arena/layout.js';
 import { epollWord, epollWordOfWake, eventWord } from '../arena/records.js';
 import type { Kctx } from './context.js';
 import { EMFILE, ENOMEM } from './errno.js';
@@ -65,6 +65,11 @@ export function epoll_wake_word(k: Kctx, ep: number): number {
  * eventfd_write on the eventfd registered in this instance (how cilium/ebpf's reader implements
  * Flush): any thread may call it; it wakes the instance's waiter as a ring wakeup does.
  */
+/** whether epoll record `ep` is allocated (an instance some file holds) */
+export function epoll_live(k: Kctx, ep: number): boolean {
+  return k.a.load(epollWord(k.a.L, ep, EP_STATE)) === S_LIVE;
+}
+
 export function epoll_eventfd_signal(k: Kctx, ep: number): void {
   const a = k.a;
   a.store(epollWord(k.a.L, ep, EP_EVENTFD), 1);

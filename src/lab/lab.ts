@@ -12,7 +12,7 @@ import { Piscina } from 'piscina';
 import { PAGE_SIZE } from '../arena/layout.js';
 import { count } from '../format.js';
 import { MAX_OUTPUT_BYTES } from '../emulator.js';
-import { PerfemuError, invalidArgType, invalidArgValue, outOfRange, validateInt } from '../errors.js';
+import { PerfemuError, checkKeys, invalidArgType, invalidArgValue, optionKeys, outOfRange, validateInt } from '../errors.js';
 import { KERNEL_VERSIONS, kDefaultKernelVersion, type KernelVersion } from '../kernel/behaviour.js';
 import { LAB_MIN_SIZE, simulatePoint, type PointExtra, type PointResult, type PointSpec, type Shape, type TraceRow } from './sim.js';
 
@@ -187,8 +187,33 @@ export function parseTrace(text: string, cpus: number, source = 'trace'): TraceR
   return rows;
 }
 
+const LAB_KEYS = optionKeys<LabOptions>({
+  cpus: true,
+  rate: true,
+  shape: true,
+  size: true,
+  trace: true,
+  pages: true,
+  wakeupEvents: true,
+  watermark: true,
+  pollTimeoutMs: true,
+  wakeupUs: true,
+  recordCostNs: true,
+  wakeupCostNs: true,
+  consumerShare: true,
+  noWakeups: true,
+  durationMs: true,
+  seed: true,
+  kernel: true,
+  maxLoss: true,
+  maxLatencyUs: true,
+  concurrency: true,
+  onProgress: true,
+});
+
 export function resolveLab(o: LabOptions): { resolved: LabResolvedOptions; specs: PointSpec[] } {
   if (typeof o !== 'object' || o === null) throw invalidArgType('options', 'an object', o);
+  checkKeys('options', o, LAB_KEYS);
   const cpus = validateInt('cpus', o.cpus ?? 4, 1, 1024);
   const kernel = o.kernel ?? kDefaultKernelVersion;
   if (!KERNEL_VERSIONS.includes(kernel)) throw invalidArgValue('kernel', `must be one of ${KERNEL_VERSIONS.join(', ')}`, kernel);
