@@ -95,10 +95,17 @@ export class CpuPool {
     const ctlSab = new SharedArrayBuffer(4 * POOL_WORDS);
     const ctl = new Int32Array(ctlSab);
     ctl[POOL_PAUSED] = opts.paused ? 1 : 0;
-    bpf_prog_inc(kernel.k, prog); // the attachment
     const tasks: CpuTask[] = cpus.map((cpu, i) => ({ sab: kernel.sab, memory: kernel.memory, cpu, prog, mapRef, spec: specs[i]!, ctl: ctlSab }));
-    for (const c of cpus) running(kernel).add(c);
-    return new CpuPool(kernel, cpus, startLongTasks<CpuTask, CpuResult>(CPU_WORKER, tasks), prog, stopMs, ctl);
+    bpf_prog_inc(kernel.k, prog); // the attachment
+    let started: LongTasks<CpuResult>;
+    try {
+      started = startLongTasks<CpuTask, CpuResult>(CPU_WORKER, tasks);
+    } catch (err) {
+      bpf_prog_put(kernel.k, prog); // nothing started: no attachment, no CPU taken
+      throw err;
+    }
+    for (const c of cpus) running(kernel).add(c); // released by #wait, which the constructor starts
+    return new CpuPool(kernel, cpus, started, prog, stopMs, ctl);
   }
 
   /**
