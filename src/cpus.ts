@@ -1,6 +1,6 @@
 /**
  * The main-side handle on the simulated CPUs: one piscina worker per CPU, each running one
- * long task (src/program.ts) on the shared arena. Stopped by the arena's stop word and awaited;
+ * long task (src/program.ts) on the shared arena. Stopped by the pool's own stop word and awaited;
  * a CPU that throws or dies is reported with its number, after the others are stopped and
  * every worker is gone. Nothing is left running when wait() settles.
  */
@@ -53,10 +53,11 @@ export class CpuPool {
   #stopped: (() => void) | undefined;
   /** this pool's control words (layout.ts, POOL_*): its own, so that pools do not stop or pause each other */
   #ctl: Int32Array;
+  #waited = false;
 
   private constructor(kernel: Kernel, cpus: number[], tasks: LongTasks<CpuResult>, prog: number, stopMs: number, ctl: Int32Array) {
     this.#kernel = kernel;
-    this.cpus = cpus;
+    this.cpus = [...cpus]; // its own copy: the busy CPUs it releases are the ones it took
     this.#tasks = tasks;
     this.#prog = prog;
     this.#stopMs = stopMs;
@@ -68,7 +69,10 @@ export class CpuPool {
     // exits. wait() returns this same promise; until someone awaits it, a crash is kept for it
     // rather than reported as an unhandled rejection.
     this.#done = this.#wait();
-    this.#done.catch(() => undefined);
+    this.#done.catch((err: unknown) => {
+      // a crash nobody asked about would otherwise vanish: say so, once, if wait() was not called
+      if (!this.#waited) process.emitWarning(`${(err as Error).message} (the CpuPool's wait() was not called)`, { code: 'PERFEMU_CPU_CRASHED' });
+    });
   }
 
   /** Starts the CPUs; returns at once. Call wait() (after stop(), or for bounded programs). */
@@ -150,6 +154,7 @@ export class CpuPool {
    * rejects with a CpuCrashError naming it. Either way the workers are gone when it settles.
    */
   wait(): Promise<CpuResult[]> {
+    this.#waited = true;
     return this.#done!;
   }
 

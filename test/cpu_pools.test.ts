@@ -46,6 +46,10 @@ test('two pools on one kernel: stopping one leaves the other running, pausing on
     a.pause();
     b.resume();
     await until('CPU 1 to write', () => attempts(kernel, 1) > 0);
+    await new Promise((r) => setTimeout(r, 50)); // a holds within 64 attempts of its pause
+    const held = attempts(kernel, 0);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.is(attempts(kernel, 0), held, "b's resume did not release a");
     a.resume();
     b.stop();
     const [rb] = await b.wait();
@@ -71,6 +75,19 @@ test('a CPU runs one pool at a time: a second pool on it is refused by name unti
   }
   const [r] = await CpuPool.start(kernel, { prog, program: { records: 5 }, cpus: [1] }).wait();
   assert.is(r!.attempts, 5, 'free again once the first pool ended');
+  // and after a crash: the CPUs and the program's attachment are released
+  const crash = fileURLToPath(new URL('./fixtures/crash_program.js', import.meta.url));
+  const k3 = setup(3);
+  const refs = () => k3.kernel.inspect().progs[0]!.refcnt;
+  const before = refs();
+  const c = CpuPool.start(k3.kernel, { prog: k3.prog, program: { module: crash } });
+  await c.wait().then(
+    () => assert.unreachable('CPU 2 crashes'),
+    (e: { cpu?: number }) => assert.is(e.cpu, 2),
+  );
+  assert.is(refs(), before, "the pool's attachment dropped");
+  const [again] = await CpuPool.start(k3.kernel, { prog: k3.prog, program: { records: 3 }, cpus: [2] }).wait();
+  assert.is(again!.attempts, 3, 'CPU 2 free again after the crash');
   assertNoWorkers();
 });
 
@@ -78,14 +95,17 @@ const script = fileURLToPath(new URL('./fixtures/pool_no_wait.js', import.meta.u
 for (const mode of ['records', 'stop', 'crash', 'apps']) {
   test(`a script that never calls wait() exits by itself (${mode})`, async () => {
     const t0 = Date.now();
-    const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = execFile(process.execPath, [script, mode], { timeout: 30_000 }, (err, stdout) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, out: stdout }),
+    const { code, out, err } = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const child = execFile(process.execPath, [script, mode], { timeout: 30_000 }, (e, stdout, stderr) =>
+        resolve({ code: e ? ((e as { code?: number }).code ?? null) : 0, out: stdout, err: stderr }),
       );
       child.stdin?.end();
     });
     assert.is(out.trim(), 'started');
     assert.is(code, 0, `exit code (after ${Date.now() - t0} ms; killed at 30 s means it hung)`);
+    // a crash nobody waited for is not silent: a warning names the CPU
+    if (mode === 'crash') assert.match(err, /PERFEMU_CPU_CRASHED.*CPU 2: bad instruction at insn 17 \(the CpuPool's wait\(\) was not called\)/);
+    else assert.not.match(err, /PERFEMU_CPU_CRASHED/);
   });
 }
 

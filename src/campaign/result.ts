@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ReplayFile } from '../explore/explore.js';
+import { replayFileProblem } from '../explore/replay_file.js';
 import type { SchedulerName } from '../explore/explore.js';
 import type { KernelVersion } from '../kernel/behaviour.js';
 import { coverage, type Range, type Shard } from './shard.js';
@@ -206,8 +207,17 @@ export function checkResult(doc: unknown): string | null {
   const { first, last } = d.slice as Range;
   if (first > last + 1 || first < d.range!.first || last > d.range!.last)
     return `slice ${first}..${last} is not within range ${d.range!.first}..${d.range!.last}`;
-  for (const [i, f] of d.findings.entries())
-    if (!f || typeof f !== 'object' || typeof f.signature !== 'string' || !Number.isSafeInteger(f.hits) || f.hits < 1)
-      return `findings[${i}] is malformed (a signature and hits >= 1 are required)`;
+  for (const [i, f] of d.findings.entries()) {
+    if (!f || typeof f !== 'object' || typeof f.signature !== 'string' || !Number.isSafeInteger(f.hits) || f.hits < 1 || !Number.isSafeInteger(f.first))
+      return `findings[${i}] is malformed (a signature, hits >= 1 and its first unit are required)`;
+    // the kind names the replay file perfemu merge writes: a name, never a path
+    if (typeof f.kind !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(f.kind))
+      return `findings[${i}].kind must be a finding's name (a-z, 0-9, -); got ${JSON.stringify(f.kind)}`;
+    if (typeof f.violation !== 'boolean') return `findings[${i}].violation must be true or false`;
+    if (f.replay !== null && f.replay !== undefined) {
+      const why = replayFileProblem(f.replay);
+      if (why) return `findings[${i}].replay is not a replay file: ${why}`;
+    }
+  }
   return null;
 }

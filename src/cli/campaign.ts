@@ -14,7 +14,7 @@ import { KERNEL_VERSIONS, type KernelVersion } from '../index.js';
 import { mergeResults, type CampaignResult, type CampaignSpec } from '../campaign/result.js';
 import { DEFAULT_SUBTREES, runCampaign, type CampaignProgress } from '../campaign/run.js';
 import { parseRange, parseShard, shardFromEnv, type Range, type Shard } from '../campaign/shard.js';
-import { intOpt, kernelForFault, kernelOpt, outDirOpt, type Command } from './command.js';
+import { intOpt, kernelForFault, kernelOpt, outDirOpt, runRules, type Command } from './command.js';
 import { formatMerged, writeReplayFiles } from './merge.js';
 import { UsageError } from './usage.js';
 
@@ -59,10 +59,11 @@ export function resolveShard(shardOpt: unknown, shardsOpt: unknown, env: Record<
   return { index: 0, count: 1 };
 }
 
-/** the kernel a campaign runs (kernelForFault), where --strict must have a purge to make strict */
-function campaignKernel(v: Record<string, unknown>, inject: string | undefined): KernelVersion {
+/** the kernel a campaign runs (kernelForFault), once the options the run shares with explore and stress pass their rules */
+function campaignKernel(v: Record<string, unknown>, inject: string | undefined, scheduler?: string): KernelVersion {
   const kernel = kernelForFault(inject, kernelOpt(v.kernel ?? '6.18'), v.kernel !== undefined);
-  if (kernel === '4.7' && v.strict === true) throw new UsageError('--strict does not apply on kernel 4.7 (it has no release purge to make strict)');
+  const given = new Set(Object.keys(v).filter((k) => v[k] !== undefined && v[k] !== false));
+  runRules({ kernel, ...(scheduler ? { scheduler, bound: intOpt('bound', v.bound ?? '2', 0, 10) } : {}) }, given);
   return kernel;
 }
 
@@ -86,9 +87,6 @@ export function campaignSpec(sub: string, v: Record<string, unknown>): CampaignS
         `--budget must be a number of schedules per unit (a campaign's shards must be deterministic, so not seconds); got '${String(v.budget)}'`,
       );
     if (given('subtrees') && scheduler !== 'exhaustive') throw new UsageError('--subtrees applies to --scheduler exhaustive only');
-    if (given('bound') && scheduler === 'random') throw new UsageError('--bound does not apply to the random scheduler (--bound is for exhaustive and pct)');
-    if (scheduler === 'pct' && intOpt('bound', v.bound ?? '2', 0, 10) < 1)
-      throw new UsageError(`--bound is pct's depth: an integer from 1 to 10; got '${String(v.bound)}'`);
     return {
       command: 'explore',
       options: {
@@ -96,7 +94,7 @@ export function campaignSpec(sub: string, v: Record<string, unknown>): CampaignS
         scheduler: scheduler as 'random' | 'pct' | 'exhaustive',
         bound: intOpt('bound', v.bound ?? '2', 0, 10),
         budget: intOpt('budget', v.budget ?? (scheduler === 'exhaustive' ? '100000' : '1000'), 1, 100_000_000),
-        kernel: campaignKernel(v, inject),
+        kernel: campaignKernel(v, inject, scheduler),
         strict: v.strict === true,
         inject: inject ?? null,
         subtrees: scheduler === 'exhaustive' ? intOpt('subtrees', v.subtrees ?? String(DEFAULT_SUBTREES), 1, 100_000) : null,

@@ -3,10 +3,10 @@
  * function that runs it. Each command may live in its own file and be registered in main.ts.
  */
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { KERNEL_VERSIONS, type KernelVersion } from '../index.js';
-import { faultByName, fault_exists_on, fault_kernels } from '../kernel/faults.js';
+import { faultByName, fault_run_kernel } from '../kernel/faults.js';
 import { UsageError } from './usage.js';
 
 export interface Command {
@@ -63,6 +63,7 @@ export function outDirOpt(name: string, path: string): string {
   const fail = (why: string): never => {
     throw new UsageError(`--${name} ${path}: ${why}`);
   };
+  if (path === '') throw new UsageError(`--${name} must name a directory; got ''`);
   const code = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? 'error';
   let st: ReturnType<typeof statSync> | undefined;
   try {
@@ -79,7 +80,7 @@ export function outDirOpt(name: string, path: string): string {
     }
     return path;
   }
-  const parent = dirname(resolve(path));
+  const parent = dirname(path); // as written: 'missing/..' is not resolved away before it is checked
   let pst: ReturnType<typeof statSync> | undefined;
   try {
     pst = statSync(parent);
@@ -90,9 +91,21 @@ export function outDirOpt(name: string, path: string): string {
   try {
     mkdirSync(path);
   } catch (err) {
-    fail(`cannot be made (${code(err)})`);
+    // another shard of the same campaign may have made it since the check: that is fine
+    if (code(err) !== 'EEXIST' || !statSync(path, { throwIfNoEntry: false })?.isDirectory()) fail(`cannot be made (${code(err)})`);
   }
   return path;
+}
+
+/**
+ * The rules of a run's options that perfemu explore, stress and campaign share (one copy, so the
+ * three refuse the same things): on kernel 4.7 there is no release purge to make strict or to
+ * preempt; the random scheduler takes no --bound; pct's --bound is a depth, at least 1.
+ */
+export function runRules(o: { kernel: KernelVersion; scheduler?: string; bound?: number }, given: ReadonlySet<string>): void {
+  if (o.kernel === '4.7') notApplicable(given, ['strict', 'window-us'], 'on kernel 4.7 (it has no release purge to make strict or to preempt)');
+  if (o.scheduler === 'random') notApplicable(given, ['bound'], 'to the random scheduler (--bound is for exhaustive and pct)');
+  if (o.scheduler === 'pct' && o.bound !== undefined && o.bound < 1) throw new UsageError(`--bound is pct's depth: an integer from 1 to 10; got '${o.bound}'`);
 }
 
 /** throws if one of `names` was given: it does not apply `why` (e.g. 'with --inject all') */
@@ -100,27 +113,18 @@ export function notApplicable(given: ReadonlySet<string> | undefined, names: str
   for (const n of names) if (given?.has(n)) throw new UsageError(`--${n} does not apply ${why}`);
 }
 
-/** throws if fault `name` cannot show on `kernel`: its broken code does not exist there */
-export function faultOnKernel(name: string | undefined | null, kernel: KernelVersion): void {
-  const f = name ? faultByName(name) : undefined;
-  if (!f || fault_exists_on(f, kernel)) return;
-  const ks = fault_kernels(f);
-  throw new UsageError(`--inject ${f.name} needs --kernel ${ks.slice(0, -1).join(', ')} or ${ks.at(-1)} (${f.needs?.why}); got --kernel ${kernel}`);
-}
-
 /**
- * The kernel a run with fault `inject` uses: the fault's own when it is one (leak-4.7 is kernel
- * 4.7 itself), refusing a --kernel the user gave that says otherwise; else `kernel`, once the
- * fault is known to exist there. Headers, reproduce lines and JSON then name the kernel that ran.
+ * The kernel a run with fault `inject` uses (faults.ts, fault_run_kernel): leak-4.7 is kernel 4.7
+ * itself, and a --kernel the user gave that says otherwise is refused; any other fault must exist
+ * on the kernel. Headers, reproduce lines and JSON then name the kernel that ran.
  */
 export function kernelForFault(inject: string | undefined | null, kernel: KernelVersion, kernelGiven: boolean): KernelVersion {
-  const own = inject ? faultByName(inject)?.kernel : undefined;
-  if (own === undefined) {
-    faultOnKernel(inject, kernel);
-    return kernel;
-  }
-  if (kernelGiven && kernel !== own) throw new UsageError(`--inject ${inject} is kernel ${own} itself; --kernel ${kernel} contradicts it (leave --kernel out)`);
-  return own;
+  const f = inject ? faultByName(inject) : undefined;
+  const r = fault_run_kernel(f, kernel, kernelGiven);
+  if ('kernel' in r) return r.kernel;
+  if (r.problem === 'own') throw new UsageError(`--inject ${inject} is kernel ${r.want[0]} itself; --kernel ${kernel} contradicts it (leave --kernel out)`);
+  const ks = r.want;
+  throw new UsageError(`--inject ${f!.name} needs --kernel ${ks.slice(0, -1).join(', ')} or ${ks.at(-1)} (${f!.needs?.why}); got --kernel ${kernel}`);
 }
 
 export function kernelOpt(v: unknown): KernelVersion {

@@ -7,9 +7,8 @@ import { styleText } from 'node:util';
 import { KERNEL_VERSIONS } from '../kernel/behaviour.js';
 import { PerfemuError } from '../errors.js';
 import { table } from '../format.js';
-import { conform, detect, nearestVersion, type ConformResult, type ConformRow, type DetectResult } from '../conform/conform.js';
+import { conform, detect, nearestVersion, select, type ConformResult, type ConformRow, type DetectResult } from '../conform/conform.js';
 import { kernelOpt, type Command } from './command.js';
-import { SCENARIOS as CONFORM_SCENARIOS } from '../conform/scenarios.js';
 import { UsageError } from './usage.js';
 
 /** the observations of a row in a few words: the distinct short values, in order */
@@ -112,7 +111,7 @@ export const conformCommand: Command = {
         throw new UsageError(`--only must be a regular expression; got '${String(v.only)}'`);
       }
       // a filter that selects nothing would report "0 agree" and pass
-      if (!CONFORM_SCENARIOS.some((s) => only!.test(s.name)))
+      if (select(only).length === 0)
         throw new UsageError(`--only '${String(v.only)}' matches no scenario name (the names are the first column of perfemu conform's table)`);
     }
     const kernel = v.kernel === undefined ? undefined : kernelOpt(v.kernel);

@@ -21,7 +21,7 @@ import { SCENARIOS, SCENARIO_FOR_FAULT, scenarioByName } from '../explore/scenar
 import { replayFileProblem } from '../explore/replay_file.js';
 import { UsageErrorLike } from './usage.js';
 import { exploreReport, replayReport, writeReport } from '../report/report.js';
-import { command, kernelForFault, notApplicable } from './command.js';
+import { command, kernelForFault, notApplicable, runRules } from './command.js';
 
 export const exploreCmd = command({
   name: 'explore',
@@ -54,12 +54,10 @@ export const exploreCmd = command({
   },
   run(o, _p, given) {
     if (o.scheduler === 'exhaustive') notApplicable(given, ['seed'], 'to the exhaustive scheduler (it tries every schedule; --seed is for random and pct)');
-    if (o.scheduler === 'random') notApplicable(given, ['bound'], 'to the random scheduler (--bound is for exhaustive and pct)');
     if (o.json) notApplicable(given, ['all'], 'with --json (the JSON trace has every access)');
-    if (o.scheduler === 'pct' && o.bound < 1) throw new UsageErrorLike(`--bound is pct's depth: an integer from 1 to 10; got '${o.bound}'`);
     const inject = o.inject;
     const kernel = kernelForFault(inject, o.kernel, given.has('kernel'));
-    if (kernel === '4.7') notApplicable(given, ['strict'], 'on kernel 4.7 (it has no release purge to make strict)');
+    runRules({ kernel, scheduler: o.scheduler, bound: o.bound }, given);
     const m = /^(\d+)(s?)$/.exec(o.budget);
     if (!m || Number(m[1]) < 1) throw new UsageErrorLike(`--budget must be a number of schedules (1000) or of seconds (20s); got '${o.budget}'`);
     return exploreCommand({

@@ -44,6 +44,7 @@ const FLAG: Record<string, string> = {
   wakeupEvents: 'wakeup-events',
   watermark: 'watermark',
   pollTimeoutMs: 'poll-timeout-ms',
+  wakeupUs: 'wakeup-us',
   sweep: 'pages',
   durationMs: 'duration-ms',
 };
@@ -65,7 +66,7 @@ export const labCommand: Command = {
     'wakeup-events': { type: 'string' },
     watermark: { type: 'string' },
     'poll-timeout-ms': { type: 'string', default: '100' },
-    'wakeup-us': { type: 'string', default: '10' },
+    'wakeup-us': { type: 'string' },
     'record-cost-ns': { type: 'string', default: '200' },
     'wakeup-cost-ns': { type: 'string', default: '2000' },
     'consumer-share': { type: 'string', default: '1' },
@@ -107,7 +108,7 @@ export const labCommand: Command = {
       cpus,
       pages: listOpt('pages', v.pages, 1, 1 << 17),
       pollTimeoutMs: listOpt('poll-timeout-ms', v['poll-timeout-ms'], 1, 600_000),
-      wakeupUs: intOpt('wakeup-us', v['wakeup-us'], 0, 1_000_000),
+      ...(given.has('wakeup-us') ? { wakeupUs: intOpt('wakeup-us', v['wakeup-us'], 0, 1_000_000) } : {}),
       recordCostNs: intOpt('record-cost-ns', v['record-cost-ns'], 0, 1_000_000_000),
       wakeupCostNs: intOpt('wakeup-cost-ns', v['wakeup-cost-ns'], 0, 1_000_000_000),
       consumerShare: fracOpt('consumer-share', v['consumer-share'], 0, 1, true),
@@ -144,9 +145,6 @@ export const labCommand: Command = {
         }
       }
     }
-    if (v.wakeups === false)
-      for (const o of ['wakeup-events', 'watermark', 'wakeup-us'])
-        if (given.has(o)) throw new UsageError(`--${o} does not apply with --no-wakeups (that reader ignores wakeups; it reads when its poll timeout expires)`);
     if (v['wakeup-events'] !== undefined) opts.wakeupEvents = listOpt('wakeup-events', v['wakeup-events'], 0, 1_000_000);
     if (v.watermark !== undefined) opts.watermark = listOpt('watermark', v.watermark, 1, 0x7fffffff);
     if (v['max-loss'] !== undefined) opts.maxLoss = fracOpt('max-loss', v['max-loss'], 0, 1, false);

@@ -86,8 +86,9 @@ function commandHelp(name: string, c: Command): string {
 
 /**
  * A reader that closes the pipe early (`perfemu demo | head -1`) makes the next write fail with
- * EPIPE, which Node raises as an error on stdout: leave quietly, as a command killed by SIGPIPE
- * would, instead of printing a stack trace. (Workers end with the process.)
+ * EPIPE, which Node raises as an error on stdout: leave quietly, without a stack trace, with the
+ * status a command killed by SIGPIPE has (128 + 13), so a script with pipefail still sees that
+ * the run did not finish. (Workers end with the process.)
  */
 let pipeWatched = false;
 function quietOnClosedPipe(): void {
@@ -95,7 +96,7 @@ function quietOnClosedPipe(): void {
   pipeWatched = true;
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') process.exit(0);
+      if (err.code === 'EPIPE') process.exit(141);
       throw err;
     });
   }
@@ -121,8 +122,10 @@ export async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   quietOnClosedPipe();
   try {
-    if (name === 'help' && rest[0] !== undefined && COMMANDS[rest[0]]) {
-      console.log(commandHelp(rest[0], COMMANDS[rest[0]]!));
+    if (name === 'help' && rest[0] !== undefined) {
+      const c = Object.hasOwn(COMMANDS, rest[0]) ? COMMANDS[rest[0]] : undefined;
+      if (!c) throw new UsageError(`unknown command '${rest[0]}'; commands: ${Object.keys(COMMANDS).join(', ')}`);
+      console.log(commandHelp(rest[0], c));
       return 0;
     }
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -133,7 +136,7 @@ export async function run(argv: string[]): Promise<number> {
       console.log(version());
       return 0;
     }
-    const cmd = COMMANDS[name];
+    const cmd = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
     if (!cmd) throw new UsageError(`unknown command '${name}'; commands: ${Object.keys(COMMANDS).join(', ')}`);
     if (rest.includes('--help') || rest.includes('-h')) {
       console.log(commandHelp(name, cmd));

@@ -135,8 +135,8 @@ export const mergeCommand: Command = {
   ],
   run(v, positionals) {
     if (positionals.length === 0) throw new UsageError('merge takes one or more FILEs (result files of perfemu campaign)');
+    const m = mergeFiles(positionals); // the inputs first: nothing is made for files that do not merge
     const out = v.out === undefined ? '.' : outDirOpt('out', String(v.out));
-    const m = mergeFiles(positionals);
     if (!m.overlapping.length) writeReplayFiles(m, out);
     if (v.json) console.log(JSON.stringify(m, null, 2));
     else console.log(formatMerged(m));

@@ -8,7 +8,7 @@ import { FAULTS, fault_exists_on } from '../kernel/faults.js';
 import { describeViolation } from '../invariants/registry.js';
 import { reproduceCommand, runStress, type StressOptions, type StressProgress, type StressReport } from '../stress/engine.js';
 import { stressReport, writeReport } from '../report/report.js';
-import { command, kernelForFault, notApplicable } from './command.js';
+import { command, kernelForFault, notApplicable, runRules } from './command.js';
 import { UsageError } from './usage.js';
 
 const faultNames = FAULTS.map((f) => f.name).join(', ');
@@ -73,9 +73,7 @@ export const stress = command({
       notApplicable(given, ['ops', 'report'], 'with --inject all (each fault runs until caught, at most --duration; the result is a table)');
     else notApplicable(given, ['seeds'], 'without --inject all (give --seed for one run)');
     const kernel = inject === 'all' ? o.kernel : kernelForFault(inject, o.kernel, given.has('kernel'));
-    if (inject !== 'all' && kernel === '4.7') {
-      notApplicable(given, ['strict', 'window-us'], 'on kernel 4.7 (it has no release purge to make strict or to preempt)');
-    }
+    if (inject !== 'all') runRules({ kernel }, given);
     return stressCommand({
       cpus: o.cpus,
       apps: o.apps,

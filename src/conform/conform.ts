@@ -201,7 +201,8 @@ async function hostRuns(n: Native, cpus: number, bpffs: string | null, list: Sce
   return { runs, leaked: { fds: openFdCount() - fdsBefore, maps: live } };
 }
 
-function select(only?: RegExp): Scenario[] {
+/** the scenarios `only` selects (all without it) */
+export function select(only?: RegExp): Scenario[] {
   return only ? SCENARIOS.filter((s) => only.test(s.name)) : SCENARIOS;
 }
 

@@ -56,6 +56,7 @@ export interface PerfBufferOptions {
 }
 
 const POLL_KEYS = optionKeys<PerfBufferPollOptions>({ timeoutMs: true, deadline: true });
+const FLUSH_HANDLE_KEYS = optionKeys<PerfBufferFlushHandle>({ epoll: true });
 const PERF_BUFFER_KEYS = optionKeys<PerfBufferOptions>({
   cpus: true,
   pages: true,
@@ -233,8 +234,11 @@ export class PerfBuffer {
       // as libbpf's perf_buffer__free on a failed perf_buffer__new: the entries go too, so no
       // slot is left holding an event nobody reads (it would keep the event alive, and outputs
       // to it would count as lost instead of failing with ENOENT)
-      for (const cpu of installed) pb.#deleteSlot(cpu);
-      pb.close();
+      try {
+        for (const cpu of installed) pb.#deleteSlot(cpu);
+      } finally {
+        pb.close(); // and the error that made the open fail is the one reported
+      }
       throw err;
     }
     return pb;
@@ -246,10 +250,11 @@ export class PerfBuffer {
    */
   static flushFrom(kernel: Kernel, handle: PerfBufferFlushHandle): void {
     if (typeof handle !== 'object' || handle === null) throw invalidArgType('handle', 'a PerfBufferFlushHandle', handle);
-    checkKeys('handle', handle, ['epoll']);
+    checkKeys('handle', handle, FLUSH_HANDLE_KEYS);
     const ep = validateInt('handle.epoll', handle.epoll, 0, kernel.arena.L.maxEpoll - 1);
-    // a handle of a buffer that is gone (or never was) names no live epoll instance: signalling
-    // it would wake nobody, silently, or a later instance that reused the slot
+    // a handle that names no live epoll instance (its buffer closed, or never a handle) would
+    // wake nobody, silently. (A closed buffer's handle whose slot a later buffer reuses names
+    // that buffer: a handle carries no generation, as an eventfd number carries none.)
     if (!epoll_live(kernel.k, ep))
       throw new PerfemuError(
         ERR.CLOSED,
@@ -316,8 +321,9 @@ export class PerfBuffer {
       }
     } catch (err) {
       // A callback threw. The wait took the readiness of every ready ring, and the rings after
-      // this one were not drained: signal the eventfd, so the next poll drains every ring.
-      p.epollSignal(this.#epfd);
+      // this one were not drained: signal the eventfd, so the next poll drains every ring
+      // (unless the callback closed the buffer).
+      if (!this.#closed) p.epollSignal(this.#epfd);
       throw err;
     }
     if (ready.length > 0 || flushed) this.stats.wakeups++;

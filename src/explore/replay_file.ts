@@ -4,7 +4,7 @@
  * than failing somewhere inside the replay.
  */
 import { KERNEL_VERSIONS } from '../kernel/behaviour.js';
-import { FAULTS, faultByName, fault_exists_on, fault_kernels } from '../kernel/faults.js';
+import { FAULTS, faultByName, fault_run_kernel } from '../kernel/faults.js';
 import { REPLAY_FORMAT, REPLAY_VERSION } from './explore.js';
 import { SCENARIOS } from './scenarios.js';
 
@@ -26,16 +26,16 @@ export function replayFileProblem(doc: unknown): string | null {
   if (typeof d.strict !== 'boolean') return `"strict" must be true or false; ${show(d.strict)}`;
   if (d.inject !== null && !FAULTS.some((f) => f.name === d.inject))
     return `"inject" must be null or one of ${FAULTS.map((f) => f.name).join(', ')}; ${show(d.inject)}`;
-  // the combinations perfemu explore refuses, refused here too
+  // the combinations perfemu explore refuses, refused here too (one rule: fault_run_kernel)
   const fault = d.inject === null ? undefined : faultByName(d.inject as string)!;
-  const kernel = fault?.kernel ?? (d.kernel as (typeof KERNEL_VERSIONS)[number]);
-  if (fault?.kernel !== undefined && d.kernel !== fault.kernel)
-    return `"inject" ${fault.name} is kernel ${fault.kernel} itself; "kernel" must be "${fault.kernel}"; got "${d.kernel}"`;
-  if (fault && !fault_exists_on(fault, kernel))
-    return `"inject" ${fault.name} needs "kernel" ${fault_kernels(fault)
-      .map((v) => `"${v}"`)
-      .join(' or ')} (${fault.needs?.why}); got "${kernel}"`;
-  if (d.strict === true && kernel === '4.7') return '"strict" must be false on kernel 4.7 (it has no release purge to make strict)';
+  const run = fault_run_kernel(fault, d.kernel as (typeof KERNEL_VERSIONS)[number], true);
+  if ('problem' in run) {
+    const want = run.want.map((v) => `"${v}"`).join(' or ');
+    return run.problem === 'own'
+      ? `"inject" ${fault!.name} is kernel ${run.want[0]} itself; "kernel" must be ${want}; got "${d.kernel}"`
+      : `"inject" ${fault!.name} needs "kernel" ${want} (${fault!.needs?.why}); got "${d.kernel}"`;
+  }
+  if (d.strict === true && run.kernel === '4.7') return '"strict" must be false on kernel 4.7 (it has no release purge to make strict)';
   if (!Array.isArray(d.schedule)) return `"schedule" must be an array of choices (integers >= 0); ${show(d.schedule)}`;
   const bad = d.schedule.findIndex((c) => !Number.isSafeInteger(c) || (c as number) < 0);
   if (bad >= 0) return `"schedule"[${bad}] must be an integer >= 0; got ${JSON.stringify(d.schedule[bad])}`;

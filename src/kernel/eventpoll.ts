@@ -61,15 +61,15 @@ export function epoll_wake_word(k: Kctx, ep: number): number {
   return epollWord(k.a.L, ep, EP_WAKE);
 }
 
-/**
- * eventfd_write on the eventfd registered in this instance (how cilium/ebpf's reader implements
- * Flush): any thread may call it; it wakes the instance's waiter as a ring wakeup does.
- */
 /** whether epoll record `ep` is allocated (an instance some file holds) */
 export function epoll_live(k: Kctx, ep: number): boolean {
   return k.a.load(epollWord(k.a.L, ep, EP_STATE)) === S_LIVE;
 }
 
+/**
+ * eventfd_write on the eventfd registered in this instance (how cilium/ebpf's reader implements
+ * Flush): any thread may call it; it wakes the instance's waiter as a ring wakeup does.
+ */
 export function epoll_eventfd_signal(k: Kctx, ep: number): void {
   const a = k.a;
   a.store(epollWord(k.a.L, ep, EP_EVENTFD), 1);

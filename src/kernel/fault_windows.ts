@@ -71,9 +71,7 @@ export function fault_reader_window(k: Kctx, rb: number, tail: number, head: num
  * runs of 20). A CPU preempted in its section holds up grace periods in the kernel too, but not
  * for seconds. The section is told apart by the CPU's RC_CTR, which moves at each section's
  * entry and exit; the record is Kctx.faultSection (this thread's: one thread drives a CPU at a time).
- */
-
-/**
+ *
  * producer-early-head: data_head was published before the record at `offset` was written;
  * wait until a reader has consumed past it (data_tail beyond offset), so it read the stale bytes.
  */

@@ -59,6 +59,23 @@ export function fault_kernels(f: FaultInfo): readonly KernelVersion[] {
   return KERNEL_VERSIONS.filter((v) => fault_exists_on(f, v));
 }
 
+/**
+ * The kernel a run with fault `f` (if any) uses, given the version asked for: the fault's own
+ * when it is a kernel version itself (leak-4.7), else the one asked for. Or why there is none:
+ * `own` (the fault is kernel `want[0]` itself and another was asked for explicitly) or `absent`
+ * (the version lacks the code the fault breaks; it shows on `want`). The one rule for every
+ * entry point (stress, explore, campaign, replay files); each words it in its own terms.
+ */
+export function fault_run_kernel(
+  f: FaultInfo | undefined,
+  kernel: KernelVersion,
+  kernelGiven: boolean,
+): { kernel: KernelVersion } | { problem: 'own' | 'absent'; want: readonly KernelVersion[] } {
+  if (f?.kernel !== undefined) return kernelGiven && kernel !== f.kernel ? { problem: 'own', want: [f.kernel] } : { kernel: f.kernel };
+  if (f && !fault_exists_on(f, kernel)) return { problem: 'absent', want: fault_kernels(f) };
+  return { kernel };
+}
+
 /** whether `kernel` has the code fault `f` breaks (so that injecting it there can show) */
 export function fault_exists_on(f: FaultInfo, kernel: KernelVersion): boolean {
   return !f.needs || BEHAVIOURS[kernel][f.needs.feature];

@@ -7,7 +7,7 @@
 import type { RingState } from '../kernel/ring_buffer.js';
 import { ERR } from '../arena/perfemu_error.js';
 import { ARENA_MAGIC, E_CPU, FILE_KIND_EPOLL, FILE_KIND_MAP, FILE_KIND_PERF, FILE_KIND_PROG, H_MAGIC } from '../arena/layout.js';
-import { PerfemuError, SystemCallError, check, checkKeys, invalidArgType, validateInt } from '../errors.js';
+import { PerfemuError, SystemCallError, check, checkKeys, invalidArgType, optionKeys, validateInt } from '../errors.js';
 import {
   NO_WALK,
   perf_ring_consume,
@@ -50,6 +50,7 @@ export interface MmapOptions {
   /** PROT_WRITE (default true); a read-only first mapping makes the ring overwritable */
   write?: boolean;
 }
+const MMAP_KEYS = optionKeys<MmapOptions>({ write: true });
 
 /** what readRingOverwrite returns */
 export interface OverwriteRecords {
@@ -135,7 +136,7 @@ export class ProcessRings {
       throw new SystemCallError('mmap', -ENODEV, `fd ${fd}`, 'the file has no mmap operation');
     }
     if (typeof opts !== 'object' || opts === null) throw invalidArgType('options', 'an object', opts);
-    checkKeys('options', opts, ['write']);
+    checkKeys('options', opts, MMAP_KEYS);
     if (opts.write !== undefined && typeof opts.write !== 'boolean') throw invalidArgType('write', 'a boolean', opts.write);
     const write = opts.write ?? true;
     const f = perfFileOf(this.#p, this.#k, fd, 'mmap');

@@ -53,8 +53,10 @@ function chart(r: LabResult, cs: Curve[], metric: 'loss' | 'p99'): string {
     body += `<line x1="${L}" y1="${y(limit)}" x2="${W - R}" y2="${y(limit)}" stroke="#D55E00" stroke-dasharray="6 4" data-limit="${limit}"/><text x="${W - R}" y="${y(limit) - 4}" text-anchor="end" fill="#D55E00">limit ${esc(fmt(limit))}</text>`;
   cs.forEach((c, ci) => {
     const dash = ci % 2 === 1 ? ' stroke-dasharray="8 3"' : '';
-    body += `<polyline fill="none" stroke="${c.color}" stroke-width="2"${dash} points="${c.points.map((p) => `${x(p.pages).toFixed(1)},${y(val(p)).toFixed(1)}`).join(' ')}"/>`;
-    for (const p of c.points) {
+    // a point whose reader delivered nothing has no latency: left off the latency chart, not drawn at 0
+    const pts = metric === 'loss' ? c.points : c.points.filter((p) => p.read > 0);
+    body += `<polyline fill="none" stroke="${c.color}" stroke-width="2"${dash} points="${pts.map((p) => `${x(p.pages).toFixed(1)},${y(val(p)).toFixed(1)}`).join(' ')}"/>`;
+    for (const p of pts) {
       const chosen = isRecommended(r, p);
       body += `<circle cx="${x(p.pages).toFixed(1)}" cy="${y(val(p)).toFixed(1)}" r="4" fill="${c.color}" data-point="${metric}" data-pages="${p.pages}" data-curve="${esc(c.label)}" data-value="${val(p)}"><title>${esc(`${c.label}, ${p.pages} pages: ${metric === 'loss' ? `loss rate ${fmtRate(p.lossRate)}` : `p99 ${p.latencyUs.p99} µs`}`)}</title></circle>`;
       if (chosen)
