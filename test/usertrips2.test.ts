@@ -156,6 +156,36 @@ test('campaign: a malformed JOB_COMPLETIONS is named; a shard with no seeds says
   assert.match(empty.stdout, /no seeds \(more shards than seeds\) of 1\.\.10: shard 0\/20/);
 });
 
+test('campaign: findings that are one kind by several shrunk schedules are counted by kind', () => {
+  const r = spawnCli([
+    'campaign',
+    'explore',
+    '--scenario',
+    'update-race',
+    '--inject',
+    'update-load-store',
+    '--scheduler',
+    'random',
+    '--budget',
+    '50',
+    '--seeds',
+    '1..20',
+    '--workers',
+    '1',
+    '--out',
+    'kinds',
+  ]);
+  assert.is(r.status, 1, r.stderr);
+  const m = /(\d+) distinct finding\(s\).*\n {2}of (\d+) kind\(s\): (.*) \(one kind by several shrunk schedules\)/.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  assert.ok(Number(m![2]) < Number(m![1]));
+  assert.is(
+    m![3]!.split(', ').reduce((s, x) => s + Number(x.split(' ')[1]), 0),
+    Number(m![1]),
+    'the kinds add up to the findings',
+  );
+});
+
 test("perfemu help COMMAND prints that command's help", async () => {
   const r = await cli('help', 'lab');
   assert.is(r.status, 0);

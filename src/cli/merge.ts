@@ -96,7 +96,15 @@ export function formatMerged(m: MergedCampaign, o: { workers?: number; perSec?: 
   }
   lines.push('');
   if (!m.findings.length) lines.push('found nothing');
-  else lines.push(`${m.findings.length} distinct finding(s), ${m.violations} of them violation(s):`);
+  else {
+    lines.push(`${m.findings.length} distinct finding(s), ${m.violations} of them violation(s):`);
+    // an explore finding is a kind and its shrunk schedule, so one bug reached by several
+    // interleavings is several findings: say how many kinds they are
+    const kinds = new Map<string, number>();
+    for (const f of m.findings) kinds.set(f.kind, (kinds.get(f.kind) ?? 0) + 1);
+    if (kinds.size < m.findings.length)
+      lines.push(`  of ${kinds.size} kind(s): ${[...kinds].map(([k, c]) => `${k} ${c}`).join(', ')} (one kind by several shrunk schedules)`);
+  }
   m.findings.forEach((f, i) => {
     lines.push(
       `  ${i + 1}. ${f.violation ? 'VIOLATION' : 'found'}: ${f.kind}${f.violation ? '' : " (not a violation of the kernel's contract)"} — ` +
