@@ -55,19 +55,10 @@ function phaseInWorker(size: number, rounds: number, zeroCopy: boolean, second: 
  * other bench groups, the other form) moved the zero-copy ratio between 0.30 and 0.69 from run
  * to run when both ran here.
  */
-async function drain(
-  size: number,
-  rounds: number,
-): Promise<{
-  ours: number;
-  zeroCopy: number;
-  floor: number;
-  bytes: number;
-  ratio: number;
-  zeroCopyRatio: number;
-  two: { records: number; ratio: number };
-  twoShared: { records: number; ratio: number };
-}> {
+/** the drain figures of ConsumerResult */
+type DrainFigures = Omit<ConsumerResult, 'size' | 'wakeup' | 'bareWakeup'>;
+
+async function drain(size: number, rounds: number): Promise<DrainFigures> {
   const views = await phaseInWorker(size, rounds, false);
   const zc = await phaseInWorker(size, rounds, true);
   const two = await phaseInWorker(size, rounds, true, 'own');
@@ -77,14 +68,14 @@ async function drain(
   // not of one median over another: the pairing is what the interleaving is for
   const paired = (p: { ours: number[]; floor: number[] }): number => median(p.ours.map((o, i) => o / p.floor[i]!));
   return {
-    ours: med,
-    zeroCopy: median(zc.ours),
-    floor: median([...views.floor, ...zc.floor]),
-    bytes: med * (8 + ((size + 4 + 7) & ~7)),
+    drainRecords: med,
+    drainBytes: med * (8 + ((size + 4 + 7) & ~7)),
+    zeroCopyRecords: median(zc.ours),
+    floorRecords: median([...views.floor, ...zc.floor]),
     ratio: paired(views),
     zeroCopyRatio: paired(zc),
-    two: { records: median(two.ours), ratio: paired(two) },
-    twoShared: { records: median(twoShared.ours), ratio: paired(twoShared) },
+    zeroCopyTwoReaders: { records: median(two.ours), ratio: paired(two) },
+    zeroCopyTwoReadersShared: { records: median(twoShared.ours), ratio: paired(twoShared) },
   };
 }
 
@@ -154,7 +145,7 @@ export async function consumerBench(log: (s: string) => void): Promise<ConsumerR
   const size = 64;
   const d = await drain(size, DRAIN_ROUNDS); // the same in --quick: a round is about 2 ms
   log(
-    `  drain ${(d.ours / 1e6).toFixed(2)}M records/s (${(d.bytes / 1e6).toFixed(0)} MB/s), zero-copy ${(d.zeroCopy / 1e6).toFixed(2)}M/s (beside a second reader ${(d.two.records / 1e6).toFixed(2)}M/s, ${(d.twoShared.records / 1e6).toFixed(2)}M/s when it shares the callback); bare walk ${(d.floor / 1e6).toFixed(2)}M/s`,
+    `  drain ${(d.drainRecords / 1e6).toFixed(2)}M records/s (${(d.drainBytes / 1e6).toFixed(0)} MB/s), zero-copy ${(d.zeroCopyRecords / 1e6).toFixed(2)}M/s (beside a second reader ${(d.zeroCopyTwoReaders.records / 1e6).toFixed(2)}M/s, ${(d.zeroCopyTwoReadersShared.records / 1e6).toFixed(2)}M/s when it shares the callback); bare walk ${(d.floorRecords / 1e6).toFixed(2)}M/s`,
   );
   // --quick times as many wake-ups as a full run (1.5 s more): with 500, the p99 was the fifth
   // worst sample, and five quick runs gave 82-540 µs against 57-71 in full runs (three quick
@@ -164,14 +155,7 @@ export async function consumerBench(log: (s: string) => void): Promise<ConsumerR
   const bare = await bareWakeup(n);
   const res: ConsumerResult = {
     size,
-    drainRecords: d.ours,
-    drainBytes: d.bytes,
-    zeroCopyRecords: d.zeroCopy,
-    floorRecords: d.floor,
-    ratio: d.ratio,
-    zeroCopyRatio: d.zeroCopyRatio,
-    zeroCopyTwoReaders: d.two,
-    zeroCopyTwoReadersShared: d.twoShared,
+    ...d,
     wakeup: { medianUs: median(ours), p99Us: quantile(ours, 0.99), samples: ours.length },
     bareWakeup: { medianUs: median(bare), p99Us: quantile(bare, 0.99), samples: bare.length },
   };

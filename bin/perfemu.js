@@ -8,5 +8,6 @@ if (!existsSync(fileURLToPath(main))) {
   console.error('perfemu: dist/ is missing; run `npm ci` (or `npm run build`) in the perfemu checkout first');
   process.exit(2);
 }
-const { run } = await import(main.href);
+const { run, quietOnClosedPipe } = await import(main.href);
+quietOnClosedPipe();
 process.exitCode = await run(process.argv.slice(2));

@@ -48,7 +48,7 @@ export class CpuPool {
   #tasks: LongTasks<CpuResult>;
   #prog: number;
   #stopMs: number;
-  #done: Promise<CpuResult[]> | undefined;
+  readonly #done: Promise<CpuResult[]>;
   #ticker: NodeJS.Timeout;
   #stopped: (() => void) | undefined;
   /** this pool's control words (layout.ts, POOL_*): its own, so that pools do not stop or pause each other */
@@ -57,13 +57,14 @@ export class CpuPool {
 
   private constructor(kernel: Kernel, cpus: number[], tasks: LongTasks<CpuResult>, prog: number, stopMs: number, ctl: Int32Array) {
     this.#kernel = kernel;
-    this.cpus = [...cpus]; // its own copy: the busy CPUs it releases are the ones it took
+    this.cpus = [...cpus]; // its own copy: what the caller does to its array later changes nothing here
     this.#tasks = tasks;
     this.#prog = prog;
     this.#stopMs = stopMs;
     this.#ctl = ctl;
     // RCU callbacks (entry and program frees) run from here while the CPUs are busy
     this.#ticker = setInterval(() => kernel.rcuTick(), 2);
+    livePools(kernel).add(this); // until #wait has ended it
     // The pool ends by itself when its programs do (or stop() is called): workers destroyed, the
     // ticker cleared, the program's reference dropped, so a script that never calls wait() still
     // exits. wait() returns this same promise; until someone awaits it, a crash is kept for it
@@ -93,7 +94,7 @@ export class CpuPool {
     specs.forEach((s, i) => validateSpec(s, `program[${i}]`));
     const stopMs = validateInt('stopTimeoutMs', opts.stopTimeoutMs ?? 5000, 1, 600_000);
     if (opts.paused !== undefined && typeof opts.paused !== 'boolean') throw invalidArgType('paused', 'a boolean', opts.paused);
-    const busy = cpus.filter((c) => running(kernel).has(c));
+    const busy = cpus.filter((c) => [...livePools(kernel)].some((p) => p.cpus.includes(c)));
     if (busy.length > 0)
       throw new PerfemuError(ERR.CPU_BUSY, `CPU ${busy.join(', ')} already runs a program of another CpuPool of this kernel (stop it and wait() first)`);
     const ctlSab = new SharedArrayBuffer(4 * POOL_WORDS);
@@ -108,7 +109,6 @@ export class CpuPool {
       bpf_prog_put(kernel.k, prog); // nothing started: no attachment, no CPU taken
       throw err;
     }
-    for (const c of cpus) running(kernel).add(c); // released by #wait, which the constructor starts
     return new CpuPool(kernel, cpus, started, prog, stopMs, ctl);
   }
 
@@ -155,7 +155,7 @@ export class CpuPool {
    */
   wait(): Promise<CpuResult[]> {
     this.#waited = true;
-    return this.#done!;
+    return this.#done;
   }
 
   async #wait(): Promise<CpuResult[]> {
@@ -181,7 +181,7 @@ export class CpuPool {
     } finally {
       clearInterval(this.#ticker);
       bpf_prog_put(this.#kernel.k, this.#prog);
-      for (const c of this.cpus) running(this.#kernel).delete(c);
+      livePools(this.#kernel).delete(this);
     }
     const { settled, timedOut } = out;
     const failed = settled.findIndex((s, i) => s.status === 'rejected' && !timedOut.includes(i));
@@ -193,11 +193,11 @@ export class CpuPool {
   }
 }
 
-/** the CPUs each kernel's live pools run (a CPU runs one pool's program at a time) */
-const busyCpus = new WeakMap<Kernel, Set<number>>();
-function running(kernel: Kernel): Set<number> {
-  let s = busyCpus.get(kernel);
-  if (s === undefined) busyCpus.set(kernel, (s = new Set()));
+/** each kernel's pools that have not ended: the CPUs they run are taken (a CPU runs one pool's program at a time) */
+const pools = new WeakMap<Kernel, Set<CpuPool>>();
+function livePools(kernel: Kernel): Set<CpuPool> {
+  let s = pools.get(kernel);
+  if (s === undefined) pools.set(kernel, (s = new Set()));
   return s;
 }
 

@@ -272,6 +272,15 @@ test('perfemu merge: one campaign only, missing and overlapping slices reported,
     assert.is(all.status, 1, all.stderr);
     assert.match(all.stdout, /every seed covered exactly once \(6\)/);
     assert.match(all.stdout, /VIOLATION: /);
+    // one bug reached by several shrunk schedules is several findings: a line counts them by kind
+    const kinds = /(\d+) distinct finding\(s\).*\n {2}of (\d+) kind\(s\): (.*) \(one kind by several shrunk schedules\)/.exec(all.stdout);
+    assert.ok(kinds, all.stdout);
+    assert.ok(Number(kinds![2]) < Number(kinds![1]));
+    assert.is(
+      kinds![3]!.split(', ').reduce((s, x) => s + Number(x.split(' ')[1]), 0),
+      Number(kinds![1]),
+      'the kinds add up to the findings',
+    );
     assert.match(
       all.stdout,
       /reproduce: npx perfemu explore --scenario update-race --scheduler random --seed \d+ --budget 50 --kernel 6.18 --inject update-load-store/,

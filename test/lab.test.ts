@@ -14,7 +14,7 @@ import { isRecommended, labWithNotes } from '../src/lab/lab.js';
 import { labColumns } from '../src/lab/columns.js';
 import { formatLab } from '../src/cli/lab.js';
 import { labReport } from '../src/report/lab.js';
-import { run } from '../src/cli/main.js';
+import { cliInProcess } from './fixtures/cli.js';
 import { attrs, findChromium, pngVariety, render } from './fixtures/browser.js';
 import { assertNoWorkers } from './fixtures/workers.js';
 
@@ -345,25 +345,9 @@ const badCli: [string[], RegExp][] = [
   [['--report', 'lab.txt'], /--report must name an .html file/],
   [['--bogus'], /Unknown option '--bogus'/],
 ];
-/** runs the CLI in this process, capturing what it prints */
-async function runCli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const { log, error } = console;
-  console.log = (...a: unknown[]) => void out.push(`${a.join(' ')}\n`);
-  console.error = (...a: unknown[]) => void err.push(`${a.join(' ')}\n`);
-  try {
-    const status = await run(args);
-    return { status, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
-
 for (const [args, re] of badCli) {
   test(`bad input (CLI): perfemu lab ${args.join(' ')} -> one line, exit 2`, async () => {
-    const r = await runCli(['lab', ...args]);
+    const r = await cliInProcess('lab', ...args);
     assert.is(r.status, 2, r.stderr);
     assert.match(r.stderr, re);
     assert.is(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
@@ -377,11 +361,11 @@ test('CLI: a sweep with limits prints the table and the recommendation; --json p
   assert.is(t.status, 0, t.stderr);
   assert.match(t.stdout, /Recommendation: \d+ pages per CPU with wakeup_events \d+/);
   assert.match(t.stdout, /\* +\d+ +\d+ ev/);
-  const j = await runCli([...args, '--json']);
+  const j = await cliInProcess(...args, '--json');
   const doc = JSON.parse(j.stdout) as LabResult;
   assert.is(doc.points.length, 4);
   assert.ok(doc.recommendation);
-  const h = await runCli(['lab', '--help']);
+  const h = await cliInProcess('lab', '--help');
   for (const o of [
     '--cpus',
     '--rate',
@@ -410,7 +394,7 @@ test('CLI: a sweep with limits prints the table and the recommendation; --json p
 });
 
 test('CLI: no point meets the limits: a plain statement of which limit binds', async () => {
-  const r = await runCli([
+  const r = await cliInProcess(
     'lab',
     '--cpus',
     '2',
@@ -424,7 +408,7 @@ test('CLI: no point meets the limits: a plain statement of which limit binds', a
     '10',
     '--max-loss',
     '0.001',
-  ]);
+  );
   assert.is(r.status, 0, r.stderr);
   assert.match(
     r.stdout,

@@ -10,29 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { median } from '../src/cli/stress.js';
-import { run } from '../src/cli/main.js';
 import { AppPool, CpuPool, Kernel, PerfBuffer, encodeRecord, sampleAlignedPayload, verifyRecord } from '../src/index.js';
 import { VERSIONS } from './fixtures/scenario.js';
+import { cliInProcess, spawnCli as spawnBin } from './fixtures/cli.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const bin = fileURLToPath(new URL('../../bin/perfemu.js', import.meta.url));
 const benchJs = fileURLToPath(new URL('../bench/index.js', import.meta.url));
-const spawnCli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
-/** the CLI in this process (fast; every case here stops before a run starts): exit code and output */
-async function cli(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const { log, error } = console;
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  try {
-    const status = await run(args);
-    return { status, stdout: out.join('\n'), stderr: err.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
+const spawnCli = (...args: string[]) => spawnBin(args);
+const cli = cliInProcess;
 const dir = mkdtempSync(join(tmpdir(), 'perfemu-usertrips-'));
 const oneLine = (s: string) => s.trim().split('\n').length === 1;
 

@@ -7,32 +7,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { run } from '../src/cli/main.js';
+import { bin, cliInProcess, spawnCli as spawnBin } from './fixtures/cli.js';
 
-const bin = fileURLToPath(new URL('../../bin/perfemu.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'perfemu-usertrips2-'));
+const cli = cliInProcess;
+/** the bin in a process of its own, in `dir`; or a bash line run there */
 const spawnCli = (args: string[], opts: { shell?: string } = {}) =>
-  opts.shell
-    ? spawnSync('bash', ['-c', opts.shell], { encoding: 'utf8', timeout: 60_000, cwd: dir })
-    : spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000, cwd: dir });
-/** the CLI in this process (every case here stops before a run starts) */
-async function cli(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const { log, error } = console;
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  try {
-    const status = await run(args);
-    return { status, stdout: out.join('\n'), stderr: err.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
+  opts.shell ? spawnSync('bash', ['-c', opts.shell], { encoding: 'utf8', timeout: 60_000, cwd: dir }) : spawnBin(args, dir);
 
 test('--out DIR of campaign and merge: an existing file, a missing parent or a path under /proc is refused at once (exit 2), nothing made', async () => {
   const file = join(dir, 'a-file');
@@ -154,36 +137,6 @@ test('campaign: a malformed JOB_COMPLETIONS is named; a shard with no seeds says
   const empty = spawnCli(['campaign', 'explore', '--scheduler', 'random', '--seeds', '1..10', '--shard', '0/20', '--budget', '5', '--workers', '1']);
   assert.is(empty.status, 0, empty.stderr);
   assert.match(empty.stdout, /no seeds \(more shards than seeds\) of 1\.\.10: shard 0\/20/);
-});
-
-test('campaign: findings that are one kind by several shrunk schedules are counted by kind', () => {
-  const r = spawnCli([
-    'campaign',
-    'explore',
-    '--scenario',
-    'update-race',
-    '--inject',
-    'update-load-store',
-    '--scheduler',
-    'random',
-    '--budget',
-    '50',
-    '--seeds',
-    '1..20',
-    '--workers',
-    '1',
-    '--out',
-    'kinds',
-  ]);
-  assert.is(r.status, 1, r.stderr);
-  const m = /(\d+) distinct finding\(s\).*\n {2}of (\d+) kind\(s\): (.*) \(one kind by several shrunk schedules\)/.exec(r.stdout);
-  assert.ok(m, r.stdout);
-  assert.ok(Number(m![2]) < Number(m![1]));
-  assert.is(
-    m![3]!.split(', ').reduce((s, x) => s + Number(x.split(' ')[1]), 0),
-    Number(m![1]),
-    'the kinds add up to the findings',
-  );
 });
 
 test("perfemu help COMMAND prints that command's help", async () => {

@@ -88,12 +88,11 @@ function commandHelp(name: string, c: Command): string {
  * A reader that closes the pipe early (`perfemu demo | head -1`) makes the next write fail with
  * EPIPE, which Node raises as an error on stdout: leave quietly, without a stack trace, with the
  * status a command killed by SIGPIPE has (128 + 13), so a script with pipefail still sees that
- * the run did not finish. (Workers end with the process.)
+ * the run did not finish. (Workers end with the process.) For the command's entry points only
+ * (bin/perfemu.js, this module run as a script): run() may be called from a program or a test,
+ * whose streams are theirs.
  */
-let pipeWatched = false;
-function quietOnClosedPipe(): void {
-  if (pipeWatched) return;
-  pipeWatched = true;
+export function quietOnClosedPipe(): void {
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE') process.exit(141);
@@ -120,7 +119,6 @@ function parseArgsMessage(err: Error & { code?: string }, args: string[]): strin
 
 export async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  quietOnClosedPipe();
   try {
     if (name === 'help' && rest[0] !== undefined) {
       const c = Object.hasOwn(COMMANDS, rest[0]) ? COMMANDS[rest[0]] : undefined;
@@ -175,5 +173,6 @@ export async function run(argv: string[]): Promise<number> {
 
 // `node dist/src/cli/main.js <command>` (npm start) as well as the bin entry
 if (import.meta.url === `file://${process.argv[1]}`) {
+  quietOnClosedPipe();
   process.exitCode = await run(process.argv.slice(2));
 }

@@ -55,6 +55,8 @@ export interface PerfBufferOptions {
   deleteOnClose?: boolean;
 }
 
+/** data pages per ring when `pages` does not say (bcc's open_perf_buffer default) */
+const DEFAULT_PAGES = 8;
 const POLL_KEYS = optionKeys<PerfBufferPollOptions>({ timeoutMs: true, deadline: true });
 const FLUSH_HANDLE_KEYS = optionKeys<PerfBufferFlushHandle>({ epoll: true });
 const PERF_BUFFER_KEYS = optionKeys<PerfBufferOptions>({
@@ -501,7 +503,7 @@ function pagesFor(pages: PerfBufferOptions['pages'], cpus: number[]): (cpu: numb
     if (v === 0 || (v & (v - 1)) !== 0) throw new SystemCallError('perf_buffer__new', -EINVAL, `${name} = ${v}`, 'the page count must be a power of two');
     return v;
   };
-  if (pages === undefined) return () => 8;
+  if (pages === undefined) return () => DEFAULT_PAGES;
   if (typeof pages === 'number') {
     check('pages', pages);
     return () => pages;
@@ -512,7 +514,7 @@ function pagesFor(pages: PerfBufferOptions['pages'], cpus: number[]): (cpu: numb
     if (!cpus.includes(Number(cpu))) throw invalidArgValue(`pages[${cpu}]`, `names CPU ${cpu}, which gets no buffer (cpus: ${cpus.join(',')})`, n);
     check(`pages[${cpu}]`, n);
   }
-  return (cpu) => pages[cpu] ?? 8;
+  return (cpu) => pages[cpu] ?? DEFAULT_PAGES;
 }
 
 function defaultCpus(process: Process, mapFd: number): number[] {
